@@ -1,0 +1,328 @@
+//! The platform configuration.
+//!
+//! Values come from four layers, each overriding the one before:
+//!
+//! 1. built-in defaults;
+//! 2. the TOML file (`niji.toml` in the working directory, or the file named
+//!    by `--config` / `NIJI_CONFIG`);
+//! 3. `NIJI_*` environment variables, one per key (see [`KEYS`]);
+//! 4. command-line flags, applied by the binary.
+//!
+//! Secrets (the keystore passphrase, the admin password) are never
+//! configuration keys: they come only from the environment or a prompt, so
+//! they cannot end up in a file that is copied around or checked in.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// The name of the configuration file looked for in the working directory.
+pub const DEFAULT_FILE: &str = "niji.toml";
+
+/// One configuration key: its dotted name in the TOML file, the environment
+/// variable that overrides it, its default and what it means.
+///
+/// The README's configuration table is written from this list; a test keeps
+/// the two in step.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// The dotted TOML name, e.g. `log.format`.
+    pub name: &'static str,
+    /// The environment variable that overrides it.
+    pub env: &'static str,
+    /// The default, as it would be written in the file.
+    pub default: &'static str,
+    /// What the key controls.
+    pub doc: &'static str,
+}
+
+/// Every configuration key.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "data",
+        env: "NIJI_DATA",
+        default: "./data",
+        doc: "Directory holding everything the platform writes: the control-plane store, its lock and, later, linked sets, releases and the access log. Also `--data`.",
+    },
+    Key {
+        name: "log.format",
+        env: "NIJI_LOG_FORMAT",
+        default: "text",
+        doc: "`text` for human-readable log lines on standard error, `json` for one JSON object per line. Also `--log-format`.",
+    },
+    Key {
+        name: "log.level",
+        env: "NIJI_LOG_LEVEL",
+        default: "info",
+        doc: "Log filter in tracing's `EnvFilter` syntax, e.g. `warn` or `info,niji_store=debug`. Also `--log-level`.",
+    },
+];
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The data directory (`data`).
+    pub data: PathBuf,
+    /// Logging (`[log]`).
+    pub log: LogConfig,
+}
+
+/// The `[log]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `log.format`.
+    pub format: LogFormat,
+    /// `log.level`.
+    pub level: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data: PathBuf::from("./data"),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("expected `text` or `json`, got `{other}`")),
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+/// A configuration that could not be loaded. The message names where the
+/// problem is: a file and line, or an environment variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown key or a bad value.
+    #[error("{path}: line {line}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An environment variable holds a value the key does not accept.
+    #[error("{var}: {reason}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then the file, then the environment.
+    ///
+    /// `file` is the file named on the command line or by `NIJI_CONFIG`; it
+    /// must exist. Without it, `niji.toml` in the working directory is read if
+    /// it is there. `env` looks up environment variables (a closure, so tests
+    /// need not touch the process environment).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let named = file
+            .map(Path::to_path_buf)
+            .or_else(|| env("NIJI_CONFIG").map(PathBuf::from));
+        let mut config = match named {
+            Some(path) => Self::from_file(&path)?,
+            None if Path::new(DEFAULT_FILE).is_file() => Self::from_file(Path::new(DEFAULT_FILE))?,
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    /// Reads one TOML file over the defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Parses TOML text over the defaults; `origin` names it in errors.
+    pub fn from_toml_str(text: &str, origin: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: origin.as_ref().to_path_buf(),
+            line: err.span().map_or(1, |span| line_of(text, span.start)),
+            reason: err.message().trim().to_owned(),
+        })
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(data) = env("NIJI_DATA") {
+            if data.is_empty() {
+                return Err(ConfigError::Env {
+                    var: "NIJI_DATA",
+                    reason: "is set but empty".to_owned(),
+                });
+            }
+            self.data = PathBuf::from(data);
+        }
+        if let Some(format) = env("NIJI_LOG_FORMAT") {
+            self.log.format = format.parse().map_err(|reason| ConfigError::Env {
+                var: "NIJI_LOG_FORMAT",
+                reason,
+            })?;
+        }
+        if let Some(level) = env("NIJI_LOG_LEVEL") {
+            self.log.level = level;
+        }
+        Ok(())
+    }
+}
+
+/// The 1-based line holding byte `offset` of `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |key| map.get(key).cloned()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_keys() {
+        let config = Config::default();
+        let documented = |name: &str| KEYS.iter().find(|k| k.name == name).unwrap().default;
+        assert_eq!(config.data, PathBuf::from(documented("data")));
+        assert_eq!(config.log.format.to_string(), documented("log.format"));
+        assert_eq!(config.log.level, documented("log.level"));
+    }
+
+    #[test]
+    fn every_key_is_overridden_by_its_variable() {
+        let vars: Vec<(&str, &str)> = vec![
+            ("NIJI_DATA", "/var/lib/niji"),
+            ("NIJI_LOG_FORMAT", "json"),
+            ("NIJI_LOG_LEVEL", "debug"),
+        ];
+        assert_eq!(vars.len(), KEYS.len(), "a key without an override test");
+        let mut config = Config::from_toml_str("data = \"/elsewhere\"\n", "niji.toml").unwrap();
+        config.apply_env(env_of(&vars)).unwrap();
+        assert_eq!(config.data, PathBuf::from("/var/lib/niji"));
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.log.level, "debug");
+    }
+
+    #[test]
+    fn file_values_override_defaults_and_keep_the_rest() {
+        let config = Config::from_toml_str("[log]\nlevel = \"warn\"\n", "niji.toml").unwrap();
+        assert_eq!(config.log.level, "warn");
+        assert_eq!(config.log.format, LogFormat::Text);
+        assert_eq!(config.data, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_line() {
+        let text = "data = \"./d\"\n\n[log]\nformat = \"text\"\ncolour = true\n";
+        let err = Config::from_toml_str(text, "conf/niji.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("conf/niji.toml: line 5: "), "{msg}");
+        assert!(msg.contains("colour"), "{msg}");
+    }
+
+    #[test]
+    fn bad_value_names_its_line() {
+        let err = Config::from_toml_str("[log]\nformat = \"xml\"\n", "niji.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("niji.toml: line 2: "), "{msg}");
+    }
+
+    #[test]
+    fn bad_environment_value_names_the_variable() {
+        let mut config = Config::default();
+        let err = config
+            .apply_env(env_of(&[("NIJI_LOG_FORMAT", "xml")]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "NIJI_LOG_FORMAT: expected `text` or `json`, got `xml`"
+        );
+    }
+
+    #[test]
+    fn a_named_file_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("absent.toml");
+        let err = Config::load(Some(&missing), env_of(&[])).unwrap_err();
+        assert!(err.to_string().starts_with(&missing.display().to_string()));
+    }
+
+    #[test]
+    fn niji_config_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("site.toml");
+        std::fs::write(&file, "data = \"/srv/site\"\n").unwrap();
+        let config =
+            Config::load(None, env_of(&[("NIJI_CONFIG", file.to_str().unwrap())])).unwrap();
+        assert_eq!(config.data, PathBuf::from("/srv/site"));
+    }
+}

@@ -1,0 +1,32 @@
+/*!
+The shared vocabulary of niji: the words every other crate uses.
+
+niji is a platform for the secondary use (二次利用) of Japanese health data.
+This crate holds what the other crates must agree on and nothing that does
+work of its own:
+
+- [`config`]: the platform configuration (`niji.toml` plus `NIJI_*`
+  environment overrides), loaded with errors that name the file and line;
+- [`role`]: who an account is — an administrator, a review-board member or an
+  approved researcher;
+- [`secret`]: a string that holds a secret (a passphrase, a password) and
+  refuses to show it in `Debug` output.
+
+```
+use niji_core::config::{Config, LogFormat};
+
+let config = Config::from_toml_str("data = \"/srv/niji\"\n[log]\nformat = \"json\"\n", "niji.toml")
+    .expect("valid configuration");
+assert_eq!(config.data, std::path::PathBuf::from("/srv/niji"));
+assert_eq!(config.log.format, LogFormat::Json);
+```
+*/
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod role;
+pub mod secret;
+
+pub use config::Config;
+pub use role::Role;
+pub use secret::SecretString;

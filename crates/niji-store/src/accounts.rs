@@ -1,0 +1,248 @@
+//! Accounts and their passwords.
+//!
+//! Passwords are stored only as argon2id hashes in PHC string form, with the
+//! OWASP-recommended parameters (m = 19 MiB, t = 2, p = 1) and a random salt
+//! each. The parameters live in the PHC string, so raising them later keeps
+//! old hashes verifiable.
+
+use crate::{Store, StoreError};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use duckdb::{Connection, OptionalExt, params};
+use niji_core::{Role, SecretString};
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// argon2id memory cost of password hashes, in KiB (19 MiB, OWASP).
+pub const PASSWORD_M_KIB: u32 = 19 * 1024;
+/// argon2id iterations of password hashes (OWASP).
+pub const PASSWORD_T: u32 = 2;
+/// argon2id lanes of password hashes (OWASP).
+pub const PASSWORD_P: u32 = 1;
+/// The shortest password accepted for a new account.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// An account, without its password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Its login name.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// When it was created (UTC).
+    pub created_at: String,
+}
+
+fn hasher() -> argon2::Argon2<'static> {
+    let params = argon2::Params::new(PASSWORD_M_KIB, PASSWORD_T, PASSWORD_P, None)
+        .expect("OWASP argon2id parameters are within argon2's limits");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// Hashes a password: an argon2id PHC string with a fresh random salt.
+pub fn hash_password(password: &SecretString) -> Result<String, StoreError> {
+    let mut salt = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| StoreError::Crypto("system random source failed".into()))?;
+    let salt = SaltString::encode_b64(&salt)
+        .map_err(|err| StoreError::Crypto(format!("password salt: {err}")))?;
+    hasher()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|err| StoreError::Crypto(format!("password hash: {err}")))
+}
+
+/// Whether `password` matches a stored PHC hash. A hash that cannot be
+/// parsed is an error, not a mismatch: it means the account table is damaged.
+pub fn verify_password(password: &SecretString, phc: &str) -> Result<bool, StoreError> {
+    let parsed = PasswordHash::new(phc)
+        .map_err(|err| StoreError::Crypto(format!("stored password hash: {err}")))?;
+    match hasher().verify_password(password.expose().as_bytes(), &parsed) {
+        Ok(()) => Ok(true),
+        Err(argon2::password_hash::Error::Password) => Ok(false),
+        Err(err) => Err(StoreError::Crypto(format!("password check: {err}"))),
+    }
+}
+
+/// Characters of generated passwords: letters and digits without the ones
+/// people misread (0/O, 1/l/I).
+const PASSWORD_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// A random password of `len` characters for an account whose password the
+/// operator did not choose (≈ 5.8 bits a character).
+pub fn generate_password(len: usize) -> Result<SecretString, StoreError> {
+    let rng = SystemRandom::new();
+    // The largest multiple of the alphabet size that fits a byte: bytes at or
+    // above it are redrawn, so every character is equally likely.
+    let limit = (256 / PASSWORD_ALPHABET.len() * PASSWORD_ALPHABET.len()) as u8;
+    let mut password = String::with_capacity(len);
+    let mut byte = [0u8; 1];
+    while password.len() < len {
+        rng.fill(&mut byte)
+            .map_err(|_| StoreError::Crypto("system random source failed".into()))?;
+        if byte[0] < limit {
+            password
+                .push(PASSWORD_ALPHABET[usize::from(byte[0]) % PASSWORD_ALPHABET.len()] as char);
+        }
+    }
+    Ok(SecretString::new(password))
+}
+
+/// Refuses passwords too short for a national health-data service.
+pub fn check_new_password(password: &SecretString) -> Result<(), StoreError> {
+    if password.char_count() < MIN_PASSWORD_CHARS {
+        return Err(StoreError::WeakSecret {
+            what: "password",
+            min_chars: MIN_PASSWORD_CHARS,
+        });
+    }
+    Ok(())
+}
+
+/// Login names: 2–64 characters, a lower-case letter first, then lower-case
+/// letters, digits, `.`, `_` or `-`.
+pub fn check_account_name(name: &str) -> Result<(), StoreError> {
+    let mut bytes = name.bytes();
+    let ok = (2..=64).contains(&name.len())
+        && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidName {
+            what: "account",
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// Creates an account. Fails if the name is taken.
+pub(crate) fn insert(
+    conn: &Connection,
+    name: &str,
+    role: Role,
+    password: &SecretString,
+) -> Result<(), StoreError> {
+    check_account_name(name)?;
+    check_new_password(password)?;
+    let hash = hash_password(password)?;
+    let inserted = conn.execute(
+        "INSERT INTO accounts (name, role, password_hash) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        params![name, role.as_str(), hash],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::AccountExists { name: name.into() });
+    }
+    Ok(())
+}
+
+fn account_from_row(row: &duckdb::Row<'_>) -> duckdb::Result<(String, String, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+fn to_account((name, role, created_at): (String, String, String)) -> Result<Account, StoreError> {
+    let role = role.parse().map_err(|err| StoreError::Damaged {
+        what: format!("account `{name}`: {err}"),
+    })?;
+    Ok(Account {
+        name,
+        role,
+        created_at,
+    })
+}
+
+impl Store {
+    /// Every account, oldest first.
+    pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, role, CAST(created_at AS VARCHAR) FROM accounts ORDER BY created_at, name",
+        )?;
+        let rows = stmt.query_map([], account_from_row)?;
+        rows.map(|row| to_account(row?)).collect()
+    }
+
+    /// Checks a login. `Ok(None)` for an unknown name or a wrong password,
+    /// which the caller must not tell apart to the person logging in.
+    pub fn check_login(
+        &self,
+        name: &str,
+        password: &SecretString,
+    ) -> Result<Option<Account>, StoreError> {
+        let row: Option<(String, String, String, String)> = self
+            .conn
+            .query_row(
+                "SELECT name, role, CAST(created_at AS VARCHAR), password_hash FROM accounts WHERE name = ?",
+                params![name],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .optional()?;
+        let Some((name, role, created_at, hash)) = row else {
+            return Ok(None);
+        };
+        if !verify_password(password, &hash)? {
+            return Ok(None);
+        }
+        to_account((name, role, created_at)).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_argon2id_with_owasp_parameters() {
+        let password = SecretString::new("a password long enough".into());
+        let hash = hash_password(&password).unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(!hash.contains("a password long enough"));
+    }
+
+    #[test]
+    fn the_right_password_verifies_and_a_wrong_one_does_not() {
+        let password = SecretString::new("a password long enough".into());
+        let hash = hash_password(&password).unwrap();
+        assert!(verify_password(&password, &hash).unwrap());
+        let wrong = SecretString::new("a password long enougH".into());
+        assert!(!verify_password(&wrong, &hash).unwrap());
+    }
+
+    #[test]
+    fn each_hash_has_its_own_salt() {
+        let password = SecretString::new("a password long enough".into());
+        assert_ne!(
+            hash_password(&password).unwrap(),
+            hash_password(&password).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_damaged_hash_is_an_error_not_a_mismatch() {
+        let password = SecretString::new("a password long enough".into());
+        assert!(verify_password(&password, "not a phc string").is_err());
+    }
+
+    #[test]
+    fn generated_passwords_are_long_distinct_and_unambiguous() {
+        let a = generate_password(24).unwrap();
+        let b = generate_password(24).unwrap();
+        assert_eq!(a.char_count(), 24);
+        assert_ne!(a.expose(), b.expose());
+        assert!(a.expose().bytes().all(|c| PASSWORD_ALPHABET.contains(&c)));
+        assert!(check_new_password(&a).is_ok());
+    }
+
+    #[test]
+    fn names_and_passwords_are_checked() {
+        assert!(check_account_name("admin").is_ok());
+        assert!(check_account_name("r.tanaka-2").is_ok());
+        for bad in ["a", "Admin", "1admin", "ad min", "admin;", ""] {
+            assert!(check_account_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_new_password(&SecretString::new("short".into())).is_err());
+    }
+}

@@ -1,0 +1,347 @@
+/*!
+The control-plane store of niji: a DuckDB file in the data directory that
+holds who may do what, and the sealed keys that protect everything else.
+
+- [`Store`] opens `control.duckdb` under the data directory, takes the
+  single-writer lock and brings the schema up to date with the migration
+  runner ([`migrate`]);
+- [`keystore`] keeps the platform's secrets sealed under a key derived from
+  the operator's passphrase;
+- [`accounts`] keeps accounts with argon2id password hashes;
+- [`Store::initialize`] is `niji init`: keystore, platform keys and the admin
+  account in one transaction.
+
+```no_run
+use niji_core::SecretString;
+use niji_store::{InitOutcome, Store};
+
+let mut store = Store::create(std::path::Path::new("./data"))?;
+let passphrase = SecretString::new(std::env::var("NIJI_PASSPHRASE").unwrap());
+let admin_password = SecretString::new(std::env::var("NIJI_ADMIN_PASSWORD").unwrap());
+match store.initialize(&passphrase, "admin", &admin_password)? {
+    InitOutcome::Created(report) => println!("created {} keys", report.keys.len()),
+    InitOutcome::AlreadyInitialized { since } => println!("initialized since {since}"),
+}
+let keystore = store.unlock(&passphrase)?;
+let linkage = store.open_key(&keystore, "linkage")?.hmac_key()?;
+# let _ = linkage;
+# Ok::<(), niji_store::StoreError>(())
+```
+
+# Architecture invariants
+
+- One process at a time has a data directory's store open; a second gets
+  [`StoreError::InUse`] naming the holder's pid.
+- Key material is stored only sealed, and leaves the keystore only as ring
+  key types; nothing here prints a key or a passphrase.
+- Every multi-row change (a migration, `init`, a passphrase change) is one
+  transaction: it happens whole or not at all.
+*/
+#![deny(missing_docs)]
+
+pub mod accounts;
+pub mod keystore;
+mod lock;
+pub mod migrate;
+
+pub use accounts::Account;
+pub use keystore::{KeyInfo, KeyKind, KeyMaterial, Keystore};
+pub use migrate::{AppliedMigration, Migration, MigrationSet};
+
+use duckdb::{Connection, OptionalExt};
+use niji_core::{Role, SecretString};
+use std::path::{Path, PathBuf};
+
+/// The store's file name inside the data directory.
+pub const STORE_FILE: &str = "control.duckdb";
+
+/// The keys `niji init` creates. Per-release pseudonym keys come later, one
+/// per release.
+pub const PLATFORM_KEYS: [(&str, KeyKind); 3] = [
+    ("linkage", KeyKind::LinkageHmac),
+    ("checkpoint-signing", KeyKind::CheckpointSigning),
+    ("escrow", KeyKind::Escrow),
+];
+
+/// What went wrong in the store. Messages name the file or the object
+/// concerned and never contain key material, passphrases or passwords.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file or directory could not be used.
+    #[error("{path}: {source}", path = path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another process has the store open.
+    #[error("{path}: store in use by {holder}", path = path.display(), holder = holder(*pid))]
+    InUse {
+        /// The lock file.
+        path: PathBuf,
+        /// The holder's pid, when it has written it.
+        pid: Option<u32>,
+    },
+    /// The database file could not be opened.
+    #[error("{path}: {source}", path = path.display())]
+    Db {
+        /// The database file.
+        path: PathBuf,
+        /// DuckDB's reason.
+        source: duckdb::Error,
+    },
+    /// A statement on the open store failed.
+    #[error("control-plane store: {0}")]
+    Sql(#[from] duckdb::Error),
+    /// A migration file is malformed, changed, missing or failed.
+    #[error("{file}: {reason}", file = file.display())]
+    Migration {
+        /// The migration file.
+        file: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// There is no store in the data directory.
+    #[error("{path}: no store here; run `niji init` first", path = path.display())]
+    NoStore {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// The store exists but `niji init` has not completed.
+    #[error("the keystore is not initialized; run `niji init` first")]
+    NotInitialized,
+    /// The passphrase does not unlock the keystore.
+    #[error("wrong passphrase: the keystore did not unlock, and nothing was changed")]
+    WrongPassphrase,
+    /// A new passphrase or password is too short.
+    #[error("the {what} is too short: use at least {min_chars} characters")]
+    WeakSecret {
+        /// `passphrase` or `password`.
+        what: &'static str,
+        /// The minimum.
+        min_chars: usize,
+    },
+    /// A key or account name is not well-formed.
+    #[error("invalid {what} name `{name}`")]
+    InvalidName {
+        /// `key` or `account`.
+        what: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// No key of that name.
+    #[error("no key named `{name}` in the keystore")]
+    KeyNotFound {
+        /// The name.
+        name: String,
+    },
+    /// A key of that name exists already.
+    #[error("a key named `{name}` exists already")]
+    KeyExists {
+        /// The name.
+        name: String,
+    },
+    /// An account of that name exists already.
+    #[error("an account named `{name}` exists already")]
+    AccountExists {
+        /// The name.
+        name: String,
+    },
+    /// A sealed key did not open although the passphrase is right.
+    #[error(
+        "key `{name}` is damaged: it does not open with the keystore's key; restore the store from a backup"
+    )]
+    KeyDamaged {
+        /// The key's name.
+        name: String,
+    },
+    /// A key was asked to serve as a kind it is not.
+    #[error("key `{name}` is a {kind} key")]
+    WrongKeyKind {
+        /// The key's name.
+        name: String,
+        /// Its kind.
+        kind: KeyKind,
+    },
+    /// A row the store holds is not what the schema promises.
+    #[error("control-plane store is damaged: {what}")]
+    Damaged {
+        /// What.
+        what: String,
+    },
+    /// A cryptographic primitive failed.
+    #[error("cryptography: {0}")]
+    Crypto(String),
+}
+
+fn holder(pid: Option<u32>) -> String {
+    match pid {
+        Some(pid) => format!("pid {pid}"),
+        None => "another process".to_owned(),
+    }
+}
+
+/// The open control-plane store of one data directory.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    dir: PathBuf,
+    _lock: lock::WriterLock,
+}
+
+/// What `niji init` did.
+#[derive(Debug)]
+pub enum InitOutcome {
+    /// The keystore, the platform keys and the admin account were created.
+    Created(Initialized),
+    /// The store was initialized before; nothing was changed.
+    AlreadyInitialized {
+        /// When the keystore was created (UTC).
+        since: String,
+    },
+}
+
+/// What a completed `init` created.
+#[derive(Debug)]
+pub struct Initialized {
+    /// The platform keys.
+    pub keys: Vec<KeyInfo>,
+    /// The admin account.
+    pub admin: Account,
+}
+
+/// A summary of a store, for `niji status`.
+#[derive(Debug, Clone)]
+pub struct StoreStatus {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// The database file.
+    pub file: PathBuf,
+    /// The applied migrations, in order.
+    pub migrations: Vec<AppliedMigration>,
+    /// When the keystore was created, if `init` has completed.
+    pub initialized_at: Option<String>,
+    /// The keys, without their material.
+    pub keys: Vec<KeyInfo>,
+    /// Number of accounts per role, in [`Role::ALL`] order.
+    pub accounts: Vec<(Role, usize)>,
+}
+
+impl Store {
+    /// Opens the store of an existing data directory, applying pending
+    /// migrations. Fails with [`StoreError::NoStore`] if there is none.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        if !Self::exists(data_dir) {
+            return Err(StoreError::NoStore {
+                path: data_dir.to_path_buf(),
+            });
+        }
+        Self::open_with(data_dir, &MigrationSet::embedded()?)
+    }
+
+    /// Opens the store of a data directory, creating the directory and the
+    /// store if they do not exist.
+    pub fn create(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        Self::open_with(data_dir, &MigrationSet::embedded()?)
+    }
+
+    /// Opens (or creates) the store with a given set of migrations.
+    pub fn open_with(data_dir: &Path, migrations: &MigrationSet) -> Result<Self, StoreError> {
+        let file = data_dir.join(STORE_FILE);
+        let lock = lock::WriterLock::acquire(&lock::lock_path(&file))?;
+        let mut conn = Connection::open(&file).map_err(|source| StoreError::Db {
+            path: file.clone(),
+            source,
+        })?;
+        migrate::migrate(&mut conn, migrations, &file)?;
+        Ok(Self {
+            conn,
+            dir: data_dir.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    /// Whether a data directory holds a store.
+    pub fn exists(data_dir: &Path) -> bool {
+        data_dir.join(STORE_FILE).is_file()
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The migrations applied to this store.
+    pub fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        migrate::applied(&self.conn, &self.dir.join(STORE_FILE))
+    }
+
+    /// When `init` completed, or `None` if it has not.
+    pub fn initialized_at(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT CAST(created_at AS VARCHAR) FROM keystore WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// `niji init`: creates the keystore under `passphrase`, the platform
+    /// keys ([`PLATFORM_KEYS`]) and the admin account, in one transaction.
+    /// On a store that was initialized before it changes nothing.
+    pub fn initialize(
+        &mut self,
+        passphrase: &SecretString,
+        admin_name: &str,
+        admin_password: &SecretString,
+    ) -> Result<InitOutcome, StoreError> {
+        if let Some(since) = self.initialized_at()? {
+            return Ok(InitOutcome::AlreadyInitialized { since });
+        }
+        let tx = self.conn.transaction()?;
+        let keystore = keystore::create(&tx, passphrase)?;
+        for (name, kind) in PLATFORM_KEYS {
+            keystore::generate(&tx, &keystore, name, kind)?;
+        }
+        accounts::insert(&tx, admin_name, Role::Admin, admin_password)?;
+        tx.commit()?;
+        tracing::info!(
+            admin = admin_name,
+            "initialized keystore, platform keys and admin account"
+        );
+        let admin = self
+            .accounts()?
+            .into_iter()
+            .find(|a| a.name == admin_name)
+            .ok_or_else(|| StoreError::Damaged {
+                what: "the admin account is missing after init".into(),
+            })?;
+        Ok(InitOutcome::Created(Initialized {
+            keys: self.keys()?,
+            admin,
+        }))
+    }
+
+    /// A summary for `niji status`.
+    pub fn status(&self) -> Result<StoreStatus, StoreError> {
+        let accounts = self.accounts()?;
+        Ok(StoreStatus {
+            dir: self.dir.clone(),
+            file: self.dir.join(STORE_FILE),
+            migrations: self.applied_migrations()?,
+            initialized_at: self.initialized_at()?,
+            keys: self.keys()?,
+            accounts: Role::ALL
+                .into_iter()
+                .map(|role| (role, accounts.iter().filter(|a| a.role == role).count()))
+                .collect(),
+        })
+    }
+}

@@ -1,0 +1,191 @@
+//! The migration runner against real DuckDB files and real migration files
+//! on disk.
+
+use niji_store::{MigrationSet, Store, StoreError};
+use std::fs;
+use std::path::Path;
+
+fn write(dir: &Path, name: &str, sql: &str) {
+    fs::write(dir.join(name), sql).unwrap();
+}
+
+fn open(data: &Path, migrations: &Path) -> Result<Store, StoreError> {
+    Store::open_with(data, &MigrationSet::from_dir(migrations)?)
+}
+
+struct Fixture {
+    _root: tempfile::TempDir,
+    data: std::path::PathBuf,
+    migrations: std::path::PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let migrations = root.path().join("migrations");
+    fs::create_dir_all(&data).unwrap();
+    fs::create_dir_all(&migrations).unwrap();
+    write(
+        &migrations,
+        "0001_people.sql",
+        "CREATE TABLE people (id INTEGER);",
+    );
+    write(
+        &migrations,
+        "0002_places.sql",
+        "CREATE TABLE places (id INTEGER);\nINSERT INTO places VALUES (1), (2);",
+    );
+    Fixture {
+        _root: root,
+        data,
+        migrations,
+    }
+}
+
+#[test]
+fn applies_in_order_and_records_checksums() {
+    let f = fixture();
+    let store = open(&f.data, &f.migrations).unwrap();
+    let applied = store.applied_migrations().unwrap();
+    let names: Vec<&str> = applied.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["0001_people.sql", "0002_places.sql"]);
+    let set = MigrationSet::from_dir(&f.migrations).unwrap();
+    for (record, file) in applied.iter().zip(set.migrations()) {
+        assert_eq!(record.checksum, file.checksum);
+    }
+}
+
+#[test]
+fn applying_twice_is_a_no_op() {
+    let f = fixture();
+    let first = open(&f.data, &f.migrations)
+        .unwrap()
+        .applied_migrations()
+        .unwrap();
+    // The second open would fail on `CREATE TABLE` or duplicate the rows if
+    // it ran the migrations again.
+    let second = open(&f.data, &f.migrations)
+        .unwrap()
+        .applied_migrations()
+        .unwrap();
+    assert_eq!(first, second);
+}
+
+#[test]
+fn a_new_migration_is_applied_on_the_next_start() {
+    let f = fixture();
+    drop(open(&f.data, &f.migrations).unwrap());
+    write(
+        &f.migrations,
+        "0003_times.sql",
+        "CREATE TABLE times (t INTEGER);",
+    );
+    let store = open(&f.data, &f.migrations).unwrap();
+    assert_eq!(store.applied_migrations().unwrap().len(), 3);
+}
+
+#[test]
+fn a_changed_migration_stops_start_up_naming_the_file() {
+    let f = fixture();
+    drop(open(&f.data, &f.migrations).unwrap());
+    write(
+        &f.migrations,
+        "0001_people.sql",
+        "CREATE TABLE people (id INTEGER, name VARCHAR);",
+    );
+    let err = open(&f.data, &f.migrations).unwrap_err().to_string();
+    let file = f.migrations.join("0001_people.sql").display().to_string();
+    assert!(
+        err.starts_with(&format!("{file}: has changed since it was applied")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_applied_migration_is_refused() {
+    let f = fixture();
+    drop(open(&f.data, &f.migrations).unwrap());
+    fs::remove_file(f.migrations.join("0002_places.sql")).unwrap();
+    let err = open(&f.data, &f.migrations).unwrap_err().to_string();
+    assert!(
+        err.contains("0002_places.sql") && err.contains("missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_migration_numbered_before_an_applied_one_is_refused() {
+    let f = fixture();
+    fs::remove_file(f.migrations.join("0001_people.sql")).unwrap();
+    drop(open(&f.data, &f.migrations).unwrap());
+    write(
+        &f.migrations,
+        "0001_people.sql",
+        "CREATE TABLE people (id INTEGER);",
+    );
+    let err = open(&f.data, &f.migrations).unwrap_err().to_string();
+    assert!(
+        err.contains("0001_people.sql") && err.contains("already applied"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failing_migration_applies_nothing_and_names_its_file() {
+    let f = fixture();
+    drop(open(&f.data, &f.migrations).unwrap());
+    write(
+        &f.migrations,
+        "0003_broken.sql",
+        "CREATE TABLE half (id INTEGER);\nINSERT INTO no_such_table VALUES (1);",
+    );
+    let err = open(&f.data, &f.migrations).unwrap_err().to_string();
+    assert!(
+        err.contains("0003_broken.sql") && err.contains("nothing of it was applied"),
+        "{err}"
+    );
+
+    // Fixing the file lets start-up continue: the first statement of the
+    // failed attempt left no table behind to collide with.
+    write(
+        &f.migrations,
+        "0003_broken.sql",
+        "CREATE TABLE half (id INTEGER);",
+    );
+    let store = open(&f.data, &f.migrations).unwrap();
+    assert_eq!(store.applied_migrations().unwrap().len(), 3);
+}
+
+#[test]
+fn a_badly_named_migration_is_refused() {
+    let f = fixture();
+    write(&f.migrations, "3_extra.sql", "SELECT 1;");
+    let err = open(&f.data, &f.migrations).unwrap_err().to_string();
+    assert!(
+        err.contains("3_extra.sql") && err.contains("expected a name like"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_second_writer_is_told_who_holds_the_store() {
+    let f = fixture();
+    let _held = open(&f.data, &f.migrations).unwrap();
+    let err = open(&f.data, &f.migrations).unwrap_err();
+    assert!(
+        matches!(err, StoreError::InUse { pid: Some(pid), .. } if pid == std::process::id()),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with(&format!("store in use by pid {}", std::process::id())),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_lock_is_released_when_the_store_closes() {
+    let f = fixture();
+    drop(open(&f.data, &f.migrations).unwrap());
+    open(&f.data, &f.migrations).expect("reopen after close");
+}

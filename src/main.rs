@@ -1,0 +1,38 @@
+//! The `niji` binary: argument parsing and wiring only. The work is done by
+//! the crates under `crates/`; this file reads the configuration, sets up
+//! logging and hands each command to its module.
+
+mod cli;
+mod commands;
+mod logging;
+mod secrets;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole chain on one line: "context: cause".
+            eprintln!("niji: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    let config = cli.config()?;
+    logging::init(config.log.format, &config.log.level)?;
+    match cli.command {
+        cli::Command::Init(args) => commands::init::run(&config, &args),
+        cli::Command::Status(args) => commands::status::run(&config, &args),
+        cli::Command::Keys(cli::KeysCommand::Verify(args)) => {
+            commands::keys::verify(&config, &args)
+        }
+        cli::Command::Keys(cli::KeysCommand::Passphrase(args)) => {
+            commands::keys::passphrase(&config, &args)
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Where secrets come from: an environment variable, or a prompt on the
+//! terminal. Never a flag (it would show in `ps` and shell history) and never
+//! the configuration file.
+
+use anyhow::{Context, bail};
+use niji_core::SecretString;
+use std::io::IsTerminal;
+
+/// The keystore passphrase.
+pub const PASSPHRASE: &str = "NIJI_PASSPHRASE";
+/// The new passphrase of `niji keys passphrase`.
+pub const NEW_PASSPHRASE: &str = "NIJI_NEW_PASSPHRASE";
+/// The admin password of `niji init`.
+pub const ADMIN_PASSWORD: &str = "NIJI_ADMIN_PASSWORD";
+
+/// Whether a prompt asks once, or twice and compares (for a new secret).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    Once,
+    Twice,
+}
+
+/// Reads `var`, or asks on the terminal. `None` when neither is possible, so
+/// the caller decides whether that is an error or a cue to generate one.
+pub fn read(var: &str, what: &str, ask: Ask) -> anyhow::Result<Option<SecretString>> {
+    if let Ok(value) = std::env::var(var) {
+        return Ok(Some(SecretString::new(value)));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let first = prompt(&format!("{what}: "))?;
+    if ask == Ask::Twice {
+        let again = prompt(&format!("{what} again: "))?;
+        if again.expose() != first.expose() {
+            bail!("the two {what} entries differ; nothing was changed");
+        }
+    }
+    Ok(Some(first))
+}
+
+/// Like [`read`], but a missing secret is an error that says how to give it.
+pub fn require(var: &str, what: &str, ask: Ask) -> anyhow::Result<SecretString> {
+    read(var, what, ask)?.with_context(|| {
+        format!("{var} is not set and there is no terminal to ask for the {what} on")
+    })
+}
+
+fn prompt(text: &str) -> anyhow::Result<SecretString> {
+    rpassword::prompt_password(text)
+        .map(SecretString::new)
+        .context("reading from the terminal")
+}

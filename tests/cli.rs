@@ -1,0 +1,327 @@
+//! End-to-end tests of the `niji` binary: each runs the real executable in a
+//! fresh working directory with a clean `NIJI_*` environment.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const PASSPHRASE: &str = "sakura-passphrase-for-tests";
+const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+struct Env {
+    root: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self {
+            root: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    /// `niji` run in the temporary directory, with no inherited NIJI_*
+    /// variables, no terminal on standard input, and `--data` pointing at
+    /// `./data` through the environment.
+    fn niji(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_niji"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("NIJI_") || key == "RUST_LOG" {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.current_dir(self.root.path())
+            .env("NIJI_DATA", self.data())
+            .stdin(Stdio::null())
+            .args(args);
+        cmd
+    }
+
+    fn init(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["init"];
+        args.extend_from_slice(extra);
+        self.niji(&args)
+            .env("NIJI_PASSPHRASE", PASSPHRASE)
+            .env("NIJI_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .output()
+            .unwrap()
+    }
+}
+
+fn ok(output: &Output) -> &Output {
+    assert!(
+        output.status.success(),
+        "niji failed: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&ok(output).stdout).expect("stdout is one JSON document")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn help_lists_exactly_the_commands_that_exist() {
+    let env = Env::new();
+    let help = stdout(ok(&env.niji(&["--help"]).output().unwrap()));
+    let section = help
+        .split("Commands:")
+        .nth(1)
+        .expect("a Commands section")
+        .split("\n\n")
+        .next()
+        .unwrap();
+    let commands: Vec<&str> = section
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert_eq!(commands, ["init", "status", "keys", "help"], "{help}");
+    // And each of them answers `--help` itself.
+    for command in ["init", "status", "keys"] {
+        ok(&env.niji(&[command, "--help"]).output().unwrap());
+    }
+}
+
+#[test]
+fn init_works_in_an_empty_directory_and_is_a_no_op_the_second_time() {
+    let env = Env::new();
+    std::fs::create_dir(env.data()).unwrap();
+    let created = json(&env.init(&["--json"]));
+    assert_eq!(created["status"], "created");
+    assert_eq!(created["admin"], "admin");
+    assert!(
+        created.get("admin_password").is_none(),
+        "a chosen password was echoed"
+    );
+    let keys: Vec<&str> = created["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 3, "{created}");
+    assert!(env.data().join("control.duckdb").is_file());
+
+    let status_before = json(&env.niji(&["status", "--json"]).output().unwrap());
+
+    let again = env.init(&[]);
+    let text = stdout(ok(&again));
+    assert!(text.contains("is already initialized"), "{text}");
+    assert!(text.contains("nothing was changed"), "{text}");
+    let again_json = json(&env.init(&["--json"]));
+    assert_eq!(again_json["status"], "already_initialized");
+
+    let status_after = json(&env.niji(&["status", "--json"]).output().unwrap());
+    assert_eq!(status_before, status_after);
+    assert_eq!(status_after["accounts"]["admin"], 1);
+    assert_eq!(
+        status_after["migrations"][0]["name"],
+        "0001_control_plane.sql"
+    );
+}
+
+#[test]
+fn init_generates_and_prints_an_admin_password_once_when_none_is_given() {
+    let env = Env::new();
+    let output = env
+        .niji(&["init", "--json"])
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    let report = json(&output);
+    let password = report["admin_password"]
+        .as_str()
+        .expect("a generated password");
+    assert!(password.len() >= 20, "{password}");
+    assert!(
+        !stderr(&output).contains(password),
+        "the password reached the log"
+    );
+
+    let store = niji_store::Store::open(&env.data()).unwrap();
+    let secret = niji_core::SecretString::new(password.to_owned());
+    assert!(store.check_login("admin", &secret).unwrap().is_some());
+}
+
+#[test]
+fn a_wrong_passphrase_gives_a_clear_error() {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    let wrong = env
+        .niji(&["keys", "verify"])
+        .env("NIJI_PASSPHRASE", "not-the-passphrase")
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    assert_eq!(
+        stderr(&wrong).trim_end(),
+        "niji: error: wrong passphrase: the keystore did not unlock, and nothing was changed"
+    );
+    let right = env
+        .niji(&["keys", "verify", "--json"])
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    let report = json(&right);
+    assert_eq!(report["unlocked"], true);
+    assert_eq!(report["keys"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_second_writer_gets_a_clear_error() {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    let _held = niji_store::Store::open(&env.data()).unwrap();
+    let second = env.niji(&["status"]).output().unwrap();
+    assert!(!second.status.success());
+    let err = stderr(&second);
+    assert!(
+        err.contains(&format!("store in use by pid {}", std::process::id())),
+        "{err}"
+    );
+}
+
+#[test]
+fn without_a_passphrase_or_terminal_init_creates_nothing() {
+    let env = Env::new();
+    let output = env.niji(&["init"]).output().unwrap();
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("NIJI_PASSPHRASE is not set"), "{err}");
+    assert!(!env.data().exists(), "init left a data directory behind");
+}
+
+#[test]
+fn a_short_passphrase_is_refused_before_anything_is_created() {
+    let env = Env::new();
+    let output = env
+        .niji(&["init"])
+        .env("NIJI_PASSPHRASE", "short")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("at least 12 characters"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!env.data().exists());
+}
+
+#[test]
+fn the_passphrase_can_be_changed() {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    let changed = env
+        .niji(&["keys", "passphrase"])
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .env("NIJI_NEW_PASSPHRASE", "a-new-long-passphrase")
+        .output()
+        .unwrap();
+    assert!(stdout(ok(&changed)).contains("re-wrapped 3 keys"));
+    let old = env
+        .niji(&["keys", "verify"])
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(stderr(&old).contains("wrong passphrase"));
+    ok(&env
+        .niji(&["keys", "verify"])
+        .env("NIJI_PASSPHRASE", "a-new-long-passphrase")
+        .output()
+        .unwrap());
+}
+
+#[test]
+fn json_logs_are_json_lines_and_carry_no_secret() {
+    let env = Env::new();
+    let output = env.init(&["--log-format", "json", "--log-level", "trace"]);
+    let log = stderr(ok(&output));
+    assert!(!log.trim().is_empty(), "trace logging printed nothing");
+    for line in log.lines() {
+        let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value.get("level").is_some(), "{line}");
+    }
+    for secret in [PASSPHRASE, ADMIN_PASSWORD] {
+        assert!(!log.contains(secret), "a secret reached the log");
+        assert!(
+            !stdout(&output).contains(secret),
+            "a chosen secret was echoed"
+        );
+        assert_no_file_contains(&env.data(), secret);
+    }
+}
+
+fn assert_no_file_contains(dir: &Path, needle: &str) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{} holds a secret",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn configuration_layers_file_then_environment_then_flags() {
+    let env = Env::new();
+    std::fs::write(env.root.path().join("niji.toml"), "data = \"from-file\"\n").unwrap();
+    let from_file = env
+        .niji(&["init", "--json"])
+        .env_remove("NIJI_DATA")
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .env("NIJI_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(json(&from_file)["data_dir"], "from-file");
+    assert!(env.root.path().join("from-file/control.duckdb").is_file());
+
+    let status = |extra: &[&str], data_env: Option<&str>| {
+        let mut args = vec!["status", "--json"];
+        args.extend_from_slice(extra);
+        let mut cmd = env.niji(&args);
+        cmd.env_remove("NIJI_DATA");
+        if let Some(dir) = data_env {
+            cmd.env("NIJI_DATA", dir);
+        }
+        cmd.output().unwrap()
+    };
+    let by_env = status(&[], Some("nowhere"));
+    assert!(
+        stderr(&by_env).contains("nowhere: no store here"),
+        "{}",
+        stderr(&by_env)
+    );
+    let by_flag = status(&["--data", "from-file"], Some("nowhere"));
+    assert_eq!(json(&by_flag)["data_dir"], "from-file");
+}
+
+#[test]
+fn a_bad_configuration_file_names_its_line() {
+    let env = Env::new();
+    std::fs::write(
+        env.root.path().join("niji.toml"),
+        "data = \"d\"\n[log]\nformat = \"yaml\"\n",
+    )
+    .unwrap();
+    let output = env.niji(&["status"]).output().unwrap();
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.starts_with("niji: error: niji.toml: line 3: "), "{err}");
+}
