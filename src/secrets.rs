@@ -18,6 +18,8 @@ pub const ADMIN_PASSWORD: &str = "NIJI_ADMIN_PASSWORD";
 pub enum Ask {
     Once,
     Twice,
+    /// Twice, but an empty first entry means "none": the caller generates one.
+    TwiceOrEmpty,
 }
 
 /// Reads `var`, or asks on the terminal. `None` when neither is possible, so
@@ -29,8 +31,16 @@ pub fn read(var: &str, what: &str, ask: Ask) -> anyhow::Result<Option<SecretStri
     if !std::io::stdin().is_terminal() {
         return Ok(None);
     }
-    let first = prompt(&format!("{what}: "))?;
-    if ask == Ask::Twice {
+    let hint = if ask == Ask::TwiceOrEmpty {
+        " (leave empty to generate one)"
+    } else {
+        ""
+    };
+    let first = prompt(&format!("{what}{hint}: "))?;
+    if ask == Ask::TwiceOrEmpty && first.expose().is_empty() {
+        return Ok(None);
+    }
+    if ask != Ask::Once {
         let again = prompt(&format!("{what} again: "))?;
         if again.expose() != first.expose() {
             bail!("the two {what} entries differ; nothing was changed");

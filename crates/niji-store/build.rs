@@ -1,12 +1,22 @@
 //! Embeds the workspace's `migrations/*.sql` into the crate, so the binary
 //! carries the schema it was built with and needs no files beside it.
+//!
+//! Nothing here may hold an absolute path: the target directory is shared by
+//! every clone on a machine, and a compiled build script or its output from
+//! one clone is reused by the next. So the directory is read from the
+//! run-time CARGO_MANIFEST_DIR, rerun-if-changed paths are relative to the
+//! package, and the generated code names files through `env!` in the library,
+//! which is evaluated in the clone being compiled.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+const DIR: &str = "../../migrations";
+
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
-    println!("cargo::rerun-if-changed={}", dir.display());
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest_dir).join(DIR);
+    println!("cargo::rerun-if-changed={DIR}");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
         .map(|entry| entry.expect("readable migrations directory").file_name())
@@ -17,9 +27,12 @@ fn main() {
     let mut out = String::from("/// The migrations embedded at build time, by file name.\n");
     out.push_str("pub(crate) static EMBEDDED: &[(&str, &str)] = &[\n");
     for name in &names {
-        let path = dir.join(name).canonicalize().expect("migration path");
-        println!("cargo::rerun-if-changed={}", path.display());
-        writeln!(out, "    ({name:?}, include_str!({:?})),", path.display()).unwrap();
+        println!("cargo::rerun-if-changed={DIR}/{name}");
+        writeln!(
+            out,
+            "    ({name:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/{DIR}/{name}\"))),"
+        )
+        .unwrap();
     }
     out.push_str("];\n");
     let target = Path::new(&std::env::var("OUT_DIR").unwrap()).join("embedded_migrations.rs");

@@ -40,13 +40,13 @@ pub fn run(config: &Config, args: &InitArgs) -> anyhow::Result<()> {
     // Gather every secret before creating anything, so a missing one leaves
     // no half-made data directory behind.
     let passphrase = secrets::require(secrets::PASSPHRASE, "new keystore passphrase", Ask::Twice)?;
-    niji_store::keystore::check_new_passphrase(&passphrase).context(secrets::PASSPHRASE)?;
+    niji_store::keystore::check_new_passphrase(&passphrase)?;
     let (admin_password, generated) =
-        match secrets::read(secrets::ADMIN_PASSWORD, "admin password", Ask::Twice)? {
+        match secrets::read(secrets::ADMIN_PASSWORD, "admin password", Ask::TwiceOrEmpty)? {
             Some(password) => (password, false),
             None => (generate_password(24)?, true),
         };
-    niji_store::accounts::check_new_password(&admin_password).context(secrets::ADMIN_PASSWORD)?;
+    niji_store::accounts::check_new_password(&admin_password).context("admin password")?;
 
     let mut store = Store::create(dir)?;
     match store.initialize(&passphrase, &args.admin, &admin_password)? {

@@ -89,13 +89,7 @@ pub fn generate_password(len: usize) -> Result<SecretString, StoreError> {
 
 /// Refuses passwords too short for a national health-data service.
 pub fn check_new_password(password: &SecretString) -> Result<(), StoreError> {
-    if password.char_count() < MIN_PASSWORD_CHARS {
-        return Err(StoreError::WeakSecret {
-            what: "password",
-            min_chars: MIN_PASSWORD_CHARS,
-        });
-    }
-    Ok(())
+    crate::require_min_chars(password, "password", MIN_PASSWORD_CHARS)
 }
 
 /// Login names: 2–64 characters, a lower-case letter first, then lower-case

@@ -180,13 +180,7 @@ impl KeyMaterial {
 
 /// Refuses passphrases too short to protect every key of the platform.
 pub fn check_new_passphrase(passphrase: &SecretString) -> Result<(), StoreError> {
-    if passphrase.char_count() < MIN_PASSPHRASE_CHARS {
-        return Err(StoreError::WeakSecret {
-            what: "passphrase",
-            min_chars: MIN_PASSPHRASE_CHARS,
-        });
-    }
-    Ok(())
+    crate::require_min_chars(passphrase, "passphrase", MIN_PASSPHRASE_CHARS)
 }
 
 impl Keystore {

@@ -175,6 +175,18 @@ pub enum StoreError {
     Crypto(String),
 }
 
+/// A new secret must be at least `min_chars` long; says which secret if not.
+fn require_min_chars(
+    secret: &SecretString,
+    what: &'static str,
+    min_chars: usize,
+) -> Result<(), StoreError> {
+    if secret.char_count() < min_chars {
+        return Err(StoreError::WeakSecret { what, min_chars });
+    }
+    Ok(())
+}
+
 fn holder(pid: Option<u32>) -> String {
     match pid {
         Some(pid) => format!("pid {pid}"),
@@ -185,6 +197,8 @@ fn holder(pid: Option<u32>) -> String {
 /// The open control-plane store of one data directory.
 #[derive(Debug)]
 pub struct Store {
+    // Fields drop in order: the connection closes before the lock is
+    // released, so no second process can open the file while it is flushed.
     conn: Connection,
     dir: PathBuf,
     _lock: lock::WriterLock,

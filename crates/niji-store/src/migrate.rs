@@ -171,11 +171,8 @@ pub(crate) fn migrate(
     set: &MigrationSet,
     store: &Path,
 ) -> Result<Vec<Migration>, StoreError> {
-    let db = |source| StoreError::Db {
-        path: store.to_path_buf(),
-        source,
-    };
-    conn.execute_batch(BOOKKEEPING).map_err(db)?;
+    let db = db_error(store);
+    conn.execute_batch(BOOKKEEPING).map_err(&db)?;
     let applied = applied(conn, store)?;
     verify(&applied, set)?;
     let newest = applied.last().map_or(0, |m| m.version);
@@ -247,21 +244,25 @@ fn apply(conn: &mut Connection, migration: &Migration) -> Result<(), StoreError>
     tx.commit().map_err(failed)
 }
 
+fn db_error(store: &Path) -> impl Fn(duckdb::Error) -> StoreError + '_ {
+    move |source| StoreError::Db {
+        path: store.to_path_buf(),
+        source,
+    }
+}
+
 /// The migrations recorded in a store, in order.
 pub(crate) fn applied(
     conn: &Connection,
     store: &Path,
 ) -> Result<Vec<AppliedMigration>, StoreError> {
-    let db = |source| StoreError::Db {
-        path: store.to_path_buf(),
-        source,
-    };
+    let db = db_error(store);
     let mut stmt = conn
         .prepare(
             "SELECT version, name, checksum, CAST(applied_at AS VARCHAR)
              FROM schema_migrations ORDER BY version",
         )
-        .map_err(db)?;
+        .map_err(&db)?;
     let rows = stmt
         .query_map([], |row| {
             Ok(AppliedMigration {
@@ -271,8 +272,8 @@ pub(crate) fn applied(
                 applied_at: row.get(3)?,
             })
         })
-        .map_err(db)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        .map_err(&db)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(&db)
 }
 
 #[cfg(test)]
