@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use niji_core::config::{Config, LogFormat};
+use niji_synth::Rates;
 use std::path::PathBuf;
 
 /// niji (二次): secondary use of Japanese health data.
@@ -50,6 +51,8 @@ pub enum Command {
     /// Keystore operations
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Generate a synthetic population and its source files, with ground truth
+    Synth(SynthArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +71,74 @@ pub struct InitArgs {
 
     #[command(flatten)]
     pub report: ReportArgs,
+}
+
+/// `niji synth`. The rate defaults are `niji_synth::Rates::default()`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Writes DIR/truth/{persons,names,insurance,records}.csv and \
+DIR/eligibility/history.csv. DIR must not exist or be empty; a failed run leaves nothing there."
+)]
+pub struct SynthArgs {
+    /// Number of persons
+    #[arg(long, default_value_t = 10_000)]
+    pub persons: u64,
+
+    /// Seed of the random streams: the same arguments give byte-identical output
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Output directory
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// First month of the period
+    #[arg(long, default_value = "2019-04", value_name = "YYYY-MM")]
+    pub from: String,
+
+    /// Last month of the period
+    #[arg(long, default_value = "2024-03", value_name = "YYYY-MM")]
+    pub to: String,
+
+    /// Yearly chance that an employee-insured household changes employer, and so insurer and card
+    #[arg(long, value_name = "RATE", default_value_t = Rates::default().job_change)]
+    pub job_change_rate: f64,
+
+    /// Yearly chance that a 国保 household moves to another municipality (a new 国保 insurer)
+    #[arg(long, value_name = "RATE", default_value_t = Rates::default().moves)]
+    pub move_rate: f64,
+
+    /// Chance at each birthday from 60 to 64 that an employee retires into 国保
+    #[arg(long, value_name = "RATE", default_value_t = Rates::default().retirement)]
+    pub retirement_rate: f64,
+
+    /// Yearly chance that an unmarried woman aged 25-35 marries and changes her family name
+    #[arg(long, value_name = "RATE", default_value_t = Rates::default().marriage)]
+    pub marriage_rate: f64,
+
+    /// Share of children under 20 who are twins (same birth date and card; two in three same-sex)
+    #[arg(long, value_name = "SHARE", default_value_t = Rates::default().twins)]
+    pub twin_share: f64,
+
+    /// Share of persons the eligibility service knows (ID5 coverage)
+    #[arg(long, value_name = "SHARE", default_value_t = Rates::default().eligibility)]
+    pub eligibility_coverage: f64,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+impl SynthArgs {
+    pub fn rates(&self) -> Rates {
+        Rates {
+            job_change: self.job_change_rate,
+            moves: self.move_rate,
+            retirement: self.retirement_rate,
+            marriage: self.marriage_rate,
+            twins: self.twin_share,
+            eligibility: self.eligibility_coverage,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

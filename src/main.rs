@@ -34,5 +34,6 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Keys(cli::KeysCommand::Passphrase(args)) => {
             commands::keys::passphrase(&config, &args)
         }
+        cli::Command::Synth(args) => commands::synth::run(&args),
     }
 }

@@ -89,9 +89,13 @@ fn help_lists_exactly_the_commands_that_exist() {
         .lines()
         .filter_map(|line| line.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["init", "status", "keys", "help"], "{help}");
+    assert_eq!(
+        commands,
+        ["init", "status", "keys", "synth", "help"],
+        "{help}"
+    );
     // And each of them answers `--help` itself.
-    for command in ["init", "status", "keys"] {
+    for command in ["init", "status", "keys", "synth"] {
         ok(&env.niji(&[command, "--help"]).output().unwrap());
     }
 }
@@ -324,4 +328,67 @@ fn a_bad_configuration_file_names_its_line() {
     assert!(!output.status.success());
     let err = stderr(&output);
     assert!(err.starts_with("niji: error: niji.toml: line 3: "), "{err}");
+}
+
+#[test]
+fn synth_writes_a_population_and_documents_its_rates() {
+    let env = Env::new();
+    let help = stdout(ok(&env.niji(&["synth", "--help"]).output().unwrap()));
+    let defaults = niji_synth::Rates::default();
+    for (flag, value) in [
+        ("--job-change-rate", defaults.job_change),
+        ("--move-rate", defaults.moves),
+        ("--retirement-rate", defaults.retirement),
+        ("--marriage-rate", defaults.marriage),
+        ("--twin-share", defaults.twins),
+        ("--eligibility-coverage", defaults.eligibility),
+    ] {
+        let line = help
+            .lines()
+            .skip_while(|l| !l.contains(flag))
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            line.contains(&format!("[default: {value}]")),
+            "{flag}: {line}"
+        );
+    }
+    let report = json(
+        &env.niji(&[
+            "synth",
+            "--persons",
+            "300",
+            "--seed",
+            "5",
+            "--out",
+            "pop",
+            "--json",
+        ])
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(report["persons"], 300);
+    let persons = std::fs::read_to_string(env.root.path().join("pop/truth/persons.csv")).unwrap();
+    assert_eq!(persons.lines().count(), 301);
+
+    let again = env
+        .niji(&["synth", "--persons", "300", "--out", "pop"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("pop: exists and is not empty"),
+        "{}",
+        stderr(&again)
+    );
+    let bad = env
+        .niji(&["synth", "--out", "p2", "--from", "2019-13"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&bad).contains("`2019-13` is not a month like 2019-04"),
+        "{}",
+        stderr(&bad)
+    );
 }

@@ -5,6 +5,7 @@
 pub mod init;
 pub mod keys;
 pub mod status;
+pub mod synth;
 
 use niji_store::KeyInfo;
 use serde::Serialize;

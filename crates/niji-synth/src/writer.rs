@@ -1,0 +1,268 @@
+//! Streams blocks of persons into the output files.
+
+use crate::population::Person;
+use crate::{Rates, Summary, SynthError};
+use chrono::NaiveDate;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+const ELIGIBILITY: &str = "eligibility/history.csv";
+
+/// One CSV output file and where it is.
+struct Output {
+    path: PathBuf,
+    csv: csv::Writer<BufWriter<File>>,
+    rows: u64,
+}
+
+impl Output {
+    fn create(dir: &Path, relative: &str, header: &[&str]) -> Result<Self, SynthError> {
+        let path = dir.join(relative);
+        let io = |source| SynthError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let file = File::create(&path).map_err(io)?;
+        let mut output = Self {
+            csv: csv::Writer::from_writer(BufWriter::new(file)),
+            path,
+            rows: 0,
+        };
+        output.write(header)?;
+        output.rows = 0;
+        Ok(output)
+    }
+
+    fn write<I, T>(&mut self, record: I) -> Result<(), SynthError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.rows += 1;
+        self.csv
+            .write_record(record)
+            .map_err(|source| SynthError::Csv {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// The 1-based line number of the row written last (the header is line 1).
+    fn line(&self) -> u64 {
+        self.rows + 1
+    }
+
+    fn finish(self) -> Result<u64, SynthError> {
+        let path = self.path;
+        let file = self
+            .csv
+            .into_inner()
+            .map_err(|err| SynthError::Io {
+                path: path.clone(),
+                source: err.into_error(),
+            })?
+            .into_inner()
+            .map_err(|err| SynthError::Io {
+                path: path.clone(),
+                source: err.into_error(),
+            })?;
+        file.sync_all().map_err(|source| SynthError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(file
+            .metadata()
+            .map_err(|source| SynthError::Io { path, source })?
+            .len())
+    }
+}
+
+/// Every output of a run.
+pub(crate) struct Writer {
+    persons: Output,
+    names: Output,
+    insurance: Output,
+    records: Output,
+    eligibility: Output,
+}
+
+fn date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn optional_date(d: Option<NaiveDate>) -> String {
+    d.map(date).unwrap_or_default()
+}
+
+impl Writer {
+    pub(crate) fn create(dir: &Path) -> Result<Self, SynthError> {
+        Ok(Self {
+            persons: Output::create(
+                dir,
+                "truth/persons.csv",
+                &[
+                    "person_id",
+                    "sex",
+                    "birth_date",
+                    "death_date",
+                    "prefecture",
+                    "municipality",
+                ],
+            )?,
+            names: Output::create(
+                dir,
+                "truth/names.csv",
+                &[
+                    "person_id",
+                    "valid_from",
+                    "family_kanji",
+                    "given_kanji",
+                    "family_kana",
+                    "given_kana",
+                ],
+            )?,
+            insurance: Output::create(
+                dir,
+                "truth/insurance.csv",
+                &[
+                    "person_id",
+                    "valid_from",
+                    "valid_to",
+                    "insurer_number",
+                    "symbol",
+                    "number",
+                    "branch",
+                ],
+            )?,
+            records: Output::create(dir, "truth/records.csv", &["file", "locator", "person_id"])?,
+            eligibility: Output::create(
+                dir,
+                ELIGIBILITY,
+                &[
+                    "insurer_number",
+                    "symbol",
+                    "number",
+                    "branch",
+                    "birth_date",
+                    "oldest_insurer_number",
+                    "oldest_symbol",
+                    "oldest_number",
+                    "oldest_branch",
+                ],
+            )?,
+        })
+    }
+
+    pub(crate) fn block(
+        &mut self,
+        people: &[Person],
+        seed: u64,
+        index: u64,
+        rates: &Rates,
+    ) -> Result<(), SynthError> {
+        // Eligibility coverage draws from a stream of its own, so changing
+        // the coverage rate leaves the population itself unchanged.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream((1 << 63) | index);
+        for person in people {
+            self.person(person)?;
+            if rng.random_bool(rates.eligibility) {
+                self.eligibility(person)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn person(&mut self, p: &Person) -> Result<(), SynthError> {
+        let id = p.id.to_string();
+        self.persons.write([
+            id.as_str(),
+            p.sex.code(),
+            &date(p.birth),
+            &optional_date(p.death),
+            &format!("{:02}", p.prefecture),
+            &p.municipality,
+        ])?;
+        for n in &p.names {
+            self.names.write([
+                id.as_str(),
+                &date(n.valid_from),
+                n.family.kanji,
+                n.given.kanji,
+                n.family.kana,
+                n.given.kana,
+            ])?;
+        }
+        for s in &p.insurance {
+            self.insurance.write([
+                id.as_str(),
+                &date(s.valid_from),
+                &optional_date(s.valid_to),
+                &s.card.insurer,
+                &s.card.symbol,
+                &s.card.number,
+                &s.branch,
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// One row per insured number the person held, each answered with the
+    /// oldest one (ID5's input).
+    fn eligibility(&mut self, p: &Person) -> Result<(), SynthError> {
+        let Some(oldest) = p.insurance.first() else {
+            return Ok(());
+        };
+        let birth = date(p.birth);
+        let id = p.id.to_string();
+        for s in &p.insurance {
+            self.eligibility.write([
+                s.card.insurer.as_str(),
+                &s.card.symbol,
+                &s.card.number,
+                &s.branch,
+                &birth,
+                &oldest.card.insurer,
+                &oldest.card.symbol,
+                &oldest.card.number,
+                &oldest.branch,
+            ])?;
+            let locator = format!("line:{}", self.eligibility.line());
+            self.records
+                .write([ELIGIBILITY, locator.as_str(), id.as_str()])?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> Result<Summary, SynthError> {
+        let (persons, names, insurance_spells, eligibility_rows) = (
+            self.persons.rows,
+            self.names.rows,
+            self.insurance.rows,
+            self.eligibility.rows,
+        );
+        let mut bytes = 0;
+        for output in [
+            self.persons,
+            self.names,
+            self.insurance,
+            self.records,
+            self.eligibility,
+        ] {
+            bytes += output.finish()?;
+        }
+        Ok(Summary {
+            persons,
+            names,
+            insurance_spells,
+            eligibility_rows,
+            bytes,
+        })
+    }
+}
