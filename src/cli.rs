@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use niji_core::config::{Config, LogFormat};
-use niji_synth::Rates;
+use niji_synth::{Noise, Rates, SynthConfig};
 use std::path::PathBuf;
 
 /// niji (二次): secondary use of Japanese health data.
@@ -124,11 +124,65 @@ pub struct SynthArgs {
     #[arg(long, value_name = "SHARE", default_value_t = Rates::default().eligibility)]
     pub eligibility_coverage: f64,
 
+    /// Persons per 100,000 with one of the rare diseases (ALS, Fabry, PAH, Huntington)
+    #[arg(long, value_name = "N", default_value_t = SynthConfig::default().rare_per_100k)]
+    pub rare_per_100k: f64,
+
+    /// Share of kana names written in half-width katakana (ｻﾄｳ ﾊﾅｺ)
+    #[arg(long, value_name = "SHARE", help_heading = "Notation noise in source files", default_value_t = Noise::default().half_width_kana)]
+    pub half_width_kana: f64,
+
+    /// Share of names with no space between family and given name (others: full-width, a few half-width)
+    #[arg(long, value_name = "SHARE", help_heading = "Notation noise in source files", default_value_t = Noise::default().no_name_space)]
+    pub no_name_space: f64,
+
+    /// Share of kana names whose small kana (ァ ッ ャ) are written large
+    #[arg(long, value_name = "SHARE", help_heading = "Notation noise in source files", default_value_t = Noise::default().large_small_kana)]
+    pub large_small_kana: f64,
+
+    /// Share of kana names with long vowels written as a mark (ー ｰ － ‐) instead of ウ/イ
+    #[arg(long, value_name = "SHARE", help_heading = "Notation noise in source files", default_value_t = Noise::default().long_vowel_mark)]
+    pub long_vowel_mark: f64,
+
+    /// Share of card symbols and numbers written in full-width digits
+    #[arg(long, value_name = "SHARE", help_heading = "Notation noise in source files", default_value_t = Noise::default().full_width_digits)]
+    pub full_width_digits: f64,
+
+    /// Share of facilities whose claims before 2020-04 use era-coded dates (GYYMMDD)
+    #[arg(long, value_name = "SHARE", help_heading = "Notation noise in source files", default_value_t = Noise::default().era_dates)]
+    pub era_dates: f64,
+
+    /// Share of claims before 2021-04 without the branch number (SN record); 1/25 of it after
+    #[arg(long, value_name = "SHARE", help_heading = "Notation noise in source files", default_value_t = Noise::default().missing_branch)]
+    pub missing_branch: f64,
+
+    /// Share of records without a kana name
+    #[arg(long, value_name = "SHARE", help_heading = "Notation noise in source files", default_value_t = Noise::default().missing_kana)]
+    pub missing_kana: f64,
+
+    /// Share of kana names with a typing error (one kana swapped for its neighbour)
+    #[arg(long, value_name = "SHARE", help_heading = "Notation noise in source files", default_value_t = Noise::default().typo)]
+    pub typo_rate: f64,
+
     #[command(flatten)]
     pub report: ReportArgs,
 }
 
 impl SynthArgs {
+    pub fn noise(&self) -> Noise {
+        Noise {
+            half_width_kana: self.half_width_kana,
+            no_name_space: self.no_name_space,
+            large_small_kana: self.large_small_kana,
+            long_vowel_mark: self.long_vowel_mark,
+            full_width_digits: self.full_width_digits,
+            era_dates: self.era_dates,
+            missing_branch: self.missing_branch,
+            missing_kana: self.missing_kana,
+            typo: self.typo_rate,
+        }
+    }
+
     pub fn rates(&self) -> Rates {
         Rates {
             job_change: self.job_change_rate,

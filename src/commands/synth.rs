@@ -14,6 +14,8 @@ struct SynthReport {
     names: u64,
     insurance_spells: u64,
     eligibility_rows: u64,
+    claims: u64,
+    uke_files: u64,
     bytes: u64,
     seconds: f64,
 }
@@ -24,6 +26,8 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         seed: args.seed,
         period: Period::months(&args.from, &args.to)?,
         rates: args.rates(),
+        noise: args.noise(),
+        rare_per_100k: args.rare_per_100k,
     };
     // indicatif draws on standard error and hides itself when that is not a
     // terminal, so scripted runs and `--json` output stay clean.
@@ -40,6 +44,8 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         names: summary.names,
         insurance_spells: summary.insurance_spells,
         eligibility_rows: summary.eligibility_rows,
+        claims: summary.claims,
+        uke_files: summary.uke_files,
         bytes: summary.bytes,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -50,8 +56,17 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     );
     emit(args.report.json, &report, |r| {
         format!(
-            "wrote {} persons to {} in {:.1} s: {} names, {} insurance spells, {} eligibility rows, {} bytes\n",
-            r.persons, r.out, r.seconds, r.names, r.insurance_spells, r.eligibility_rows, r.bytes
+            "wrote {} persons to {} in {:.1} s: {} names, {} insurance spells, {} eligibility rows, \
+             {} claims in {} UKE files, {} bytes\n",
+            r.persons,
+            r.out,
+            r.seconds,
+            r.names,
+            r.insurance_spells,
+            r.eligibility_rows,
+            r.claims,
+            r.uke_files,
+            r.bytes
         )
     })
 }

@@ -30,6 +30,7 @@ println!("{} persons, {} insurance spells", summary.persons, summary.insurance_s
 | `truth/insurance.csv` | `person_id, valid_from, valid_to, insurer_number, symbol, number, branch` |
 | `truth/records.csv` | `file, locator, person_id` for every record of every source file |
 | `eligibility/history.csv` | the eligibility service's answer: each insured number → the person's oldest one |
+| `uke/YYYYMM/FACILITY/{shaho,kokuho}/RECEIPTC.UKE` | レセ電 medical claims, Shift_JIS, CRLF |
 
 The truth directory is the only place raw identifiers and truth live
 together; tests use it to measure linkage and to show that identifiers never
@@ -37,15 +38,21 @@ reach the platform's store.
 */
 #![deny(missing_docs)]
 
+pub mod care;
+pub mod clinical;
+pub mod facility;
 pub mod insurer;
 pub mod names;
+pub mod noise;
 pub mod population;
 pub mod reference;
+pub mod uke;
 mod writer;
 
 use chrono::{Datelike, Days, Months, NaiveDate};
 use std::path::{Path, PathBuf};
 
+pub use noise::Noise;
 pub use population::{Person, Sex};
 
 /// What to generate.
@@ -59,6 +66,10 @@ pub struct SynthConfig {
     pub period: Period,
     /// Event rates.
     pub rates: Rates,
+    /// Notation noise in the source files.
+    pub noise: Noise,
+    /// Persons per 100,000 with one of the rare diseases.
+    pub rare_per_100k: f64,
 }
 
 impl Default for SynthConfig {
@@ -68,6 +79,8 @@ impl Default for SynthConfig {
             seed: 1,
             period: Period::months("2019-04", "2024-03").expect("valid default period"),
             rates: Rates::default(),
+            noise: Noise::default(),
+            rare_per_100k: 10.0,
         }
     }
 }
@@ -174,6 +187,10 @@ pub struct Summary {
     pub insurance_spells: u64,
     /// Rows of the eligibility history.
     pub eligibility_rows: u64,
+    /// Medical claims (RE records).
+    pub claims: u64,
+    /// Claim files (`RECEIPTC.UKE`).
+    pub uke_files: u64,
     /// Bytes written.
     pub bytes: u64,
 }
@@ -222,6 +239,21 @@ pub fn generate(
         return Err(SynthError::Invalid("--persons must be at least 1".into()));
     }
     config.rates.check()?;
+    if let Some((name, rate)) = config
+        .noise
+        .rates()
+        .into_iter()
+        .find(|(_, r)| !(0.0..=1.0).contains(r))
+    {
+        return Err(SynthError::Invalid(format!(
+            "noise {name} = {rate}: rates are between 0 and 1"
+        )));
+    }
+    if !(0.0..=100_000.0).contains(&config.rare_per_100k) {
+        return Err(SynthError::Invalid(
+            "--rare-per-100k is between 0 and 100000".into(),
+        ));
+    }
     if out.exists()
         && std::fs::read_dir(out)
             .map(|mut d| d.next().is_some())
@@ -264,7 +296,7 @@ fn write_all(
     dir: &Path,
     progress: &mut impl FnMut(u64),
 ) -> Result<Summary, SynthError> {
-    let mut writer = writer::Writer::create(dir)?;
+    let mut writer = writer::Writer::create(dir, config)?;
     let mut done = 0u64;
     let mut index = 0u64;
     while done < config.persons {
@@ -277,7 +309,7 @@ fn write_all(
             &config.period,
             &config.rates,
         );
-        writer.block(&people, config.seed, index, &config.rates)?;
+        writer.block(&people, index)?;
         done += count as u64;
         index += 1;
         progress(done);

@@ -1,7 +1,11 @@
 //! Streams blocks of persons into the output files.
 
+use crate::care;
+use crate::clinical;
+use crate::facility::Facilities;
 use crate::population::Person;
-use crate::{Rates, Summary, SynthError};
+use crate::uke::UkeWriter;
+use crate::{Summary, SynthConfig, SynthError};
 use chrono::NaiveDate;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -12,7 +16,7 @@ use std::path::{Path, PathBuf};
 const ELIGIBILITY: &str = "eligibility/history.csv";
 
 /// One CSV output file and where it is.
-struct Output {
+pub(crate) struct Output {
     path: PathBuf,
     csv: csv::Writer<BufWriter<File>>,
     rows: u64,
@@ -39,7 +43,7 @@ impl Output {
         Ok(output)
     }
 
-    fn write<I, T>(&mut self, record: I) -> Result<(), SynthError>
+    pub(crate) fn write<I, T>(&mut self, record: I) -> Result<(), SynthError>
     where
         I: IntoIterator<Item = T>,
         T: AsRef<[u8]>,
@@ -85,6 +89,9 @@ impl Output {
 
 /// Every output of a run.
 pub(crate) struct Writer {
+    config: SynthConfig,
+    facilities: Facilities,
+    uke: UkeWriter,
     persons: Output,
     names: Output,
     insurance: Output,
@@ -101,8 +108,11 @@ fn optional_date(d: Option<NaiveDate>) -> String {
 }
 
 impl Writer {
-    pub(crate) fn create(dir: &Path) -> Result<Self, SynthError> {
+    pub(crate) fn create(dir: &Path, config: &SynthConfig) -> Result<Self, SynthError> {
         Ok(Self {
+            config: config.clone(),
+            facilities: Facilities::new(config.seed, config.persons, config.noise.era_dates),
+            uke: UkeWriter::new(dir),
             persons: Output::create(
                 dir,
                 "truth/persons.csv",
@@ -159,21 +169,46 @@ impl Writer {
         })
     }
 
-    pub(crate) fn block(
-        &mut self,
-        people: &[Person],
-        seed: u64,
-        index: u64,
-        rates: &Rates,
-    ) -> Result<(), SynthError> {
-        // Eligibility coverage draws from a stream of its own, so changing
-        // the coverage rate leaves the population itself unchanged.
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream((1 << 63) | index);
+    pub(crate) fn block(&mut self, people: &[Person], index: u64) -> Result<(), SynthError> {
+        // Eligibility coverage and care draw from streams of their own, so
+        // changing a rate of one leaves the population and the other as
+        // they were.
+        let stream = |tag: u64| {
+            let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
+            rng.set_stream(tag | index);
+            rng
+        };
+        let (mut coverage, mut care_rng) = (stream(1 << 63), stream(1 << 61));
+        let period = self.config.period;
         for person in people {
             self.person(person)?;
-            if rng.random_bool(rates.eligibility) {
+            if coverage.random_bool(self.config.rates.eligibility) {
                 self.eligibility(person)?;
+            }
+            let diagnoses = clinical::diagnoses(
+                &mut care_rng,
+                person,
+                period.from,
+                period.to,
+                self.config.rare_per_100k,
+            );
+            let claims = care::claims(
+                &mut care_rng,
+                person,
+                &diagnoses,
+                &self.facilities,
+                period.from,
+                period.to,
+            );
+            for claim in &claims {
+                self.uke.claim(
+                    &mut care_rng,
+                    &self.config.noise,
+                    &self.facilities,
+                    person,
+                    claim,
+                    &mut self.records,
+                )?;
             }
         }
         Ok(())
@@ -247,7 +282,7 @@ impl Writer {
             self.insurance.rows,
             self.eligibility.rows,
         );
-        let mut bytes = 0;
+        let (uke_files, claims, mut bytes) = self.uke.finish()?;
         for output in [
             self.persons,
             self.names,
@@ -262,6 +297,8 @@ impl Writer {
             names,
             insurance_spells,
             eligibility_rows,
+            claims,
+            uke_files,
             bytes,
         })
     }

@@ -1,0 +1,477 @@
+//! レセ電 medical claim files (医科, `RECEIPTC.UKE`): one file per facility,
+//! month of care and payer (社保 to the 支払基金, 国保 and 後期 to the
+//! 国保連), CSV records in Shift_JIS (CP932) with CRLF line ends.
+//!
+//! A file is `IR` (facility), then per claim `RE` (claim header), `HO`
+//! (insurance), `SN` (eligibility check, with the branch number), `SY`
+//! (diagnoses), `SI` (procedures), `IY` (drugs), and last `GO` (totals).
+//! Field positions follow domain.md §3: RE 2 claim number, 3 claim type,
+//! 4 month of care, 5 name, 6 sex, 7 birth date, 9 admission date, 37 kana
+//! name; HO 2 insurer, 3 symbol, 4 number, 5 days, 6 points; SN 4–7
+//! insurer, symbol, number, branch; SY 2 code, 3 onset, 4 outcome, 6 name,
+//! 7 main-diagnosis flag; SI/IY 2 care category, 3 payer class, 4 code,
+//! 5 quantity, 6 points, 7 times, 14–44 the days of the month.
+//!
+//! The identity fields carry [`Noise`]: how real files write names, kana,
+//! digits, dates and branch numbers. 国保 insurer numbers are written with
+//! their six digits, as on the real claims.
+
+use crate::care::Claim;
+use crate::facility::{Facilities, Facility};
+use crate::insurer::Scheme;
+use crate::noise::{self, Noise};
+use crate::population::{InsuranceSpell, NameSpell, Person};
+use crate::{SynthError, writer::Output};
+use chrono::{Datelike, Days, Months, NaiveDate};
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Claims before this month date births in the era code at era facilities.
+const ERA_UNTIL: (i32, u32) = (2020, 4);
+/// Branch numbers are on claims from this month on.
+const BRANCH_FROM: (i32, u32) = (2021, 4);
+/// Buffered bytes after which files are appended to disk.
+const FLUSH_BYTES: usize = 32 << 20;
+
+/// One open claim file.
+struct UkeFile {
+    lines: u64,
+    claims: u64,
+    points: u64,
+    pending: Vec<u8>,
+}
+
+/// Writes claims into their files, buffering to bound memory and file opens.
+pub(crate) struct UkeWriter {
+    root: PathBuf,
+    files: BTreeMap<String, UkeFile>,
+    buffered: usize,
+    claims: u64,
+}
+
+fn month_key(d: NaiveDate) -> (i32, u32) {
+    (d.year(), d.month())
+}
+
+/// The payer a claim goes to: 1 社保 (支払基金), 2 国保連.
+fn payer(scheme: Scheme) -> u8 {
+    if scheme.is_employee() { 1 } else { 2 }
+}
+
+/// The four-digit claim type (レセプト種別): 1 医科; 1 医保 or 3 後期;
+/// 1 単独; then who and where (2 本人外来, 6 家族外来, 4 未就学外来, 8 高齢者外来,
+/// and 1, 5, 3, 7 for the same inpatient).
+pub fn claim_type(scheme: Scheme, branch: &str, age: u32, inpatient: bool) -> String {
+    let system = if scheme == Scheme::Koki { '3' } else { '1' };
+    let who = match age {
+        _ if scheme == Scheme::Koki => ('7', '8'),
+        70..=74 => ('7', '8'),
+        0..=5 => ('3', '4'),
+        _ if branch == "00" => ('1', '2'),
+        _ => ('5', '6'),
+    };
+    let kind = if inpatient { who.0 } else { who.1 };
+    format!("1{system}1{kind}")
+}
+
+/// The insurer number as a claim writes it: 国保's six digits unpadded.
+fn written_insurer(spell: &InsuranceSpell) -> &str {
+    if spell.card.scheme == Scheme::Kokuho {
+        &spell.card.insurer[2..]
+    } else {
+        &spell.card.insurer
+    }
+}
+
+fn age_on(birth: NaiveDate, date: NaiveDate) -> u32 {
+    let mut age = date.year() - birth.year();
+    if (date.month(), date.day()) < (birth.month(), birth.day()) {
+        age -= 1;
+    }
+    age.max(0) as u32
+}
+
+/// The name a person held on a day.
+fn name_on(person: &Person, day: NaiveDate) -> &NameSpell {
+    person
+        .names
+        .iter()
+        .rev()
+        .find(|n| n.valid_from <= day)
+        .unwrap_or(&person.names[0])
+}
+
+/// The insurance spell covering a day.
+fn spell_on(person: &Person, day: NaiveDate) -> Option<&InsuranceSpell> {
+    person
+        .insurance
+        .iter()
+        .find(|s| s.valid_from <= day && s.valid_to.is_none_or(|to| to >= day))
+}
+
+/// Identity fields as one facility's system writes them.
+struct Written {
+    name: String,
+    kana: String,
+    symbol: String,
+    number: String,
+    birth: String,
+    month: String,
+}
+
+fn write_identity(
+    rng: &mut impl Rng,
+    noise: &Noise,
+    facility: &Facility,
+    person: &Person,
+    spell: &InsuranceSpell,
+    claim: &Claim,
+    care_day: NaiveDate,
+) -> Written {
+    let name = name_on(person, care_day);
+    let separator = if rng.random_bool(noise.no_name_space) {
+        ""
+    } else if rng.random_bool(0.9) {
+        "　"
+    } else {
+        " "
+    };
+    let kana = if rng.random_bool(noise.missing_kana) {
+        String::new()
+    } else {
+        let mut kana = format!("{}{separator}{}", name.family.kana, name.given.kana);
+        if rng.random_bool(noise.long_vowel_mark) {
+            let mark = noise::LONG_VOWEL_MARKS[rng.random_range(0..4)];
+            kana = noise::long_vowel_mark(&kana, mark);
+        }
+        if rng.random_bool(noise.large_small_kana) {
+            kana = noise::large_small_kana(&kana);
+        }
+        if rng.random_bool(noise.typo) {
+            kana = noise::typo(&kana, rng);
+        }
+        if rng.random_bool(noise.half_width_kana) {
+            kana = noise::half_width_kana(&kana);
+        }
+        kana
+    };
+    let digits = |rng: &mut _, s: &str| {
+        if Rng::random_bool(rng, noise.full_width_digits) {
+            noise::full_width_digits(s)
+        } else {
+            s.to_owned()
+        }
+    };
+    let era = facility.era_dates && month_key(claim.month) < ERA_UNTIL;
+    let (birth, month) = if era {
+        (
+            noise::era_date(person.birth),
+            noise::era_date(claim.month)[..5].to_owned(),
+        )
+    } else {
+        (
+            person.birth.format("%Y%m%d").to_string(),
+            claim.month.format("%Y%m").to_string(),
+        )
+    };
+    Written {
+        name: format!("{}{separator}{}", name.family.kanji, name.given.kanji),
+        kana,
+        symbol: digits(rng, &spell.card.symbol),
+        number: digits(rng, &spell.card.number),
+        birth,
+        month,
+    }
+}
+
+/// The 31 day-of-month fields of SI and IY records.
+fn day_fields(days: &[u32], count: u32) -> Vec<String> {
+    (1..=31)
+        .map(|d| {
+            if days.contains(&d) {
+                count.to_string()
+            } else {
+                String::new()
+            }
+        })
+        .collect()
+}
+
+fn record(fields: &[String]) -> String {
+    fields.join(",")
+}
+
+fn s(v: impl ToString) -> String {
+    v.to_string()
+}
+
+impl UkeWriter {
+    pub(crate) fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            files: BTreeMap::new(),
+            buffered: 0,
+            claims: 0,
+        }
+    }
+
+    /// The claim file's path relative to the output directory.
+    fn relative_path(facility: &Facility, month: NaiveDate, payer: u8) -> String {
+        let payer = if payer == 1 { "shaho" } else { "kokuho" };
+        format!(
+            "uke/{}/{}/{payer}/RECEIPTC.UKE",
+            month.format("%Y%m"),
+            facility.code
+        )
+    }
+
+    /// Writes one claim, and its row of `truth/records.csv`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn claim(
+        &mut self,
+        rng: &mut impl Rng,
+        noise: &Noise,
+        facilities: &Facilities,
+        person: &Person,
+        claim: &Claim,
+        records: &mut Output,
+    ) -> Result<(), SynthError> {
+        let care_day = claim.month + Days::new(u64::from(claim.days[0]) - 1);
+        let Some(spell) = spell_on(person, care_day) else {
+            return Ok(());
+        };
+        let facility = &facilities.all[claim.facility];
+        let payer = payer(spell.card.scheme);
+        let path = Self::relative_path(facility, claim.month, payer);
+        let id = write_identity(rng, noise, facility, person, spell, claim, care_day);
+        let file = self.files.entry(path.clone()).or_insert_with(|| UkeFile {
+            lines: 0,
+            claims: 0,
+            points: 0,
+            pending: Vec::new(),
+        });
+        let queued_before = file.pending.len();
+        if file.lines == 0 {
+            let billing = claim.month + Months::new(1);
+            let ir = record(&[
+                s("IR"),
+                s(payer),
+                format!("{:02}", facility.prefecture),
+                s("1"),
+                facility.code.clone(),
+                String::new(),
+                facility.name.clone(),
+                billing.format("%Y%m").to_string(),
+                s("00"),
+                format!("0{}-{}", &facility.code[..2], &facility.code[2..]),
+            ]);
+            push_line(file, &ir, &path)?;
+        }
+        file.claims += 1;
+        let points = claim.points();
+        file.points += points;
+        let re_line = file.lines + 1;
+        let claim_no = file.claims;
+        let age = age_on(person.birth, care_day);
+        let mut re: Vec<String> = vec![String::new(); 38];
+        re[0] = s("RE");
+        re[1] = s(claim_no);
+        re[2] = claim_type(
+            spell.card.scheme,
+            &spell.branch,
+            age,
+            claim.admitted.is_some(),
+        );
+        re[3] = id.month.clone();
+        re[4] = id.name.clone();
+        re[5] = s(person.sex.code());
+        re[6] = id.birth.clone();
+        re[8] = claim
+            .admitted
+            .map(|d| d.format("%Y%m%d").to_string())
+            .unwrap_or_default();
+        re[13] = format!("{:08}", person.id.wrapping_mul(2_654_435_761) % 100_000_000);
+        re[36] = id.kana.clone();
+        push_line(file, &record(&re), &path)?;
+        push_line(
+            file,
+            &record(&[
+                s("HO"),
+                s(written_insurer(spell)),
+                id.symbol.clone(),
+                id.number.clone(),
+                s(claim.days.len()),
+                s(points),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]),
+            &path,
+        )?;
+        let branch_era = month_key(claim.month) >= BRANCH_FROM;
+        let missing = if branch_era {
+            noise.missing_branch / 25.0
+        } else {
+            noise.missing_branch
+        };
+        if !rng.random_bool(missing.clamp(0.0, 1.0)) {
+            push_line(
+                file,
+                &record(&[
+                    s("SN"),
+                    s("1"),
+                    s("01"),
+                    s(written_insurer(spell)),
+                    id.symbol.clone(),
+                    id.number.clone(),
+                    spell.branch.clone(),
+                    String::new(),
+                    String::new(),
+                ]),
+                &path,
+            )?;
+        }
+        for (i, (condition, onset)) in claim.diagnoses.iter().enumerate() {
+            let uncoded = rng.random_bool(0.03);
+            push_line(
+                file,
+                &record(&[
+                    s("SY"),
+                    s(if uncoded { "0000999" } else { condition.code }),
+                    onset.format("%Y%m%d").to_string(),
+                    s("1"),
+                    String::new(),
+                    if uncoded {
+                        s(condition.name)
+                    } else {
+                        String::new()
+                    },
+                    if i == 0 { s("01") } else { String::new() },
+                    String::new(),
+                ]),
+                &path,
+            )?;
+        }
+        for (procedure, days) in &claim.procedures {
+            let mut fields = vec![
+                s("SI"),
+                s(procedure.category),
+                s("1"),
+                s(procedure.code),
+                String::new(),
+                s(procedure.points),
+                s(days.len()),
+            ];
+            fields.extend(std::iter::repeat_n(String::new(), 6));
+            fields.extend(day_fields(days, 1));
+            push_line(file, &record(&fields), &path)?;
+        }
+        for (drug, supply, day) in &claim.drugs {
+            let mut fields = vec![
+                s("IY"),
+                s("21"),
+                s("1"),
+                s(drug.code),
+                s("1"),
+                s(drug.points_per_day),
+                s(supply),
+            ];
+            fields.extend(std::iter::repeat_n(String::new(), 6));
+            fields.extend(day_fields(&[*day], *supply));
+            push_line(file, &record(&fields), &path)?;
+        }
+        let locator = format!("line:{re_line}");
+        records.write([
+            path.as_str(),
+            locator.as_str(),
+            person.id.to_string().as_str(),
+        ])?;
+        self.claims += 1;
+        self.buffered += file.pending.len() - queued_before;
+        if self.buffered > FLUSH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Appends every file's pending bytes to disk.
+    fn flush(&mut self) -> Result<(), SynthError> {
+        for (relative, file) in &mut self.files {
+            if file.pending.is_empty() {
+                continue;
+            }
+            let path = self.root.join(relative);
+            let io = |source| SynthError::Io {
+                path: path.clone(),
+                source,
+            };
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(io)?;
+            }
+            let mut handle = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(io)?;
+            handle.write_all(&file.pending).map_err(io)?;
+            file.pending.clear();
+        }
+        self.buffered = 0;
+        Ok(())
+    }
+
+    /// Writes every file's GO record and the rest of the buffers. Returns
+    /// (files, claims, bytes).
+    pub(crate) fn finish(mut self) -> Result<(u64, u64, u64), SynthError> {
+        for (path, file) in &mut self.files {
+            let go = record(&[s("GO"), s(file.claims), s(file.points), s("99")]);
+            push_line(file, &go, path)?;
+        }
+        self.flush()?;
+        let mut bytes = 0;
+        for relative in self.files.keys() {
+            let path = self.root.join(relative);
+            bytes += std::fs::metadata(&path)
+                .map_err(|source| SynthError::Io {
+                    path: path.clone(),
+                    source,
+                })?
+                .len();
+        }
+        Ok((self.files.len() as u64, self.claims, bytes))
+    }
+}
+
+/// Encodes a record as Shift_JIS with CRLF and queues it.
+fn push_line(file: &mut UkeFile, line: &str, path: &str) -> Result<(), SynthError> {
+    let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(line);
+    if unmappable {
+        return Err(SynthError::Invalid(format!(
+            "{path}: line {}: a character has no Shift_JIS form",
+            file.lines + 1
+        )));
+    }
+    file.pending.extend_from_slice(&bytes);
+    file.pending.extend_from_slice(b"\r\n");
+    file.lines += 1;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_types_follow_the_receipt_kind_table() {
+        assert_eq!(claim_type(Scheme::Kyokai, "00", 40, false), "1112");
+        assert_eq!(claim_type(Scheme::Kyokai, "01", 40, false), "1116");
+        assert_eq!(claim_type(Scheme::Kyokai, "01", 3, false), "1114");
+        assert_eq!(claim_type(Scheme::Kokuho, "00", 72, false), "1118");
+        assert_eq!(claim_type(Scheme::Koki, "00", 80, false), "1318");
+        assert_eq!(claim_type(Scheme::Koki, "00", 80, true), "1317");
+        assert_eq!(claim_type(Scheme::Kumiai, "00", 50, true), "1111");
+        assert_eq!(claim_type(Scheme::Kumiai, "02", 50, true), "1115");
+    }
+}

@@ -1,0 +1,357 @@
+//! The UKE claim files of a 10,000-person run, read back with an
+//! independent reader (encoding_rs to decode Shift_JIS, csv to split
+//! records), checked for structure, tied to the truth, and measured for the
+//! documented notation noise.
+
+use chrono::NaiveDate;
+use niji_synth::{Noise, SynthConfig, generate};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+struct Run {
+    _dir: tempfile::TempDir,
+    out: PathBuf,
+}
+
+fn run() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("synth");
+        let config = SynthConfig {
+            persons: 10_000,
+            seed: 11,
+            ..SynthConfig::default()
+        };
+        generate(&config, &out, |_| {}).unwrap();
+        Run { _dir: dir, out }
+    })
+}
+
+/// A decoded claim file: its records as fields.
+fn read_uke(path: &Path) -> Vec<Vec<String>> {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.ends_with(b"\r\n"),
+        "{}: no final CRLF",
+        path.display()
+    );
+    let (text, had_errors) = encoding_rs::SHIFT_JIS.decode_without_bom_handling(&bytes);
+    assert!(!had_errors, "{}: not Shift_JIS", path.display());
+    assert_eq!(
+        text.matches("\r\n").count(),
+        text.matches('\n').count(),
+        "{}: a line without CR",
+        path.display()
+    );
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .terminator(csv::Terminator::CRLF)
+        .from_reader(text.as_bytes());
+    reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+fn uke_files(out: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&out.join("uke"), &mut files);
+    files.sort();
+    files
+}
+
+fn truth(out: &Path, file: &str) -> Vec<HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(out.join("truth").join(file)).unwrap();
+    let header = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .map(str::to_owned)
+                .zip(r.unwrap().iter().map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+/// All files, decoded once and shared.
+fn decoded() -> &'static Vec<(String, Vec<Vec<String>>)> {
+    static FILES: OnceLock<Vec<(String, Vec<Vec<String>>)>> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let out = &run().out;
+        uke_files(out)
+            .into_iter()
+            .map(|path| {
+                let relative = path.strip_prefix(out).unwrap().display().to_string();
+                (relative, read_uke(&path))
+            })
+            .collect()
+    })
+}
+
+/// GYYMMDD or YYYYMMDD → date.
+fn parse_claim_date(s: &str) -> NaiveDate {
+    if s.len() == 8 {
+        return NaiveDate::parse_from_str(s, "%Y%m%d").unwrap();
+    }
+    let start = match &s[..1] {
+        "1" => 1868,
+        "2" => 1912,
+        "3" => 1926,
+        "4" => 1989,
+        "5" => 2019,
+        era => panic!("era {era}"),
+    };
+    let year = start + s[1..3].parse::<i32>().unwrap() - 1;
+    NaiveDate::from_ymd_opt(year, s[3..5].parse().unwrap(), s[5..7].parse().unwrap()).unwrap()
+}
+
+#[test]
+fn every_file_is_ir_claims_go_with_matching_totals() {
+    let files = decoded();
+    assert!(files.len() > 100, "only {} claim files", files.len());
+    for (path, records) in files {
+        assert_eq!(records[0][0], "IR", "{path}");
+        let last = records.last().unwrap();
+        assert_eq!(last[0], "GO", "{path}");
+        let claims = records.iter().filter(|r| r[0] == "RE").count();
+        let points: u64 = records
+            .iter()
+            .filter(|r| r[0] == "HO")
+            .map(|r| r[5].parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(last[1], claims.to_string(), "{path}: GO claim count");
+        assert_eq!(last[2], points.to_string(), "{path}: GO points");
+        for (i, r) in records.iter().enumerate() {
+            assert!(
+                ["IR", "RE", "HO", "SN", "SY", "SI", "IY", "GO"].contains(&r[0].as_str()),
+                "{path}: record {i}: {r:?}"
+            );
+            if r[0] == "RE" {
+                assert_eq!(
+                    records[i + 1][0],
+                    "HO",
+                    "{path}: RE without HO at record {i}"
+                );
+                assert_eq!(r.len(), 38, "{path}: RE has 38 fields");
+                assert!(["1", "2"].contains(&r[5].as_str()), "{path}: sex {r:?}");
+                assert_eq!(r[2].len(), 4, "{path}: claim type {r:?}");
+            }
+            if r[0] == "SI" || r[0] == "IY" {
+                assert_eq!(r[3].len(), 9, "{path}: code {r:?}");
+                assert_eq!(r.len(), 44, "{path}: SI/IY with 31 day fields");
+            }
+            if r[0] == "SY" {
+                assert_eq!(r[1].len(), 7, "{path}: {r:?}");
+                assert_eq!(
+                    r[1] == "0000999",
+                    !r[5].is_empty(),
+                    "{path}: uncoded names its disease: {r:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_claim_is_in_the_truth_map_and_matches_its_person() {
+    let out = &run().out;
+    let persons: HashMap<String, HashMap<String, String>> = truth(out, "persons.csv")
+        .into_iter()
+        .map(|p| (p["person_id"].clone(), p))
+        .collect();
+    let mut spells: HashMap<String, Vec<String>> = HashMap::new();
+    for s in truth(out, "insurance.csv") {
+        spells
+            .entry(s["person_id"].clone())
+            .or_default()
+            .push(s["insurer_number"].clone());
+    }
+    let records: Vec<HashMap<String, String>> = truth(out, "records.csv")
+        .into_iter()
+        .filter(|r| r["file"].starts_with("uke/"))
+        .collect();
+    let files: HashMap<&str, &Vec<Vec<String>>> =
+        decoded().iter().map(|(p, r)| (p.as_str(), r)).collect();
+    let total_re: usize = decoded()
+        .iter()
+        .map(|(_, r)| r.iter().filter(|x| x[0] == "RE").count())
+        .sum();
+    assert_eq!(
+        records.len(),
+        total_re,
+        "records.csv and the RE count disagree"
+    );
+    for record in &records {
+        let line: usize = record["locator"]
+            .strip_prefix("line:")
+            .unwrap()
+            .parse()
+            .unwrap();
+        // One record per line, so line N is record N - 1.
+        let re = &files[record["file"].as_str()][line - 1];
+        assert_eq!(re[0], "RE", "{record:?}");
+        let person = &persons[&record["person_id"]];
+        assert_eq!(re[5], person["sex"], "{record:?}");
+        let birth = NaiveDate::parse_from_str(&person["birth_date"], "%Y-%m-%d").unwrap();
+        assert_eq!(parse_claim_date(&re[6]), birth, "{record:?}");
+        let ho = &files[record["file"].as_str()][line];
+        let insurer = if ho[1].len() == 6 {
+            format!("00{}", ho[1])
+        } else {
+            ho[1].clone()
+        };
+        assert!(
+            spells[&record["person_id"]].contains(&insurer),
+            "{record:?}: {ho:?}"
+        );
+    }
+}
+
+fn res() -> Vec<&'static Vec<String>> {
+    decoded()
+        .iter()
+        .flat_map(|(_, r)| r.iter().filter(|x| x[0] == "RE"))
+        .collect()
+}
+
+fn share(part: usize, whole: usize) -> f64 {
+    part as f64 / whole as f64
+}
+
+fn near(measured: f64, expected: f64, what: &str) {
+    let tolerance = (expected * 0.25).max(0.01);
+    assert!(
+        (measured - expected).abs() <= tolerance,
+        "{what}: measured {measured:.4}, documented {expected}"
+    );
+}
+
+#[test]
+fn notation_noise_falls_near_the_documented_rates() {
+    let noise = Noise::default();
+    let res = res();
+    let half_width = |s: &str| s.chars().any(|c| ('\u{FF66}'..='\u{FF9F}').contains(&c));
+    let with_kana: Vec<&&Vec<String>> = res.iter().filter(|r| !r[36].is_empty()).collect();
+    near(
+        share(res.len() - with_kana.len(), res.len()),
+        noise.missing_kana,
+        "missing kana",
+    );
+    near(
+        share(
+            with_kana.iter().filter(|r| half_width(&r[36])).count(),
+            with_kana.len(),
+        ),
+        noise.half_width_kana,
+        "half-width kana",
+    );
+    let no_space = res.iter().filter(|r| !r[4].contains([' ', '　'])).count();
+    near(
+        share(no_space, res.len()),
+        noise.no_name_space,
+        "no name space",
+    );
+
+    let hos: Vec<&Vec<String>> = decoded()
+        .iter()
+        .flat_map(|(_, r)| r.iter().filter(|x| x[0] == "HO"))
+        .collect();
+    let full_width = hos
+        .iter()
+        .filter(|h| h[3].chars().any(|c| ('０'..='９').contains(&c)))
+        .count();
+    near(
+        share(full_width, hos.len()),
+        noise.full_width_digits,
+        "full-width digits",
+    );
+}
+
+#[test]
+fn branch_numbers_and_era_dates_belong_to_older_claims() {
+    let noise = Noise::default();
+    let mut before = (0, 0);
+    let mut after = (0, 0);
+    for (path, records) in decoded() {
+        let month: u32 = path[4..10].parse().unwrap();
+        for (i, r) in records.iter().enumerate() {
+            if r[0] != "RE" {
+                continue;
+            }
+            let has_sn = records[i + 2][0] == "SN";
+            let counter = if month < 202104 {
+                &mut before
+            } else {
+                &mut after
+            };
+            counter.0 += usize::from(!has_sn);
+            counter.1 += 1;
+            if month >= 202004 {
+                assert_eq!(r[6].len(), 8, "{path}: era date after 2020-04: {r:?}");
+            }
+        }
+    }
+    near(
+        share(before.0, before.1),
+        noise.missing_branch,
+        "missing branch before 2021-04",
+    );
+    near(
+        share(after.0, after.1),
+        noise.missing_branch / 25.0,
+        "missing branch after",
+    );
+    let era = res().iter().filter(|r| r[6].len() == 7).count();
+    assert!(era > 0, "no era-coded dates at all");
+}
+
+#[test]
+fn diabetics_get_hba1c_tests_and_drugs() {
+    let mut diabetic_claims = 0;
+    let mut with_hba1c = 0;
+    for (_, records) in decoded() {
+        let mut i = 0;
+        while i < records.len() {
+            if records[i][0] == "RE" {
+                let end = (i + 1..records.len())
+                    .find(|&j| records[j][0] == "RE" || records[j][0] == "GO")
+                    .unwrap();
+                let claim = &records[i..end];
+                if claim.iter().any(|r| r[0] == "SY" && r[1] == "8840107") {
+                    diabetic_claims += 1;
+                    assert!(
+                        claim.iter().any(|r| r[0] == "IY" && r[3] == "620008101"),
+                        "a diabetic claim without its drug"
+                    );
+                    with_hba1c +=
+                        usize::from(claim.iter().any(|r| r[0] == "SI" && r[3] == "160010010"));
+                }
+                i = end;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    assert!(diabetic_claims > 100, "{diabetic_claims}");
+    // Tested every third month.
+    near(
+        share(with_hba1c, diabetic_claims),
+        1.0 / 3.0,
+        "HbA1c tests per diabetic claim",
+    );
+}
