@@ -124,6 +124,10 @@ pub struct SynthArgs {
     #[arg(long, value_name = "SHARE", default_value_t = Rates::default().eligibility)]
     pub eligibility_coverage: f64,
 
+    /// Share of invited persons (aged 40-74) who attend the yearly specific health checkup
+    #[arg(long, value_name = "SHARE", default_value_t = Rates::default().checkup_attendance)]
+    pub checkup_attendance: f64,
+
     /// Persons per 100,000 with one of the rare diseases (ALS, Fabry, PAH, Huntington)
     #[arg(long, value_name = "N", default_value_t = SynthConfig::default().rare_per_100k)]
     pub rare_per_100k: f64,
@@ -191,6 +195,7 @@ impl SynthArgs {
             marriage: self.marriage_rate,
             twins: self.twin_share,
             eligibility: self.eligibility_coverage,
+            checkup_attendance: self.checkup_attendance,
         }
     }
 }

@@ -16,6 +16,7 @@ struct SynthReport {
     eligibility_rows: u64,
     claims: u64,
     uke_files: u64,
+    checkups: u64,
     bytes: u64,
     seconds: f64,
 }
@@ -46,6 +47,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         eligibility_rows: summary.eligibility_rows,
         claims: summary.claims,
         uke_files: summary.uke_files,
+        checkups: summary.checkups,
         bytes: summary.bytes,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -57,7 +59,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     emit(args.report.json, &report, |r| {
         format!(
             "wrote {} persons to {} in {:.1} s: {} names, {} insurance spells, {} eligibility rows, \
-             {} claims in {} UKE files, {} bytes\n",
+             {} claims in {} UKE files, {} checkups, {} bytes\n",
             r.persons,
             r.out,
             r.seconds,
@@ -66,6 +68,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
             r.eligibility_rows,
             r.claims,
             r.uke_files,
+            r.checkups,
             r.bytes
         )
     })

@@ -10,7 +10,7 @@
 //! consistent within niji and must not be read as the real masters.
 
 use crate::population::{Person, Sex};
-use chrono::{Datelike, Days, NaiveDate};
+use chrono::{Days, NaiveDate};
 use rand::Rng;
 
 /// A drug as a claim's IY record names it.
@@ -373,13 +373,7 @@ pub fn diagnoses(
     rare_per_100k: f64,
 ) -> Vec<Diagnosis> {
     let female = person.sex == Sex::Female;
-    let age_at = |d: NaiveDate| {
-        let mut age = d.year() - person.birth.year();
-        if (d.month(), d.day()) < (person.birth.month(), person.birth.day()) {
-            age -= 1;
-        }
-        age.max(0) as u32
-    };
+    let age_at = |d: NaiveDate| crate::population::age_on(person.birth, d);
     let (age_start, age_end) = (age_at(start), age_at(end));
     let last_day = person.death.unwrap_or(end).min(end);
     let span = (last_day - start).num_days().max(1) as u64;

@@ -31,6 +31,7 @@ println!("{} persons, {} insurance spells", summary.persons, summary.insurance_s
 | `truth/records.csv` | `file, locator, person_id` for every record of every source file |
 | `eligibility/history.csv` | the eligibility service's answer: each insured number → the person's oldest one |
 | `uke/YYYYMM/FACILITY/{shaho,kokuho}/RECEIPTC.UKE` | レセ電 medical claims, Shift_JIS, CRLF |
+| `checkups/FYyyyy/INSURER/NNNNNN.xml` | specific health checkups, HL7 CDA R2 (hc08 style), one per examinee |
 
 The truth directory is the only place raw identifiers and truth live
 together; tests use it to measure linkage and to show that identifiers never
@@ -39,6 +40,7 @@ reach the platform's store.
 #![deny(missing_docs)]
 
 pub mod care;
+pub mod checkup;
 pub mod clinical;
 pub mod facility;
 pub mod insurer;
@@ -105,6 +107,9 @@ pub struct Rates {
     pub twins: f64,
     /// Share of persons the eligibility service knows (ID5 coverage).
     pub eligibility: f64,
+    /// Share of invited persons (aged 40–74) who attend the yearly
+    /// specific health checkup.
+    pub checkup_attendance: f64,
 }
 
 impl Default for Rates {
@@ -116,6 +121,7 @@ impl Default for Rates {
             marriage: 0.07,
             twins: 0.02,
             eligibility: 0.95,
+            checkup_attendance: 0.55,
         }
     }
 }
@@ -129,6 +135,7 @@ impl Rates {
             ("marriage", self.marriage),
             ("twins", self.twins),
             ("eligibility", self.eligibility),
+            ("checkup-attendance", self.checkup_attendance),
         ];
         match all.iter().find(|(_, r)| !(0.0..=1.0).contains(r)) {
             Some((name, rate)) => Err(SynthError::Invalid(format!(
@@ -191,6 +198,8 @@ pub struct Summary {
     pub claims: u64,
     /// Claim files (`RECEIPTC.UKE`).
     pub uke_files: u64,
+    /// Checkup documents (CDA XML).
+    pub checkups: u64,
     /// Bytes written.
     pub bytes: u64,
 }

@@ -154,7 +154,8 @@ struct CardGroup {
     municipality: u32,
 }
 
-fn age_on(birth: NaiveDate, date: NaiveDate) -> u32 {
+/// Age in whole years on a date.
+pub fn age_on(birth: NaiveDate, date: NaiveDate) -> u32 {
     let mut age = date.year() - birth.year();
     if (date.month(), date.day()) < (birth.month(), birth.day()) {
         age -= 1;

@@ -20,7 +20,7 @@ use crate::care::Claim;
 use crate::facility::{Facilities, Facility};
 use crate::insurer::Scheme;
 use crate::noise::{self, Noise};
-use crate::population::{InsuranceSpell, NameSpell, Person};
+use crate::population::{InsuranceSpell, NameSpell, Person, age_on};
 use crate::{SynthError, writer::Output};
 use chrono::{Datelike, Days, Months, NaiveDate};
 use rand::Rng;
@@ -77,20 +77,12 @@ pub fn claim_type(scheme: Scheme, branch: &str, age: u32, inpatient: bool) -> St
 }
 
 /// The insurer number as a claim writes it: 国保's six digits unpadded.
-fn written_insurer(spell: &InsuranceSpell) -> &str {
+pub(crate) fn written_insurer(spell: &InsuranceSpell) -> &str {
     if spell.card.scheme == Scheme::Kokuho {
         &spell.card.insurer[2..]
     } else {
         &spell.card.insurer
     }
-}
-
-fn age_on(birth: NaiveDate, date: NaiveDate) -> u32 {
-    let mut age = date.year() - birth.year();
-    if (date.month(), date.day()) < (birth.month(), birth.day()) {
-        age -= 1;
-    }
-    age.max(0) as u32
 }
 
 /// The name a person held on a day.

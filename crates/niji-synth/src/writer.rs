@@ -1,14 +1,16 @@
 //! Streams blocks of persons into the output files.
 
 use crate::care;
+use crate::checkup;
 use crate::clinical;
 use crate::facility::Facilities;
 use crate::population::Person;
 use crate::uke::UkeWriter;
 use crate::{Summary, SynthConfig, SynthError};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -92,6 +94,11 @@ pub(crate) struct Writer {
     config: SynthConfig,
     facilities: Facilities,
     uke: UkeWriter,
+    dir: PathBuf,
+    /// Documents written per checkup directory, for their file names.
+    checkup_counts: HashMap<String, u64>,
+    created_dirs: HashSet<PathBuf>,
+    checkups: u64,
     persons: Output,
     names: Output,
     insurance: Output,
@@ -113,6 +120,10 @@ impl Writer {
             config: config.clone(),
             facilities: Facilities::new(config.seed, config.persons, config.noise.era_dates),
             uke: UkeWriter::new(dir),
+            dir: dir.to_path_buf(),
+            checkup_counts: HashMap::new(),
+            created_dirs: HashSet::new(),
+            checkups: 0,
             persons: Output::create(
                 dir,
                 "truth/persons.csv",
@@ -179,6 +190,7 @@ impl Writer {
             rng
         };
         let (mut coverage, mut care_rng) = (stream(1 << 63), stream(1 << 61));
+        let mut checkup_rng = stream(1 << 60);
         let period = self.config.period;
         for person in people {
             self.person(person)?;
@@ -200,6 +212,7 @@ impl Writer {
                 period.from,
                 period.to,
             );
+            self.checkups(&mut checkup_rng, person, &diagnoses)?;
             for claim in &claims {
                 self.uke.claim(
                     &mut care_rng,
@@ -248,6 +261,102 @@ impl Writer {
         Ok(())
     }
 
+    /// A person's checkups: one CDA document each.
+    fn checkups(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        person: &Person,
+        diagnoses: &[clinical::Diagnosis],
+    ) -> Result<(), SynthError> {
+        let period = self.config.period;
+        let dates = checkup::dates(
+            rng,
+            person,
+            period.from,
+            period.to,
+            self.config.rates.checkup_attendance,
+        );
+        if dates.is_empty() {
+            return Ok(());
+        }
+        let profile = checkup::Profile::draw(rng, person);
+        let noise = self.config.noise.clone();
+        for date in dates {
+            let Some(spell) = person
+                .insurance
+                .iter()
+                .find(|s| s.valid_from <= date && s.valid_to.is_none_or(|to| to >= date))
+            else {
+                continue;
+            };
+            let age = crate::population::age_on(person.birth, date);
+            let results = checkup::results(rng, person, &profile, diagnoses, date, age);
+            let name = person
+                .names
+                .iter()
+                .rev()
+                .find(|n| n.valid_from <= date)
+                .unwrap_or(&person.names[0]);
+            let digits = |rng: &mut ChaCha8Rng, s: &str| {
+                if rng.random_bool(noise.full_width_digits) {
+                    crate::noise::full_width_digits(s)
+                } else {
+                    s.to_owned()
+                }
+            };
+            let branch_recorded = date
+                >= chrono::NaiveDate::from_ymd_opt(2021, 4, 1).expect("date")
+                || !rng.random_bool(noise.missing_branch);
+            let identity = checkup::Identity {
+                insurer: crate::uke::written_insurer(spell),
+                symbol: digits(rng, &spell.card.symbol),
+                number: digits(rng, &spell.card.number),
+                branch: branch_recorded.then_some(spell.branch.as_str()),
+                kana: checkup::noisy_kana(rng, &noise, name.family.kana, name.given.kana),
+            };
+            let fiscal_year = if date.month() >= 4 {
+                date.year()
+            } else {
+                date.year() - 1
+            };
+            let folder = format!("checkups/FY{fiscal_year}/{}", spell.card.insurer);
+            let count = self.checkup_counts.entry(folder.clone()).or_insert(0);
+            *count += 1;
+            let relative = format!("{folder}/{:06}.xml", count);
+            let document_id = format!("{fiscal_year}{}{:06}", spell.card.insurer, count);
+            let xml =
+                checkup::document(person, &identity, &results, &document_id).map_err(|source| {
+                    SynthError::Io {
+                        path: self.dir.join(&relative),
+                        source,
+                    }
+                })?;
+            self.write_file(&relative, &xml)?;
+            self.records.write([
+                relative.as_str(),
+                "document",
+                person.id.to_string().as_str(),
+            ])?;
+            self.checkups += 1;
+        }
+        Ok(())
+    }
+
+    fn write_file(&mut self, relative: &str, bytes: &[u8]) -> Result<(), SynthError> {
+        let path = self.dir.join(relative);
+        let io = |source| SynthError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent()
+            && !self.created_dirs.contains(parent)
+        {
+            std::fs::create_dir_all(parent).map_err(io)?;
+            self.created_dirs.insert(parent.to_path_buf());
+        }
+        std::fs::write(&path, bytes).map_err(io)
+    }
+
     /// One row per insured number the person held, each answered with the
     /// oldest one (ID5's input).
     fn eligibility(&mut self, p: &Person) -> Result<(), SynthError> {
@@ -282,6 +391,7 @@ impl Writer {
             self.insurance.rows,
             self.eligibility.rows,
         );
+        let checkups = self.checkups;
         let (uke_files, claims, mut bytes) = self.uke.finish()?;
         for output in [
             self.persons,
@@ -299,6 +409,7 @@ impl Writer {
             eligibility_rows,
             claims,
             uke_files,
+            checkups,
             bytes,
         })
     }

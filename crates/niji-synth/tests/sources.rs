@@ -1,7 +1,7 @@
-//! The UKE claim files of a 10,000-person run, read back with an
-//! independent reader (encoding_rs to decode Shift_JIS, csv to split
-//! records), checked for structure, tied to the truth, and measured for the
-//! documented notation noise.
+//! The source files of a 10,000-person run, read back with independent
+//! readers — encoding_rs and csv for the UKE claims, quick-xml for the CDA
+//! checkups — checked for structure, tied to the truth, and measured for
+//! the documented notation noise and the clinical story.
 
 use chrono::NaiveDate;
 use niji_synth::{Noise, SynthConfig, generate};
@@ -353,5 +353,222 @@ fn diabetics_get_hba1c_tests_and_drugs() {
         share(with_hba1c, diabetic_claims),
         1.0 / 3.0,
         "HbA1c tests per diabetic claim",
+    );
+}
+
+/// A checkup document's header and results.
+struct Checkup {
+    path: String,
+    effective: String,
+    sex: String,
+    birth: String,
+    insurer: String,
+    values: HashMap<String, String>,
+}
+
+fn read_checkup(path: &Path, relative: String) -> Checkup {
+    use quick_xml::events::Event;
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let mut doc = Checkup {
+        path: relative,
+        effective: String::new(),
+        sex: String::new(),
+        birth: String::new(),
+        insurer: String::new(),
+        values: HashMap::new(),
+    };
+    let mut current_code = String::new();
+    loop {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("{}: {e}", doc.path))
+        {
+            Event::Eof => break,
+            Event::Start(e) | Event::Empty(e) => {
+                let attr = |name: &str| {
+                    e.attributes()
+                        .flatten()
+                        .find(|a| a.key.as_ref() == name)
+                        .map(|a| {
+                            a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                                .unwrap()
+                                .into_owned()
+                        })
+                };
+                match e.name().as_ref() {
+                    "effectiveTime" if doc.effective.is_empty() => {
+                        doc.effective = attr("value").unwrap()
+                    }
+                    "administrativeGenderCode" => doc.sex = attr("code").unwrap(),
+                    "birthTime" => doc.birth = attr("value").unwrap(),
+                    "id" if attr("root").as_deref() == Some("1.2.392.200119.6.101") => {
+                        doc.insurer = attr("extension").unwrap()
+                    }
+                    "code" if attr("codeSystem").as_deref() == Some("1.2.392.200119.6.1005") => {
+                        current_code = attr("code").unwrap()
+                    }
+                    "value" => {
+                        let value = attr("value").or_else(|| attr("code")).unwrap();
+                        doc.values.insert(current_code.clone(), value);
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    doc
+}
+
+fn checkups() -> &'static Vec<Checkup> {
+    static DOCS: OnceLock<Vec<Checkup>> = OnceLock::new();
+    DOCS.get_or_init(|| {
+        let out = &run().out;
+        let mut files = Vec::new();
+        fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, files);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        walk(&out.join("checkups"), &mut files);
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| {
+                let relative = p.strip_prefix(out).unwrap().display().to_string();
+                read_checkup(&p, relative)
+            })
+            .collect()
+    })
+}
+
+const HBA1C: &str = "3D046000001906202";
+const GLUCOSE: &str = "3D010000001926101";
+
+#[test]
+fn every_checkup_parses_and_belongs_to_a_person_of_checkup_age() {
+    let out = &run().out;
+    let docs = checkups();
+    assert!(docs.len() > 1000, "only {} checkups", docs.len());
+    let persons: HashMap<String, HashMap<String, String>> = truth(out, "persons.csv")
+        .into_iter()
+        .map(|p| (p["person_id"].clone(), p))
+        .collect();
+    let records: HashMap<String, String> = truth(out, "records.csv")
+        .into_iter()
+        .filter(|r| r["file"].starts_with("checkups/"))
+        .map(|r| (r["file"].clone(), r["person_id"].clone()))
+        .collect();
+    assert_eq!(
+        records.len(),
+        docs.len(),
+        "checkups and their truth rows disagree"
+    );
+    for doc in docs {
+        let person = &persons[&records[&doc.path]];
+        assert_eq!(doc.sex, person["sex"], "{}", doc.path);
+        assert_eq!(
+            doc.birth,
+            person["birth_date"].replace('-', ""),
+            "{}",
+            doc.path
+        );
+        let birth = NaiveDate::parse_from_str(&doc.birth, "%Y%m%d").unwrap();
+        let on = NaiveDate::parse_from_str(&doc.effective, "%Y%m%d").unwrap();
+        let age = niji_synth::population::age_on(birth, on);
+        assert!((40..=74).contains(&age), "{}: aged {age}", doc.path);
+        assert_eq!(
+            doc.values.len(),
+            niji_synth::checkup::ITEMS.len(),
+            "{}",
+            doc.path
+        );
+        let insurer = if doc.insurer.len() == 6 {
+            format!("00{}", doc.insurer)
+        } else {
+            doc.insurer.clone()
+        };
+        assert!(
+            doc.path.contains(&insurer),
+            "{}: insurer {insurer}",
+            doc.path
+        );
+    }
+}
+
+#[test]
+fn diabetics_have_higher_hba1c_and_glucose_tracks_it() {
+    let out = &run().out;
+    // Diabetics: persons with a claim carrying the diabetes diagnosis.
+    let mut diabetics = std::collections::HashSet::new();
+    let files: HashMap<&str, &Vec<Vec<String>>> =
+        decoded().iter().map(|(p, r)| (p.as_str(), r)).collect();
+    for record in truth(out, "records.csv")
+        .iter()
+        .filter(|r| r["file"].starts_with("uke/"))
+    {
+        let records = files[record["file"].as_str()];
+        let line: usize = record["locator"]
+            .strip_prefix("line:")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let claim = records[line..]
+            .iter()
+            .take_while(|r| r[0] != "RE" && r[0] != "GO");
+        if claim.into_iter().any(|r| r[0] == "SY" && r[1] == "8840107") {
+            diabetics.insert(record["person_id"].clone());
+        }
+    }
+    let owner: HashMap<String, String> = truth(out, "records.csv")
+        .into_iter()
+        .filter(|r| r["file"].starts_with("checkups/"))
+        .map(|r| (r["file"].clone(), r["person_id"].clone()))
+        .collect();
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    let mut pairs = Vec::new();
+    for doc in checkups() {
+        let hba1c: f64 = doc.values[HBA1C].parse().unwrap();
+        let glucose: f64 = doc.values[GLUCOSE].parse().unwrap();
+        pairs.push((hba1c, glucose));
+        if diabetics.contains(&owner[&doc.path]) {
+            with.push(hba1c)
+        } else {
+            without.push(hba1c)
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(with.len() > 30, "{} diabetic checkups", with.len());
+    assert!(
+        mean(&with) > mean(&without) + 0.8,
+        "HbA1c: diabetics {:.2}, others {:.2}",
+        mean(&with),
+        mean(&without)
+    );
+    let (mx, my) = (
+        mean(&pairs.iter().map(|p| p.0).collect::<Vec<_>>()),
+        mean(&pairs.iter().map(|p| p.1).collect::<Vec<_>>()),
+    );
+    let cov: f64 = pairs.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sx: f64 = pairs
+        .iter()
+        .map(|(x, _)| (x - mx).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let sy: f64 = pairs
+        .iter()
+        .map(|(_, y)| (y - my).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let r = cov / (sx * sy);
+    assert!(
+        r > 0.5,
+        "HbA1c and fasting glucose correlate at only {r:.2}"
     );
 }
