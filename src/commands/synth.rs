@@ -17,6 +17,8 @@ struct SynthReport {
     claims: u64,
     uke_files: u64,
     checkups: u64,
+    dpc_stays: u64,
+    dpc_files: u64,
     bytes: u64,
     seconds: f64,
 }
@@ -48,6 +50,8 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         claims: summary.claims,
         uke_files: summary.uke_files,
         checkups: summary.checkups,
+        dpc_stays: summary.dpc_stays,
+        dpc_files: summary.dpc_files,
         bytes: summary.bytes,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -59,7 +63,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     emit(args.report.json, &report, |r| {
         format!(
             "wrote {} persons to {} in {:.1} s: {} names, {} insurance spells, {} eligibility rows, \
-             {} claims in {} UKE files, {} checkups, {} bytes\n",
+             {} claims in {} UKE files, {} checkups, {} DPC stays in {} files, {} bytes\n",
             r.persons,
             r.out,
             r.seconds,
@@ -69,6 +73,8 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
             r.claims,
             r.uke_files,
             r.checkups,
+            r.dpc_stays,
+            r.dpc_files,
             r.bytes
         )
     })

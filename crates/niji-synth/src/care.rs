@@ -7,7 +7,8 @@
 //! heart failure beginning in the period brings a hospital stay.
 
 use crate::clinical::{
-    ACUTE, CONDITIONS, Condition, Diagnosis, Drug, FIRST_VISIT, Procedure, REVISIT,
+    ACUTE, ADMISSIONS, CONDITIONS, Condition, Diagnosis, Drug, FIRST_VISIT, Procedure, REVISIT,
+    admission_rate,
 };
 use crate::facility::Facilities;
 use crate::population::Person;
@@ -132,8 +133,9 @@ pub fn claims(
     out
 }
 
-/// Hospital stays for conditions that begin in the period with an acute
-/// event, one claim for each month the stay touches.
+/// Hospital stays: after a stroke, a cancer or heart failure that begins in
+/// the period, and admissions of their own ([`ADMISSIONS`]) at a rate that
+/// rises with age. Each stay is one claim for each month it touches.
 fn stays(
     rng: &mut impl Rng,
     person: &Person,
@@ -142,7 +144,7 @@ fn stays(
     from: NaiveDate,
     last: NaiveDate,
 ) -> Vec<Claim> {
-    let mut out = Vec::new();
+    let mut admissions: Vec<(&'static Condition, NaiveDate, u64)> = Vec::new();
     for d in diagnoses.iter().filter(|d| d.onset >= from) {
         let condition = &CONDITIONS[d.condition];
         let length = match condition.key {
@@ -151,31 +153,65 @@ fn stays(
             k if k.ends_with("_cancer") => rng.random_range(8..16),
             _ => continue,
         };
-        let hospital = facilities.hospital(person.prefecture, rng);
-        let admitted = d.onset;
-        let discharged = (admitted + Days::new(length)).min(last);
-        let mut month =
-            NaiveDate::from_ymd_opt(admitted.year(), admitted.month(), 1).expect("month");
-        while month <= discharged {
-            let month_end = month + Months::new(1) - Days::new(1);
-            let first = admitted.max(month).day();
-            let end = discharged.min(month_end).day();
-            let days: Vec<u32> = (first..=end).collect();
-            out.push(Claim {
-                facility: hospital,
-                month,
-                admitted: Some(admitted),
-                days: days.clone(),
-                diagnoses: vec![(condition, d.onset)],
-                procedures: vec![(INPATIENT_DAY, days)],
-                drugs: condition
-                    .drugs
-                    .iter()
-                    .map(|drug| (*drug, end - first + 1, first))
-                    .collect(),
-            });
-            month = month + Months::new(1);
+        admissions.push((condition, d.onset, length));
+    }
+    let mut month = from;
+    while month <= last {
+        let age = crate::population::age_on(person.birth, month);
+        if rng.random_bool(admission_rate(age) / 12.0) {
+            let (condition, shortest, longest) = &ADMISSIONS[rng.random_range(0..ADMISSIONS.len())];
+            let day = month + Days::new(rng.random_range(0..28));
+            if day <= last {
+                admissions.push((condition, day, rng.random_range(*shortest..=*longest)));
+            }
         }
+        month = month + Months::new(1);
+    }
+    admissions.sort_by_key(|(_, day, _)| *day);
+    let mut out = Vec::new();
+    let mut free_from = from;
+    for (condition, admitted, length) in admissions {
+        // One stay at a time: an admission during a stay waits for its end.
+        let admitted = admitted.max(free_from);
+        if admitted > last {
+            break;
+        }
+        let discharged = (admitted + Days::new(length)).min(last);
+        free_from = discharged + Days::new(1);
+        let hospital = facilities.hospital(person.prefecture, rng);
+        out.extend(stay_claims(hospital, condition, admitted, discharged));
+    }
+    out
+}
+
+/// The monthly claims of one stay.
+fn stay_claims(
+    hospital: usize,
+    condition: &'static Condition,
+    admitted: NaiveDate,
+    discharged: NaiveDate,
+) -> Vec<Claim> {
+    let mut out = Vec::new();
+    let mut month = NaiveDate::from_ymd_opt(admitted.year(), admitted.month(), 1).expect("month");
+    while month <= discharged {
+        let month_end = month + Months::new(1) - Days::new(1);
+        let first = admitted.max(month).day();
+        let end = discharged.min(month_end).day();
+        let days: Vec<u32> = (first..=end).collect();
+        out.push(Claim {
+            facility: hospital,
+            month,
+            admitted: Some(admitted),
+            days: days.clone(),
+            diagnoses: vec![(condition, admitted)],
+            procedures: vec![(INPATIENT_DAY, days)],
+            drugs: condition
+                .drugs
+                .iter()
+                .map(|drug| (*drug, end - first + 1, first))
+                .collect(),
+        });
+        month = month + Months::new(1);
     }
     out
 }

@@ -80,7 +80,9 @@ impl Facilities {
                 prefecture,
                 name,
                 hospital,
-                dpc: hospital && rng.random_bool(0.55),
+                // The first hospital is always a DPC hospital, so that even a
+                // small run has DPC data; the others are with chance 0.55.
+                dpc: hospital && (i == clinics || rng.random_bool(0.55)),
                 era_dates: rng.random_bool(era_share),
             });
         }

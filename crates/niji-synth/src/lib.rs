@@ -32,6 +32,7 @@ println!("{} persons, {} insurance spells", summary.persons, summary.insurance_s
 | `eligibility/history.csv` | the eligibility service's answer: each insured number → the person's oldest one |
 | `uke/YYYYMM/FACILITY/{shaho,kokuho}/RECEIPTC.UKE` | レセ電 medical claims, Shift_JIS, CRLF |
 | `checkups/FYyyyy/INSURER/NNNNNN.xml` | specific health checkups, HL7 CDA R2 (hc08 style), one per examinee |
+| `dpc/FACILITY/{EFn,FF1}_FACILITY_YYMM.txt` | DPC survey data of stays at DPC hospitals, tab-separated, Shift_JIS |
 
 The truth directory is the only place raw identifiers and truth live
 together; tests use it to measure linkage and to show that identifiers never
@@ -42,6 +43,7 @@ reach the platform's store.
 pub mod care;
 pub mod checkup;
 pub mod clinical;
+pub mod dpc;
 pub mod facility;
 pub mod insurer;
 pub mod names;
@@ -200,6 +202,10 @@ pub struct Summary {
     pub uke_files: u64,
     /// Checkup documents (CDA XML).
     pub checkups: u64,
+    /// Hospital stays in the DPC files.
+    pub dpc_stays: u64,
+    /// DPC files (EF and FF1).
+    pub dpc_files: u64,
     /// Bytes written.
     pub bytes: u64,
 }

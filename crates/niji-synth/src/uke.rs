@@ -96,7 +96,7 @@ fn name_on(person: &Person, day: NaiveDate) -> &NameSpell {
 }
 
 /// The insurance spell covering a day.
-fn spell_on(person: &Person, day: NaiveDate) -> Option<&InsuranceSpell> {
+pub(crate) fn spell_on(person: &Person, day: NaiveDate) -> Option<&InsuranceSpell> {
     person
         .insurance
         .iter()

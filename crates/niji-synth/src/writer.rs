@@ -3,6 +3,7 @@
 use crate::care;
 use crate::checkup;
 use crate::clinical;
+use crate::dpc::DpcWriter;
 use crate::facility::Facilities;
 use crate::population::Person;
 use crate::uke::UkeWriter;
@@ -94,6 +95,7 @@ pub(crate) struct Writer {
     config: SynthConfig,
     facilities: Facilities,
     uke: UkeWriter,
+    dpc: DpcWriter,
     dir: PathBuf,
     /// Documents written per checkup directory, for their file names.
     checkup_counts: HashMap<String, u64>,
@@ -120,6 +122,7 @@ impl Writer {
             config: config.clone(),
             facilities: Facilities::new(config.seed, config.persons, config.noise.era_dates),
             uke: UkeWriter::new(dir),
+            dpc: DpcWriter::new(dir),
             dir: dir.to_path_buf(),
             checkup_counts: HashMap::new(),
             created_dirs: HashSet::new(),
@@ -222,6 +225,7 @@ impl Writer {
                     claim,
                     &mut self.records,
                 )?;
+                self.dpc_rows(person, claim, &claims)?;
             }
         }
         Ok(())
@@ -259,6 +263,42 @@ impl Writer {
             ])?;
         }
         Ok(())
+    }
+
+    /// The DPC rows of an inpatient claim at a DPC hospital.
+    fn dpc_rows(
+        &mut self,
+        person: &Person,
+        claim: &care::Claim,
+        all: &[care::Claim],
+    ) -> Result<(), SynthError> {
+        let facility = &self.facilities.all[claim.facility];
+        let Some(admitted) = claim.admitted.filter(|_| facility.dpc) else {
+            return Ok(());
+        };
+        // The stay ends on the last care day of its last claim month.
+        let discharged = all
+            .iter()
+            .filter(|c| c.admitted == Some(admitted) && c.facility == claim.facility)
+            .filter_map(|c| {
+                c.days
+                    .last()
+                    .map(|d| c.month + chrono::Days::new(u64::from(*d) - 1))
+            })
+            .max()
+            .unwrap_or(admitted);
+        let first_day = claim.month + chrono::Days::new(u64::from(claim.days[0]) - 1);
+        let Some(spell) = crate::uke::spell_on(person, first_day) else {
+            return Ok(());
+        };
+        self.dpc.stay_month(
+            facility,
+            person,
+            spell,
+            claim,
+            discharged,
+            &mut self.records,
+        )
     }
 
     /// A person's checkups: one CDA document each.
@@ -393,6 +433,8 @@ impl Writer {
         );
         let checkups = self.checkups;
         let (uke_files, claims, mut bytes) = self.uke.finish()?;
+        let (dpc_files, dpc_stays, dpc_bytes) = self.dpc.finish()?;
+        bytes += dpc_bytes;
         for output in [
             self.persons,
             self.names,
@@ -410,6 +452,8 @@ impl Writer {
             claims,
             uke_files,
             checkups,
+            dpc_stays,
+            dpc_files,
             bytes,
         })
     }

@@ -572,3 +572,106 @@ fn diabetics_have_higher_hba1c_and_glucose_tracks_it() {
         "HbA1c and fasting glucose correlate at only {r:.2}"
     );
 }
+
+/// A tab-separated Shift_JIS DPC file, decoded.
+fn read_dpc(path: &Path) -> Vec<Vec<String>> {
+    let bytes = std::fs::read(path).unwrap();
+    let (text, had_errors) = encoding_rs::SHIFT_JIS.decode_without_bom_handling(&bytes);
+    assert!(!had_errors, "{}: not Shift_JIS", path.display());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(b'\t')
+        .flexible(true)
+        .terminator(csv::Terminator::CRLF)
+        .from_reader(text.as_bytes());
+    reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn dpc_stays_carry_the_person_and_a_stable_hospital_patient_number() {
+    let out = &run().out;
+    let persons: HashMap<String, HashMap<String, String>> = truth(out, "persons.csv")
+        .into_iter()
+        .map(|p| (p["person_id"].clone(), p))
+        .collect();
+    let mut insurers: HashMap<String, Vec<String>> = HashMap::new();
+    for s in truth(out, "insurance.csv") {
+        insurers
+            .entry(s["person_id"].clone())
+            .or_default()
+            .push(s["insurer_number"].clone());
+    }
+    let records: Vec<HashMap<String, String>> = truth(out, "records.csv")
+        .into_iter()
+        .filter(|r| r["file"].starts_with("dpc/"))
+        .collect();
+    let mut cache: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+    // (hospital, data id) → person, and (hospital, person) → data id.
+    let mut owner: HashMap<(String, String), String> = HashMap::new();
+    let mut stays = 0;
+    for record in &records {
+        let rows = cache
+            .entry(record["file"].clone())
+            .or_insert_with(|| read_dpc(&out.join(&record["file"])));
+        let line: usize = record["locator"]
+            .strip_prefix("line:")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let first = &rows[line - 1];
+        let person = &record["person_id"];
+        let key = (first[0].clone(), first[1].clone());
+        let previous = owner.insert(key.clone(), person.clone());
+        assert!(
+            previous.is_none_or(|p| &p == person),
+            "{key:?} names two persons"
+        );
+        if record["file"].contains("/FF1_") {
+            stays += 1;
+            let codes: Vec<&str> = rows[line - 1..line + 3]
+                .iter()
+                .map(|r| r[6].as_str())
+                .collect();
+            assert_eq!(
+                codes,
+                ["A000010", "A000020", "A000030", "A006010"],
+                "{record:?}"
+            );
+            assert_eq!(
+                first[9],
+                persons[person]["birth_date"].replace('-', ""),
+                "{record:?}"
+            );
+            assert_eq!(first[10], persons[person]["sex"], "{record:?}");
+            assert_eq!(first[11].len(), 7, "postcode {record:?}");
+            let diagnosis = &rows[line + 2][9];
+            assert!(
+                diagnosis.starts_with(|c: char| c.is_ascii_uppercase()),
+                "ICD-10 {diagnosis}"
+            );
+        } else {
+            assert_eq!(first.len(), 32, "EF row width {record:?}");
+            let insurer = if first[22].len() == 6 {
+                format!("00{}", first[22])
+            } else {
+                first[22].clone()
+            };
+            assert!(
+                insurers[person].contains(&insurer),
+                "{record:?}: insurer {insurer}"
+            );
+        }
+    }
+    assert!(stays > 300, "only {stays} DPC stays");
+    let mut ids: HashMap<(String, String), String> = HashMap::new();
+    for ((hospital, id), person) in &owner {
+        let previous = ids.insert((hospital.clone(), person.clone()), id.clone());
+        assert!(
+            previous.is_none_or(|p| &p == id),
+            "{person} has two numbers at {hospital}"
+        );
+    }
+}
