@@ -19,6 +19,8 @@ struct SynthReport {
     checkups: u64,
     dpc_stays: u64,
     dpc_files: u64,
+    care_claims: u64,
+    care_files: u64,
     bytes: u64,
     seconds: f64,
 }
@@ -52,6 +54,8 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         checkups: summary.checkups,
         dpc_stays: summary.dpc_stays,
         dpc_files: summary.dpc_files,
+        care_claims: summary.care_claims,
+        care_files: summary.care_files,
         bytes: summary.bytes,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -63,7 +67,8 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     emit(args.report.json, &report, |r| {
         format!(
             "wrote {} persons to {} in {:.1} s: {} names, {} insurance spells, {} eligibility rows, \
-             {} claims in {} UKE files, {} checkups, {} DPC stays in {} files, {} bytes\n",
+             {} claims in {} UKE files, {} checkups, {} DPC stays in {} files, \
+             {} care claims in {} files, {} bytes\n",
             r.persons,
             r.out,
             r.seconds,
@@ -75,6 +80,8 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
             r.checkups,
             r.dpc_stays,
             r.dpc_files,
+            r.care_claims,
+            r.care_files,
             r.bytes
         )
     })

@@ -33,6 +33,7 @@ println!("{} persons, {} insurance spells", summary.persons, summary.insurance_s
 | `uke/YYYYMM/FACILITY/{shaho,kokuho}/RECEIPTC.UKE` | レセ電 medical claims, Shift_JIS, CRLF |
 | `checkups/FYyyyy/INSURER/NNNNNN.xml` | specific health checkups, HL7 CDA R2 (hc08 style), one per examinee |
 | `dpc/FACILITY/{EFn,FF1}_FACILITY_YYMM.txt` | DPC survey data of stays at DPC hospitals, tab-separated, Shift_JIS |
+| `care/certifications.csv`, `care/YYYYMM/PROVIDER.csv` | care-need certifications and long-term care claims (Shift_JIS) |
 
 The truth directory is the only place raw identifiers and truth live
 together; tests use it to measure linkage and to show that identifiers never
@@ -46,6 +47,7 @@ pub mod clinical;
 pub mod dpc;
 pub mod facility;
 pub mod insurer;
+pub mod ltc;
 pub mod names;
 pub mod noise;
 pub mod population;
@@ -206,6 +208,10 @@ pub struct Summary {
     pub dpc_stays: u64,
     /// DPC files (EF and FF1).
     pub dpc_files: u64,
+    /// Long-term care claims.
+    pub care_claims: u64,
+    /// Long-term care claim files.
+    pub care_files: u64,
     /// Bytes written.
     pub bytes: u64,
 }

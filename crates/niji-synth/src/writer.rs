@@ -5,6 +5,7 @@ use crate::checkup;
 use crate::clinical;
 use crate::dpc::DpcWriter;
 use crate::facility::Facilities;
+use crate::ltc::{self, LtcWriter};
 use crate::population::Person;
 use crate::uke::UkeWriter;
 use crate::{Summary, SynthConfig, SynthError};
@@ -26,7 +27,7 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    fn create(dir: &Path, relative: &str, header: &[&str]) -> Result<Self, SynthError> {
+    pub(crate) fn create(dir: &Path, relative: &str, header: &[&str]) -> Result<Self, SynthError> {
         let path = dir.join(relative);
         let io = |source| SynthError::Io {
             path: path.clone(),
@@ -61,11 +62,11 @@ impl Output {
     }
 
     /// The 1-based line number of the row written last (the header is line 1).
-    fn line(&self) -> u64 {
+    pub(crate) fn line(&self) -> u64 {
         self.rows + 1
     }
 
-    fn finish(self) -> Result<u64, SynthError> {
+    pub(crate) fn finish(self) -> Result<u64, SynthError> {
         let path = self.path;
         let file = self
             .csv
@@ -96,6 +97,7 @@ pub(crate) struct Writer {
     facilities: Facilities,
     uke: UkeWriter,
     dpc: DpcWriter,
+    ltc: LtcWriter,
     dir: PathBuf,
     /// Documents written per checkup directory, for their file names.
     checkup_counts: HashMap<String, u64>,
@@ -123,6 +125,7 @@ impl Writer {
             facilities: Facilities::new(config.seed, config.persons, config.noise.era_dates),
             uke: UkeWriter::new(dir),
             dpc: DpcWriter::new(dir),
+            ltc: LtcWriter::create(dir, config.persons)?,
             dir: dir.to_path_buf(),
             checkup_counts: HashMap::new(),
             created_dirs: HashSet::new(),
@@ -194,6 +197,7 @@ impl Writer {
         };
         let (mut coverage, mut care_rng) = (stream(1 << 63), stream(1 << 61));
         let mut checkup_rng = stream(1 << 60);
+        let mut ltc_rng = stream(1 << 59);
         let period = self.config.period;
         for person in people {
             self.person(person)?;
@@ -216,6 +220,16 @@ impl Writer {
                 period.to,
             );
             self.checkups(&mut checkup_rng, person, &diagnoses)?;
+            let certifications =
+                ltc::certifications(&mut ltc_rng, person, &diagnoses, period.from, period.to);
+            self.ltc.person(
+                &mut ltc_rng,
+                &self.config.noise,
+                person,
+                &certifications,
+                period.to,
+                &mut self.records,
+            )?;
             for claim in &claims {
                 self.uke.claim(
                     &mut care_rng,
@@ -434,7 +448,8 @@ impl Writer {
         let checkups = self.checkups;
         let (uke_files, claims, mut bytes) = self.uke.finish()?;
         let (dpc_files, dpc_stays, dpc_bytes) = self.dpc.finish()?;
-        bytes += dpc_bytes;
+        let (care_files, care_claims, care_bytes) = self.ltc.finish()?;
+        bytes += dpc_bytes + care_bytes;
         for output in [
             self.persons,
             self.names,
@@ -454,6 +469,8 @@ impl Writer {
             checkups,
             dpc_stays,
             dpc_files,
+            care_claims,
+            care_files,
             bytes,
         })
     }

@@ -675,3 +675,91 @@ fn dpc_stays_carry_the_person_and_a_stable_hospital_patient_number() {
         );
     }
 }
+
+#[test]
+fn care_claims_have_counted_files_and_belong_to_certified_persons() {
+    let out = &run().out;
+    let persons: HashMap<String, HashMap<String, String>> = truth(out, "persons.csv")
+        .into_iter()
+        .map(|p| (p["person_id"].clone(), p))
+        .collect();
+    let records: Vec<HashMap<String, String>> = truth(out, "records.csv")
+        .into_iter()
+        .filter(|r| r["file"].starts_with("care/"))
+        .collect();
+    let mut files: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+    let mut claims = 0;
+    let mut certified = std::collections::HashSet::new();
+    for record in &records {
+        let person = &persons[&record["person_id"]];
+        let line: usize = record["locator"]
+            .strip_prefix("line:")
+            .unwrap()
+            .parse()
+            .unwrap();
+        if record["file"] == "care/certifications.csv" {
+            certified.insert(record["person_id"].clone());
+            continue;
+        }
+        claims += 1;
+        let rows = files.entry(record["file"].clone()).or_insert_with(|| {
+            let bytes = std::fs::read(out.join(&record["file"])).unwrap();
+            let (text, had_errors) = encoding_rs::SHIFT_JIS.decode_without_bom_handling(&bytes);
+            assert!(!had_errors);
+            let rows: Vec<Vec<String>> = text
+                .split_terminator("\r\n")
+                .map(|l| l.split(',').map(str::to_owned).collect())
+                .collect();
+            assert_eq!(rows[0][0], "1", "control record first");
+            let data = rows.iter().filter(|r| r[0] == "2").count();
+            assert_eq!(rows[0][3].parse::<usize>().unwrap(), data, "control count");
+            let end = rows.last().unwrap();
+            assert_eq!(end[0], "3");
+            assert_eq!(end[1], (data + 1).to_string());
+            rows
+        });
+        let basic = &rows[line - 1];
+        assert_eq!(basic[2], "01", "{record:?}");
+        assert_eq!(
+            basic[7],
+            person["birth_date"].replace('-', ""),
+            "{record:?}"
+        );
+        assert_eq!(basic[8], person["sex"], "{record:?}");
+        assert!(
+            ["11", "21", "22", "23", "24", "25"].contains(&basic[9].as_str()),
+            "{record:?}"
+        );
+        assert!(
+            certified.contains(&record["person_id"])
+                || records
+                    .iter()
+                    .any(|r| r["file"] == "care/certifications.csv"
+                        && r["person_id"] == record["person_id"])
+        );
+    }
+    assert!(claims > 1000, "only {claims} care claims");
+    assert!(
+        files.len() * 3 < claims,
+        "{} files for {claims} claims",
+        files.len()
+    );
+    // Certification rises with age: compare shares among the 85+ and the 65-74.
+    let start = NaiveDate::from_ymd_opt(2019, 4, 1).unwrap();
+    let share = |low: u32, high: u32| {
+        let group: Vec<&String> = persons
+            .keys()
+            .filter(|id| {
+                let birth =
+                    NaiveDate::parse_from_str(&persons[*id]["birth_date"], "%Y-%m-%d").unwrap();
+                (low..=high).contains(&niji_synth::population::age_on(birth, start))
+            })
+            .collect();
+        group.iter().filter(|id| certified.contains(**id)).count() as f64 / group.len() as f64
+    };
+    let (young_old, oldest) = (share(65, 74), share(85, 120));
+    assert!(
+        oldest > 0.3 && young_old < 0.15,
+        "certified: 65-74 {young_old:.2}, 85+ {oldest:.2}"
+    );
+}
