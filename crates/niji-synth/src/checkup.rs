@@ -11,7 +11,6 @@
 //! hypertension higher blood pressure, people with dyslipidaemia higher LDL.
 
 use crate::clinical::{CONDITIONS, Diagnosis};
-use crate::noise::{self, Noise};
 use crate::population::{Person, Sex, age_on};
 use chrono::{Datelike, Days, NaiveDate};
 use quick_xml::Writer;
@@ -214,32 +213,6 @@ pub struct Identity<'a> {
     pub branch: Option<&'a str>,
     /// Kana name, if recorded.
     pub kana: Option<String>,
-}
-
-/// The kana name with the checkup system's notation noise.
-pub fn noisy_kana(rng: &mut impl Rng, noise: &Noise, family: &str, given: &str) -> Option<String> {
-    if rng.random_bool(noise.missing_kana) {
-        return None;
-    }
-    let separator = if rng.random_bool(noise.no_name_space) {
-        ""
-    } else {
-        "　"
-    };
-    let mut kana = format!("{family}{separator}{given}");
-    if rng.random_bool(noise.long_vowel_mark) {
-        kana = noise::long_vowel_mark(&kana, noise::LONG_VOWEL_MARKS[rng.random_range(0..4)]);
-    }
-    if rng.random_bool(noise.large_small_kana) {
-        kana = noise::large_small_kana(&kana);
-    }
-    if rng.random_bool(noise.typo) {
-        kana = noise::typo(&kana, rng);
-    }
-    if rng.random_bool(noise.half_width_kana) {
-        kana = noise::half_width_kana(&kana);
-    }
-    Some(kana)
 }
 
 /// Writes one checkup document.

@@ -14,14 +14,11 @@
 use crate::care::{Claim, INPATIENT_DAY};
 use crate::facility::Facility;
 use crate::population::{InsuranceSpell, Person};
+use crate::spool::Spool;
 use crate::uke::{claim_type, written_insurer};
 use crate::{SynthError, writer::Output};
 use chrono::{Days, Months, NaiveDate};
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
-const FLUSH_BYTES: usize = 16 << 20;
+use std::path::Path;
 
 /// The hospital's patient number for a person: stable per hospital, and
 /// unrelated across hospitals.
@@ -41,16 +38,9 @@ pub fn postcode(person: &Person) -> String {
     )
 }
 
-struct Pending {
-    lines: u64,
-    bytes: Vec<u8>,
-}
-
-/// Writes EF and FF1 rows into their files, buffered like the claim files.
+/// Writes EF and FF1 rows into their files through a [`Spool`].
 pub(crate) struct DpcWriter {
-    root: PathBuf,
-    files: BTreeMap<String, Pending>,
-    buffered: usize,
+    spool: Spool,
     stays: u64,
 }
 
@@ -65,37 +55,18 @@ fn ymd(date: NaiveDate) -> String {
 impl DpcWriter {
     pub(crate) fn new(root: &Path) -> Self {
         Self {
-            root: root.to_path_buf(),
-            files: BTreeMap::new(),
-            buffered: 0,
+            spool: Spool::new(root),
             stays: 0,
         }
     }
 
-    /// Queues rows, returning the line number of the first.
+    /// Queues tab-separated rows, returning the line number of the first.
     fn push(&mut self, relative: &str, rows: &[Vec<String>]) -> Result<u64, SynthError> {
-        let file = self.files.entry(relative.to_owned()).or_insert(Pending {
-            lines: 0,
-            bytes: Vec::new(),
-        });
-        let first = file.lines + 1;
+        let first = self.spool.lines(relative) + 1;
         for row in rows {
-            let line = row.join("\t");
-            let (encoded, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&line);
-            if unmappable {
-                return Err(SynthError::Invalid(format!(
-                    "{relative}: line {}: a character has no Shift_JIS form",
-                    file.lines + 1
-                )));
-            }
-            file.bytes.extend_from_slice(&encoded);
-            file.bytes.extend_from_slice(b"\r\n");
-            self.buffered += encoded.len() + 2;
-            file.lines += 1;
+            self.spool.line(relative, &row.join("\t"))?;
         }
-        if self.buffered > FLUSH_BYTES {
-            self.flush()?;
-        }
+        self.spool.relieve()?;
         Ok(first)
     }
 
@@ -266,44 +237,9 @@ impl DpcWriter {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), SynthError> {
-        for (relative, file) in &mut self.files {
-            if file.bytes.is_empty() {
-                continue;
-            }
-            let path = self.root.join(relative);
-            let io = |source| SynthError::Io {
-                path: path.clone(),
-                source,
-            };
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
-            }
-            let mut handle = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(io)?;
-            handle.write_all(&file.bytes).map_err(io)?;
-            file.bytes.clear();
-        }
-        self.buffered = 0;
-        Ok(())
-    }
-
-    /// Writes what is buffered. Returns (files, stays, bytes).
-    pub(crate) fn finish(mut self) -> Result<(u64, u64, u64), SynthError> {
-        self.flush()?;
-        let mut bytes = 0;
-        for relative in self.files.keys() {
-            let path = self.root.join(relative);
-            bytes += std::fs::metadata(&path)
-                .map_err(|source| SynthError::Io {
-                    path: path.clone(),
-                    source,
-                })?
-                .len();
-        }
-        Ok((self.files.len() as u64, self.stays, bytes))
+    /// Writes what is queued. Returns (files, stays, bytes).
+    pub(crate) fn finish(self) -> Result<(u64, u64, u64), SynthError> {
+        let (files, bytes) = self.spool.finish()?;
+        Ok((files, self.stays, bytes))
     }
 }

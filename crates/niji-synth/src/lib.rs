@@ -52,6 +52,7 @@ pub mod names;
 pub mod noise;
 pub mod population;
 pub mod reference;
+mod spool;
 pub mod uke;
 mod writer;
 

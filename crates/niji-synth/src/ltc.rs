@@ -17,9 +17,15 @@
 //! which the NDB ⇄ care DB linkage (ID2) hashes, carries notation noise.
 
 use crate::clinical::{CONDITIONS, Diagnosis};
+use crate::noise::Noise;
 use crate::population::{Person, age_on};
-use chrono::{Days, Months, NaiveDate};
+use crate::spool::Spool;
+use crate::{SynthError, writer::Output};
+use chrono::{Datelike, Days, Months, NaiveDate};
 use rand::Rng;
+use std::collections::BTreeMap;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
 
 /// One certification: a level for a stretch of time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,35 +134,26 @@ pub fn services(rng: &mut impl Rng, level: &str) -> Vec<(&'static str, &'static 
 
 /// Writes the certification history and the care claim files.
 pub(crate) struct LtcWriter {
-    root: std::path::PathBuf,
-    files: std::collections::BTreeMap<String, ClaimFile>,
-    buffered: usize,
+    spool: Spool,
+    /// Per claim file: data records so far, and the byte offset of the
+    /// count in its control record.
+    records: BTreeMap<String, (u64, usize)>,
     claims: u64,
     providers_per_prefecture: u64,
-    certifications: crate::writer::Output,
+    certifications: Output,
 }
 
-struct ClaimFile {
-    records: u64,
-    lines: u64,
-    pending: Vec<u8>,
-    /// Byte offset of the record count in the control record.
-    count_at: usize,
-}
-
-const FLUSH_BYTES: usize = 16 << 20;
 /// Width of the record count in the control record, patched at the end.
 const COUNT_WIDTH: usize = 9;
 
 impl LtcWriter {
-    pub(crate) fn create(root: &std::path::Path, persons: u64) -> Result<Self, crate::SynthError> {
+    pub(crate) fn create(root: &Path, persons: u64) -> Result<Self, SynthError> {
         Ok(Self {
-            providers_per_prefecture: (persons / 20_000).max(1),
-            root: root.to_path_buf(),
-            files: std::collections::BTreeMap::new(),
-            buffered: 0,
+            spool: Spool::new(root),
+            records: BTreeMap::new(),
             claims: 0,
-            certifications: crate::writer::Output::create(
+            providers_per_prefecture: (persons / 20_000).max(1),
+            certifications: Output::create(
                 root,
                 "care/certifications.csv",
                 &[
@@ -174,16 +171,15 @@ impl LtcWriter {
     }
 
     /// A person's certifications and care claims.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn person(
         &mut self,
         rng: &mut impl Rng,
-        noise: &crate::Noise,
+        noise: &Noise,
         person: &Person,
         certifications: &[Certification],
         to: NaiveDate,
-        records: &mut crate::writer::Output,
-    ) -> Result<(), crate::SynthError> {
+        records: &mut Output,
+    ) -> Result<(), SynthError> {
         if certifications.is_empty() {
             return Ok(());
         }
@@ -192,13 +188,9 @@ impl LtcWriter {
         let birth = person.birth.format("%Y%m%d").to_string();
         let id = person.id.to_string();
         for c in certifications {
-            let name = person
-                .names
-                .iter()
-                .rev()
-                .find(|n| n.valid_from <= c.valid_from)
-                .unwrap_or(&person.names[0]);
-            let kana = crate::checkup::noisy_kana(rng, noise, name.family.kana, name.given.kana)
+            let name = name_on(person, c.valid_from);
+            let kana = noise
+                .kana_name(rng, name.family.kana, name.given.kana)
                 .unwrap_or_default();
             self.certifications.write([
                 insurer.as_str(),
@@ -220,47 +212,37 @@ impl LtcWriter {
         let provider = provider_number(person.prefecture, index as u32);
         let last = person.death.unwrap_or(to).min(to);
         let first = certifications[0].valid_from;
-        let mut month = NaiveDate::from_ymd_opt(
-            chrono::Datelike::year(&first),
-            chrono::Datelike::month(&first),
-            1,
-        )
-        .expect("month");
+        let mut month = first.with_day(1).expect("first of the month");
         while month <= last {
-            let Some(c) = certifications.iter().find(|c| {
-                c.valid_from <= month + Months::new(1) - Days::new(1) && c.valid_to >= month
-            }) else {
-                month = month + Months::new(1);
-                continue;
-            };
-            let used = services(rng, c.level);
-            if !used.is_empty() && rng.random_bool(0.85) {
-                let name = person
-                    .names
-                    .iter()
-                    .rev()
-                    .find(|n| n.valid_from <= month)
-                    .unwrap_or(&person.names[0]);
-                let kana =
-                    crate::checkup::noisy_kana(rng, noise, name.family.kana, name.given.kana)
+            let month_end = month + Months::new(1) - Days::new(1);
+            let current = certifications
+                .iter()
+                .find(|c| c.valid_from <= month_end && c.valid_to >= month);
+            if let Some(c) = current {
+                let used = services(rng, c.level);
+                if !used.is_empty() && rng.random_bool(0.85) {
+                    let name = name_on(person, month);
+                    let kana = noise
+                        .kana_name(rng, name.family.kana, name.given.kana)
                         .unwrap_or_default();
-                let yyyymm = month.format("%Y%m").to_string();
-                let mut lines = vec![format!(
-                    "01,{yyyymm},{provider},{insurer},{insured},{birth},{},{},{kana}",
-                    person.sex.code(),
-                    c.level
-                )];
-                let mut total = 0;
-                for (kind, item, units) in &used {
-                    lines.push(format!(
-                        "02,{yyyymm},{provider},{insured},{kind},{item},{units}"
-                    ));
-                    total += units;
+                    let yyyymm = month.format("%Y%m").to_string();
+                    let mut lines = vec![format!(
+                        "01,{yyyymm},{provider},{insurer},{insured},{birth},{},{},{kana}",
+                        person.sex.code(),
+                        c.level
+                    )];
+                    let mut total = 0;
+                    for (kind, item, units) in &used {
+                        lines.push(format!(
+                            "02,{yyyymm},{provider},{insured},{kind},{item},{units}"
+                        ));
+                        total += units;
+                    }
+                    lines.push(format!("10,{yyyymm},{provider},{insured},{total}"));
+                    let relative = format!("care/{yyyymm}/{provider}.csv");
+                    let line = self.claim(&relative, &provider, &yyyymm, &lines)?;
+                    records.write([relative.as_str(), &format!("line:{line}"), id.as_str()])?;
                 }
-                lines.push(format!("10,{yyyymm},{provider},{insured},{total}"));
-                let relative = format!("care/{yyyymm}/{provider}.csv");
-                let line = self.claim(&relative, &provider, &yyyymm, &lines)?;
-                records.write([relative.as_str(), &format!("line:{line}"), id.as_str()])?;
             }
             month = month + Months::new(1);
         }
@@ -274,96 +256,65 @@ impl LtcWriter {
         provider: &str,
         yyyymm: &str,
         lines: &[String],
-    ) -> Result<u64, crate::SynthError> {
-        let file = self.files.entry(relative.to_owned()).or_insert_with(|| {
+    ) -> Result<u64, SynthError> {
+        if self.spool.lines(relative) == 0 {
+            // The count is written as zeros and patched in `finish`.
             let prefix = format!("1,{provider},{yyyymm},");
-            let mut pending = prefix.clone().into_bytes();
-            pending.extend_from_slice(format!("{:0width$}\r\n", 0, width = COUNT_WIDTH).as_bytes());
-            ClaimFile {
-                records: 0,
-                lines: 1,
-                pending,
-                count_at: prefix.len(),
-            }
-        });
-        let first = file.lines + 1;
+            self.spool
+                .line(relative, &format!("{prefix}{:0COUNT_WIDTH$}", 0))?;
+            self.records.insert(relative.to_owned(), (0, prefix.len()));
+        }
+        let first = self.spool.lines(relative) + 1;
         for line in lines {
-            file.records += 1;
-            let record = format!("2,{},{line}", file.records);
-            let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&record);
-            if unmappable {
-                return Err(crate::SynthError::Invalid(format!(
-                    "{relative}: line {}: no Shift_JIS form",
-                    file.lines + 1
-                )));
-            }
-            file.pending.extend_from_slice(&bytes);
-            file.pending.extend_from_slice(b"\r\n");
-            self.buffered += bytes.len() + 2;
-            file.lines += 1;
+            let (count, _) = self
+                .records
+                .get_mut(relative)
+                .expect("control record written");
+            *count += 1;
+            let record = format!("2,{count},{line}");
+            self.spool.line(relative, &record)?;
         }
         self.claims += 1;
-        if self.buffered > FLUSH_BYTES {
-            self.flush()?;
-        }
+        self.spool.relieve()?;
         Ok(first)
     }
 
-    fn flush(&mut self) -> Result<(), crate::SynthError> {
-        use std::io::Write;
-        for (relative, file) in &mut self.files {
-            if file.pending.is_empty() {
-                continue;
-            }
-            let path = self.root.join(relative);
-            let io = |source| crate::SynthError::Io {
-                path: path.clone(),
-                source,
-            };
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
-            }
-            let mut handle = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(io)?;
-            handle.write_all(&file.pending).map_err(io)?;
-            file.pending.clear();
-        }
-        self.buffered = 0;
-        Ok(())
-    }
-
     /// Ends every file and patches its record count. Returns (files, claims, bytes).
-    pub(crate) fn finish(mut self) -> Result<(u64, u64, u64), crate::SynthError> {
-        use std::io::{Seek, SeekFrom, Write};
-        for file in self.files.values_mut() {
-            file.pending
-                .extend_from_slice(format!("3,{}\r\n", file.records + 1).as_bytes());
+    pub(crate) fn finish(mut self) -> Result<(u64, u64, u64), SynthError> {
+        for (relative, (count, _)) in &self.records {
+            self.spool.line(relative, &format!("3,{}", count + 1))?;
         }
-        self.flush()?;
-        let mut bytes = self.certifications.finish()?;
-        for (relative, file) in &self.files {
-            let path = self.root.join(relative);
-            let io = |source| crate::SynthError::Io {
+        let paths: Vec<(std::path::PathBuf, usize, u64)> = self
+            .records
+            .iter()
+            .map(|(relative, (count, offset))| (self.spool.path(relative), *offset, *count))
+            .collect();
+        let (files, mut bytes) = self.spool.finish()?;
+        for (path, offset, count) in paths {
+            let io = |source| SynthError::Io {
                 path: path.clone(),
                 source,
             };
-            let mut handle = std::fs::OpenOptions::new()
+            let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&path)
                 .map_err(io)?;
-            handle
-                .seek(SeekFrom::Start(file.count_at as u64))
+            file.seek(SeekFrom::Start(offset as u64)).map_err(io)?;
+            file.write_all(format!("{count:0COUNT_WIDTH$}").as_bytes())
                 .map_err(io)?;
-            handle
-                .write_all(format!("{:0width$}", file.records, width = COUNT_WIDTH).as_bytes())
-                .map_err(io)?;
-            bytes += handle.metadata().map_err(io)?.len();
         }
-        Ok((self.files.len() as u64, self.claims, bytes))
+        bytes += self.certifications.finish()?;
+        Ok((files, self.claims, bytes))
     }
+}
+
+fn name_on(person: &Person, day: NaiveDate) -> &crate::population::NameSpell {
+    person
+        .names
+        .iter()
+        .rev()
+        .find(|n| n.valid_from <= day)
+        .unwrap_or(&person.names[0])
 }
 
 #[cfg(test)]

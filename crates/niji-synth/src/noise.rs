@@ -69,6 +69,51 @@ impl Noise {
     }
 }
 
+impl Noise {
+    /// The space a record puts between family and given name: none, a
+    /// full-width space, or (one time in ten) a half-width one.
+    pub fn separator(&self, rng: &mut impl Rng) -> &'static str {
+        if rng.random_bool(self.no_name_space) {
+            ""
+        } else if rng.random_bool(0.9) {
+            "　"
+        } else {
+            " "
+        }
+    }
+
+    /// A kana name as a source system writes it, or `None` where the record
+    /// has none.
+    pub fn kana_name(&self, rng: &mut impl Rng, family: &str, given: &str) -> Option<String> {
+        if rng.random_bool(self.missing_kana) {
+            return None;
+        }
+        let mut kana = format!("{family}{}{given}", self.separator(rng));
+        if rng.random_bool(self.long_vowel_mark) {
+            kana = long_vowel_mark(&kana, LONG_VOWEL_MARKS[rng.random_range(0..4)]);
+        }
+        if rng.random_bool(self.large_small_kana) {
+            kana = large_small_kana(&kana);
+        }
+        if rng.random_bool(self.typo) {
+            kana = typo(&kana, rng);
+        }
+        if rng.random_bool(self.half_width_kana) {
+            kana = half_width_kana(&kana);
+        }
+        Some(kana)
+    }
+
+    /// Card digits as a source system writes them.
+    pub fn digits(&self, rng: &mut impl Rng, digits: &str) -> String {
+        if rng.random_bool(self.full_width_digits) {
+            full_width_digits(digits)
+        } else {
+            digits.to_owned()
+        }
+    }
+}
+
 /// The four long-vowel marks found in real files.
 pub const LONG_VOWEL_MARKS: [char; 4] = ['ー', 'ｰ', '－', '‐'];
 

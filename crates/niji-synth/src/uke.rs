@@ -21,33 +21,22 @@ use crate::facility::{Facilities, Facility};
 use crate::insurer::Scheme;
 use crate::noise::{self, Noise};
 use crate::population::{InsuranceSpell, NameSpell, Person, age_on};
+use crate::spool::Spool;
 use crate::{SynthError, writer::Output};
 use chrono::{Datelike, Days, Months, NaiveDate};
 use rand::Rng;
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Claims before this month date births in the era code at era facilities.
 const ERA_UNTIL: (i32, u32) = (2020, 4);
 /// Branch numbers are on claims from this month on.
 const BRANCH_FROM: (i32, u32) = (2021, 4);
-/// Buffered bytes after which files are appended to disk.
-const FLUSH_BYTES: usize = 32 << 20;
-
-/// One open claim file.
-struct UkeFile {
-    lines: u64,
-    claims: u64,
-    points: u64,
-    pending: Vec<u8>,
-}
-
-/// Writes claims into their files, buffering to bound memory and file opens.
+/// Writes claims into their files through a [`Spool`].
 pub(crate) struct UkeWriter {
-    root: PathBuf,
-    files: BTreeMap<String, UkeFile>,
-    buffered: usize,
+    spool: Spool,
+    /// Claims and points per file, for its GO record.
+    totals: BTreeMap<String, (u64, u64)>,
     claims: u64,
 }
 
@@ -123,39 +112,10 @@ fn write_identity(
     care_day: NaiveDate,
 ) -> Written {
     let name = name_on(person, care_day);
-    let separator = if rng.random_bool(noise.no_name_space) {
-        ""
-    } else if rng.random_bool(0.9) {
-        "　"
-    } else {
-        " "
-    };
-    let kana = if rng.random_bool(noise.missing_kana) {
-        String::new()
-    } else {
-        let mut kana = format!("{}{separator}{}", name.family.kana, name.given.kana);
-        if rng.random_bool(noise.long_vowel_mark) {
-            let mark = noise::LONG_VOWEL_MARKS[rng.random_range(0..4)];
-            kana = noise::long_vowel_mark(&kana, mark);
-        }
-        if rng.random_bool(noise.large_small_kana) {
-            kana = noise::large_small_kana(&kana);
-        }
-        if rng.random_bool(noise.typo) {
-            kana = noise::typo(&kana, rng);
-        }
-        if rng.random_bool(noise.half_width_kana) {
-            kana = noise::half_width_kana(&kana);
-        }
-        kana
-    };
-    let digits = |rng: &mut _, s: &str| {
-        if Rng::random_bool(rng, noise.full_width_digits) {
-            noise::full_width_digits(s)
-        } else {
-            s.to_owned()
-        }
-    };
+    let separator = noise.separator(rng);
+    let kana = noise
+        .kana_name(rng, name.family.kana, name.given.kana)
+        .unwrap_or_default();
     let era = facility.era_dates && month_key(claim.month) < ERA_UNTIL;
     let (birth, month) = if era {
         (
@@ -171,8 +131,8 @@ fn write_identity(
     Written {
         name: format!("{}{separator}{}", name.family.kanji, name.given.kanji),
         kana,
-        symbol: digits(rng, &spell.card.symbol),
-        number: digits(rng, &spell.card.number),
+        symbol: noise.digits(rng, &spell.card.symbol),
+        number: noise.digits(rng, &spell.card.number),
         birth,
         month,
     }
@@ -202,9 +162,8 @@ fn s(v: impl ToString) -> String {
 impl UkeWriter {
     pub(crate) fn new(root: &Path) -> Self {
         Self {
-            root: root.to_path_buf(),
-            files: BTreeMap::new(),
-            buffered: 0,
+            spool: Spool::new(root),
+            totals: BTreeMap::new(),
             claims: 0,
         }
     }
@@ -238,14 +197,7 @@ impl UkeWriter {
         let payer = payer(spell.card.scheme);
         let path = Self::relative_path(facility, claim.month, payer);
         let id = write_identity(rng, noise, facility, person, spell, claim, care_day);
-        let file = self.files.entry(path.clone()).or_insert_with(|| UkeFile {
-            lines: 0,
-            claims: 0,
-            points: 0,
-            pending: Vec::new(),
-        });
-        let queued_before = file.pending.len();
-        if file.lines == 0 {
+        if self.spool.lines(&path) == 0 {
             let billing = claim.month + Months::new(1);
             let ir = record(&[
                 s("IR"),
@@ -259,13 +211,13 @@ impl UkeWriter {
                 s("00"),
                 format!("0{}-{}", &facility.code[..2], &facility.code[2..]),
             ]);
-            push_line(file, &ir, &path)?;
+            self.spool.line(&path, &ir)?;
         }
-        file.claims += 1;
         let points = claim.points();
-        file.points += points;
-        let re_line = file.lines + 1;
-        let claim_no = file.claims;
+        let totals = self.totals.entry(path.clone()).or_insert((0, 0));
+        totals.0 += 1;
+        totals.1 += points;
+        let claim_no = totals.0;
         let age = age_on(person.birth, care_day);
         let mut re: Vec<String> = vec![String::new(); 38];
         re[0] = s("RE");
@@ -286,9 +238,9 @@ impl UkeWriter {
             .unwrap_or_default();
         re[13] = format!("{:08}", person.id.wrapping_mul(2_654_435_761) % 100_000_000);
         re[36] = id.kana.clone();
-        push_line(file, &record(&re), &path)?;
-        push_line(
-            file,
+        let re_line = self.spool.line(&path, &record(&re))?;
+        self.spool.line(
+            &path,
             &record(&[
                 s("HO"),
                 s(written_insurer(spell)),
@@ -300,7 +252,6 @@ impl UkeWriter {
                 String::new(),
                 String::new(),
             ]),
-            &path,
         )?;
         let branch_era = month_key(claim.month) >= BRANCH_FROM;
         let missing = if branch_era {
@@ -309,8 +260,8 @@ impl UkeWriter {
             noise.missing_branch
         };
         if !rng.random_bool(missing.clamp(0.0, 1.0)) {
-            push_line(
-                file,
+            self.spool.line(
+                &path,
                 &record(&[
                     s("SN"),
                     s("1"),
@@ -322,13 +273,12 @@ impl UkeWriter {
                     String::new(),
                     String::new(),
                 ]),
-                &path,
             )?;
         }
         for (i, (condition, onset)) in claim.diagnoses.iter().enumerate() {
             let uncoded = rng.random_bool(0.03);
-            push_line(
-                file,
+            self.spool.line(
+                &path,
                 &record(&[
                     s("SY"),
                     s(if uncoded { "0000999" } else { condition.code }),
@@ -343,7 +293,6 @@ impl UkeWriter {
                     if i == 0 { s("01") } else { String::new() },
                     String::new(),
                 ]),
-                &path,
             )?;
         }
         for (procedure, days) in &claim.procedures {
@@ -358,7 +307,7 @@ impl UkeWriter {
             ];
             fields.extend(std::iter::repeat_n(String::new(), 6));
             fields.extend(day_fields(days, 1));
-            push_line(file, &record(&fields), &path)?;
+            self.spool.line(&path, &record(&fields))?;
         }
         for (drug, supply, day) in &claim.drugs {
             let mut fields = vec![
@@ -372,7 +321,7 @@ impl UkeWriter {
             ];
             fields.extend(std::iter::repeat_n(String::new(), 6));
             fields.extend(day_fields(&[*day], *supply));
-            push_line(file, &record(&fields), &path)?;
+            self.spool.line(&path, &record(&fields))?;
         }
         let locator = format!("line:{re_line}");
         records.write([
@@ -381,74 +330,19 @@ impl UkeWriter {
             person.id.to_string().as_str(),
         ])?;
         self.claims += 1;
-        self.buffered += file.pending.len() - queued_before;
-        if self.buffered > FLUSH_BYTES {
-            self.flush()?;
-        }
-        Ok(())
+        self.spool.relieve()
     }
 
-    /// Appends every file's pending bytes to disk.
-    fn flush(&mut self) -> Result<(), SynthError> {
-        for (relative, file) in &mut self.files {
-            if file.pending.is_empty() {
-                continue;
-            }
-            let path = self.root.join(relative);
-            let io = |source| SynthError::Io {
-                path: path.clone(),
-                source,
-            };
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
-            }
-            let mut handle = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(io)?;
-            handle.write_all(&file.pending).map_err(io)?;
-            file.pending.clear();
-        }
-        self.buffered = 0;
-        Ok(())
-    }
-
-    /// Writes every file's GO record and the rest of the buffers. Returns
+    /// Writes every file's GO record and the rest of the queues. Returns
     /// (files, claims, bytes).
     pub(crate) fn finish(mut self) -> Result<(u64, u64, u64), SynthError> {
-        for (path, file) in &mut self.files {
-            let go = record(&[s("GO"), s(file.claims), s(file.points), s("99")]);
-            push_line(file, &go, path)?;
+        for (path, (claims, points)) in &self.totals {
+            let go = record(&[s("GO"), s(claims), s(points), s("99")]);
+            self.spool.line(path, &go)?;
         }
-        self.flush()?;
-        let mut bytes = 0;
-        for relative in self.files.keys() {
-            let path = self.root.join(relative);
-            bytes += std::fs::metadata(&path)
-                .map_err(|source| SynthError::Io {
-                    path: path.clone(),
-                    source,
-                })?
-                .len();
-        }
-        Ok((self.files.len() as u64, self.claims, bytes))
+        let (files, bytes) = self.spool.finish()?;
+        Ok((files, self.claims, bytes))
     }
-}
-
-/// Encodes a record as Shift_JIS with CRLF and queues it.
-fn push_line(file: &mut UkeFile, line: &str, path: &str) -> Result<(), SynthError> {
-    let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(line);
-    if unmappable {
-        return Err(SynthError::Invalid(format!(
-            "{path}: line {}: a character has no Shift_JIS form",
-            file.lines + 1
-        )));
-    }
-    file.pending.extend_from_slice(&bytes);
-    file.pending.extend_from_slice(b"\r\n");
-    file.lines += 1;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -351,22 +351,15 @@ impl Writer {
                 .rev()
                 .find(|n| n.valid_from <= date)
                 .unwrap_or(&person.names[0]);
-            let digits = |rng: &mut ChaCha8Rng, s: &str| {
-                if rng.random_bool(noise.full_width_digits) {
-                    crate::noise::full_width_digits(s)
-                } else {
-                    s.to_owned()
-                }
-            };
             let branch_recorded = date
                 >= chrono::NaiveDate::from_ymd_opt(2021, 4, 1).expect("date")
                 || !rng.random_bool(noise.missing_branch);
             let identity = checkup::Identity {
                 insurer: crate::uke::written_insurer(spell),
-                symbol: digits(rng, &spell.card.symbol),
-                number: digits(rng, &spell.card.number),
+                symbol: noise.digits(rng, &spell.card.symbol),
+                number: noise.digits(rng, &spell.card.number),
                 branch: branch_recorded.then_some(spell.branch.as_str()),
-                kana: checkup::noisy_kana(rng, &noise, name.family.kana, name.given.kana),
+                kana: noise.kana_name(rng, name.family.kana, name.given.kana),
             };
             let fiscal_year = if date.month() >= 4 {
                 date.year()

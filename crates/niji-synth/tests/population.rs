@@ -8,22 +8,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-fn rows(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut reader =
-        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = reader.headers().unwrap().clone();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            header
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .collect()
-}
+mod common;
+use common::{files_under, rows};
 
 /// The rows of `truth/records.csv` that point into the eligibility history.
 fn eligibility_records(out: &Path) -> Vec<HashMap<String, String>> {
@@ -64,19 +50,13 @@ fn default_run() -> &'static Run {
 }
 
 fn tree_digest(dir: &Path) -> Vec<u8> {
-    fn walk(dir: &Path, base: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, base, files);
-            } else {
-                let rel = path.strip_prefix(base).unwrap().display().to_string();
-                files.insert(rel, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut files = BTreeMap::new();
-    walk(dir, dir, &mut files);
+    let files: BTreeMap<String, Vec<u8>> = files_under(dir)
+        .into_iter()
+        .map(|path| {
+            let rel = path.strip_prefix(dir).unwrap().display().to_string();
+            (rel, std::fs::read(&path).unwrap())
+        })
+        .collect();
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     for (name, bytes) in &files {
         ctx.update(name.as_bytes());

@@ -9,6 +9,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+mod common;
+use common::{files_under, rows};
+
 struct Run {
     _dir: tempfile::TempDir,
     out: PathBuf,
@@ -56,36 +59,8 @@ fn read_uke(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn uke_files(out: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, files);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(&out.join("uke"), &mut files);
-    files.sort();
-    files
-}
-
 fn truth(out: &Path, file: &str) -> Vec<HashMap<String, String>> {
-    let mut reader = csv::Reader::from_path(out.join("truth").join(file)).unwrap();
-    let header = reader.headers().unwrap().clone();
-    reader
-        .records()
-        .map(|r| {
-            header
-                .iter()
-                .map(str::to_owned)
-                .zip(r.unwrap().iter().map(str::to_owned))
-                .collect()
-        })
-        .collect()
+    rows(&out.join("truth").join(file))
 }
 
 /// All files, decoded once and shared.
@@ -93,7 +68,7 @@ fn decoded() -> &'static Vec<(String, Vec<Vec<String>>)> {
     static FILES: OnceLock<Vec<(String, Vec<Vec<String>>)>> = OnceLock::new();
     FILES.get_or_init(|| {
         let out = &run().out;
-        uke_files(out)
+        files_under(&out.join("uke"))
             .into_iter()
             .map(|path| {
                 let relative = path.strip_prefix(out).unwrap().display().to_string();
@@ -425,19 +400,7 @@ fn checkups() -> &'static Vec<Checkup> {
     static DOCS: OnceLock<Vec<Checkup>> = OnceLock::new();
     DOCS.get_or_init(|| {
         let out = &run().out;
-        let mut files = Vec::new();
-        fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    walk(&path, files);
-                } else {
-                    files.push(path);
-                }
-            }
-        }
-        walk(&out.join("checkups"), &mut files);
-        files.sort();
+        let files = files_under(&out.join("checkups"));
         files
             .into_iter()
             .map(|p| {
