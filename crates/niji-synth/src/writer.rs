@@ -103,6 +103,7 @@ pub(crate) struct Writer {
     checkup_counts: HashMap<String, u64>,
     created_dirs: HashSet<PathBuf>,
     checkups: u64,
+    checkup_bytes: u64,
     persons: Output,
     names: Output,
     insurance: Output,
@@ -130,6 +131,7 @@ impl Writer {
             checkup_counts: HashMap::new(),
             created_dirs: HashSet::new(),
             checkups: 0,
+            checkup_bytes: 0,
             persons: Output::create(
                 dir,
                 "truth/persons.csv",
@@ -379,6 +381,7 @@ impl Writer {
                     }
                 })?;
             self.write_file(&relative, &xml)?;
+            self.checkup_bytes += xml.len() as u64;
             self.records.write([
                 relative.as_str(),
                 "document",
@@ -442,7 +445,7 @@ impl Writer {
         let (uke_files, claims, mut bytes) = self.uke.finish()?;
         let (dpc_files, dpc_stays, dpc_bytes) = self.dpc.finish()?;
         let (care_files, care_claims, care_bytes) = self.ltc.finish()?;
-        bytes += dpc_bytes + care_bytes;
+        bytes += dpc_bytes + care_bytes + self.checkup_bytes;
         for output in [
             self.persons,
             self.names,

@@ -372,6 +372,14 @@ fn an_empty_existing_directory_is_filled_and_progress_is_reported() {
     };
     let summary = generate(&config, &out, |done| reports.push(done)).unwrap();
     assert_eq!(summary.persons, 5_000);
+    let on_disk: u64 = files_under(&out)
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    assert_eq!(
+        summary.bytes, on_disk,
+        "the summary miscounts the bytes written"
+    );
     assert_eq!(reports.last(), Some(&5_000));
     assert!(reports.windows(2).all(|w| w[0] < w[1]));
     assert!(out.join("truth/persons.csv").is_file());
