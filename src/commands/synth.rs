@@ -21,6 +21,7 @@ struct SynthReport {
     dpc_files: u64,
     care_claims: u64,
     care_files: u64,
+    fhir_bundles: u64,
     bytes: u64,
     seconds: f64,
 }
@@ -56,6 +57,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         dpc_files: summary.dpc_files,
         care_claims: summary.care_claims,
         care_files: summary.care_files,
+        fhir_bundles: summary.fhir_bundles,
         bytes: summary.bytes,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -68,7 +70,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         format!(
             "wrote {} persons to {} in {:.1} s: {} names, {} insurance spells, {} eligibility rows, \
              {} claims in {} UKE files, {} checkups, {} DPC stays in {} files, \
-             {} care claims in {} files, {} bytes\n",
+             {} care claims in {} files, {} FHIR bundles, {} bytes\n",
             r.persons,
             r.out,
             r.seconds,
@@ -82,6 +84,7 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
             r.dpc_files,
             r.care_claims,
             r.care_files,
+            r.fhir_bundles,
             r.bytes
         )
     })

@@ -62,7 +62,7 @@ fn has(diagnoses: &[Diagnosis], key: &str, on: NaiveDate) -> bool {
         .any(|d| CONDITIONS[d.condition].key == key && d.onset <= on)
 }
 
-fn normal(rng: &mut impl Rng, mean: f64, sd: f64) -> f64 {
+pub(crate) fn normal(rng: &mut impl Rng, mean: f64, sd: f64) -> f64 {
     Normal::new(mean, sd).expect("positive spread").sample(rng)
 }
 

@@ -34,6 +34,7 @@ println!("{} persons, {} insurance spells", summary.persons, summary.insurance_s
 | `checkups/FYyyyy/INSURER/NNNNNN.xml` | specific health checkups, HL7 CDA R2 (hc08 style), one per examinee |
 | `dpc/FACILITY/{EFn,FF1}_FACILITY_YYMM.txt` | DPC survey data of stays at DPC hospitals, tab-separated, Shift_JIS |
 | `care/certifications.csv`, `care/YYYYMM/PROVIDER.csv` | care-need certifications and long-term care claims (Shift_JIS) |
+| `fhir/YYYYMM/FACILITY/UUID.json` | JP-CLINS FHIR Bundles, one per hospital stay |
 
 The truth directory is the only place raw identifiers and truth live
 together; tests use it to measure linkage and to show that identifiers never
@@ -46,6 +47,7 @@ pub mod checkup;
 pub mod clinical;
 pub mod dpc;
 pub mod facility;
+pub mod fhir;
 pub mod insurer;
 pub mod ltc;
 pub mod names;
@@ -213,6 +215,8 @@ pub struct Summary {
     pub care_claims: u64,
     /// Long-term care claim files.
     pub care_files: u64,
+    /// JP-CLINS FHIR Bundles.
+    pub fhir_bundles: u64,
     /// Bytes written.
     pub bytes: u64,
 }

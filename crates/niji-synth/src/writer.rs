@@ -103,7 +103,9 @@ pub(crate) struct Writer {
     checkup_counts: HashMap<String, u64>,
     created_dirs: HashSet<PathBuf>,
     checkups: u64,
-    checkup_bytes: u64,
+    /// Bytes of the one-file-per-document outputs (checkups, FHIR).
+    document_bytes: u64,
+    fhir_bundles: u64,
     persons: Output,
     names: Output,
     insurance: Output,
@@ -131,7 +133,8 @@ impl Writer {
             checkup_counts: HashMap::new(),
             created_dirs: HashSet::new(),
             checkups: 0,
-            checkup_bytes: 0,
+            document_bytes: 0,
+            fhir_bundles: 0,
             persons: Output::create(
                 dir,
                 "truth/persons.csv",
@@ -200,6 +203,7 @@ impl Writer {
         let (mut coverage, mut care_rng) = (stream(1 << 63), stream(1 << 61));
         let mut checkup_rng = stream(1 << 60);
         let mut ltc_rng = stream(1 << 59);
+        let mut fhir_rng = stream(1 << 58);
         let period = self.config.period;
         for person in people {
             self.person(person)?;
@@ -242,6 +246,7 @@ impl Writer {
                     &mut self.records,
                 )?;
                 self.dpc_rows(person, claim, &claims)?;
+                self.fhir_bundle(&mut fhir_rng, person, claim)?;
             }
         }
         Ok(())
@@ -278,6 +283,41 @@ impl Writer {
                 &s.branch,
             ])?;
         }
+        Ok(())
+    }
+
+    /// The FHIR Bundle of a stay, written with its first claim month.
+    fn fhir_bundle(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        person: &Person,
+        claim: &care::Claim,
+    ) -> Result<(), SynthError> {
+        let Some(admitted) = claim.admitted.filter(|a| *a >= claim.month) else {
+            return Ok(());
+        };
+        let Some(spell) = crate::uke::spell_on(person, admitted) else {
+            return Ok(());
+        };
+        let bundle = crate::fhir::bundle(rng, &self.config.noise, person, spell, claim, admitted);
+        let facility = &self.facilities.all[claim.facility];
+        let id = bundle["entry"][0]["fullUrl"]
+            .as_str()
+            .and_then(|u| u.strip_prefix("urn:uuid:"))
+            .unwrap_or("bundle")
+            .to_owned();
+        let relative = format!(
+            "fhir/{}/{}/{id}.json",
+            claim.month.format("%Y%m"),
+            facility.code
+        );
+        let text = serde_json::to_vec_pretty(&bundle)
+            .map_err(|e| SynthError::Invalid(format!("{relative}: {e}")))?;
+        self.write_file(&relative, &text)?;
+        self.document_bytes += text.len() as u64;
+        self.records
+            .write([relative.as_str(), "bundle", person.id.to_string().as_str()])?;
+        self.fhir_bundles += 1;
         Ok(())
     }
 
@@ -381,7 +421,7 @@ impl Writer {
                     }
                 })?;
             self.write_file(&relative, &xml)?;
-            self.checkup_bytes += xml.len() as u64;
+            self.document_bytes += xml.len() as u64;
             self.records.write([
                 relative.as_str(),
                 "document",
@@ -445,7 +485,7 @@ impl Writer {
         let (uke_files, claims, mut bytes) = self.uke.finish()?;
         let (dpc_files, dpc_stays, dpc_bytes) = self.dpc.finish()?;
         let (care_files, care_claims, care_bytes) = self.ltc.finish()?;
-        bytes += dpc_bytes + care_bytes + self.checkup_bytes;
+        bytes += dpc_bytes + care_bytes + self.document_bytes;
         for output in [
             self.persons,
             self.names,
@@ -467,6 +507,7 @@ impl Writer {
             dpc_files,
             care_claims,
             care_files,
+            fhir_bundles: self.fhir_bundles,
             bytes,
         })
     }

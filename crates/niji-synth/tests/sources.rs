@@ -726,3 +726,80 @@ fn care_claims_have_counted_files_and_belong_to_certified_persons() {
         "certified: 65-74 {young_old:.2}, 85+ {oldest:.2}"
     );
 }
+
+#[test]
+fn fhir_bundles_parse_and_point_at_their_person() {
+    let out = &run().out;
+    let persons: HashMap<String, HashMap<String, String>> = truth(out, "persons.csv")
+        .into_iter()
+        .map(|p| (p["person_id"].clone(), p))
+        .collect();
+    let mut insurers: HashMap<String, Vec<String>> = HashMap::new();
+    for s in truth(out, "insurance.csv") {
+        insurers
+            .entry(s["person_id"].clone())
+            .or_default()
+            .push(s["insurer_number"].clone());
+    }
+    let records: Vec<HashMap<String, String>> = truth(out, "records.csv")
+        .into_iter()
+        .filter(|r| r["file"].starts_with("fhir/"))
+        .collect();
+    assert_eq!(
+        records.len(),
+        files_under(&out.join("fhir")).len(),
+        "bundles and truth rows disagree"
+    );
+    assert!(records.len() > 300, "only {} bundles", records.len());
+    for record in &records {
+        let text = std::fs::read_to_string(out.join(&record["file"])).unwrap();
+        let bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(bundle["resourceType"], "Bundle");
+        assert_eq!(bundle["type"], "collection");
+        let entries = bundle["entry"].as_array().unwrap();
+        let patient = &entries[0]["resource"];
+        assert_eq!(patient["resourceType"], "Patient", "{record:?}");
+        let person = &persons[&record["person_id"]];
+        assert_eq!(patient["birthDate"], person["birth_date"].as_str());
+        let gender = if person["sex"] == "2" {
+            "female"
+        } else {
+            "male"
+        };
+        assert_eq!(patient["gender"], gender);
+        let member = patient["identifier"][0]["value"].as_str().unwrap();
+        assert_eq!(
+            patient["identifier"][0]["system"],
+            niji_synth::fhir::MEMBER_ID_SYSTEM
+        );
+        assert!(niji_synth::fhir::valid_member_id(member), "{member}");
+        assert!(
+            insurers[&record["person_id"]]
+                .iter()
+                .any(|i| member.starts_with(i.as_str())),
+            "{member}"
+        );
+        let mut conditions = 0;
+        for entry in entries {
+            let resource = &entry["resource"];
+            assert!(entry["fullUrl"].as_str().unwrap().starts_with("urn:uuid:"));
+            match resource["resourceType"].as_str().unwrap() {
+                "Patient" => {}
+                "Condition" => {
+                    conditions += 1;
+                    let code = resource["code"]["coding"][0]["code"].as_str().unwrap();
+                    assert!(niji_synth::fhir::known_icd10(code), "{code}");
+                    assert_eq!(resource["subject"]["identifier"]["value"], member);
+                }
+                "AllergyIntolerance" => {
+                    assert_eq!(resource["patient"]["identifier"]["value"], member)
+                }
+                "Observation" | "MedicationRequest" => {
+                    assert_eq!(resource["subject"]["identifier"]["value"], member)
+                }
+                other => panic!("unexpected resource {other}"),
+            }
+        }
+        assert!(conditions >= 1, "{record:?}: no Condition");
+    }
+}
