@@ -8,7 +8,8 @@ households with dependants on the insured's card, twins, marriages that
 change family names, and insurance histories in which people change jobs,
 retire into 国保 and move into 後期高齢者医療 at 75, with insurer numbers
 that carry valid check digits. Output is byte-identical for the same
-arguments, and memory stays bounded however many persons are made.
+arguments, and memory is bounded by the block size and the number of output
+files, not by the number of records.
 
 ```no_run
 use niji_synth::{SynthConfig, generate};
