@@ -76,12 +76,7 @@ pub fn bundle(
         spell.branch
     );
     let subject = json!({"identifier": {"system": MEMBER_ID_SYSTEM, "value": member}});
-    let name = person
-        .names
-        .iter()
-        .rev()
-        .find(|n| n.valid_from <= admitted)
-        .unwrap_or(&person.names[0]);
+    let name = person.name_on(admitted);
     let separator = noise.separator(rng);
     let mut names = vec![json!({
         "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation", "valueCode": "IDE"}],

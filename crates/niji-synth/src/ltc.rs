@@ -188,7 +188,7 @@ impl LtcWriter {
         let birth = person.birth.format("%Y%m%d").to_string();
         let id = person.id.to_string();
         for c in certifications {
-            let name = name_on(person, c.valid_from);
+            let name = person.name_on(c.valid_from);
             let kana = noise
                 .kana_name(rng, name.family.kana, name.given.kana)
                 .unwrap_or_default();
@@ -221,7 +221,7 @@ impl LtcWriter {
             if let Some(c) = current {
                 let used = services(rng, c.level);
                 if !used.is_empty() && rng.random_bool(0.85) {
-                    let name = name_on(person, month);
+                    let name = person.name_on(month);
                     let kana = noise
                         .kana_name(rng, name.family.kana, name.given.kana)
                         .unwrap_or_default();
@@ -306,15 +306,6 @@ impl LtcWriter {
         bytes += self.certifications.finish()?;
         Ok((files, self.claims, bytes))
     }
-}
-
-fn name_on(person: &Person, day: NaiveDate) -> &crate::population::NameSpell {
-    person
-        .names
-        .iter()
-        .rev()
-        .find(|n| n.valid_from <= day)
-        .unwrap_or(&person.names[0])
 }
 
 #[cfg(test)]

@@ -108,6 +108,24 @@ pub struct Person {
     pub insurance: Vec<InsuranceSpell>,
 }
 
+impl Person {
+    /// The name the person held on a day.
+    pub fn name_on(&self, day: NaiveDate) -> &NameSpell {
+        self.names
+            .iter()
+            .rev()
+            .find(|n| n.valid_from <= day)
+            .unwrap_or(&self.names[0])
+    }
+
+    /// The insurance spell covering a day, if any.
+    pub fn spell_on(&self, day: NaiveDate) -> Option<&InsuranceSpell> {
+        self.insurance
+            .iter()
+            .find(|s| s.valid_from <= day && s.valid_to.is_none_or(|to| to >= day))
+    }
+}
+
 /// Makes block `index` of a population: persons `first_id ..` (`count` of them).
 pub fn block(
     seed: u64,

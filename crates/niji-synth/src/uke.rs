@@ -20,7 +20,7 @@ use crate::care::Claim;
 use crate::facility::{Facilities, Facility};
 use crate::insurer::Scheme;
 use crate::noise::{self, Noise};
-use crate::population::{InsuranceSpell, NameSpell, Person, age_on};
+use crate::population::{InsuranceSpell, Person, age_on};
 use crate::spool::Spool;
 use crate::{SynthError, writer::Output};
 use chrono::{Datelike, Days, Months, NaiveDate};
@@ -74,24 +74,6 @@ pub(crate) fn written_insurer(spell: &InsuranceSpell) -> &str {
     }
 }
 
-/// The name a person held on a day.
-fn name_on(person: &Person, day: NaiveDate) -> &NameSpell {
-    person
-        .names
-        .iter()
-        .rev()
-        .find(|n| n.valid_from <= day)
-        .unwrap_or(&person.names[0])
-}
-
-/// The insurance spell covering a day.
-pub(crate) fn spell_on(person: &Person, day: NaiveDate) -> Option<&InsuranceSpell> {
-    person
-        .insurance
-        .iter()
-        .find(|s| s.valid_from <= day && s.valid_to.is_none_or(|to| to >= day))
-}
-
 /// Identity fields as one facility's system writes them.
 struct Written {
     name: String,
@@ -111,7 +93,7 @@ fn write_identity(
     claim: &Claim,
     care_day: NaiveDate,
 ) -> Written {
-    let name = name_on(person, care_day);
+    let name = person.name_on(care_day);
     let separator = noise.separator(rng);
     let kana = noise
         .kana_name(rng, name.family.kana, name.given.kana)
@@ -190,7 +172,7 @@ impl UkeWriter {
         records: &mut Output,
     ) -> Result<(), SynthError> {
         let care_day = claim.month + Days::new(u64::from(claim.days[0]) - 1);
-        let Some(spell) = spell_on(person, care_day) else {
+        let Some(spell) = person.spell_on(care_day) else {
             return Ok(());
         };
         let facility = &facilities.all[claim.facility];

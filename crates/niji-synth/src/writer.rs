@@ -296,7 +296,7 @@ impl Writer {
         let Some(admitted) = claim.admitted.filter(|a| *a >= claim.month) else {
             return Ok(());
         };
-        let Some(spell) = crate::uke::spell_on(person, admitted) else {
+        let Some(spell) = person.spell_on(admitted) else {
             return Ok(());
         };
         let bundle = crate::fhir::bundle(rng, &self.config.noise, person, spell, claim, admitted);
@@ -344,7 +344,7 @@ impl Writer {
             .max()
             .unwrap_or(admitted);
         let first_day = claim.month + chrono::Days::new(u64::from(claim.days[0]) - 1);
-        let Some(spell) = crate::uke::spell_on(person, first_day) else {
+        let Some(spell) = person.spell_on(first_day) else {
             return Ok(());
         };
         self.dpc.stay_month(
@@ -378,21 +378,12 @@ impl Writer {
         let profile = checkup::Profile::draw(rng, person);
         let noise = self.config.noise.clone();
         for date in dates {
-            let Some(spell) = person
-                .insurance
-                .iter()
-                .find(|s| s.valid_from <= date && s.valid_to.is_none_or(|to| to >= date))
-            else {
+            let Some(spell) = person.spell_on(date) else {
                 continue;
             };
             let age = crate::population::age_on(person.birth, date);
             let results = checkup::results(rng, person, &profile, diagnoses, date, age);
-            let name = person
-                .names
-                .iter()
-                .rev()
-                .find(|n| n.valid_from <= date)
-                .unwrap_or(&person.names[0]);
+            let name = person.name_on(date);
             let branch_recorded = date
                 >= chrono::NaiveDate::from_ymd_opt(2021, 4, 1).expect("date")
                 || !rng.random_bool(noise.missing_branch);

@@ -5,11 +5,11 @@ use chrono::{Datelike, Months, NaiveDate};
 use niji_synth::insurer::is_valid;
 use niji_synth::{Period, Rates, SynthConfig, SynthError, generate};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 mod common;
-use common::{files_under, rows};
+use common::{Run, files_under, generate_run, rows};
 
 /// The rows of `truth/records.csv` that point into the eligibility history.
 fn eligibility_records(out: &Path) -> Vec<HashMap<String, String>> {
@@ -23,30 +23,10 @@ fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-struct Run {
-    _dir: tempfile::TempDir,
-    out: PathBuf,
-    config: SynthConfig,
-}
-
 /// One 10,000-person run with the default rates, shared by the rate tests.
 fn default_run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("synth");
-        let config = SynthConfig {
-            persons: 10_000,
-            seed: 42,
-            ..SynthConfig::default()
-        };
-        generate(&config, &out, |_| {}).unwrap();
-        Run {
-            _dir: dir,
-            out,
-            config,
-        }
-    })
+    RUN.get_or_init(|| generate_run(10_000, 42))
 }
 
 fn tree_digest(dir: &Path) -> Vec<u8> {

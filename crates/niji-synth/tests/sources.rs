@@ -4,32 +4,17 @@
 //! the documented notation noise and the clinical story.
 
 use chrono::NaiveDate;
-use niji_synth::{Noise, SynthConfig, generate};
+use niji_synth::Noise;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 mod common;
-use common::{files_under, rows};
-
-struct Run {
-    _dir: tempfile::TempDir,
-    out: PathBuf,
-}
+use common::{Run, files_under, generate_run, insurers_by_person, persons_by_id, rows};
 
 fn run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("synth");
-        let config = SynthConfig {
-            persons: 10_000,
-            seed: 11,
-            ..SynthConfig::default()
-        };
-        generate(&config, &out, |_| {}).unwrap();
-        Run { _dir: dir, out }
-    })
+    RUN.get_or_init(|| generate_run(10_000, 11))
 }
 
 /// A decoded claim file: its records as fields.
@@ -145,17 +130,8 @@ fn every_file_is_ir_claims_go_with_matching_totals() {
 #[test]
 fn every_claim_is_in_the_truth_map_and_matches_its_person() {
     let out = &run().out;
-    let persons: HashMap<String, HashMap<String, String>> = truth(out, "persons.csv")
-        .into_iter()
-        .map(|p| (p["person_id"].clone(), p))
-        .collect();
-    let mut spells: HashMap<String, Vec<String>> = HashMap::new();
-    for s in truth(out, "insurance.csv") {
-        spells
-            .entry(s["person_id"].clone())
-            .or_default()
-            .push(s["insurer_number"].clone());
-    }
+    let persons = persons_by_id(out);
+    let spells = insurers_by_person(out);
     let records: Vec<HashMap<String, String>> = truth(out, "records.csv")
         .into_iter()
         .filter(|r| r["file"].starts_with("uke/"))
@@ -419,10 +395,7 @@ fn every_checkup_parses_and_belongs_to_a_person_of_checkup_age() {
     let out = &run().out;
     let docs = checkups();
     assert!(docs.len() > 1000, "only {} checkups", docs.len());
-    let persons: HashMap<String, HashMap<String, String>> = truth(out, "persons.csv")
-        .into_iter()
-        .map(|p| (p["person_id"].clone(), p))
-        .collect();
+    let persons = persons_by_id(out);
     let records: HashMap<String, String> = truth(out, "records.csv")
         .into_iter()
         .filter(|r| r["file"].starts_with("checkups/"))
@@ -556,17 +529,8 @@ fn read_dpc(path: &Path) -> Vec<Vec<String>> {
 #[test]
 fn dpc_stays_carry_the_person_and_a_stable_hospital_patient_number() {
     let out = &run().out;
-    let persons: HashMap<String, HashMap<String, String>> = truth(out, "persons.csv")
-        .into_iter()
-        .map(|p| (p["person_id"].clone(), p))
-        .collect();
-    let mut insurers: HashMap<String, Vec<String>> = HashMap::new();
-    for s in truth(out, "insurance.csv") {
-        insurers
-            .entry(s["person_id"].clone())
-            .or_default()
-            .push(s["insurer_number"].clone());
-    }
+    let persons = persons_by_id(out);
+    let insurers = insurers_by_person(out);
     let records: Vec<HashMap<String, String>> = truth(out, "records.csv")
         .into_iter()
         .filter(|r| r["file"].starts_with("dpc/"))
@@ -642,10 +606,7 @@ fn dpc_stays_carry_the_person_and_a_stable_hospital_patient_number() {
 #[test]
 fn care_claims_have_counted_files_and_belong_to_certified_persons() {
     let out = &run().out;
-    let persons: HashMap<String, HashMap<String, String>> = truth(out, "persons.csv")
-        .into_iter()
-        .map(|p| (p["person_id"].clone(), p))
-        .collect();
+    let persons = persons_by_id(out);
     let records: Vec<HashMap<String, String>> = truth(out, "records.csv")
         .into_iter()
         .filter(|r| r["file"].starts_with("care/"))
@@ -730,17 +691,8 @@ fn care_claims_have_counted_files_and_belong_to_certified_persons() {
 #[test]
 fn fhir_bundles_parse_and_point_at_their_person() {
     let out = &run().out;
-    let persons: HashMap<String, HashMap<String, String>> = truth(out, "persons.csv")
-        .into_iter()
-        .map(|p| (p["person_id"].clone(), p))
-        .collect();
-    let mut insurers: HashMap<String, Vec<String>> = HashMap::new();
-    for s in truth(out, "insurance.csv") {
-        insurers
-            .entry(s["person_id"].clone())
-            .or_default()
-            .push(s["insurer_number"].clone());
-    }
+    let persons = persons_by_id(out);
+    let insurers = insurers_by_person(out);
     let records: Vec<HashMap<String, String>> = truth(out, "records.csv")
         .into_iter()
         .filter(|r| r["file"].starts_with("fhir/"))

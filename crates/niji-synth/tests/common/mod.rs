@@ -2,8 +2,55 @@
 
 #![allow(dead_code)]
 
+use niji_synth::{SynthConfig, generate};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+/// A run written into a temporary directory that lives as long as it does.
+pub struct Run {
+    _dir: tempfile::TempDir,
+    /// The output directory.
+    pub out: PathBuf,
+    /// What it was made with.
+    pub config: SynthConfig,
+}
+
+/// Generates a run with the default rates.
+pub fn generate_run(persons: u64, seed: u64) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("synth");
+    let config = SynthConfig {
+        persons,
+        seed,
+        ..SynthConfig::default()
+    };
+    generate(&config, &out, |_| {}).unwrap();
+    Run {
+        _dir: dir,
+        out,
+        config,
+    }
+}
+
+/// `truth/persons.csv` by person id.
+pub fn persons_by_id(out: &Path) -> HashMap<String, HashMap<String, String>> {
+    rows(&out.join("truth/persons.csv"))
+        .into_iter()
+        .map(|p| (p["person_id"].clone(), p))
+        .collect()
+}
+
+/// Every insurer number each person held, from `truth/insurance.csv`.
+pub fn insurers_by_person(out: &Path) -> HashMap<String, Vec<String>> {
+    let mut insurers: HashMap<String, Vec<String>> = HashMap::new();
+    for s in rows(&out.join("truth/insurance.csv")) {
+        insurers
+            .entry(s["person_id"].clone())
+            .or_default()
+            .push(s["insurer_number"].clone());
+    }
+    insurers
+}
 
 /// A CSV file with a header row, as maps from column to value.
 pub fn rows(path: &Path) -> Vec<HashMap<String, String>> {
