@@ -9,15 +9,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 mod common;
-use common::{Run, files_under, generate_run, rows};
-
-/// The rows of `truth/records.csv` that point into the eligibility history.
-fn eligibility_records(out: &Path) -> Vec<HashMap<String, String>> {
-    rows(&out.join("truth/records.csv"))
-        .into_iter()
-        .filter(|r| r["file"] == "eligibility/history.csv")
-        .collect()
-}
+use common::{Run, files_under, generate_run, records_under, rows};
 
 fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -81,7 +73,7 @@ fn counts_in_the_files_match_the_summary_and_each_other() {
         assert_eq!(with_rows.len(), persons.len(), "{file}: someone has no row");
     }
     let eligibility = rows(&run.out.join("eligibility/history.csv"));
-    let records = eligibility_records(&run.out);
+    let records = records_under(&run.out, "eligibility/history.csv");
     assert_eq!(
         records.len(),
         eligibility.len(),
@@ -285,7 +277,7 @@ fn eligibility_covers_about_95_percent_and_answers_the_oldest_number() {
         });
     }
     let eligibility = rows(&run.out.join("eligibility/history.csv"));
-    let records = eligibility_records(&run.out);
+    let records = records_under(&run.out, "eligibility/history.csv");
     let mut covered = HashSet::new();
     for (row, record) in eligibility.iter().zip(&records) {
         let line: usize = record["locator"]

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 mod common;
-use common::{Run, files_under, generate_run, insurers_by_person, persons_by_id, rows};
+use common::{Run, files_under, generate_run, insurers_by_person, persons_by_id, records_under};
 
 fn run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
@@ -42,10 +42,6 @@ fn read_uke(path: &Path) -> Vec<Vec<String>> {
         .records()
         .map(|r| r.unwrap().iter().map(str::to_owned).collect())
         .collect()
-}
-
-fn truth(out: &Path, file: &str) -> Vec<HashMap<String, String>> {
-    rows(&out.join("truth").join(file))
 }
 
 /// All files, decoded once and shared.
@@ -132,10 +128,7 @@ fn every_claim_is_in_the_truth_map_and_matches_its_person() {
     let out = &run().out;
     let persons = persons_by_id(out);
     let spells = insurers_by_person(out);
-    let records: Vec<HashMap<String, String>> = truth(out, "records.csv")
-        .into_iter()
-        .filter(|r| r["file"].starts_with("uke/"))
-        .collect();
+    let records = records_under(out, "uke/");
     let files: HashMap<&str, &Vec<Vec<String>>> =
         decoded().iter().map(|(p, r)| (p.as_str(), r)).collect();
     let total_re: usize = decoded()
@@ -396,9 +389,8 @@ fn every_checkup_parses_and_belongs_to_a_person_of_checkup_age() {
     let docs = checkups();
     assert!(docs.len() > 1000, "only {} checkups", docs.len());
     let persons = persons_by_id(out);
-    let records: HashMap<String, String> = truth(out, "records.csv")
+    let records: HashMap<String, String> = records_under(out, "checkups/")
         .into_iter()
-        .filter(|r| r["file"].starts_with("checkups/"))
         .map(|r| (r["file"].clone(), r["person_id"].clone()))
         .collect();
     assert_eq!(
@@ -445,10 +437,7 @@ fn diabetics_have_higher_hba1c_and_glucose_tracks_it() {
     let mut diabetics = std::collections::HashSet::new();
     let files: HashMap<&str, &Vec<Vec<String>>> =
         decoded().iter().map(|(p, r)| (p.as_str(), r)).collect();
-    for record in truth(out, "records.csv")
-        .iter()
-        .filter(|r| r["file"].starts_with("uke/"))
-    {
+    for record in &records_under(out, "uke/") {
         let records = files[record["file"].as_str()];
         let line: usize = record["locator"]
             .strip_prefix("line:")
@@ -462,9 +451,8 @@ fn diabetics_have_higher_hba1c_and_glucose_tracks_it() {
             diabetics.insert(record["person_id"].clone());
         }
     }
-    let owner: HashMap<String, String> = truth(out, "records.csv")
+    let owner: HashMap<String, String> = records_under(out, "checkups/")
         .into_iter()
-        .filter(|r| r["file"].starts_with("checkups/"))
         .map(|r| (r["file"].clone(), r["person_id"].clone()))
         .collect();
     let (mut with, mut without) = (Vec::new(), Vec::new());
@@ -531,10 +519,7 @@ fn dpc_stays_carry_the_person_and_a_stable_hospital_patient_number() {
     let out = &run().out;
     let persons = persons_by_id(out);
     let insurers = insurers_by_person(out);
-    let records: Vec<HashMap<String, String>> = truth(out, "records.csv")
-        .into_iter()
-        .filter(|r| r["file"].starts_with("dpc/"))
-        .collect();
+    let records = records_under(out, "dpc/");
     let mut cache: HashMap<String, Vec<Vec<String>>> = HashMap::new();
     // (hospital, data id) → person, and (hospital, person) → data id.
     let mut owner: HashMap<(String, String), String> = HashMap::new();
@@ -607,10 +592,7 @@ fn dpc_stays_carry_the_person_and_a_stable_hospital_patient_number() {
 fn care_claims_have_counted_files_and_belong_to_certified_persons() {
     let out = &run().out;
     let persons = persons_by_id(out);
-    let records: Vec<HashMap<String, String>> = truth(out, "records.csv")
-        .into_iter()
-        .filter(|r| r["file"].starts_with("care/"))
-        .collect();
+    let records = records_under(out, "care/");
     let mut files: HashMap<String, Vec<Vec<String>>> = HashMap::new();
     let mut claims = 0;
     let mut certified = std::collections::HashSet::new();
@@ -693,10 +675,7 @@ fn fhir_bundles_parse_and_point_at_their_person() {
     let out = &run().out;
     let persons = persons_by_id(out);
     let insurers = insurers_by_person(out);
-    let records: Vec<HashMap<String, String>> = truth(out, "records.csv")
-        .into_iter()
-        .filter(|r| r["file"].starts_with("fhir/"))
-        .collect();
+    let records = records_under(out, "fhir/");
     assert_eq!(
         records.len(),
         files_under(&out.join("fhir")).len(),

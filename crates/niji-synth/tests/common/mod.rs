@@ -86,3 +86,11 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The rows of `truth/records.csv` whose file starts with `prefix`.
+pub fn records_under(out: &Path, prefix: &str) -> Vec<HashMap<String, String>> {
+    rows(&out.join("truth/records.csv"))
+        .into_iter()
+        .filter(|r| r["file"].starts_with(prefix))
+        .collect()
+}
