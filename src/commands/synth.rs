@@ -17,11 +17,13 @@ struct SynthReport {
     claims: u64,
     uke_files: u64,
     checkups: u64,
+    checkup_archives: u64,
     dpc_stays: u64,
     dpc_files: u64,
     care_claims: u64,
     care_files: u64,
     fhir_bundles: u64,
+    fhir_files: u64,
     bytes: u64,
     seconds: f64,
 }
@@ -53,11 +55,13 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         claims: summary.claims,
         uke_files: summary.uke_files,
         checkups: summary.checkups,
+        checkup_archives: summary.checkup_archives,
         dpc_stays: summary.dpc_stays,
         dpc_files: summary.dpc_files,
         care_claims: summary.care_claims,
         care_files: summary.care_files,
         fhir_bundles: summary.fhir_bundles,
+        fhir_files: summary.fhir_files,
         bytes: summary.bytes,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -69,8 +73,8 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     emit(args.report.json, &report, |r| {
         format!(
             "wrote {} persons to {} in {:.1} s: {} names, {} insurance spells, {} eligibility rows, \
-             {} claims in {} UKE files, {} checkups, {} DPC stays in {} files, \
-             {} care claims in {} files, {} FHIR bundles, {} bytes\n",
+             {} claims in {} UKE files, {} checkups in {} archives, {} DPC stays in {} files, \
+             {} care claims in {} files, {} FHIR bundles in {} files, {} bytes\n",
             r.persons,
             r.out,
             r.seconds,
@@ -80,11 +84,13 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
             r.claims,
             r.uke_files,
             r.checkups,
+            r.checkup_archives,
             r.dpc_stays,
             r.dpc_files,
             r.care_claims,
             r.care_files,
             r.fhir_bundles,
+            r.fhir_files,
             r.bytes
         )
     })

@@ -10,6 +10,7 @@
 //! diabetics have higher HbA1c and fasting glucose, people with
 //! hypertension higher blood pressure, people with dyslipidaemia higher LDL.
 
+use crate::Ymd;
 use crate::clinical::{CONDITIONS, Diagnosis};
 use crate::population::{Person, Sex, age_on};
 use chrono::{Datelike, Days, NaiveDate};
@@ -224,7 +225,7 @@ pub fn document(
 ) -> io::Result<Vec<u8>> {
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    let effective = results.date.format("%Y%m%d").to_string();
+    let effective = Ymd::new(results.date, "").to_string();
     w.create_element("ClinicalDocument")
         .with_attribute(("xmlns", "urn:hl7-org:v3"))
         .with_attribute(("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"))
@@ -279,7 +280,7 @@ pub fn document(
                         w.create_element("birthTime")
                             .with_attribute((
                                 "value",
-                                person.birth.format("%Y%m%d").to_string().as_str(),
+                                Ymd::new(person.birth, "").to_string().as_str(),
                             ))
                             .write_empty()?;
                         Ok(())

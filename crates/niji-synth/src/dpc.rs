@@ -11,10 +11,11 @@
 //! main diagnosis with its ICD-10 code (A006010). Postcodes are synthetic:
 //! three digits from the prefecture, four from the person.
 
+use crate::Ymd;
 use crate::care::{Claim, INPATIENT_DAY};
 use crate::facility::Facility;
 use crate::population::{InsuranceSpell, Person};
-use crate::spool::Spool;
+use crate::spool::{Spool, Text};
 use crate::uke::{claim_type, written_insurer};
 use crate::{SynthError, writer::Output};
 use chrono::{Days, Months, NaiveDate};
@@ -49,13 +50,13 @@ fn yymm(month: NaiveDate) -> String {
 }
 
 fn ymd(date: NaiveDate) -> String {
-    date.format("%Y%m%d").to_string()
+    Ymd::new(date, "").to_string()
 }
 
 impl DpcWriter {
-    pub(crate) fn new(root: &Path) -> Self {
+    pub(crate) fn new(root: &Path, persons: u64) -> Self {
         Self {
-            spool: Spool::new(root),
+            spool: Spool::new(root, "dpc", Text::ShiftJisCrlf, persons),
             stays: 0,
         }
     }

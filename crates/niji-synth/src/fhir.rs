@@ -9,6 +9,7 @@
 //! Drug codes are niji's synthetic ones under a code system of its own, so
 //! nobody mistakes them for the MHLW master.
 
+use crate::Ymd;
 use crate::care::Claim;
 use crate::clinical::CONDITIONS;
 use crate::noise::Noise;
@@ -96,9 +97,9 @@ pub fn bundle(
         "identifier": [{"system": MEMBER_ID_SYSTEM, "value": member}],
         "name": names,
         "gender": if person.sex == Sex::Female { "female" } else { "male" },
-        "birthDate": person.birth.format("%Y-%m-%d").to_string(),
+        "birthDate": Ymd::new(person.birth, "-").to_string(),
     });
-    let authored = admitted.format("%Y-%m-%d").to_string();
+    let authored = Ymd::new(admitted, "-").to_string();
     let mut entries = vec![patient];
     for (condition, onset) in &claim.diagnoses {
         entries.push(json!({
@@ -109,7 +110,7 @@ pub fn bundle(
             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "encounter-diagnosis"}]}],
             "code": {"coding": [{"system": ICD10, "code": condition.icd10, "display": condition.name}], "text": condition.name},
             "subject": subject,
-            "onsetDateTime": onset.format("%Y-%m-%d").to_string(),
+            "onsetDateTime": Ymd::new(*onset, "-").to_string(),
         }));
     }
     if rng.random_bool(0.1) {
@@ -180,7 +181,7 @@ pub fn bundle(
         "resourceType": "Bundle",
         "meta": {"profile": ["http://jpfhir.jp/fhir/clins/StructureDefinition/JP_Bundle_CLINS|1"]},
         "type": "collection",
-        "timestamp": format!("{}T10:00:00+09:00", (admitted + Days::new(1)).format("%Y-%m-%d")),
+        "timestamp": format!("{}T10:00:00+09:00", Ymd::new(admitted + Days::new(1), "-")),
         "entry": entries,
     })
 }

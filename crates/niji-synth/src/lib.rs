@@ -29,13 +29,13 @@ println!("{} persons, {} insurance spells", summary.persons, summary.insurance_s
 | `truth/persons.csv` | `person_id, sex, birth_date, death_date, prefecture, municipality` |
 | `truth/names.csv` | `person_id, valid_from, family_kanji, given_kanji, family_kana, given_kana` |
 | `truth/insurance.csv` | `person_id, valid_from, valid_to, insurer_number, symbol, number, branch` |
-| `truth/records.csv` | `file, locator, person_id` for every record of every source file |
+| `truth/records.csv` | `file, locator, person_id` for every record of every source file; the locator is `line:N` (1-based, in a line-based file) or `entry:NAME` (a document in a ZIP archive) |
 | `eligibility/history.csv` | the eligibility service's answer: each insured number → the person's oldest one |
 | `uke/YYYYMM/FACILITY/{shaho,kokuho}/RECEIPTC.UKE` | レセ電 medical claims, Shift_JIS, CRLF |
-| `checkups/FYyyyy/INSURER/NNNNNN.xml` | specific health checkups, HL7 CDA R2 (hc08 style), one per examinee |
+| `checkups/FYyyyy/batch-NNNN.zip` | specific health checkups, HL7 CDA R2 (hc08 style), one document `INSURER/NNNNNN.xml` per checkup, at most 20,000 per archive |
 | `dpc/FACILITY/{EFn,FF1}_FACILITY_YYMM.txt` | DPC survey data of stays at DPC hospitals, tab-separated, Shift_JIS |
 | `care/certifications.csv`, `care/YYYYMM/PROVIDER.csv` | care-need certifications and long-term care claims (Shift_JIS) |
-| `fhir/YYYYMM/FACILITY/UUID.json` | JP-CLINS FHIR Bundles, one per hospital stay |
+| `fhir/YYYYMM/FACILITY.ndjson` | JP-CLINS FHIR Bundles, one per hospital stay and line (NDJSON, as FHIR bulk data) |
 
 The truth directory is the only place raw identifiers and truth live
 together; tests use it to measure linkage and to show that identifiers never
@@ -43,6 +43,7 @@ reach the platform's store.
 */
 #![deny(missing_docs)]
 
+mod archive;
 pub mod care;
 pub mod checkup;
 pub mod clinical;
@@ -186,6 +187,46 @@ impl Period {
     }
 }
 
+/// A date written `YYYYMMDD` (`sep` ""), or `YYYY-MM-DD` (`sep` "-"), or a
+/// month `YYYYMM` ([`Ymd::month`]). Writing the fields directly saves
+/// parsing a strftime pattern for each of the tens of millions of dates a
+/// run writes.
+#[derive(Clone, Copy)]
+pub(crate) struct Ymd {
+    date: NaiveDate,
+    sep: &'static str,
+    day: bool,
+}
+
+impl Ymd {
+    pub(crate) fn new(date: NaiveDate, sep: &'static str) -> Self {
+        Self {
+            date,
+            sep,
+            day: true,
+        }
+    }
+
+    pub(crate) fn month(date: NaiveDate) -> Self {
+        Self {
+            date,
+            sep: "",
+            day: false,
+        }
+    }
+}
+
+impl std::fmt::Display for Ymd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (d, sep) = (self.date, self.sep);
+        write!(f, "{:04}{sep}{:02}", d.year(), d.month())?;
+        if self.day {
+            write!(f, "{sep}{:02}", d.day())?;
+        }
+        Ok(())
+    }
+}
+
 fn first_of(month: &str) -> Result<NaiveDate, SynthError> {
     NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
         .map_err(|_| SynthError::Invalid(format!("`{month}` is not a month like 2019-04")))
@@ -208,6 +249,8 @@ pub struct Summary {
     pub uke_files: u64,
     /// Checkup documents (CDA XML).
     pub checkups: u64,
+    /// ZIP archives holding the checkup documents.
+    pub checkup_archives: u64,
     /// Hospital stays in the DPC files.
     pub dpc_stays: u64,
     /// DPC files (EF and FF1).
@@ -218,6 +261,8 @@ pub struct Summary {
     pub care_files: u64,
     /// JP-CLINS FHIR Bundles.
     pub fhir_bundles: u64,
+    /// NDJSON files holding the Bundles.
+    pub fhir_files: u64,
     /// Bytes written.
     pub bytes: u64,
 }

@@ -16,10 +16,11 @@
 //! synthetic but have the real lengths (10 digits each). The kana name,
 //! which the NDB ⇄ care DB linkage (ID2) hashes, carries notation noise.
 
+use crate::Ymd;
 use crate::clinical::{CONDITIONS, Diagnosis};
 use crate::noise::Noise;
 use crate::population::{Person, age_on};
-use crate::spool::Spool;
+use crate::spool::{Spool, Text};
 use crate::{SynthError, writer::Output};
 use chrono::{Datelike, Days, Months, NaiveDate};
 use rand::Rng;
@@ -149,7 +150,7 @@ const COUNT_WIDTH: usize = 9;
 impl LtcWriter {
     pub(crate) fn create(root: &Path, persons: u64) -> Result<Self, SynthError> {
         Ok(Self {
-            spool: Spool::new(root),
+            spool: Spool::new(root, "care", Text::ShiftJisCrlf, persons),
             records: BTreeMap::new(),
             claims: 0,
             providers_per_prefecture: (persons / 20_000).max(1),
@@ -185,7 +186,7 @@ impl LtcWriter {
         }
         let insurer = insurer_number(person);
         let insured = insured_number(person);
-        let birth = person.birth.format("%Y%m%d").to_string();
+        let birth = Ymd::new(person.birth, "").to_string();
         let id = person.id.to_string();
         for c in certifications {
             let name = person.name_on(c.valid_from);
@@ -199,8 +200,8 @@ impl LtcWriter {
                 person.sex.code(),
                 &kana,
                 c.level,
-                &c.valid_from.format("%Y-%m-%d").to_string(),
-                &c.valid_to.format("%Y-%m-%d").to_string(),
+                &Ymd::new(c.valid_from, "-").to_string(),
+                &Ymd::new(c.valid_to, "-").to_string(),
             ])?;
             let line = format!("line:{}", self.certifications.line());
             records.write(["care/certifications.csv", line.as_str(), id.as_str()])?;
@@ -225,7 +226,7 @@ impl LtcWriter {
                     let kana = noise
                         .kana_name(rng, name.family.kana, name.given.kana)
                         .unwrap_or_default();
-                    let yyyymm = month.format("%Y%m").to_string();
+                    let yyyymm = Ymd::month(month).to_string();
                     let mut lines = vec![format!(
                         "01,{yyyymm},{provider},{insurer},{insured},{birth},{},{},{kana}",
                         person.sex.code(),

@@ -6,6 +6,13 @@
 //! (斎藤/斉藤 サイトウ, 渡辺/渡部 ワタナベ, 菊地/菊池 キクチ), as in life.
 //! Given names carry the birth cohorts they were popular in: a person born in
 //! 1940 is more likely a 清 or a 幸子 than a 蓮 or a 陽菜.
+//!
+//! Japan has over 100,000 family names and no short list of given names, so
+//! behind each curated list of common names is a long tail made the way
+//! many Japanese names are made: two elements and their readings (石 + 崎 =
+//! 石崎 イシザキ, 健 + 一 = 健一 ケンイチ). The tail keeps chance
+//! collisions of full names near their real rate instead of the far higher
+//! rate a few hundred names would give, which matters to linkage tests.
 
 use rand::Rng;
 use rand::distr::Distribution;
@@ -203,6 +210,117 @@ const FAMILY: &[(&str, &str)] = &[
     ("白石", "シライシ"),
 ];
 
+/// First elements of compound family names, with their readings.
+const FAMILY_FIRST: &[(&str, &str)] = &[
+    ("大", "オオ"),
+    ("小", "コ"),
+    ("中", "ナカ"),
+    ("山", "ヤマ"),
+    ("石", "イシ"),
+    ("松", "マツ"),
+    ("高", "タカ"),
+    ("岡", "オカ"),
+    ("藤", "フジ"),
+    ("西", "ニシ"),
+    ("東", "ヒガシ"),
+    ("北", "キタ"),
+    ("南", "ミナミ"),
+    ("上", "ウエ"),
+    ("下", "シモ"),
+    ("吉", "ヨシ"),
+    ("森", "モリ"),
+    ("竹", "タケ"),
+    ("杉", "スギ"),
+    ("桜", "サクラ"),
+    ("若", "ワカ"),
+    ("今", "イマ"),
+    ("新", "ニイ"),
+    ("古", "フル"),
+    ("長", "ナガ"),
+    ("平", "ヒラ"),
+    ("宮", "ミヤ"),
+    ("福", "フク"),
+    ("金", "カネ"),
+    ("青", "アオ"),
+    ("黒", "クロ"),
+    ("白", "シラ"),
+    ("赤", "アカ"),
+    ("前", "マエ"),
+    ("浜", "ハマ"),
+    ("横", "ヨコ"),
+    ("菅", "スガ"),
+    ("柴", "シバ"),
+    ("熊", "クマ"),
+    ("鶴", "ツル"),
+    ("亀", "カメ"),
+    ("梅", "ウメ"),
+    ("荒", "アラ"),
+    ("広", "ヒロ"),
+    ("寺", "テラ"),
+    ("安", "ヤス"),
+    ("三", "ミ"),
+    ("水", "ミズ"),
+    ("永", "ナガ"),
+    ("富", "トミ"),
+    ("片", "カタ"),
+    ("市", "イチ"),
+    ("浅", "アサ"),
+    ("深", "フカ"),
+    ("岩", "イワ"),
+    ("清", "キヨ"),
+    ("秋", "アキ"),
+    ("春", "ハル"),
+    ("堀", "ホリ"),
+    ("細", "ホソ"),
+    ("玉", "タマ"),
+    ("柳", "ヤナギ"),
+    ("栗", "クリ"),
+    ("星", "ホシ"),
+    ("滝", "タキ"),
+    ("川", "カワ"),
+    ("野", "ノ"),
+    ("村", "ムラ"),
+    ("島", "シマ"),
+    ("坂", "サカ"),
+];
+
+/// Second elements of compound family names: plain and voiced (rendaku)
+/// readings.
+const FAMILY_SECOND: &[(&str, &str, &str)] = &[
+    ("田", "タ", "ダ"),
+    ("川", "カワ", "ガワ"),
+    ("山", "ヤマ", "ヤマ"),
+    ("島", "シマ", "ジマ"),
+    ("崎", "サキ", "ザキ"),
+    ("沢", "サワ", "ザワ"),
+    ("原", "ハラ", "バラ"),
+    ("本", "モト", "モト"),
+    ("村", "ムラ", "ムラ"),
+    ("野", "ノ", "ノ"),
+    ("井", "イ", "イ"),
+    ("木", "キ", "ギ"),
+    ("口", "クチ", "グチ"),
+    ("谷", "タニ", "ヤ"),
+    ("部", "ベ", "ベ"),
+    ("岡", "オカ", "オカ"),
+    ("内", "ウチ", "ウチ"),
+    ("尾", "オ", "オ"),
+    ("塚", "ツカ", "ヅカ"),
+    ("橋", "ハシ", "バシ"),
+    ("森", "モリ", "モリ"),
+    ("浦", "ウラ", "ウラ"),
+    ("瀬", "セ", "ゼ"),
+    ("坂", "サカ", "ザカ"),
+    ("池", "イケ", "イケ"),
+    ("宮", "ミヤ", "ミヤ"),
+    ("畑", "ハタ", "バタ"),
+    ("江", "エ", "エ"),
+    ("城", "シロ", "ジロ"),
+    ("松", "マツ", "マツ"),
+    ("地", "チ", "ジ"),
+    ("津", "ツ", "ヅ"),
+];
+
 const MALE: &[(&str, &str, u8)] = &[
     ("清", "キヨシ", PRE_1950),
     ("茂", "シゲル", PRE_1950),
@@ -336,6 +454,210 @@ const FEMALE: &[(&str, &str, u8)] = &[
     ("愛子", "アイコ", ALL),
 ];
 
+/// First elements of compound male given names, with the cohorts they suit.
+const MALE_FIRST: &[(&str, &str, u8)] = &[
+    ("翔", "ショウ", C1980_99 | FROM_2000),
+    ("大", "ダイ", ALL),
+    ("健", "ケン", ALL),
+    ("拓", "タク", C1950_79 | C1980_99),
+    ("和", "カズ", ALL),
+    ("正", "マサ", ALL),
+    ("信", "ノブ", PRE_1950 | C1950_79),
+    ("浩", "ヒロ", C1950_79 | C1980_99),
+    ("隆", "タカ", PRE_1950 | C1950_79),
+    ("誠", "セイ", C1950_79 | C1980_99),
+    ("直", "ナオ", ALL),
+    ("秀", "ヒデ", PRE_1950 | C1950_79),
+    ("康", "ヤス", ALL),
+    ("悠", "ユウ", C1980_99 | FROM_2000),
+    ("陽", "ハル", FROM_2000),
+    ("蒼", "ソウ", FROM_2000),
+    ("智", "トモ", C1950_79 | C1980_99),
+    ("俊", "トシ", PRE_1950 | C1950_79),
+    ("達", "タツ", ALL),
+    ("勝", "カツ", PRE_1950 | C1950_79),
+    ("義", "ヨシ", PRE_1950 | C1950_79),
+    ("光", "ミツ", ALL),
+    ("幸", "ユキ", PRE_1950 | C1950_79),
+    ("英", "ヒデ", ALL),
+    ("修", "シュウ", C1950_79 | C1980_99),
+    ("亮", "リョウ", C1980_99 | FROM_2000),
+    ("航", "コウ", C1980_99 | FROM_2000),
+    ("恭", "キョウ", C1950_79 | C1980_99),
+    ("武", "タケ", PRE_1950 | C1950_79),
+    ("清", "キヨ", PRE_1950 | C1950_79),
+    ("哲", "テツ", PRE_1950 | C1950_79),
+    ("豊", "トヨ", PRE_1950),
+    ("晴", "ハル", ALL),
+    ("春", "ハル", ALL),
+    ("颯", "ソウ", FROM_2000),
+    ("優", "ユウ", C1980_99 | FROM_2000),
+];
+
+/// Endings of compound male given names, with the cohorts they suit.
+const MALE_ENDING: &[(&str, &str, u8)] = &[
+    ("太", "タ", C1980_99 | FROM_2000),
+    ("斗", "ト", FROM_2000),
+    ("人", "ト", ALL),
+    ("也", "ヤ", C1950_79 | C1980_99),
+    ("介", "スケ", C1950_79 | C1980_99),
+    ("輔", "スケ", C1980_99),
+    ("樹", "キ", C1980_99 | FROM_2000),
+    ("平", "ヘイ", ALL),
+    ("一", "イチ", PRE_1950 | C1950_79),
+    ("郎", "ロウ", PRE_1950 | C1950_79),
+    ("彦", "ヒコ", PRE_1950 | C1950_79),
+    ("夫", "オ", PRE_1950 | C1950_79),
+    ("男", "オ", PRE_1950),
+    ("雄", "オ", PRE_1950 | C1950_79),
+    ("司", "ジ", C1950_79),
+    ("志", "シ", C1950_79 | C1980_99),
+    ("真", "マ", FROM_2000),
+    ("生", "キ", C1980_99 | FROM_2000),
+    ("之", "ユキ", PRE_1950 | C1950_79),
+    ("明", "アキ", PRE_1950 | C1950_79),
+];
+
+/// First elements of compound female given names.
+const FEMALE_FIRST: &[(&str, &str, u8)] = &[
+    ("美", "ミ", ALL),
+    ("恵", "ケイ", PRE_1950 | C1950_79),
+    ("由", "ユ", C1950_79 | C1980_99),
+    ("真", "マ", C1950_79 | C1980_99),
+    ("優", "ユウ", C1980_99 | FROM_2000),
+    ("彩", "アヤ", C1980_99 | FROM_2000),
+    ("結", "ユイ", FROM_2000),
+    ("陽", "ヒ", FROM_2000),
+    ("明", "アキ", C1950_79),
+    ("千", "チ", ALL),
+    ("久", "ヒサ", PRE_1950),
+    ("幸", "サチ", PRE_1950 | C1950_79),
+    ("和", "カズ", PRE_1950 | C1950_79),
+    ("智", "トモ", C1950_79 | C1980_99),
+    ("麻", "アサ", C1950_79 | C1980_99),
+    ("沙", "サ", C1980_99 | FROM_2000),
+    ("奈", "ナ", C1980_99 | FROM_2000),
+    ("愛", "アイ", ALL),
+    ("里", "リ", C1980_99 | FROM_2000),
+    ("早", "サ", C1980_99 | FROM_2000),
+    ("文", "フミ", PRE_1950 | C1950_79),
+    ("節", "セツ", PRE_1950),
+    ("静", "シズ", PRE_1950),
+    ("京", "キョウ", PRE_1950 | C1950_79),
+    ("敏", "トシ", PRE_1950 | C1950_79),
+    ("洋", "ヨウ", C1950_79),
+    ("直", "ナオ", C1950_79 | C1980_99),
+    ("友", "トモ", ALL),
+    ("咲", "サキ", FROM_2000),
+    ("莉", "リ", FROM_2000),
+    ("心", "ココ", FROM_2000),
+    ("紗", "サ", C1980_99 | FROM_2000),
+    ("春", "ハル", ALL),
+    ("夏", "ナツ", ALL),
+    ("秋", "アキ", ALL),
+    ("花", "ハナ", FROM_2000),
+];
+
+/// Endings of compound female given names.
+const FEMALE_ENDING: &[(&str, &str, u8)] = &[
+    ("子", "コ", PRE_1950 | C1950_79 | C1980_99),
+    ("美", "ミ", PRE_1950 | C1950_79 | C1980_99),
+    ("香", "カ", C1980_99 | FROM_2000),
+    ("恵", "エ", PRE_1950 | C1950_79 | C1980_99),
+    ("世", "ヨ", PRE_1950 | C1950_79),
+    ("代", "ヨ", PRE_1950),
+    ("江", "エ", PRE_1950),
+    ("枝", "エ", PRE_1950 | C1950_79),
+    ("奈", "ナ", C1980_99 | FROM_2000),
+    ("菜", "ナ", FROM_2000),
+    ("花", "カ", FROM_2000),
+    ("衣", "イ", C1980_99 | FROM_2000),
+    ("佳", "カ", C1980_99),
+    ("希", "キ", C1980_99 | FROM_2000),
+    ("里", "リ", C1950_79 | C1980_99),
+    ("乃", "ノ", PRE_1950 | FROM_2000),
+    ("音", "ネ", FROM_2000),
+    ("葉", "ハ", FROM_2000),
+    ("穂", "ホ", C1980_99 | FROM_2000),
+    ("絵", "エ", C1950_79 | C1980_99),
+    ("緒", "オ", FROM_2000),
+];
+
+/// A name made of two elements, with the cohorts it suits.
+struct Compound {
+    kanji: String,
+    kana: String,
+    cohorts: u8,
+}
+
+/// A stable order for a tail that does not follow its elements' order,
+/// so no first element is favoured by rank (FNV-1a of the kanji).
+pub(crate) fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The compound family names not already in [`FAMILY`], in a stable order.
+/// A second element is voiced after about a third of first elements,
+/// spread by hash: 山田 ヤマダ beside 中田 ナカタ.
+fn family_tail() -> &'static [Compound] {
+    static TAIL: OnceLock<Vec<Compound>> = OnceLock::new();
+    TAIL.get_or_init(|| {
+        let mut tail = Vec::new();
+        for (first, first_kana) in FAMILY_FIRST {
+            for (second, plain, voiced) in FAMILY_SECOND {
+                let kanji = format!("{first}{second}");
+                if first == second || FAMILY.iter().any(|(k, _)| *k == kanji) {
+                    continue;
+                }
+                let reading = if stable_hash(&kanji).is_multiple_of(3) {
+                    voiced
+                } else {
+                    plain
+                };
+                tail.push(Compound {
+                    kana: format!("{first_kana}{reading}"),
+                    kanji,
+                    cohorts: ALL,
+                });
+            }
+        }
+        tail.sort_by_key(|c| stable_hash(&c.kanji));
+        tail
+    })
+}
+
+/// The compound given names of one sex: each first element with each
+/// ending whose cohorts overlap its own.
+fn given_tail(female: bool) -> &'static [Compound] {
+    static MALE_TAIL: OnceLock<Vec<Compound>> = OnceLock::new();
+    static FEMALE_TAIL: OnceLock<Vec<Compound>> = OnceLock::new();
+    let (cell, firsts, endings, curated) = if female {
+        (&FEMALE_TAIL, FEMALE_FIRST, FEMALE_ENDING, FEMALE)
+    } else {
+        (&MALE_TAIL, MALE_FIRST, MALE_ENDING, MALE)
+    };
+    cell.get_or_init(|| {
+        let mut tail = Vec::new();
+        for (first, first_kana, first_cohorts) in firsts {
+            for (ending, ending_kana, ending_cohorts) in endings {
+                let kanji = format!("{first}{ending}");
+                let cohorts = first_cohorts & ending_cohorts;
+                if first == ending || cohorts == 0 || curated.iter().any(|n| n.0 == kanji) {
+                    continue;
+                }
+                tail.push(Compound {
+                    kana: format!("{first_kana}{ending_kana}"),
+                    kanji,
+                    cohorts,
+                });
+            }
+        }
+        tail
+    })
+}
+
 fn cohort_bit(birth_year: i32) -> u8 {
     match birth_year {
         ..1950 => PRE_1950,
@@ -345,36 +667,60 @@ fn cohort_bit(birth_year: i32) -> u8 {
     }
 }
 
+/// Family-name ranks: the curated list first, then the tail.
 fn family_weights() -> &'static WeightedIndex<f64> {
     static WEIGHTS: OnceLock<WeightedIndex<f64>> = OnceLock::new();
     WEIGHTS.get_or_init(|| {
-        // A flat Zipf law (exponent 0.3) over this short list puts the top
-        // name near 2% of people, close to 佐藤's 1.5% of Japan. A steeper law
-        // would be truer to the shape but, without Japan's long tail of rare
-        // names, would make the top names far too common.
-        WeightedIndex::new((1..=FAMILY.len()).map(|rank| 1.0 / (rank as f64).powf(0.3)))
+        // A Zipf law with exponent 0.6 over the curated names and the tail
+        // puts 佐藤 near 1.5% of people, as in Japan, and the curated names
+        // near a third. Japan's real tail is far longer still; this one is
+        // long enough that sharing a full name and birth date stays rare.
+        let ranks = FAMILY.len() + family_tail().len();
+        WeightedIndex::new((1..=ranks).map(|rank| 1.0 / (rank as f64).powf(0.6)))
             .expect("non-empty positive weights")
     })
 }
 
 /// A family name, common names more often.
 pub fn family(rng: &mut impl Rng) -> Name {
-    let (kanji, kana) = FAMILY[family_weights().sample(rng)];
-    Name { kanji, kana }
+    let rank = family_weights().sample(rng);
+    match FAMILY.get(rank) {
+        Some((kanji, kana)) => Name { kanji, kana },
+        None => {
+            let compound = &family_tail()[rank - FAMILY.len()];
+            Name {
+                kanji: &compound.kanji,
+                kana: &compound.kana,
+            }
+        }
+    }
 }
 
-/// A given name for a sex and birth year: one popular in the person's cohort
-/// nine times in ten, any other otherwise.
+/// A given name for a sex and birth year: two times in five one of the
+/// curated popular names, otherwise one from the tail; in either case one
+/// that suits the person's cohort nine times in ten.
 pub fn given(rng: &mut impl Rng, female: bool, birth_year: i32) -> Name {
-    let list = if female { FEMALE } else { MALE };
-    let cohort = cohort_bit(birth_year);
-    let fitting: Vec<&(&str, &str, u8)> = if rng.random_bool(0.9) {
-        list.iter().filter(|(_, _, c)| c & cohort != 0).collect()
+    let cohort = if rng.random_bool(0.9) {
+        cohort_bit(birth_year)
     } else {
-        list.iter().collect()
+        ALL
     };
-    let (kanji, kana, _) = fitting[rng.random_range(0..fitting.len())];
-    Name { kanji, kana }
+    if rng.random_bool(0.4) {
+        let list = if female { FEMALE } else { MALE };
+        let fitting: Vec<&(&str, &str, u8)> =
+            list.iter().filter(|(_, _, c)| c & cohort != 0).collect();
+        let (kanji, kana, _) = fitting[rng.random_range(0..fitting.len())];
+        return Name { kanji, kana };
+    }
+    let fitting: Vec<&Compound> = given_tail(female)
+        .iter()
+        .filter(|c| c.cohorts & cohort != 0)
+        .collect();
+    let compound = fitting[rng.random_range(0..fitting.len())];
+    Name {
+        kanji: &compound.kanji,
+        kana: &compound.kana,
+    }
 }
 
 /// A given name like `sibling`'s, as twins often get: one sharing its first
@@ -432,6 +778,45 @@ mod tests {
                 "{year}"
             );
         }
+    }
+
+    #[test]
+    fn tails_are_long_and_their_readings_katakana() {
+        let katakana = |s: &str| s.chars().all(|c| ('\u{30A1}'..='\u{30FC}').contains(&c));
+        assert!(family_tail().len() > 2000, "{}", family_tail().len());
+        for female in [false, true] {
+            for year in [1930, 1960, 1990, 2015] {
+                let bit = cohort_bit(year);
+                let fitting = given_tail(female).iter().filter(|c| c.cohorts & bit != 0);
+                let count = fitting.count();
+                assert!(count >= 80, "{year} female={female}: {count}");
+            }
+        }
+        let all = family_tail()
+            .iter()
+            .chain(given_tail(false))
+            .chain(given_tail(true));
+        for c in all {
+            assert!(katakana(&c.kana), "{} {}", c.kanji, c.kana);
+            let (encoded, _, bad) = encoding_rs::SHIFT_JIS.encode(&c.kanji);
+            assert!(!bad && encoded.len() == 4, "{}: not two JIS kanji", c.kanji);
+        }
+    }
+
+    #[test]
+    fn full_names_rarely_collide() {
+        // Among 10,000 people of one sex and cohort, most full names are
+        // unique, and the commonest is held by a handful, not hundreds.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut counts = std::collections::HashMap::new();
+        for _ in 0..10_000 {
+            let name = (family(&mut rng).kanji, given(&mut rng, true, 1975).kanji);
+            *counts.entry(name).or_insert(0u32) += 1;
+        }
+        let unique = counts.values().filter(|&&n| n == 1).count();
+        let most = counts.values().max().copied().unwrap_or(0);
+        assert!(unique > 5_000, "{unique} unique full names");
+        assert!(most < 15, "one full name held by {most}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! half-width characters), so the synthetic files carry them at documented
 //! rates, and the truth files never do.
 
+use crate::Ymd;
 use chrono::{Datelike, NaiveDate};
 use rand::Rng;
 
@@ -239,7 +240,7 @@ pub fn era_date(date: NaiveDate) -> String {
             return format!("{code}{year:02}{:02}{:02}", date.month(), date.day());
         }
     }
-    date.format("%Y%m%d").to_string()
+    Ymd::new(date, "").to_string()
 }
 
 #[cfg(test)]

@@ -486,8 +486,16 @@ impl<'a> Builder<'a> {
     fn enrol(&mut self, person: usize, card: usize, date: NaiveDate) {
         if let Some((old, _)) = self.current[person].take() {
             self.cards[old].dependants.retain(|&d| d != person);
-            if let Some(last) = self.people[person].insurance.last_mut() {
-                last.valid_to = Some(date - Days::new(1));
+            let insurance = &mut self.people[person].insurance;
+            match insurance.last_mut() {
+                // A card taken and left on the same day (an event on the
+                // first day of the period) held no day at all: replace it
+                // rather than leave a spell that ends before it starts.
+                Some(last) if last.valid_from >= date => {
+                    insurance.pop();
+                }
+                Some(last) => last.valid_to = Some(date - Days::new(1)),
+                None => {}
             }
         }
         let branch = if self.cards[card].holder == person {

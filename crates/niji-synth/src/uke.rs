@@ -16,16 +16,17 @@
 //! digits, dates and branch numbers. 国保 insurer numbers are written with
 //! their six digits, as on the real claims.
 
+use crate::Ymd;
 use crate::care::Claim;
 use crate::facility::{Facilities, Facility};
 use crate::insurer::Scheme;
 use crate::noise::{self, Noise};
 use crate::population::{InsuranceSpell, Person, age_on};
-use crate::spool::Spool;
+use crate::spool::{Spool, Text};
 use crate::{SynthError, writer::Output};
 use chrono::{Datelike, Days, Months, NaiveDate};
 use rand::Rng;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Claims before this month date births in the era code at era facilities.
@@ -36,8 +37,9 @@ const BRANCH_FROM: (i32, u32) = (2021, 4);
 pub(crate) struct UkeWriter {
     spool: Spool,
     /// Claims and points per file, for its GO record.
-    totals: BTreeMap<String, (u64, u64)>,
+    totals: HashMap<String, (u64, u64)>,
     claims: u64,
+    line: Line,
 }
 
 fn month_key(d: NaiveDate) -> (i32, u32) {
@@ -106,8 +108,8 @@ fn write_identity(
         )
     } else {
         (
-            person.birth.format("%Y%m%d").to_string(),
-            claim.month.format("%Y%m").to_string(),
+            Ymd::new(person.birth, "").to_string(),
+            Ymd::month(claim.month).to_string(),
         )
     };
     Written {
@@ -120,33 +122,58 @@ fn write_identity(
     }
 }
 
-/// The 31 day-of-month fields of SI and IY records.
-fn day_fields(days: &[u32], count: u32) -> Vec<String> {
-    (1..=31)
-        .map(|d| {
+/// One record, built field by field into a buffer that is reused for
+/// every line, since a run writes tens of millions of them.
+#[derive(Default)]
+struct Line(String);
+
+impl Line {
+    /// Starts a record with its two-letter kind.
+    fn start(&mut self, kind: &str) -> &mut Self {
+        self.0.clear();
+        self.0.push_str(kind);
+        self
+    }
+
+    /// Appends one field.
+    fn field(&mut self, value: impl std::fmt::Display) -> &mut Self {
+        use std::fmt::Write;
+        self.0.push(',');
+        write!(self.0, "{value}").expect("writing to a String");
+        self
+    }
+
+    /// Appends `n` empty fields.
+    fn empty(&mut self, n: usize) -> &mut Self {
+        self.0.extend(std::iter::repeat_n(',', n));
+        self
+    }
+
+    /// Appends the 31 day-of-month fields of SI and IY records: `count` on
+    /// the days given, empty on the others.
+    fn days(&mut self, days: &[u32], count: u32) -> &mut Self {
+        for d in 1..=31 {
             if days.contains(&d) {
-                count.to_string()
+                self.field(count);
             } else {
-                String::new()
+                self.empty(1);
             }
-        })
-        .collect()
-}
+        }
+        self
+    }
 
-fn record(fields: &[String]) -> String {
-    fields.join(",")
-}
-
-fn s(v: impl ToString) -> String {
-    v.to_string()
+    fn text(&self) -> &str {
+        &self.0
+    }
 }
 
 impl UkeWriter {
-    pub(crate) fn new(root: &Path) -> Self {
+    pub(crate) fn new(root: &Path, persons: u64) -> Self {
         Self {
-            spool: Spool::new(root),
-            totals: BTreeMap::new(),
+            spool: Spool::new(root, "uke", Text::ShiftJisCrlf, persons),
+            totals: HashMap::new(),
             claims: 0,
+            line: Line::default(),
         }
     }
 
@@ -155,7 +182,7 @@ impl UkeWriter {
         let payer = if payer == 1 { "shaho" } else { "kokuho" };
         format!(
             "uke/{}/{}/{payer}/RECEIPTC.UKE",
-            month.format("%Y%m"),
+            Ymd::month(month),
             facility.code
         )
     }
@@ -179,21 +206,24 @@ impl UkeWriter {
         let payer = payer(spell.card.scheme);
         let path = Self::relative_path(facility, claim.month, payer);
         let id = write_identity(rng, noise, facility, person, spell, claim, care_day);
+        let line = &mut self.line;
         if self.spool.lines(&path) == 0 {
             let billing = claim.month + Months::new(1);
-            let ir = record(&[
-                s("IR"),
-                s(payer),
-                format!("{:02}", facility.prefecture),
-                s("1"),
-                facility.code.clone(),
-                String::new(),
-                facility.name.clone(),
-                billing.format("%Y%m").to_string(),
-                s("00"),
-                format!("0{}-{}", &facility.code[..2], &facility.code[2..]),
-            ]);
-            self.spool.line(&path, &ir)?;
+            line.start("IR")
+                .field(payer)
+                .field(format_args!("{:02}", facility.prefecture))
+                .field(1)
+                .field(&facility.code)
+                .empty(1)
+                .field(&facility.name)
+                .field(Ymd::month(billing))
+                .field("00")
+                .field(format_args!(
+                    "0{}-{}",
+                    &facility.code[..2],
+                    &facility.code[2..]
+                ));
+            self.spool.line(&path, line.text())?;
         }
         let points = claim.points();
         let totals = self.totals.entry(path.clone()).or_insert((0, 0));
@@ -201,40 +231,41 @@ impl UkeWriter {
         totals.1 += points;
         let claim_no = totals.0;
         let age = age_on(person.birth, care_day);
-        let mut re: Vec<String> = vec![String::new(); 38];
-        re[0] = s("RE");
-        re[1] = s(claim_no);
-        re[2] = claim_type(
-            spell.card.scheme,
-            &spell.branch,
-            age,
-            claim.admitted.is_some(),
-        );
-        re[3] = id.month.clone();
-        re[4] = id.name.clone();
-        re[5] = s(person.sex.code());
-        re[6] = id.birth.clone();
-        re[8] = claim
-            .admitted
-            .map(|d| d.format("%Y%m%d").to_string())
-            .unwrap_or_default();
-        re[13] = format!("{:08}", person.id.wrapping_mul(2_654_435_761) % 100_000_000);
-        re[36] = id.kana.clone();
-        let re_line = self.spool.line(&path, &record(&re))?;
-        self.spool.line(
-            &path,
-            &record(&[
-                s("HO"),
-                s(written_insurer(spell)),
-                id.symbol.clone(),
-                id.number.clone(),
-                s(claim.days.len()),
-                s(points),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]),
-        )?;
+        // RE: 38 fields, the identity ones at the positions of domain.md §3.
+        line.start("RE")
+            .field(claim_no)
+            .field(claim_type(
+                spell.card.scheme,
+                &spell.branch,
+                age,
+                claim.admitted.is_some(),
+            ))
+            .field(&id.month)
+            .field(&id.name)
+            .field(person.sex.code())
+            .field(&id.birth)
+            .empty(1);
+        match claim.admitted {
+            Some(d) => line.field(Ymd::new(d, "")),
+            None => line.empty(1),
+        };
+        line.empty(4)
+            .field(format_args!(
+                "{:08}",
+                person.id.wrapping_mul(2_654_435_761) % 100_000_000
+            ))
+            .empty(22)
+            .field(&id.kana)
+            .empty(1);
+        let re_line = self.spool.line(&path, line.text())?;
+        line.start("HO")
+            .field(written_insurer(spell))
+            .field(&id.symbol)
+            .field(&id.number)
+            .field(claim.days.len())
+            .field(points)
+            .empty(3);
+        self.spool.line(&path, line.text())?;
         let branch_era = month_key(claim.month) >= BRANCH_FROM;
         let missing = if branch_era {
             noise.missing_branch / 25.0
@@ -242,68 +273,51 @@ impl UkeWriter {
             noise.missing_branch
         };
         if !rng.random_bool(missing.clamp(0.0, 1.0)) {
-            self.spool.line(
-                &path,
-                &record(&[
-                    s("SN"),
-                    s("1"),
-                    s("01"),
-                    s(written_insurer(spell)),
-                    id.symbol.clone(),
-                    id.number.clone(),
-                    spell.branch.clone(),
-                    String::new(),
-                    String::new(),
-                ]),
-            )?;
+            line.start("SN")
+                .field(1)
+                .field("01")
+                .field(written_insurer(spell))
+                .field(&id.symbol)
+                .field(&id.number)
+                .field(&spell.branch)
+                .empty(2);
+            self.spool.line(&path, line.text())?;
         }
         for (i, (condition, onset)) in claim.diagnoses.iter().enumerate() {
             let uncoded = rng.random_bool(0.03);
-            self.spool.line(
-                &path,
-                &record(&[
-                    s("SY"),
-                    s(if uncoded { "0000999" } else { condition.code }),
-                    onset.format("%Y%m%d").to_string(),
-                    s("1"),
-                    String::new(),
-                    if uncoded {
-                        s(condition.name)
-                    } else {
-                        String::new()
-                    },
-                    if i == 0 { s("01") } else { String::new() },
-                    String::new(),
-                ]),
-            )?;
+            line.start("SY")
+                .field(if uncoded { "0000999" } else { condition.code })
+                .field(Ymd::new(*onset, ""))
+                .field(1)
+                .empty(1)
+                .field(if uncoded { condition.name } else { "" })
+                .field(if i == 0 { "01" } else { "" })
+                .empty(1);
+            self.spool.line(&path, line.text())?;
         }
         for (procedure, days) in &claim.procedures {
-            let mut fields = vec![
-                s("SI"),
-                s(procedure.category),
-                s("1"),
-                s(procedure.code),
-                String::new(),
-                s(procedure.points),
-                s(days.len()),
-            ];
-            fields.extend(std::iter::repeat_n(String::new(), 6));
-            fields.extend(day_fields(days, 1));
-            self.spool.line(&path, &record(&fields))?;
+            line.start("SI")
+                .field(procedure.category)
+                .field(1)
+                .field(procedure.code)
+                .empty(1)
+                .field(procedure.points)
+                .field(days.len())
+                .empty(6)
+                .days(days, 1);
+            self.spool.line(&path, line.text())?;
         }
         for (drug, supply, day) in &claim.drugs {
-            let mut fields = vec![
-                s("IY"),
-                s("21"),
-                s("1"),
-                s(drug.code),
-                s("1"),
-                s(drug.points_per_day),
-                s(supply),
-            ];
-            fields.extend(std::iter::repeat_n(String::new(), 6));
-            fields.extend(day_fields(&[*day], *supply));
-            self.spool.line(&path, &record(&fields))?;
+            line.start("IY")
+                .field(21)
+                .field(1)
+                .field(drug.code)
+                .field(1)
+                .field(drug.points_per_day)
+                .field(supply)
+                .empty(6)
+                .days(&[*day], *supply);
+            self.spool.line(&path, line.text())?;
         }
         let locator = format!("line:{re_line}");
         records.write([
@@ -319,8 +333,12 @@ impl UkeWriter {
     /// (files, claims, bytes).
     pub(crate) fn finish(mut self) -> Result<(u64, u64, u64), SynthError> {
         for (path, (claims, points)) in &self.totals {
-            let go = record(&[s("GO"), s(claims), s(points), s("99")]);
-            self.spool.line(path, &go)?;
+            self.line
+                .start("GO")
+                .field(claims)
+                .field(points)
+                .field("99");
+            self.spool.line(path, self.line.text())?;
         }
         let (files, bytes) = self.spool.finish()?;
         Ok((files, self.claims, bytes))

@@ -1,5 +1,7 @@
 //! Streams blocks of persons into the output files.
 
+use crate::Ymd;
+use crate::archive::Archiver;
 use crate::care;
 use crate::checkup;
 use crate::clinical;
@@ -7,12 +9,13 @@ use crate::dpc::DpcWriter;
 use crate::facility::Facilities;
 use crate::ltc::{self, LtcWriter};
 use crate::population::Person;
+use crate::spool::{Spool, Text};
 use crate::uke::UkeWriter;
 use crate::{Summary, SynthConfig, SynthError};
 use chrono::{Datelike, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -98,13 +101,11 @@ pub(crate) struct Writer {
     uke: UkeWriter,
     dpc: DpcWriter,
     ltc: LtcWriter,
-    dir: PathBuf,
-    /// Documents written per checkup directory, for their file names.
-    checkup_counts: HashMap<String, u64>,
-    created_dirs: HashSet<PathBuf>,
+    fhir: Spool,
+    /// Documents per fiscal year and insurer, which number them.
+    checkup_counts: HashMap<(i32, String), u64>,
+    archives: Archiver,
     checkups: u64,
-    /// Bytes of the one-file-per-document outputs (checkups, FHIR).
-    document_bytes: u64,
     fhir_bundles: u64,
     persons: Output,
     names: Output,
@@ -114,7 +115,7 @@ pub(crate) struct Writer {
 }
 
 fn date(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
+    Ymd::new(d, "-").to_string()
 }
 
 fn optional_date(d: Option<NaiveDate>) -> String {
@@ -126,14 +127,13 @@ impl Writer {
         Ok(Self {
             config: config.clone(),
             facilities: Facilities::new(config.seed, config.persons, config.noise.era_dates),
-            uke: UkeWriter::new(dir),
-            dpc: DpcWriter::new(dir),
+            uke: UkeWriter::new(dir, config.persons),
+            dpc: DpcWriter::new(dir, config.persons),
             ltc: LtcWriter::create(dir, config.persons)?,
-            dir: dir.to_path_buf(),
+            fhir: Spool::new(dir, "fhir", Text::Utf8Lf, config.persons),
             checkup_counts: HashMap::new(),
-            created_dirs: HashSet::new(),
+            archives: Archiver::start(dir, crate::archive::BATCH),
             checkups: 0,
-            document_bytes: 0,
             fhir_bundles: 0,
             persons: Output::create(
                 dir,
@@ -286,7 +286,8 @@ impl Writer {
         Ok(())
     }
 
-    /// The FHIR Bundle of a stay, written with its first claim month.
+    /// The FHIR Bundle of a stay, written with its first claim month as
+    /// one line of the facility's NDJSON file for that month.
     fn fhir_bundle(
         &mut self,
         rng: &mut ChaCha8Rng,
@@ -301,24 +302,18 @@ impl Writer {
         };
         let bundle = crate::fhir::bundle(rng, &self.config.noise, person, spell, claim, admitted);
         let facility = &self.facilities.all[claim.facility];
-        let id = bundle["entry"][0]["fullUrl"]
-            .as_str()
-            .and_then(|u| u.strip_prefix("urn:uuid:"))
-            .unwrap_or("bundle")
-            .to_owned();
-        let relative = format!(
-            "fhir/{}/{}/{id}.json",
-            claim.month.format("%Y%m"),
-            facility.code
-        );
-        let text = serde_json::to_vec_pretty(&bundle)
+        let relative = format!("fhir/{}/{}.ndjson", Ymd::month(claim.month), facility.code);
+        let text = serde_json::to_string(&bundle)
             .map_err(|e| SynthError::Invalid(format!("{relative}: {e}")))?;
-        self.write_file(&relative, &text)?;
-        self.document_bytes += text.len() as u64;
-        self.records
-            .write([relative.as_str(), "bundle", person.id.to_string().as_str()])?;
+        let line = self.fhir.line(&relative, &text)?;
+        let locator = format!("line:{line}");
+        self.records.write([
+            relative.as_str(),
+            locator.as_str(),
+            person.id.to_string().as_str(),
+        ])?;
         self.fhir_bundles += 1;
-        Ok(())
+        self.fhir.relieve()
     }
 
     /// The DPC rows of an inpatient claim at a DPC hospital.
@@ -399,43 +394,23 @@ impl Writer {
             } else {
                 date.year() - 1
             };
-            let folder = format!("checkups/FY{fiscal_year}/{}", spell.card.insurer);
-            let count = self.checkup_counts.entry(folder.clone()).or_insert(0);
+            let counter = (fiscal_year, spell.card.insurer.clone());
+            let count = self.checkup_counts.entry(counter).or_insert(0);
             *count += 1;
-            let relative = format!("{folder}/{:06}.xml", count);
             let document_id = format!("{fiscal_year}{}{:06}", spell.card.insurer, count);
-            let xml =
-                checkup::document(person, &identity, &results, &document_id).map_err(|source| {
-                    SynthError::Io {
-                        path: self.dir.join(&relative),
-                        source,
-                    }
-                })?;
-            self.write_file(&relative, &xml)?;
-            self.document_bytes += xml.len() as u64;
+            let name = format!("{}/{:06}.xml", spell.card.insurer, count);
+            let xml = checkup::document(person, &identity, &results, &document_id)
+                .map_err(|e| SynthError::Invalid(format!("checkup {document_id}: {e}")))?;
+            let placed = self.archives.document(fiscal_year, name, date, xml)?;
+            let locator = format!("entry:{}", placed.name);
             self.records.write([
-                relative.as_str(),
-                "document",
+                placed.archive.as_str(),
+                locator.as_str(),
                 person.id.to_string().as_str(),
             ])?;
             self.checkups += 1;
         }
         Ok(())
-    }
-
-    fn write_file(&mut self, relative: &str, bytes: &[u8]) -> Result<(), SynthError> {
-        let path = self.dir.join(relative);
-        let io = |source| SynthError::Io {
-            path: path.clone(),
-            source,
-        };
-        if let Some(parent) = path.parent()
-            && !self.created_dirs.contains(parent)
-        {
-            std::fs::create_dir_all(parent).map_err(io)?;
-            self.created_dirs.insert(parent.to_path_buf());
-        }
-        std::fs::write(&path, bytes).map_err(io)
     }
 
     /// One row per insured number the person held, each answered with the
@@ -476,7 +451,9 @@ impl Writer {
         let (uke_files, claims, mut bytes) = self.uke.finish()?;
         let (dpc_files, dpc_stays, dpc_bytes) = self.dpc.finish()?;
         let (care_files, care_claims, care_bytes) = self.ltc.finish()?;
-        bytes += dpc_bytes + care_bytes + self.document_bytes;
+        let (fhir_files, fhir_bytes) = self.fhir.finish()?;
+        let (checkup_archives, checkup_bytes) = self.archives.finish()?;
+        bytes += dpc_bytes + care_bytes + fhir_bytes + checkup_bytes;
         for output in [
             self.persons,
             self.names,
@@ -494,11 +471,13 @@ impl Writer {
             claims,
             uke_files,
             checkups,
+            checkup_archives,
             dpc_stays,
             dpc_files,
             care_claims,
             care_files,
             fhir_bundles: self.fhir_bundles,
+            fhir_files,
             bytes,
         })
     }

@@ -1,5 +1,5 @@
 //! The source files of a 10,000-person run, read back with independent
-//! readers — encoding_rs and csv for the UKE claims, quick-xml for the CDA
+//! readers — encoding_rs and csv for the UKE claims, zip and quick-xml for the CDA
 //! checkups — checked for structure, tied to the truth, and measured for
 //! the documented notation noise and the clinical story.
 
@@ -302,6 +302,7 @@ fn diabetics_get_hba1c_tests_and_drugs() {
 
 /// A checkup document's header and results.
 struct Checkup {
+    /// `ARCHIVE#ENTRY`, as [`document_key`] makes it from a truth row.
     path: String,
     effective: String,
     sex: String,
@@ -310,10 +311,15 @@ struct Checkup {
     values: HashMap<String, String>,
 }
 
-fn read_checkup(path: &Path, relative: String) -> Checkup {
+/// The key of a checkup document: its archive and entry.
+fn document_key(record: &HashMap<String, String>) -> String {
+    let entry = record["locator"].strip_prefix("entry:").unwrap();
+    format!("{}#{entry}", record["file"])
+}
+
+fn read_checkup(text: &str, relative: String) -> Checkup {
     use quick_xml::events::Event;
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut reader = quick_xml::Reader::from_str(&text);
+    let mut reader = quick_xml::Reader::from_str(text);
     let mut doc = Checkup {
         path: relative,
         effective: String::new(),
@@ -369,14 +375,30 @@ fn checkups() -> &'static Vec<Checkup> {
     static DOCS: OnceLock<Vec<Checkup>> = OnceLock::new();
     DOCS.get_or_init(|| {
         let out = &run().out;
-        let files = files_under(&out.join("checkups"));
-        files
-            .into_iter()
-            .map(|p| {
-                let relative = p.strip_prefix(out).unwrap().display().to_string();
-                read_checkup(&p, relative)
-            })
-            .collect()
+        let mut docs = Vec::new();
+        for path in files_under(&out.join("checkups")) {
+            let relative = path.strip_prefix(out).unwrap().display().to_string();
+            assert!(relative.ends_with(".zip"), "{relative}: not an archive");
+            let file = std::fs::File::open(&path).unwrap();
+            let mut archive = zip::ZipArchive::new(file).unwrap();
+            assert!(
+                archive.len() as u64 <= 20_000,
+                "{relative}: too many documents"
+            );
+            for i in 0..archive.len() {
+                let mut entry = archive.by_index(i).unwrap();
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+                let key = format!("{relative}#{}", entry.name().unwrap());
+                let doc = read_checkup(&text, key);
+                // The entry carries the day of the checkup as its time.
+                let time = entry.last_modified().unwrap();
+                let day = format!("{:04}{:02}{:02}", time.year(), time.month(), time.day());
+                assert_eq!(day, doc.effective, "{}", doc.path);
+                docs.push(doc);
+            }
+        }
+        docs
     })
 }
 
@@ -391,7 +413,7 @@ fn every_checkup_parses_and_belongs_to_a_person_of_checkup_age() {
     let persons = persons_by_id(out);
     let records: HashMap<String, String> = records_under(out, "checkups/")
         .into_iter()
-        .map(|r| (r["file"].clone(), r["person_id"].clone()))
+        .map(|r| (document_key(&r), r["person_id"].clone()))
         .collect();
     assert_eq!(
         records.len(),
@@ -453,7 +475,7 @@ fn diabetics_have_higher_hba1c_and_glucose_tracks_it() {
     }
     let owner: HashMap<String, String> = records_under(out, "checkups/")
         .into_iter()
-        .map(|r| (r["file"].clone(), r["person_id"].clone()))
+        .map(|r| (document_key(&r), r["person_id"].clone()))
         .collect();
     let (mut with, mut without) = (Vec::new(), Vec::new());
     let mut pairs = Vec::new();
@@ -676,15 +698,28 @@ fn fhir_bundles_parse_and_point_at_their_person() {
     let persons = persons_by_id(out);
     let insurers = insurers_by_person(out);
     let records = records_under(out, "fhir/");
+    let mut files: HashMap<String, Vec<String>> = HashMap::new();
+    for path in files_under(&out.join("fhir")) {
+        let relative = path.strip_prefix(out).unwrap().display().to_string();
+        assert!(relative.ends_with(".ndjson"), "{relative}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with('\n') && !text.contains('\r'), "{relative}");
+        files.insert(relative, text.lines().map(str::to_owned).collect());
+    }
     assert_eq!(
         records.len(),
-        files_under(&out.join("fhir")).len(),
+        files.values().map(Vec::len).sum::<usize>(),
         "bundles and truth rows disagree"
     );
     assert!(records.len() > 300, "only {} bundles", records.len());
     for record in &records {
-        let text = std::fs::read_to_string(out.join(&record["file"])).unwrap();
-        let bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let line: usize = record["locator"]
+            .strip_prefix("line:")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let text = &files[&record["file"]][line - 1];
+        let bundle: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(bundle["resourceType"], "Bundle");
         assert_eq!(bundle["type"], "collection");
         let entries = bundle["entry"].as_array().unwrap();
