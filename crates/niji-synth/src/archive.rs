@@ -41,14 +41,6 @@ struct Entry {
     bytes: Vec<u8>,
 }
 
-/// Where a document went: its archive and its name inside it.
-pub(crate) struct Placed {
-    /// The archive, relative to the output directory.
-    pub archive: String,
-    /// The entry's name.
-    pub name: String,
-}
-
 /// The sending end; [`Archiver::finish`] reports the thread's result.
 pub(crate) struct Archiver {
     sender: Option<SyncSender<Entry>>,
@@ -76,21 +68,21 @@ impl Archiver {
     }
 
     /// Queues a document of fiscal year `year`, named `name` inside its
-    /// archive; returns where it goes.
+    /// archive; returns the archive's path relative to the output directory.
     pub(crate) fn document(
         &mut self,
         year: i32,
         name: String,
         date: NaiveDate,
         bytes: Vec<u8>,
-    ) -> Result<Placed, SynthError> {
+    ) -> Result<String, SynthError> {
         let sent = self.per_year.entry(year).or_insert(0);
         let archive = format!("checkups/FY{year}/batch-{:04}.zip", *sent / self.batch + 1);
         *sent += 1;
         let entry = Entry {
             archive: archive.clone(),
             year,
-            name: name.clone(),
+            name,
             date,
             bytes,
         };
@@ -101,7 +93,7 @@ impl Archiver {
                 SynthError::Invalid("the checkup archive thread stopped".into())
             }));
         }
-        Ok(Placed { archive, name })
+        Ok(archive)
     }
 
     /// Closes every archive; returns (archives, bytes).
@@ -158,15 +150,7 @@ fn write_archives(root: &Path, receiver: Receiver<Entry>) -> Result<(u64, u64), 
 }
 
 fn create(root: &Path, archive: &str) -> Result<Open, SynthError> {
-    let path = root.join(archive);
-    let io = |source| SynthError::Io {
-        path: path.clone(),
-        source,
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let file = File::create(&path).map_err(io)?;
+    let (path, file) = crate::writer::create_file(root, archive)?;
     Ok(Open {
         archive: archive.to_owned(),
         zip: ZipWriter::new(BufWriter::with_capacity(1 << 20, file)),
@@ -241,7 +225,7 @@ mod tests {
             let at = archiver
                 .document(year, format!("{i}.xml"), day(year, 6, 1), doc)
                 .unwrap();
-            placed.push(at.archive);
+            placed.push(at);
         }
         assert_eq!(archiver.finish().unwrap().0, 3);
         assert_eq!(

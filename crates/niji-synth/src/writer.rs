@@ -22,6 +22,20 @@ use std::path::{Path, PathBuf};
 
 const ELIGIBILITY: &str = "eligibility/history.csv";
 
+/// Creates `dir/relative` and its parent directories; errors name the path.
+pub(crate) fn create_file(dir: &Path, relative: &str) -> Result<(PathBuf, File), SynthError> {
+    let path = dir.join(relative);
+    let io = |source| SynthError::Io {
+        path: path.clone(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let file = File::create(&path).map_err(io)?;
+    Ok((path, file))
+}
+
 /// One CSV output file and where it is.
 pub(crate) struct Output {
     path: PathBuf,
@@ -31,15 +45,7 @@ pub(crate) struct Output {
 
 impl Output {
     pub(crate) fn create(dir: &Path, relative: &str, header: &[&str]) -> Result<Self, SynthError> {
-        let path = dir.join(relative);
-        let io = |source| SynthError::Io {
-            path: path.clone(),
-            source,
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        let file = File::create(&path).map_err(io)?;
+        let (path, file) = create_file(dir, relative)?;
         let mut output = Self {
             csv: csv::Writer::from_writer(BufWriter::new(file)),
             path,
@@ -401,10 +407,10 @@ impl Writer {
             let name = format!("{}/{:06}.xml", spell.card.insurer, count);
             let xml = checkup::document(person, &identity, &results, &document_id)
                 .map_err(|e| SynthError::Invalid(format!("checkup {document_id}: {e}")))?;
-            let placed = self.archives.document(fiscal_year, name, date, xml)?;
-            let locator = format!("entry:{}", placed.name);
+            let locator = format!("entry:{name}");
+            let archive = self.archives.document(fiscal_year, name, date, xml)?;
             self.records.write([
-                placed.archive.as_str(),
+                archive.as_str(),
                 locator.as_str(),
                 person.id.to_string().as_str(),
             ])?;

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 mod common;
-use common::{Run, files_under, generate_run, records_under, rows};
+use common::{Run, files_under, generate_run, line_of, records_under, rows};
 
 fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -280,11 +280,7 @@ fn eligibility_covers_about_95_percent_and_answers_the_oldest_number() {
     let records = records_under(&run.out, "eligibility/history.csv");
     let mut covered = HashSet::new();
     for (row, record) in eligibility.iter().zip(&records) {
-        let line: usize = record["locator"]
-            .strip_prefix("line:")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let line = line_of(record);
         assert_eq!(record["file"], "eligibility/history.csv");
         // Row i of the data is line i + 2 (header on line 1).
         assert_eq!(&eligibility[line - 2], row);

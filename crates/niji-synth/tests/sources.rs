@@ -10,7 +10,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 mod common;
-use common::{Run, files_under, generate_run, insurers_by_person, persons_by_id, records_under};
+use common::{
+    Run, files_under, generate_run, insurers_by_person, line_of, persons_by_id, records_under,
+};
 
 fn run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
@@ -141,11 +143,7 @@ fn every_claim_is_in_the_truth_map_and_matches_its_person() {
         "records.csv and the RE count disagree"
     );
     for record in &records {
-        let line: usize = record["locator"]
-            .strip_prefix("line:")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let line = line_of(record);
         // One record per line, so line N is record N - 1.
         let re = &files[record["file"].as_str()][line - 1];
         assert_eq!(re[0], "RE", "{record:?}");
@@ -461,11 +459,7 @@ fn diabetics_have_higher_hba1c_and_glucose_tracks_it() {
         decoded().iter().map(|(p, r)| (p.as_str(), r)).collect();
     for record in &records_under(out, "uke/") {
         let records = files[record["file"].as_str()];
-        let line: usize = record["locator"]
-            .strip_prefix("line:")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let line = line_of(record);
         let claim = records[line..]
             .iter()
             .take_while(|r| r[0] != "RE" && r[0] != "GO");
@@ -550,11 +544,7 @@ fn dpc_stays_carry_the_person_and_a_stable_hospital_patient_number() {
         let rows = cache
             .entry(record["file"].clone())
             .or_insert_with(|| read_dpc(&out.join(&record["file"])));
-        let line: usize = record["locator"]
-            .strip_prefix("line:")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let line = line_of(record);
         let first = &rows[line - 1];
         let person = &record["person_id"];
         let key = (first[0].clone(), first[1].clone());
@@ -620,11 +610,7 @@ fn care_claims_have_counted_files_and_belong_to_certified_persons() {
     let mut certified = std::collections::HashSet::new();
     for record in &records {
         let person = &persons[&record["person_id"]];
-        let line: usize = record["locator"]
-            .strip_prefix("line:")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let line = line_of(record);
         if record["file"] == "care/certifications.csv" {
             certified.insert(record["person_id"].clone());
             continue;
@@ -713,11 +699,7 @@ fn fhir_bundles_parse_and_point_at_their_person() {
     );
     assert!(records.len() > 300, "only {} bundles", records.len());
     for record in &records {
-        let line: usize = record["locator"]
-            .strip_prefix("line:")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let line = line_of(record);
         let text = &files[&record["file"]][line - 1];
         let bundle: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(bundle["resourceType"], "Bundle");

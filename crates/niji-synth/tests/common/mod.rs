@@ -88,6 +88,14 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The rows of `truth/records.csv` whose file starts with `prefix`.
+/// The 1-based line number of a truth row whose locator is `line:N`.
+pub fn line_of(record: &HashMap<String, String>) -> usize {
+    record["locator"]
+        .strip_prefix("line:")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a line locator: {record:?}"))
+}
+
 pub fn records_under(out: &Path, prefix: &str) -> Vec<HashMap<String, String>> {
     rows(&out.join("truth/records.csv"))
         .into_iter()
