@@ -53,6 +53,32 @@ pub enum Command {
     Keys(KeysCommand),
     /// Generate a synthetic population and its source files, with ground truth
     Synth(SynthArgs),
+    /// Ingest source files (レセ電, DPC, care, checkups, FHIR, eligibility) into the staging store
+    Ingest(IngestArgs),
+}
+
+/// `niji ingest`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each file is one batch: written whole or not at all, and a no-op when the same \
+bytes were ingested before. Records that fail their checks are left out and listed with their location; \
+--strict refuses the whole file instead. Needs NIJI_PASSPHRASE (the linkage key) unless --check."
+)]
+pub struct IngestArgs {
+    /// Files or directories (walked recursively; hidden entries are skipped)
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Refuse a whole file when any of its records fails its checks
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Check the files without writing anything (needs no data directory)
+    #[arg(long)]
+    pub check: bool,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Subcommand)]

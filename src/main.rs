@@ -35,5 +35,6 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
             commands::keys::passphrase(&config, &args)
         }
         cli::Command::Synth(args) => commands::synth::run(&args),
+        cli::Command::Ingest(args) => commands::ingest::run(&config, &args),
     }
 }

@@ -2,6 +2,7 @@
 //! the domain crates and prints a report, as text or (with `--json`) as one
 //! JSON document on standard output.
 
+pub mod ingest;
 pub mod init;
 pub mod keys;
 pub mod status;

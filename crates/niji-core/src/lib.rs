@@ -7,6 +7,8 @@ work of its own:
 
 - [`config`]: the platform configuration (`niji.toml` plus `NIJI_*`
   environment overrides), loaded with errors that name the file and line;
+- [`content`]: the canonical content schema every adapter writes, as Arrow
+  schemas;
 - [`role`]: who an account is — an administrator, a review-board member or an
   approved researcher;
 - [`secret`]: a string that holds a secret (a passphrase, a password) and
@@ -24,6 +26,7 @@ assert_eq!(config.log.format, LogFormat::Json);
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod content;
 pub mod role;
 pub mod secret;
 
