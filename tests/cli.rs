@@ -91,11 +91,11 @@ fn help_lists_exactly_the_commands_that_exist() {
         .collect();
     assert_eq!(
         commands,
-        ["init", "status", "keys", "synth", "help"],
+        ["init", "status", "keys", "synth", "ingest", "help"],
         "{help}"
     );
     // And each of them answers `--help` itself.
-    for command in ["init", "status", "keys", "synth"] {
+    for command in ["init", "status", "keys", "synth", "ingest"] {
         ok(&env.niji(&[command, "--help"]).output().unwrap());
     }
 }
@@ -391,4 +391,74 @@ fn synth_writes_a_population_and_documents_its_rates() {
         "{}",
         stderr(&bad)
     );
+}
+
+#[test]
+fn ingest_reports_batches_refuses_what_is_no_source_and_repeats_as_no_ops() {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    ok(&env
+        .niji(&[
+            "synth",
+            "--persons",
+            "120",
+            "--seed",
+            "3",
+            "--out",
+            "pop",
+            "--from",
+            "2020-01",
+            "--to",
+            "2020-06",
+        ])
+        .output()
+        .unwrap());
+    let ingest = |extra: &[&str]| {
+        let mut args = vec!["ingest", "pop", "--json"];
+        args.extend_from_slice(extra);
+        env.niji(&args)
+            .env("NIJI_PASSPHRASE", PASSPHRASE)
+            .output()
+            .unwrap()
+    };
+    // The truth files are no source format: refused, reported, exit 1.
+    let first = ingest(&[]);
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    assert!(stderr(&first).contains("4 of "), "{}", stderr(&first));
+    let report: Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(report["refused"], 4);
+    let refused: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "refused")
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
+    assert!(
+        refused.iter().all(|f| f.starts_with("pop/truth/")),
+        "{refused:?}"
+    );
+    let ingested = report["ingested"].as_u64().unwrap();
+    assert!(ingested > 20, "{ingested}");
+    assert!(report["rows"]["subjects"].as_u64().unwrap() > 100);
+    assert_eq!(report["rejects"].as_array().unwrap().len(), 0);
+    // Again: every source file is a duplicate, nothing is written.
+    let again: Value = serde_json::from_slice(&ingest(&[]).stdout).unwrap();
+    assert_eq!(again["duplicates"].as_u64().unwrap(), ingested);
+    assert_eq!(again["ingested"], 0);
+    // --check needs neither a passphrase nor a data directory.
+    let check = env
+        .niji(&[
+            "--data",
+            "elsewhere",
+            "ingest",
+            "--check",
+            "pop/fhir",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let check = json(ok(&check));
+    assert!(check["ingested"].as_u64().unwrap() > 0);
+    assert!(!env.root.path().join("elsewhere").exists());
 }

@@ -43,7 +43,7 @@ pub const KEYS: &[Key] = &[
         name: "data",
         env: "NIJI_DATA",
         default: "./data",
-        doc: "Directory holding everything the platform writes: the control-plane store, its lock and, later, linked sets, releases and the access log. Also `--data`.",
+        doc: "Directory holding everything the platform writes: the control-plane store and its lock, the staging store (`content.duckdb`) and, later, linked sets, releases and the access log. Also `--data`.",
     },
     Key {
         name: "log.format",

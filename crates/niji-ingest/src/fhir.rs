@@ -23,6 +23,10 @@ use serde_json::Value as Json;
 
 /// The system of the JP-CLINS insured-person identifier.
 pub const MEMBER_ID: &str = "http://jpfhir.jp/fhir/clins/Idsystem/JP_Insurance_memberID";
+/// JP-CLINS lab results carry the facility's own code beside JLAC10.
+const LAB_LOCAL_CODE: &str = "JP_CLINS_ObsLabResult_LocalCode_CS";
+/// The explicit "no standard code" marker of a drug.
+const NOCODED: &str = "MedicationCodeNocoded_CS";
 const REPRESENTATION: &str = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation";
 
 #[derive(Deserialize, Default)]
@@ -143,6 +147,8 @@ struct Quantity {
 #[serde(rename_all = "camelCase")]
 struct Observation {
     status: Option<String>,
+    #[serde(default)]
+    category: Vec<CodeableConcept>,
     code: Option<CodeableConcept>,
     effective_date_time: Option<String>,
     value_quantity: Option<Quantity>,
@@ -428,6 +434,17 @@ fn content(
                 .as_ref()
                 .filter(|c| c.has_content())
                 .ok_or_else(|| at.missing("code"))?;
+            let laboratory = o.category.iter().any(|c| {
+                c.coding
+                    .iter()
+                    .any(|c| c.code.as_deref() == Some("laboratory"))
+            });
+            if laboratory && code.code_in(|s| s.ends_with(LAB_LOCAL_CODE)).is_none() {
+                return Err(at.bad(
+                    "code.coding",
+                    "a JP-CLINS lab result needs its local code (JP_CLINS_ObsLabResult_LocalCode_CS) beside JLAC10",
+                ));
+            }
             let date = fhir_date(o.effective_date_time.as_deref(), at, "effectiveDateTime")?;
             let jlac = code
                 .code_in(|s| s.contains("JLAC10"))
@@ -465,6 +482,16 @@ fn content(
                 }
                 return Err(at.missing("medication[x]"));
             };
+            let standard = ["YJ-code", "MedicationGeneralOrderCode", NOCODED];
+            if !standard
+                .iter()
+                .any(|needle| medication.code_in(|s| s.contains(needle)).is_some())
+            {
+                return Err(at.bad(
+                    "medicationCodeableConcept.coding",
+                    "no YJ code, general-name code (一般名処方コード) or explicit NOCODED marker",
+                ));
+            }
             let (system, coding) = drug_coding(medication)
                 .ok_or_else(|| at.missing("medicationCodeableConcept.coding.code"))?;
             let date = fhir_date(m.authored_on.as_deref(), at, "authoredOn")?;

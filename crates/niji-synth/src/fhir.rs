@@ -24,6 +24,11 @@ const ICD10: &str = "http://hl7.org/fhir/sid/icd-10";
 const JLAC10: &str =
     "http://jpfhir.jp/fhir/clins/CodeSystem/JLAC10/JP_CLINS_ObsLabResult_CoreLabo_CS";
 const SYNTHETIC_DRUGS: &str = "https://niji.invalid/CodeSystem/synthetic-drug-code";
+/// Synthetic drug codes are no YJ or general-name codes, so the Bundles
+/// say so with JP-CLINS's explicit marker, as facilities without a mapping do.
+const NOCODED: &str = "http://jpfhir.jp/fhir/eCS/CodeSystem/MedicationCodeNocoded_CS";
+/// JP-CLINS lab results carry the facility's own code beside JLAC10.
+const LAB_LOCAL: &str = "http://jpfhir.jp/fhir/clins/CodeSystem/JP_CLINS_ObsLabResult_LocalCode_CS";
 
 /// Whether a value has the shape `^[0-9]{8}:[^:\s　]*:[^:\s　]*:0[0-9]$`.
 pub fn valid_member_id(value: &str) -> bool {
@@ -155,7 +160,10 @@ pub fn bundle(
             "meta": {"profile": ["http://jpfhir.jp/fhir/eCS/StructureDefinition/JP_Observation_LabResult_eCS|1"]},
             "status": "final",
             "category": [{"coding": [{"system": "http://jpfhir.jp/fhir/core/CodeSystem/JP_SimpleObservationCategory_CS", "code": "laboratory"}]}],
-            "code": {"coding": [{"system": JLAC10, "code": code, "display": display}]},
+            "code": {"coding": [
+                {"system": LAB_LOCAL, "code": format!("{:010}", crate::names::stable_hash(code) % 10_000_000_000), "display": display},
+                {"system": JLAC10, "code": code, "display": display},
+            ]},
             "subject": subject,
             "effectiveDateTime": authored,
             "valueQuantity": {"value": (value * 10.0).round() / 10.0, "unit": unit},
@@ -167,7 +175,10 @@ pub fn bundle(
             "meta": {"profile": ["http://jpfhir.jp/fhir/eCS/StructureDefinition/JP_MedicationRequest_eCS|1"]},
             "status": "active",
             "intent": "order",
-            "medicationCodeableConcept": {"coding": [{"system": SYNTHETIC_DRUGS, "code": drug.code, "display": drug.name}], "text": drug.name},
+            "medicationCodeableConcept": {"coding": [
+                {"system": NOCODED, "code": "NOCODED", "display": "標準コードなし"},
+                {"system": SYNTHETIC_DRUGS, "code": drug.code, "display": drug.name},
+            ], "text": drug.name},
             "subject": subject,
             "authoredOn": authored,
             "dispenseRequest": {"expectedSupplyDuration": {"value": days, "unit": "日", "system": "http://unitsofmeasure.org", "code": "d"}},
