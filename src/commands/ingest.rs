@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Serialize)]
 struct RejectView {
+    /// The whole line as the text report prints it.
+    message: String,
     file: String,
     record: String,
     location: String,
@@ -178,6 +180,7 @@ fn report(args: &IngestArgs, outcomes: Vec<FileOutcome>, seconds: f64) -> anyhow
         .iter()
         .flat_map(|o| &o.rejects)
         .map(|r| RejectView {
+            message: r.to_string(),
             file: r.file.clone(),
             record: r.record.to_string(),
             location: r.problem.location.to_string(),
@@ -236,18 +239,7 @@ fn text(r: &IngestReport) -> String {
         }
     }
     for reject in &r.rejects {
-        let mut line = format!("{}: ", reject.file);
-        if !reject.location.is_empty() {
-            line.push_str(&format!("{}: ", reject.location));
-        }
-        if let Some(field) = reject
-            .field
-            .as_ref()
-            .filter(|_| !reject.location.contains('.'))
-        {
-            line.push_str(&format!("{field}: "));
-        }
-        out.push_str(&format!("{line}{} (record left out)\n", reject.reason));
+        out.push_str(&format!("{} (record left out)\n", reject.message));
     }
     let verb = if r.check_only { "checked" } else { "ingested" };
     out.push_str(&format!(
