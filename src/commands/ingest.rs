@@ -119,22 +119,21 @@ fn view(outcome: &FileOutcome) -> FileView {
 pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let files = files(&args.paths)?;
-    let mut target = if args.check {
-        None
+    // Checking hashes nothing that is kept: a key made for this run and
+    // dropped with it serves, and no store is opened.
+    let (mut target, tokenizer) = if args.check {
+        let key =
+            ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &ring::rand::SystemRandom::new())
+                .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+        (None, Tokenizer::new(key))
     } else {
         let store = Store::open(&config.data)?;
         let passphrase = secrets::require(secrets::PASSPHRASE, "keystore passphrase", Ask::Once)?;
         let keystore = store.unlock(&passphrase)?;
         let key = store.open_key(&keystore, "linkage")?.hmac_key()?;
         let staging = Staging::open(&config.data)?;
-        Some((store, staging, Tokenizer::new(key)))
+        (Some((store, staging)), Tokenizer::new(key))
     };
-    // Checking hashes nothing that is kept: a key made for this run and
-    // dropped with it serves.
-    let check_tokenizer = Tokenizer::new(
-        ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &ring::rand::SystemRandom::new())
-            .map_err(|_| anyhow::anyhow!("no system randomness"))?,
-    );
     let total: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
@@ -151,10 +150,8 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<()> {
         let name = path.display().to_string();
         bar.set_message(format!("file {}/{}", i + 1, files.len()));
         let outcome = match &mut target {
-            Some((_, staging, tokenizer)) => {
-                ingest_file(staging, tokenizer, path, &name, &options)?
-            }
-            None => check_file(&check_tokenizer, path, &name)?,
+            Some((_, staging)) => ingest_file(staging, &tokenizer, path, &name, &options)?,
+            None => check_file(&tokenizer, path, &name)?,
         };
         tracing::debug!(file = %name, status = ?outcome.status, records = outcome.records, "file done");
         bar.inc(outcome.bytes);

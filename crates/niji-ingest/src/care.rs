@@ -110,15 +110,16 @@ fn claim_record(claim: &[Line], provider: &str, tokenizer: &Tokenizer) -> Result
         format!("line:{}", claim[0].number),
         Some(provider.to_owned()),
     );
-    record.birth = Some(birth);
-    record.sex = sex;
-    record.tokens = tokenizer.tokens(&Identity {
-        kana_name: kana,
-        birth: Some(birth),
-        sex,
-        care: Some((insurer, insured)),
-        ..Identity::default()
-    });
+    record.identify(
+        tokenizer,
+        &Identity {
+            kana_name: kana,
+            birth: Some(birth),
+            sex,
+            care: Some((insurer, insured)),
+            ..Identity::default()
+        },
+    );
     let mut total = None;
     for line in &claim[1..] {
         let values = line.values();

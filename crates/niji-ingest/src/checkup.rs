@@ -238,19 +238,20 @@ fn document(
             Value::Null,
         ],
     );
-    record.birth = Some(birth);
-    record.sex = Some(sex);
     let kana = doc.kana.trim();
-    record.tokens = tokenizer.tokens(&Identity {
-        kana_name: Some(kana).filter(|k| !k.is_empty()),
-        birth: Some(birth),
-        sex: Some(sex),
-        insurer: Some(insurer),
-        symbol: doc.symbol.as_deref(),
-        number: doc.number.as_deref(),
-        branch: doc.branch.as_deref(),
-        ..Identity::default()
-    });
+    record.identify(
+        tokenizer,
+        &Identity {
+            kana_name: Some(kana).filter(|k| !k.is_empty()),
+            birth: Some(birth),
+            sex: Some(sex),
+            insurer: Some(insurer),
+            symbol: doc.symbol.as_deref(),
+            number: doc.number.as_deref(),
+            branch: doc.branch.as_deref(),
+            ..Identity::default()
+        },
+    );
     Ok(record)
 }
 

@@ -73,11 +73,14 @@ fn ef_record(group: &[Line], tokenizer: &Tokenizer) -> Result<Record, Problem> {
         let (facility, data_id) = common(&f)?;
         let record = record.get_or_insert_with(|| {
             let mut r = Record::new(format!("line:{}", line.number), Some(facility.to_owned()));
-            r.tokens = tokenizer.tokens(&Identity {
-                facility: Some(facility),
-                local_id: Some(data_id),
-                ..Identity::default()
-            });
+            r.identify(
+                tokenizer,
+                &Identity {
+                    facility: Some(facility),
+                    local_id: Some(data_id),
+                    ..Identity::default()
+                },
+            );
             r
         });
         f.opt_date(3, "discharge date")?;
@@ -238,13 +241,16 @@ fn ff1_record(group: &[Line], tokenizer: &Tokenizer) -> Result<Record, Problem> 
         ));
     };
     let mut record = Record::new(format!("line:{}", group[0].number), Some(facility.clone()));
-    record.tokens = tokenizer.tokens(&Identity {
-        facility: Some(&facility),
-        local_id: Some(&data_id),
-        ..Identity::default()
-    });
-    record.birth = stay.birth;
-    record.sex = stay.sex;
+    record.identify(
+        tokenizer,
+        &Identity {
+            birth: stay.birth,
+            sex: stay.sex,
+            facility: Some(&facility),
+            local_id: Some(&data_id),
+            ..Identity::default()
+        },
+    );
     record.row(
         &content::DPC_STAYS,
         vec![

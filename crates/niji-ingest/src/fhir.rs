@@ -634,19 +634,20 @@ fn bundle(
         }
     }
     let parts = person.member.as_deref().and_then(member_parts);
-    record.birth = person.birth;
-    record.sex = person.sex;
-    record.tokens = tokenizer.tokens(&Identity {
-        kanji_name: person.kanji.as_deref(),
-        kana_name: person.kana.as_deref(),
-        birth: person.birth,
-        sex: person.sex,
-        insurer: parts.map(|p| p[0]),
-        symbol: parts.map(|p| p[1]),
-        number: parts.map(|p| p[2]),
-        branch: parts.map(|p| p[3]),
-        ..Identity::default()
-    });
+    record.identify(
+        tokenizer,
+        &Identity {
+            kanji_name: person.kanji.as_deref(),
+            kana_name: person.kana.as_deref(),
+            birth: person.birth,
+            sex: person.sex,
+            insurer: parts.map(|p| p[0]),
+            symbol: parts.map(|p| p[1]),
+            number: parts.map(|p| p[2]),
+            branch: parts.map(|p| p[3]),
+            ..Identity::default()
+        },
+    );
     Ok(record)
 }
 

@@ -301,6 +301,13 @@ fn sha256_hex(bytes: &[u8]) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+fn read(path: &Path) -> Result<Vec<u8>, IngestError> {
+    std::fs::read(path).map_err(|source| IngestError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// Ingests one file as one batch. `name` is how the batch names the file
 /// (a path relative to what was asked for).
 pub fn ingest_file(
@@ -310,10 +317,7 @@ pub fn ingest_file(
     name: &str,
     options: &Options,
 ) -> Result<FileOutcome, IngestError> {
-    let bytes = std::fs::read(path).map_err(|source| IngestError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = read(path)?;
     let mut outcome = outcome(name, &bytes);
     if let Some(batch_id) = staging.batch_by_hash(&outcome.sha256)? {
         outcome.status = Status::Duplicate { batch_id };
@@ -354,10 +358,7 @@ pub fn check_file(
     path: &Path,
     name: &str,
 ) -> Result<FileOutcome, IngestError> {
-    let bytes = std::fs::read(path).map_err(|source| IngestError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = read(path)?;
     let mut outcome = outcome(name, &bytes);
     let Some(kind) = outcome.kind else {
         return Ok(outcome);

@@ -13,7 +13,7 @@ use duckdb::arrow::array::{
 };
 use duckdb::arrow::record_batch::RecordBatch;
 use niji_core::content::{self, Kind, Table};
-use niji_linkage::{Sex, Token};
+use niji_linkage::{Identity, Sex, Token, Tokenizer};
 use std::sync::Arc;
 
 /// One value of a content column.
@@ -79,6 +79,15 @@ impl Record {
             facility,
             ..Record::default()
         }
+    }
+
+    /// Hands the record's identifiers to the tokenizer and keeps what
+    /// content may hold of them: the tokens, the birth date (stored as
+    /// year-month) and the sex.
+    pub(crate) fn identify(&mut self, tokenizer: &Tokenizer, identity: &Identity) {
+        self.birth = identity.birth;
+        self.sex = identity.sex;
+        self.tokens = tokenizer.tokens(identity);
     }
 
     pub(crate) fn row(&mut self, table: &'static Table, values: Vec<Value>) {

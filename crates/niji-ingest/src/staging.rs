@@ -219,20 +219,4 @@ impl Staging {
         }
         tx.commit().map_err(err)
     }
-
-    /// Rows per content table, over every batch.
-    pub fn table_counts(&self) -> Result<Vec<(&'static str, i64)>, IngestError> {
-        content::TABLES
-            .iter()
-            .map(|t| {
-                let n = self
-                    .conn
-                    .query_row(&format!("SELECT count(*) FROM {}", t.name), [], |r| {
-                        r.get(0)
-                    })
-                    .map_err(self.err())?;
-                Ok((t.name, n))
-            })
-            .collect()
-    }
 }

@@ -86,15 +86,16 @@ pub(crate) fn certifications(
             ));
         }
         let mut record = Record::new(format!("line:{}", line_of(f)), None);
-        record.birth = Some(birth);
-        record.sex = sex;
-        record.tokens = tokenizer.tokens(&Identity {
-            kana_name: kana,
-            birth: Some(birth),
-            sex,
-            care: Some((insurer, insured)),
-            ..Identity::default()
-        });
+        record.identify(
+            tokenizer,
+            &Identity {
+                kana_name: kana,
+                birth: Some(birth),
+                sex,
+                care: Some((insurer, insured)),
+                ..Identity::default()
+            },
+        );
         record.row(
             &content::CARE_LEVELS,
             vec![Value::text(level), Value::Date(from), to.into()],
@@ -124,15 +125,18 @@ pub(crate) fn eligibility(
         let oldest_number = f.required(8, "oldest number")?;
         let oldest_branch = f.digits(9, "oldest branch number", &[2])?;
         let mut record = Record::new(format!("line:{}", line_of(f)), None);
-        record.birth = Some(birth);
-        record.tokens = tokenizer.tokens(&Identity {
-            insurer: Some(insurer),
-            symbol: Some(f.get(2)),
-            number: Some(number),
-            branch: Some(branch),
-            oldest: Some((oldest_insurer, f.get(7), oldest_number, oldest_branch)),
-            ..Identity::default()
-        });
+        record.identify(
+            tokenizer,
+            &Identity {
+                birth: Some(birth),
+                insurer: Some(insurer),
+                symbol: Some(f.get(2)),
+                number: Some(number),
+                branch: Some(branch),
+                oldest: Some((oldest_insurer, f.get(7), oldest_number, oldest_branch)),
+                ..Identity::default()
+            },
+        );
         Ok(record)
     })
 }

@@ -212,21 +212,22 @@ fn build_claim(
             points.into(),
         ],
     );
-    record.birth = id.birth;
-    record.sex = id.sex;
-    record.tokens = tokenizer.tokens(&Identity {
-        kanji_name: id.name,
-        kana_name: id.kana,
-        birth: id.birth,
-        sex: id.sex,
-        insurer: id.card.map(|c| c.0),
-        symbol: id.card.map(|c| c.1),
-        number: id.card.map(|c| c.2),
-        branch: id.branch,
-        facility,
-        local_id: id.chart,
-        ..Identity::default()
-    });
+    record.identify(
+        tokenizer,
+        &Identity {
+            kanji_name: id.name,
+            kana_name: id.kana,
+            birth: id.birth,
+            sex: id.sex,
+            insurer: id.card.map(|c| c.0),
+            symbol: id.card.map(|c| c.1),
+            number: id.card.map(|c| c.2),
+            branch: id.branch,
+            facility,
+            local_id: id.chart,
+            ..Identity::default()
+        },
+    );
     Ok(record)
 }
 
