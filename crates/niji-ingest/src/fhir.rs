@@ -33,6 +33,7 @@ const REPRESENTATION: &str = "http://hl7.org/fhir/StructureDefinition/iso21090-E
 struct Coding {
     system: Option<String>,
     code: Option<String>,
+    display: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -492,6 +493,11 @@ fn content(
                     "no YJ code, general-name code (一般名処方コード) or explicit NOCODED marker",
                 ));
             }
+            if let Some(general) = medication.code_in(|s| s.contains("MedicationGeneralOrderCode"))
+            {
+                check_general_name(general)
+                    .map_err(|reason| at.bad("medicationCodeableConcept.coding", &reason))?;
+            }
             let (system, coding) = drug_coding(medication)
                 .ok_or_else(|| at.missing("medicationCodeableConcept.coding.code"))?;
             let date = fhir_date(m.authored_on.as_deref(), at, "authoredOn")?;
@@ -544,6 +550,43 @@ fn content(
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// The shipped excerpt of the 一般名処方マスタ, `code<TAB>display` lines.
+const GENERAL_NAME_MASTER: &str = include_str!("../data/general-name-codes.tsv");
+
+/// The excerpt as (code, display) pairs.
+fn general_name_master() -> impl Iterator<Item = (&'static str, &'static str)> {
+    GENERAL_NAME_MASTER
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('\t'))
+}
+
+/// Checks a general-name coding: twelve letters and digits, and not a
+/// display the master gives to another code (a mistyped code). The reason
+/// may name codes: they are drug codes, not personal data.
+fn check_general_name(coding: &Coding) -> Result<(), String> {
+    let code = coding.code.as_deref().unwrap_or_default();
+    if code.len() != 12 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err("general-name code (一般名処方コード) is not 12 letters and digits".into());
+    }
+    let Some(display) = coding.display.as_deref().map(str::trim) else {
+        return Ok(());
+    };
+    for (listed, name) in general_name_master() {
+        if name == display && listed != code {
+            return Err(format!(
+                "general-name code {code} does not match its display; the 一般名処方マスタ lists that display under {listed}"
+            ));
+        }
+        if listed == code && name != display {
+            return Err(format!(
+                "general-name code {code} does not match its display; the 一般名処方マスタ names that code differently"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The drug code to keep and its system's short name: YJ, then the
@@ -810,5 +853,40 @@ mod tests {
         assert!(member_parts("00012345:a　b:c:05").is_none());
         assert!(member_parts("00012345:a:c:15").is_none());
         assert!(member_parts("00012345:a:c").is_none());
+    }
+
+    fn general(code: &str, display: Option<&str>) -> Coding {
+        Coding {
+            system: Some("urn:oid:1.2.392.100495.20.1.81".into()),
+            code: Some(code.into()),
+            display: display.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn general_name_codes_are_checked_against_the_master_excerpt() {
+        let right = general("1124030F2ZZZ", Some("【般】クアゼパム錠２０ｍｇ"));
+        assert_eq!(check_general_name(&right), Ok(()));
+        let mistyped = general("2124030F2ZZZ", Some("【般】クアゼパム錠２０ｍｇ"));
+        assert!(
+            check_general_name(&mistyped)
+                .unwrap_err()
+                .contains("under 1124030F2ZZZ")
+        );
+        let renamed = general("1124030F2ZZZ", Some("【般】別の薬錠１ｍｇ"));
+        assert!(
+            check_general_name(&renamed)
+                .unwrap_err()
+                .contains("names that code differently")
+        );
+        // Codes the excerpt does not list pass; so does a coding without display.
+        assert_eq!(
+            check_general_name(&general("9999999F9ZZZ", Some("x"))),
+            Ok(())
+        );
+        assert_eq!(check_general_name(&general("2124030F2ZZZ", None)), Ok(()));
+        for bad in ["1124030F2ZZ", "1124030F2ZZZZ", "1124030F2ZZ-"] {
+            assert!(check_general_name(&general(bad, None)).is_err(), "{bad}");
+        }
     }
 }

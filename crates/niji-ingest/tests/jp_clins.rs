@@ -85,6 +85,10 @@ fn each_error_example_is_rejected_for_its_noted_reason() {
             "no YJ code, general-name code",
         ),
         (
+            "MedicationRequest-ErrorExample-JP-MedReq-PO-SID-28days.json",
+            "lists that display under 1124030F2ZZZ",
+        ),
+        (
             "Observation-ErrorExample-ObsLabo-eGFR.json",
             "needs its local code",
         ),
