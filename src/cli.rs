@@ -55,6 +55,53 @@ pub enum Command {
     Synth(SynthArgs),
     /// Ingest source files (レセ電, DPC, care, checkups, FHIR, eligibility) into the staging store
     Ingest(IngestArgs),
+    /// Credentials of inbound source systems (electronic charts posting FHIR Bundles)
+    #[command(subcommand)]
+    Sources(SourcesCommand),
+    /// Start the HTTP server: `POST /fhir/Bundle` for source systems
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    /// Create a credential for a facility's source system; prints it once
+    Add(SourcesAddArgs),
+    /// List source-system credentials (never the secrets)
+    List(ReportArgs),
+    /// Revoke a credential; the next request with it is refused
+    Revoke(SourcesRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SourcesAddArgs {
+    /// The facility's 10-digit code (医療機関コード) whose data it may send
+    #[arg(long, value_name = "CODE")]
+    pub facility: String,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SourcesRevokeArgs {
+    /// The client id (`src-…`)
+    #[arg(value_name = "CLIENT_ID")]
+    pub client_id: String,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// `niji serve`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Needs NIJI_PASSPHRASE (the linkage key). Prints `serving on http://ADDR` as its first line of \
+standard output, then serves until Ctrl-C or SIGTERM."
+)]
+pub struct ServeArgs {
+    /// Address and port to listen on [env: NIJI_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `niji ingest`.

@@ -36,5 +36,15 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         }
         cli::Command::Synth(args) => commands::synth::run(&args),
         cli::Command::Ingest(args) => commands::ingest::run(&config, &args),
+        cli::Command::Sources(cli::SourcesCommand::Add(args)) => {
+            commands::sources::add(&config, &args)
+        }
+        cli::Command::Sources(cli::SourcesCommand::List(args)) => {
+            commands::sources::list(&config, &args)
+        }
+        cli::Command::Sources(cli::SourcesCommand::Revoke(args)) => {
+            commands::sources::revoke(&config, &args)
+        }
+        cli::Command::Serve(args) => commands::serve::run(&config, &args),
     }
 }

@@ -2,77 +2,10 @@
 //! fresh working directory with a clean `NIJI_*` environment.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 
-const PASSPHRASE: &str = "sakura-passphrase-for-tests";
-const ADMIN_PASSWORD: &str = "admin-password-for-tests";
-
-struct Env {
-    root: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Self {
-            root: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn data(&self) -> PathBuf {
-        self.root.path().join("data")
-    }
-
-    /// `niji` run in the temporary directory, with no inherited NIJI_*
-    /// variables, no terminal on standard input, and `--data` pointing at
-    /// `./data` through the environment.
-    fn niji(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_niji"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("NIJI_") || key == "RUST_LOG" {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.current_dir(self.root.path())
-            .env("NIJI_DATA", self.data())
-            .stdin(Stdio::null())
-            .args(args);
-        cmd
-    }
-
-    fn init(&self, extra: &[&str]) -> Output {
-        let mut args = vec!["init"];
-        args.extend_from_slice(extra);
-        self.niji(&args)
-            .env("NIJI_PASSPHRASE", PASSPHRASE)
-            .env("NIJI_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .output()
-            .unwrap()
-    }
-}
-
-fn ok(output: &Output) -> &Output {
-    assert!(
-        output.status.success(),
-        "niji failed: {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn json(output: &Output) -> Value {
-    serde_json::from_slice(&ok(output).stdout).expect("stdout is one JSON document")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+mod common;
+use common::*;
 
 #[test]
 fn help_lists_exactly_the_commands_that_exist() {
@@ -91,11 +24,15 @@ fn help_lists_exactly_the_commands_that_exist() {
         .collect();
     assert_eq!(
         commands,
-        ["init", "status", "keys", "synth", "ingest", "help"],
+        [
+            "init", "status", "keys", "synth", "ingest", "sources", "serve", "help"
+        ],
         "{help}"
     );
     // And each of them answers `--help` itself.
-    for command in ["init", "status", "keys", "synth", "ingest"] {
+    for command in [
+        "init", "status", "keys", "synth", "ingest", "sources", "serve",
+    ] {
         ok(&env.niji(&[command, "--help"]).output().unwrap());
     }
 }

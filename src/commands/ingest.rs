@@ -144,6 +144,7 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<()> {
     )?);
     let options = Options {
         strict: args.strict,
+        sender: None,
     };
     let mut outcomes = Vec::with_capacity(files.len());
     for (i, path) in files.iter().enumerate() {

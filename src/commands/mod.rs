@@ -5,6 +5,8 @@
 pub mod ingest;
 pub mod init;
 pub mod keys;
+pub mod serve;
+pub mod sources;
 pub mod status;
 pub mod synth;
 

@@ -57,6 +57,12 @@ pub const KEYS: &[Key] = &[
         default: "info",
         doc: "Log filter in tracing's `EnvFilter` syntax, e.g. `warn` or `info,niji_store=debug`. Also `--log-level`.",
     },
+    Key {
+        name: "server.listen",
+        env: "NIJI_LISTEN",
+        default: "127.0.0.1:8080",
+        doc: "Address and port `niji serve` listens on (port 0 picks a free one and prints it). Also `niji serve --listen`.",
+    },
 ];
 
 /// The effective configuration.
@@ -67,6 +73,24 @@ pub struct Config {
     pub data: PathBuf,
     /// Logging (`[log]`).
     pub log: LogConfig,
+    /// The HTTP server (`[server]`).
+    pub server: ServerConfig,
+}
+
+/// The `[server]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// `server.listen`.
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
 }
 
 /// The `[log]` table.
@@ -95,6 +119,7 @@ impl Default for Config {
         Self {
             data: PathBuf::from("./data"),
             log: LogConfig::default(),
+            server: ServerConfig::default(),
         }
     }
 }
@@ -221,6 +246,12 @@ impl Config {
         if let Some(level) = env("NIJI_LOG_LEVEL") {
             self.log.level = level;
         }
+        if let Some(listen) = env("NIJI_LISTEN") {
+            self.server.listen = listen.parse().map_err(|err| ConfigError::Env {
+                var: "NIJI_LISTEN",
+                reason: format!("expected an address and port such as 127.0.0.1:8080: {err}"),
+            })?;
+        }
         Ok(())
     }
 }
@@ -255,6 +286,10 @@ mod tests {
         assert_eq!(config.data, PathBuf::from(documented("data")));
         assert_eq!(config.log.format.to_string(), documented("log.format"));
         assert_eq!(config.log.level, documented("log.level"));
+        assert_eq!(
+            config.server.listen.to_string(),
+            documented("server.listen")
+        );
     }
 
     #[test]
@@ -263,6 +298,7 @@ mod tests {
             ("NIJI_DATA", "/var/lib/niji"),
             ("NIJI_LOG_FORMAT", "json"),
             ("NIJI_LOG_LEVEL", "debug"),
+            ("NIJI_LISTEN", "0.0.0.0:9000"),
         ];
         assert_eq!(vars.len(), KEYS.len(), "a key without an override test");
         let mut config = Config::from_toml_str("data = \"/elsewhere\"\n", "niji.toml").unwrap();
@@ -270,6 +306,7 @@ mod tests {
         assert_eq!(config.data, PathBuf::from("/var/lib/niji"));
         assert_eq!(config.log.format, LogFormat::Json);
         assert_eq!(config.log.level, "debug");
+        assert_eq!(config.server.listen.to_string(), "0.0.0.0:9000");
     }
 
     #[test]

@@ -610,6 +610,32 @@ fn drug_coding(concept: &CodeableConcept) -> Option<(&'static str, &str)> {
         .map(|code| ("other", code))
 }
 
+/// The system of a facility's 医療機関コード (10 digits).
+const FACILITY_ID: &str = "http://jpfhir.jp/fhir/core/IdSystem/insurance-medical-institution-no";
+
+/// The facility code of a document Bundle's custodian: the Composition's
+/// `custodian` reference resolved to its Organization entry by `fullUrl`.
+pub(crate) fn custodian(bundle: &Json) -> Option<String> {
+    let entries = bundle.get("entry")?.as_array()?;
+    let composition = entries
+        .iter()
+        .filter_map(|e| e.get("resource"))
+        .find(|r| r.get("resourceType").and_then(Json::as_str) == Some("Composition"))?;
+    let target = composition.get("custodian")?.get("reference")?.as_str()?;
+    let organization = entries
+        .iter()
+        .find(|e| e.get("fullUrl").and_then(Json::as_str) == Some(target))?
+        .get("resource")?;
+    organization
+        .get("identifier")?
+        .as_array()?
+        .iter()
+        .find(|id| id.get("system").and_then(Json::as_str) == Some(FACILITY_ID))?
+        .get("value")?
+        .as_str()
+        .map(str::to_owned)
+}
+
 /// Builds the record of one Bundle: resource rejects go to `rejects`, a
 /// Bundle-level problem is the `Err`.
 fn bundle(
@@ -664,7 +690,7 @@ fn bundle(
         }
     };
     let person = patient(patient_json, patient_at)?;
-    let mut record = Record::new(locator, None);
+    let mut record = Record::new(locator, custodian(json));
     for (at, json, kind) in &resources {
         if *kind == "Patient" {
             continue;

@@ -52,12 +52,14 @@ mod dpc;
 mod fhir;
 mod fields;
 mod record;
+#[cfg(feature = "staging")]
 mod staging;
 mod tabular;
 mod text;
 mod uke;
 
 pub use detect::{SourceKind, detect};
+#[cfg(feature = "staging")]
 pub use staging::{BatchInfo, STAGING_FILE, Staging};
 
 use niji_linkage::Tokenizer;
@@ -178,6 +180,10 @@ impl fmt::Display for Reject {
 pub struct Options {
     /// Refuse the whole batch on any rejected record.
     pub strict: bool,
+    /// The facility code of the authenticated source system that sent the
+    /// input, stamped as the provenance facility of records that name none
+    /// (a FHIR Bundle carries its facility only in a document's custodian).
+    pub sender: Option<String>,
 }
 
 /// What happened to one file.
@@ -239,6 +245,7 @@ pub enum IngestError {
         source: std::io::Error,
     },
     /// The staging store failed.
+    #[cfg(feature = "staging")]
     #[error("{path}: {source}", path = path.display())]
     Staging {
         /// The staging database.
@@ -252,7 +259,7 @@ pub enum IngestError {
         /// The file.
         file: String,
         /// Arrow's reason.
-        source: duckdb::arrow::error::ArrowError,
+        source: arrow_schema::ArrowError,
     },
 }
 
@@ -280,8 +287,9 @@ fn parse(
     bytes: &[u8],
     batch_id: i64,
     tokenizer: &Tokenizer,
+    sender: Option<&str>,
 ) -> Result<Parsed, Problem> {
-    let rows = Rows::new(batch_id, kind.source());
+    let rows = Rows::new(batch_id, kind.source(), sender.map(str::to_owned));
     match kind {
         SourceKind::Uke => uke::parse(bytes, rows, tokenizer),
         SourceKind::DpcEf => dpc::parse_ef(bytes, rows, tokenizer),
@@ -296,6 +304,14 @@ fn parse(
     }
 }
 
+/// The facility code (医療機関コード) of a FHIR document Bundle's custodian:
+/// the Organization its Composition names as responsible. `None` for a
+/// collection Bundle, a document without a custodian, or bytes that are not
+/// such a Bundle. The FHIR endpoint compares it with the sender's facility.
+pub fn fhir_custodian(bytes: &[u8]) -> Option<String> {
+    fhir::custodian(&serde_json::from_slice(bytes).ok()?)
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
@@ -308,8 +324,10 @@ fn read(path: &Path) -> Result<Vec<u8>, IngestError> {
     })
 }
 
-/// Ingests one file as one batch. `name` is how the batch names the file
-/// (a path relative to what was asked for).
+/// Ingests one file as one batch, in the format its name and bytes show.
+/// `name` is how the batch names the file (a path relative to what was
+/// asked for).
+#[cfg(feature = "staging")]
 pub fn ingest_file(
     staging: &mut Staging,
     tokenizer: &Tokenizer,
@@ -318,16 +336,30 @@ pub fn ingest_file(
     options: &Options,
 ) -> Result<FileOutcome, IngestError> {
     let bytes = read(path)?;
-    let mut outcome = outcome(name, &bytes);
+    match detect(Path::new(name), &bytes) {
+        Some(kind) => ingest_bytes(staging, tokenizer, kind, &bytes, name, options),
+        None => Ok(outcome(name, None, &bytes)),
+    }
+}
+
+/// Ingests `bytes` as one batch of format `kind` (the FHIR endpoint knows
+/// its format without detection). `name` is how the batch names the input.
+#[cfg(feature = "staging")]
+pub fn ingest_bytes(
+    staging: &mut Staging,
+    tokenizer: &Tokenizer,
+    kind: SourceKind,
+    bytes: &[u8],
+    name: &str,
+    options: &Options,
+) -> Result<FileOutcome, IngestError> {
+    let mut outcome = outcome(name, Some(kind), bytes);
     if let Some(batch_id) = staging.batch_by_hash(&outcome.sha256)? {
         outcome.status = Status::Duplicate { batch_id };
         return Ok(outcome);
     }
-    let Some(kind) = outcome.kind else {
-        return Ok(outcome);
-    };
     let batch_id = staging.next_batch_id()?;
-    let parsed = match parse(kind, &bytes, batch_id, tokenizer) {
+    let parsed = match parse(kind, bytes, batch_id, tokenizer, options.sender.as_deref()) {
         Ok(parsed) => parsed,
         Err(problem) => {
             outcome.status = Status::Refused { problem };
@@ -359,22 +391,39 @@ pub fn check_file(
     name: &str,
 ) -> Result<FileOutcome, IngestError> {
     let bytes = read(path)?;
-    let mut outcome = outcome(name, &bytes);
-    let Some(kind) = outcome.kind else {
-        return Ok(outcome);
-    };
-    match parse(kind, &bytes, 0, tokenizer) {
+    Ok(check_bytes(tokenizer, &bytes, name))
+}
+
+/// Checks `bytes` in the format its name and bytes show, writing nothing.
+pub fn check_bytes(tokenizer: &Tokenizer, bytes: &[u8], name: &str) -> FileOutcome {
+    match detect(Path::new(name), bytes) {
+        Some(kind) => check_as(kind, tokenizer, bytes, name),
+        None => outcome(name, None, bytes),
+    }
+}
+
+/// Checks `bytes` as format `kind`, writing nothing. Any input gives an
+/// outcome; none panics (the fuzz targets call this, one per format).
+pub fn check_as(kind: SourceKind, tokenizer: &Tokenizer, bytes: &[u8], name: &str) -> FileOutcome {
+    let mut outcome = outcome(name, Some(kind), bytes);
+    match parse(kind, bytes, 0, tokenizer, None) {
         Ok(parsed) => {
             fill(&mut outcome, &parsed);
-            outcome.status = Status::Checked;
+            // Build the record batches too, as ingest would, so a check
+            // covers everything but the write.
+            outcome.status = match parsed.rows.finish() {
+                Ok(_) => Status::Checked,
+                Err(err) => Status::Refused {
+                    problem: Problem::at(Location::File, format!("building content rows: {err}")),
+                },
+            };
         }
         Err(problem) => outcome.status = Status::Refused { problem },
     }
-    Ok(outcome)
+    outcome
 }
 
-fn outcome(name: &str, bytes: &[u8]) -> FileOutcome {
-    let kind = detect(Path::new(name), bytes);
+fn outcome(name: &str, kind: Option<SourceKind>, bytes: &[u8]) -> FileOutcome {
     FileOutcome {
         file: name.to_owned(),
         kind,

@@ -6,12 +6,13 @@
 //! Arrow builder per column of every content table, which become record
 //! batches for the staging store.
 
-use chrono::{Datelike, NaiveDate};
-use duckdb::arrow::array::{
-    ArrayBuilder, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float64Builder,
-    Int64Builder, StringBuilder,
+use arrow_array::ArrayRef;
+use arrow_array::RecordBatch;
+use arrow_array::builder::{
+    ArrayBuilder, BinaryBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder,
+    StringBuilder,
 };
-use duckdb::arrow::record_batch::RecordBatch;
+use chrono::{Datelike, NaiveDate};
 use niji_core::content::{self, Kind, Table};
 use niji_linkage::{Identity, Sex, Token, Tokenizer};
 use std::sync::Arc;
@@ -157,7 +158,7 @@ impl Buffer {
         self.rows += 1;
     }
 
-    fn finish(&mut self) -> Result<RecordBatch, duckdb::arrow::error::ArrowError> {
+    fn finish(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
         let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(|b| b.finish()).collect();
         RecordBatch::try_new(Arc::new(self.table.schema()), arrays)
     }
@@ -214,15 +215,19 @@ fn append_null(any: &mut dyn std::any::Any, kind: Kind) -> Option<()> {
 pub(crate) struct Rows {
     batch_id: i64,
     source: &'static str,
+    /// The facility of the source system that sent the input, for records
+    /// that name none.
+    sender: Option<String>,
     buffers: Vec<Buffer>,
     records: u64,
 }
 
 impl Rows {
-    pub(crate) fn new(batch_id: i64, source: &'static str) -> Self {
+    pub(crate) fn new(batch_id: i64, source: &'static str, sender: Option<String>) -> Self {
         Rows {
             batch_id,
             source,
+            sender,
             buffers: content::TABLES.iter().map(|t| Buffer::new(t)).collect(),
             records: 0,
         }
@@ -241,7 +246,10 @@ impl Rows {
             Value::Int(self.records as i64),
             Value::text(self.source),
             Value::Text(record.locator),
-            record.facility.map_or(Value::Null, Value::Text),
+            record
+                .facility
+                .or_else(|| self.sender.clone())
+                .map_or(Value::Null, Value::Text),
         ];
         let subject = [
             record
@@ -284,7 +292,7 @@ impl Rows {
     /// The record batches of the non-empty tables.
     pub(crate) fn finish(
         mut self,
-    ) -> Result<Vec<(&'static Table, RecordBatch)>, duckdb::arrow::error::ArrowError> {
+    ) -> Result<Vec<(&'static Table, RecordBatch)>, arrow_schema::ArrowError> {
         self.buffers
             .iter_mut()
             .filter(|b| b.rows > 0)
@@ -306,7 +314,7 @@ mod tests {
 
     #[test]
     fn a_record_lands_in_every_table_it_touches() {
-        let mut rows = Rows::new(7, "uke");
+        let mut rows = Rows::new(7, "uke", None);
         let mut r = Record::new("line:2".into(), Some("1300001".into()));
         r.row(
             &content::DRUGS,

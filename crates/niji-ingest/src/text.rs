@@ -87,9 +87,13 @@ fn num(s: &str) -> Option<i32> {
 /// era-coded `GYYMMDD`.
 pub(crate) fn date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
+    // Byte offsets below are character offsets only in ASCII.
+    if !s.is_ascii() {
+        return None;
+    }
     let (y, m, d) = match s.len() {
         8 => (num(&s[..4])?, num(&s[4..6])?, num(&s[6..])?),
-        7 if s.is_ascii() => {
+        7 => {
             let era = s.as_bytes()[0];
             (
                 era_year(era, num(&s[1..3])?)?,
@@ -97,9 +101,7 @@ pub(crate) fn date(s: &str) -> Option<NaiveDate> {
                 num(&s[5..])?,
             )
         }
-        10 if s.is_ascii() && &s[4..5] == "-" && &s[7..8] == "-" => {
-            (num(&s[..4])?, num(&s[5..7])?, num(&s[8..])?)
-        }
+        10 if &s[4..5] == "-" && &s[7..8] == "-" => (num(&s[..4])?, num(&s[5..7])?, num(&s[8..])?),
         _ => return None,
     };
     NaiveDate::from_ymd_opt(y, u32::try_from(m).ok()?, u32::try_from(d).ok()?)
@@ -108,9 +110,12 @@ pub(crate) fn date(s: &str) -> Option<NaiveDate> {
 /// A month as its first day: Gregorian `YYYYMM` or era-coded `GYYMM`.
 pub(crate) fn month(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
+    if !s.is_ascii() {
+        return None;
+    }
     let (y, m) = match s.len() {
         6 => (num(&s[..4])?, num(&s[4..])?),
-        5 if s.is_ascii() => (era_year(s.as_bytes()[0], num(&s[1..3])?)?, num(&s[3..])?),
+        5 => (era_year(s.as_bytes()[0], num(&s[1..3])?)?, num(&s[3..])?),
         _ => return None,
     };
     NaiveDate::from_ymd_opt(y, u32::try_from(m).ok()?, 1)
@@ -158,11 +163,18 @@ mod tests {
             "2019-1-25",
             "２０１９０１２５",
             "4001301",
+            // Multi-byte characters whose byte length fits a date shape
+            // (found by the uke fuzz target: slicing them panicked).
+            "20ｴ201",
+            "4ｴ0101",
+            "20ｴ1-01-01",
         ] {
             assert_eq!(date(bad), None, "{bad}");
         }
         assert_eq!(month("201913"), None);
         assert_eq!(month("2019"), None);
+        assert_eq!(month("20ｴ1"), None);
+        assert_eq!(month("ｴ01"), None);
     }
 
     #[test]

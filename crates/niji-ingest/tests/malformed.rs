@@ -200,7 +200,10 @@ fn bad_claims_are_left_out_with_their_location_and_the_rest_goes_in() {
 fn strict_refuses_the_whole_file_on_one_bad_claim() {
     let mut b = Bench::new();
     let bytes = uke(vec![claim("1", BIRTH), claim("2", "19551301")], true);
-    let strict = Options { strict: true };
+    let strict = Options {
+        strict: true,
+        ..Options::default()
+    };
     let out = b.ingest_with("s.UKE", &bytes, &strict);
     assert!(refused(&out).contains("--strict"));
     assert_eq!(out.rejects.len(), 1);

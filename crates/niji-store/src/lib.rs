@@ -8,6 +8,7 @@ holds who may do what, and the sealed keys that protect everything else.
 - [`keystore`] keeps the platform's secrets sealed under a key derived from
   the operator's passphrase;
 - [`accounts`] keeps accounts with argon2id password hashes;
+- [`sources`] keeps the per-facility credentials of inbound source systems;
 - [`Store::initialize`] is `niji init`: keystore, platform keys and the admin
   account in one transaction.
 
@@ -43,10 +44,12 @@ pub mod accounts;
 pub mod keystore;
 mod lock;
 pub mod migrate;
+pub mod sources;
 
 pub use accounts::Account;
 pub use keystore::{KeyInfo, KeyKind, KeyMaterial, Keystore};
 pub use migrate::{AppliedMigration, Migration, MigrationSet};
+pub use sources::{CredentialRefusal, SourceClient};
 
 use duckdb::{Connection, OptionalExt};
 use niji_core::{Role, SecretString};

@@ -153,7 +153,7 @@ fn parse_name(name: &str) -> Result<u32, String> {
     Ok(version)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -1,0 +1,73 @@
+/*!
+The HTTP server of niji (`niji serve`). It alone knows HTTP and the JSON
+wire formats; the domain crates it calls expose plain Rust types.
+
+Routes so far:
+
+| Route | Who | What |
+|---|---|---|
+| `POST /fhir/Bundle` | a source system (per-facility credential) | ingests one JP-CLINS Bundle as one batch |
+
+```no_run
+# async fn run() -> Result<(), Box<dyn std::error::Error>> {
+use niji_server::{AppState, router};
+
+let store = niji_store::Store::open(std::path::Path::new("./data"))?;
+let staging = niji_ingest::Staging::open(std::path::Path::new("./data"))?;
+let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[0; 32]);
+let state = AppState::new(store, staging, niji_linkage::Tokenizer::new(key));
+let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+axum::serve(listener, router(state)).await?;
+# Ok(())
+# }
+```
+
+# Architecture invariants
+
+- Authentication lives in extractors that handlers take as arguments
+  ([`SourceSystem`]); a handler without one cannot reach the data it guards,
+  because the extractor's output is what the handler needs to call in.
+- Errors become HTTP in one place, the `IntoResponse` impl of [`FhirError`].
+- Blocking work (DuckDB, hashing) runs on tokio's blocking pool, never on the
+  async workers.
+- No response body, log line or error carries a credential, an identifier or
+  a value from a submitted record.
+*/
+#![deny(missing_docs)]
+
+mod auth;
+mod error;
+mod fhir;
+mod state;
+
+pub use auth::SourceSystem;
+pub use error::{FhirError, Issue};
+pub use state::AppState;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
+
+/// The largest request body accepted (a Bundle of one stay is kilobytes;
+/// a whole chart export belongs in a file ingest, not a request).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Serves [`router`] on `listener` until `shutdown` resolves; requests in
+/// flight then finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Every route, with its state.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/fhir/Bundle", post(fhir::post_bundle))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}

@@ -1,0 +1,64 @@
+//! `niji serve`: the HTTP server on the data directory.
+
+use crate::cli::ServeArgs;
+use crate::secrets::{self, Ask};
+use anyhow::Context;
+use niji_core::Config;
+use niji_ingest::Staging;
+use niji_linkage::Tokenizer;
+use niji_server::AppState;
+use niji_store::Store;
+use std::io::Write;
+
+pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
+    let listen = args.listen.unwrap_or(config.server.listen);
+    let store = Store::open(&config.data)?;
+    let passphrase = secrets::require(secrets::PASSPHRASE, "keystore passphrase", Ask::Once)?;
+    let keystore = store.unlock(&passphrase)?;
+    let key = store.open_key(&keystore, "linkage")?.hmac_key()?;
+    let staging = Staging::open(&config.data)?;
+    let state = AppState::new(store, staging, Tokenizer::new(key));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let bound = listener.local_addr()?;
+        // The first line of standard output names the address, so that a
+        // script (or a test) that asked for port 0 learns the port.
+        println!("serving on http://{bound}");
+        std::io::stdout().flush()?;
+        tracing::info!(%bound, "server started");
+        niji_server::serve(listener, state, shutdown())
+            .await
+            .context("serving")?;
+        tracing::info!("server stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM: requests in flight finish, then the
+/// stores close cleanly.
+async fn shutdown() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
