@@ -6,7 +6,7 @@ use crate::secrets::{self, Ask};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use niji_core::Config;
-use niji_ingest::{FileOutcome, Options, Staging, Status, check_file, ingest_file};
+use niji_ingest::{BatchWriter, FileOutcome, Options, Staging, Status, check_file};
 use niji_linkage::Tokenizer;
 use niji_store::Store;
 use serde::Serialize;
@@ -147,17 +147,24 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<()> {
         sender: None,
     };
     let mut outcomes = Vec::with_capacity(files.len());
+    // Several files per transaction, each still whole or absent: the
+    // writer commits a group when it is large enough, and at the end.
+    let mut writer = target
+        .as_mut()
+        .map(|(_, staging)| BatchWriter::new(staging))
+        .transpose()?;
     for (i, path) in files.iter().enumerate() {
         let name = path.display().to_string();
         bar.set_message(format!("file {}/{}", i + 1, files.len()));
-        let outcome = match &mut target {
-            Some((_, staging)) => ingest_file(staging, &tokenizer, path, &name, &options)?,
+        let outcome = match &mut writer {
+            Some(writer) => writer.file(&tokenizer, path, &name, &options)?,
             None => check_file(&tokenizer, path, &name)?,
         };
         tracing::debug!(file = %name, status = ?outcome.status, records = outcome.records, "file done");
         bar.inc(outcome.bytes);
         outcomes.push(outcome);
     }
+    writer.map(BatchWriter::commit).transpose()?;
     bar.finish_and_clear();
     drop(target);
     report(args, outcomes, started.elapsed().as_secs_f64())

@@ -60,7 +60,7 @@ mod uke;
 
 pub use detect::{SourceKind, detect};
 #[cfg(feature = "staging")]
-pub use staging::{BatchInfo, STAGING_FILE, Staging};
+pub use staging::{BatchInfo, BatchWriter, STAGING_FILE, Staging};
 
 use niji_linkage::Tokenizer;
 use record::Rows;
@@ -282,7 +282,7 @@ impl Parsed {
 
 /// Parses `bytes` as `kind` into rows of batch `batch_id`. `Err` refuses
 /// the whole file.
-fn parse(
+pub(crate) fn parse(
     kind: SourceKind,
     bytes: &[u8],
     batch_id: i64,
@@ -317,16 +317,17 @@ fn sha256_hex(bytes: &[u8]) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, IngestError> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, IngestError> {
     std::fs::read(path).map_err(|source| IngestError::Io {
         path: path.to_owned(),
         source,
     })
 }
 
-/// Ingests one file as one batch, in the format its name and bytes show.
-/// `name` is how the batch names the file (a path relative to what was
-/// asked for).
+/// Ingests one file as one batch, in the format its name and bytes show,
+/// and writes it before returning. `name` is how the batch names the file (a
+/// path relative to what was asked for). For many files, [`BatchWriter`]
+/// writes several batches per transaction.
 #[cfg(feature = "staging")]
 pub fn ingest_file(
     staging: &mut Staging,
@@ -335,15 +336,14 @@ pub fn ingest_file(
     name: &str,
     options: &Options,
 ) -> Result<FileOutcome, IngestError> {
-    let bytes = read(path)?;
-    match detect(Path::new(name), &bytes) {
-        Some(kind) => ingest_bytes(staging, tokenizer, kind, &bytes, name, options),
-        None => Ok(outcome(name, None, &bytes)),
-    }
+    let mut writer = BatchWriter::new(staging)?;
+    let outcome = writer.file(tokenizer, path, name, options)?;
+    writer.commit()?;
+    Ok(outcome)
 }
 
 /// Ingests `bytes` as one batch of format `kind` (the FHIR endpoint knows
-/// its format without detection). `name` is how the batch names the input.
+/// its format without detection) and writes it before returning.
 #[cfg(feature = "staging")]
 pub fn ingest_bytes(
     staging: &mut Staging,
@@ -353,34 +353,9 @@ pub fn ingest_bytes(
     name: &str,
     options: &Options,
 ) -> Result<FileOutcome, IngestError> {
-    let mut outcome = outcome(name, Some(kind), bytes);
-    if let Some(batch_id) = staging.batch_by_hash(&outcome.sha256)? {
-        outcome.status = Status::Duplicate { batch_id };
-        return Ok(outcome);
-    }
-    let batch_id = staging.next_batch_id()?;
-    let parsed = match parse(kind, bytes, batch_id, tokenizer, options.sender.as_deref()) {
-        Ok(parsed) => parsed,
-        Err(problem) => {
-            outcome.status = Status::Refused { problem };
-            return Ok(outcome);
-        }
-    };
-    fill(&mut outcome, &parsed);
-    if options.strict && !parsed.rejects.is_empty() {
-        outcome.status = Status::Refused {
-            problem: Problem::at(
-                Location::File,
-                format!(
-                    "--strict: {} record(s) failed their checks; nothing written",
-                    parsed.rejects.len()
-                ),
-            ),
-        };
-        return Ok(outcome);
-    }
-    staging.commit(batch_id, kind, name, &outcome, parsed.rows)?;
-    outcome.status = Status::Ingested { batch_id };
+    let mut writer = BatchWriter::new(staging)?;
+    let outcome = writer.bytes(tokenizer, kind, bytes, name, options)?;
+    writer.commit()?;
     Ok(outcome)
 }
 
@@ -423,7 +398,7 @@ pub fn check_as(kind: SourceKind, tokenizer: &Tokenizer, bytes: &[u8], name: &st
     outcome
 }
 
-fn outcome(name: &str, kind: Option<SourceKind>, bytes: &[u8]) -> FileOutcome {
+pub(crate) fn outcome(name: &str, kind: Option<SourceKind>, bytes: &[u8]) -> FileOutcome {
     FileOutcome {
         file: name.to_owned(),
         kind,
@@ -442,7 +417,7 @@ fn outcome(name: &str, kind: Option<SourceKind>, bytes: &[u8]) -> FileOutcome {
     }
 }
 
-fn fill(outcome: &mut FileOutcome, parsed: &Parsed) {
+pub(crate) fn fill(outcome: &mut FileOutcome, parsed: &Parsed) {
     outcome.records = parsed.rows.records();
     outcome.rows = parsed.rows.counts();
     outcome.notes = parsed.notes.clone();
