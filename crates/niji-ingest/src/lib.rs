@@ -27,14 +27,20 @@ for reject in &outcome.rejects {
 # Batches
 
 A file is one batch, identified by the SHA-256 of its bytes. A batch is
-written in one transaction: it is in the staging store whole or not at all,
-also when the process is killed. Ingesting the same bytes again is a no-op
+written inside one transaction: it is in the staging store whole or not at
+all, also when the process is killed. [`BatchWriter`] puts several batches
+in one transaction (and writes on a thread of its own); [`ingest_file`] and
+[`ingest_bytes`] write one at once. Ingesting the same bytes again is a no-op
 that names the earlier batch. A record that fails a check (a claim with a
 bad date, a FHIR resource without its required elements) is left out and
 reported as a [`Reject`] with its location; the rest of the file goes in,
 unless [`Options::strict`] asks for all or nothing. A file that cannot be
 read as its format at all (wrong encoding, truncated, not a source file) is
 refused whole.
+
+Without the default `staging` feature there is no store and no DuckDB: the
+adapters still parse and check ([`check_as`]), which is what the fuzz
+targets build.
 
 # Architecture invariants
 
