@@ -188,6 +188,10 @@ fn source_systems_post_bundles_and_get_fhir_answers() {
     assert_eq!(reply.status, 201, "{}", reply.body);
     let observations_batch = reply.batch.unwrap();
 
+    // Larger than the limit (16 MiB): 413, and the server goes on.
+    let huge = vec![b' '; 17 << 20];
+    assert_eq!(post(&server, Some(&other), FHIR, &huge).status, 413);
+
     // Not FHIR JSON: 415. Not JSON, not a Bundle: 400 with where.
     assert_eq!(
         post(&server, Some(&other), "text/plain", &observations).status,

@@ -65,6 +65,9 @@ pub enum FhirError {
     /// A Bundle whose content fails the checks; nothing was written.
     #[error("unprocessable Bundle")]
     Unprocessable(Vec<Issue>),
+    /// The body is larger than [`crate::MAX_BODY`], or could not be read.
+    #[error("{0}")]
+    Body(String, StatusCode),
     /// The body is not declared as FHIR JSON.
     #[error("unsupported media type")]
     UnsupportedMediaType,
@@ -130,6 +133,9 @@ impl IntoResponse for FhirError {
             }
             FhirError::BadRequest(issues) => outcome(StatusCode::BAD_REQUEST, &issues),
             FhirError::Unprocessable(issues) => outcome(StatusCode::UNPROCESSABLE_ENTITY, &issues),
+            FhirError::Body(reason, status) => {
+                outcome(status, &[Issue::error("too-costly", reason)])
+            }
             FhirError::UnsupportedMediaType => outcome(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 &[Issue::error(

@@ -81,11 +81,12 @@ pub(crate) async fn post_bundle(
     if !is_fhir_json(&headers) {
         return Err(FhirError::UnsupportedMediaType);
     }
+    // Too large is 413; a body cut off in transit is the client's 400.
     let body = body.map_err(|rejection| {
-        FhirError::BadRequest(vec![Issue::error(
-            "too-costly",
+        FhirError::Body(
             format!("the body could not be read: {rejection}"),
-        )])
+            rejection.status(),
+        )
     })?;
     check_shape(&body)?;
     if let Some(custodian) = niji_ingest::fhir_custodian(&body)
