@@ -150,7 +150,7 @@ impl Buffer {
             append(builder.as_mut(), column.kind, value);
         }
         if let (Some(kind), Some(bytes)) = (builders.next(), builders.next()) {
-            append(kind.as_mut(), Kind::Text, Value::text(token.kind.as_str()));
+            append(kind.as_mut(), Kind::Text, Value::text(&token.kind));
             if let Some(b) = bytes.as_any_mut().downcast_mut::<BinaryBuilder>() {
                 b.append_value(token.bytes);
             }

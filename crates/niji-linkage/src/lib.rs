@@ -13,14 +13,14 @@ names or none, full-width digits, 国保's six-digit insurer numbers) give the
 same token.
 
 ```
-use niji_linkage::{Identity, Sex, TokenKind, Tokenizer};
+use niji_linkage::{Identity, Sex, Tokenizer};
 
 let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[7; 32]);
 let tokenizer = Tokenizer::new(key);
 let birth = chrono::NaiveDate::from_ymd_opt(1970, 4, 1);
 let a = Identity { kana_name: Some("ﾔﾏﾀﾞ ﾀﾛｳ"), birth, sex: Some(Sex::Male), ..Identity::default() };
 let b = Identity { kana_name: Some("ヤマダ　タロウ"), birth, sex: Some(Sex::Male), ..Identity::default() };
-let id4 = |i: &Identity| tokenizer.tokens(i).into_iter().find(|t| t.kind == TokenKind::Id4);
+let id4 = |i: &Identity| tokenizer.tokens(i).into_iter().find(|t| t.kind == "id4");
 assert_eq!(id4(&a), id4(&b));
 ```
 
@@ -33,10 +33,16 @@ assert_eq!(id4(&a), id4(&b));
 */
 #![deny(missing_docs)]
 
+pub mod loose;
 pub mod normalize;
+pub mod plan;
+
+pub use plan::{Field, Level, Plan, PlanError, Role, TokenSpec};
 
 use chrono::NaiveDate;
 use ring::hmac;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Sex as claims code it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,64 +105,98 @@ pub struct Identity<'a> {
     pub care: Option<(&'a str, &'a str)>,
 }
 
-/// Which identifiers a token hashes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TokenKind {
-    /// ID1: insurer + symbol + number + birth date + sex.
-    Id1,
-    /// ID4 (ID2): kana name + birth date + sex.
-    Id4,
-    /// The individual-unit insured number: insurer + symbol + number + branch.
-    Insured,
-    /// ID5: the oldest individual-unit insured number, from the eligibility
-    /// history. Hashed in the same domain as [`TokenKind::Insured`], so a
-    /// record bearing that number matches.
-    Id5,
-    /// Kanji name + birth date + sex.
-    Kanji,
-    /// Facility + the facility's own patient number.
-    Local,
-    /// Care insurer + care insured number.
-    Care,
-}
-
-impl TokenKind {
-    /// The name stored with the token.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Id1 => "id1",
-            TokenKind::Id4 => "id4",
-            TokenKind::Insured => "insured",
-            TokenKind::Id5 => "id5",
-            TokenKind::Kanji => "kanji",
-            TokenKind::Local => "local",
-            TokenKind::Care => "care",
-        }
-    }
-}
-
 /// A keyed-hash token: HMAC-SHA-256 of normalized identifiers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Token {
-    /// What it hashes.
-    pub kind: TokenKind,
+    /// Its name in the linkage plan (`id1`, `id4`, …).
+    pub kind: Arc<str>,
     /// The 32 bytes.
     pub bytes: [u8; 32],
 }
 
-/// Turns identities into tokens under the linkage key.
+/// Turns identities into tokens under the linkage key, as the linkage plan
+/// says.
 pub struct Tokenizer {
     key: hmac::Key,
+    plan: Plan,
+    /// The plan's token names, shared by every token made.
+    names: Vec<Arc<str>>,
 }
 
 /// Separates the fields of a hash input; it cannot occur in normalized
 /// identifiers.
 const SEP: u8 = 0x1f;
 
+/// One identity's normalized fields, each computed once however many
+/// tokens use it.
+struct Normalized<'i, 'a> {
+    id: &'i Identity<'a>,
+    cache: HashMap<(Field, Level), Option<String>>,
+}
+
+impl Normalized<'_, '_> {
+    fn get(&mut self, field: Field, level: Level) -> Option<&str> {
+        // Only names have a loose form.
+        let level = match field {
+            Field::KanaName | Field::KanjiName => level,
+            _ => Level::Strict,
+        };
+        let id = self.id;
+        self.cache
+            .entry((field, level))
+            .or_insert_with(|| normalized(id, field, level))
+            .as_deref()
+    }
+}
+
+fn normalized(id: &Identity, field: Field, level: Level) -> Option<String> {
+    use normalize::{branch, date, digits, insurer, name};
+    let named = |s: &str| match level {
+        Level::Strict => name(s),
+        Level::Loose => loose::loose(&name(s)),
+    };
+    let oldest = id.oldest;
+    let care = id.care;
+    match field {
+        Field::KanaName => id.kana_name.map(named),
+        Field::KanjiName => id.kanji_name.map(named),
+        Field::Birth => id.birth.map(date),
+        Field::Sex => id.sex.map(|s| s.code().to_owned()),
+        Field::Insurer => id.insurer.map(insurer),
+        Field::Symbol => id.symbol.map(name),
+        Field::Number => id.number.map(name),
+        Field::Branch => id.branch.map(branch),
+        Field::OldestInsurer => oldest.map(|o| insurer(o.0)),
+        Field::OldestSymbol => oldest.map(|o| name(o.1)),
+        Field::OldestNumber => oldest.map(|o| name(o.2)),
+        Field::OldestBranch => oldest.map(|o| branch(o.3)),
+        Field::Facility => id.facility.map(|f| f.trim().to_owned()),
+        Field::LocalId => id.local_id.map(digits),
+        Field::CareInsurer => care.map(|c| insurer(c.0)),
+        Field::CareNumber => care.map(|c| digits(c.1)),
+    }
+}
+
 impl Tokenizer {
-    /// A tokenizer under `key`, the platform's linkage key.
+    /// A tokenizer under `key`, the platform's linkage key, with the plan
+    /// this build carries.
     pub fn new(key: hmac::Key) -> Self {
-        Self { key }
+        Self::with_plan(key, Plan::embedded())
+    }
+
+    /// A tokenizer under `key` with another plan.
+    pub fn with_plan(key: hmac::Key, plan: Plan) -> Self {
+        let names = plan
+            .tokens
+            .iter()
+            .map(|t| Arc::from(t.name.as_str()))
+            .collect();
+        Self { key, plan, names }
+    }
+
+    /// The plan it follows.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     fn hash(&self, domain: &str, parts: &[&str]) -> [u8; 32] {
@@ -172,67 +212,43 @@ impl Tokenizer {
         out
     }
 
-    fn token(&self, kind: TokenKind, domain: &str, parts: &[&str]) -> Token {
-        Token {
-            kind,
-            bytes: self.hash(domain, parts),
-        }
-    }
-
-    /// Every token the identity allows. A token is made only when all of
-    /// its inputs are present and non-empty after normalization.
+    /// Every token of the plan that the identity allows. A token is made
+    /// only when all of its fields are present and non-empty after
+    /// normalization (but those the plan lets be empty).
     pub fn tokens(&self, id: &Identity) -> Vec<Token> {
-        use normalize::{branch, date, digits, insurer, name};
-        let mut out = Vec::with_capacity(4);
-        let birth = id.birth.map(date);
-        let sex = id.sex.map(Sex::code);
-        let card = match (id.insurer, id.symbol, id.number) {
-            (Some(i), Some(s), Some(n)) => Some((insurer(i), name(s), name(n))),
-            _ => None,
+        let mut fields = Normalized {
+            id,
+            cache: HashMap::new(),
         };
-        let present = |s: &str| !s.is_empty();
-        if let (Some((i, s, n)), Some(b), Some(x)) = (&card, &birth, sex)
-            && present(i)
-            && present(n)
-        {
-            out.push(self.token(TokenKind::Id1, "id1", &[i, s, n, b, x]));
-        }
-        if let (Some((i, s, n)), Some(br)) = (&card, id.branch.map(branch))
-            && present(i)
-            && present(n)
-            && present(&br)
-        {
-            out.push(self.token(TokenKind::Insured, "insured", &[i, s, n, &br]));
-        }
-        if let Some((i, s, n, br)) = id.oldest {
-            let (i, s, n, br) = (insurer(i), name(s), name(n), branch(br));
-            if present(&i) && present(&n) && present(&br) {
-                out.push(self.token(TokenKind::Id5, "insured", &[&i, &s, &n, &br]));
+        let mut out = Vec::with_capacity(self.plan.tokens.len());
+        let mut parts: Vec<String> = Vec::with_capacity(6);
+        'tokens: for (spec, name) in self.plan.tokens.iter().zip(&self.names) {
+            parts.clear();
+            for &field in &spec.fields {
+                match fields.get(field, spec.level) {
+                    Some(v) if !v.is_empty() || spec.may_be_empty.contains(&field) => {
+                        parts.push(v.to_owned())
+                    }
+                    _ => continue 'tokens,
+                }
             }
-        }
-        for (kind, domain, value) in [
-            (TokenKind::Id4, "id4", id.kana_name),
-            (TokenKind::Kanji, "kanji", id.kanji_name),
-        ] {
-            if let (Some(v), Some(b), Some(x)) = (value.map(name), &birth, sex)
-                && present(&v)
-            {
-                out.push(self.token(kind, domain, &[&v, b, x]));
-            }
-        }
-        if let (Some(f), Some(l)) = (id.facility, id.local_id.map(digits))
-            && present(&l)
-        {
-            out.push(self.token(TokenKind::Local, "local", &[f.trim(), &l]));
-        }
-        if let Some((i, n)) = id.care {
-            let (i, n) = (insurer(i), digits(n));
-            if present(&i) && present(&n) {
-                out.push(self.token(TokenKind::Care, "care", &[&i, &n]));
-            }
+            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+            out.push(Token {
+                kind: Arc::clone(name),
+                bytes: self.hash(spec.domain(), &refs),
+            });
         }
         out
     }
+}
+
+/// The 1-based line holding byte `offset` of `text`.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -243,8 +259,8 @@ mod tests {
         Tokenizer::new(hmac::Key::new(hmac::HMAC_SHA256, &[seed; 32]))
     }
 
-    fn find(tokens: &[Token], kind: TokenKind) -> Option<[u8; 32]> {
-        tokens.iter().find(|t| t.kind == kind).map(|t| t.bytes)
+    fn find(tokens: &[Token], kind: &str) -> Option<[u8; 32]> {
+        tokens.iter().find(|t| &*t.kind == kind).map(|t| t.bytes)
     }
 
     fn person<'a>() -> Identity<'a> {
@@ -275,12 +291,7 @@ mod tests {
             ..person()
         };
         let other = t.tokens(&variant);
-        for kind in [
-            TokenKind::Id1,
-            TokenKind::Id4,
-            TokenKind::Insured,
-            TokenKind::Kanji,
-        ] {
+        for kind in ["id1", "id4", "insured", "kanji"] {
             assert!(find(&base, kind).is_some(), "{kind:?}");
             assert_eq!(find(&base, kind), find(&other, kind), "{kind:?}");
         }
@@ -297,10 +308,7 @@ mod tests {
             insurer: Some("00135678"),
             ..person()
         };
-        assert_eq!(
-            find(&t.tokens(&six), TokenKind::Id1),
-            find(&t.tokens(&eight), TokenKind::Id1)
-        );
+        assert_eq!(find(&t.tokens(&six), "id1"), find(&t.tokens(&eight), "id1"));
     }
 
     #[test]
@@ -311,8 +319,8 @@ mod tests {
             ..Identity::default()
         };
         assert_eq!(
-            find(&t.tokens(&answer), TokenKind::Id5),
-            find(&t.tokens(&person()), TokenKind::Insured)
+            find(&t.tokens(&answer), "id5"),
+            find(&t.tokens(&person()), "insured")
         );
     }
 
@@ -320,24 +328,24 @@ mod tests {
     fn tokens_depend_on_the_key_and_on_every_input() {
         let (a, b) = (tokenizer(1), tokenizer(2));
         assert_ne!(
-            find(&a.tokens(&person()), TokenKind::Id4),
-            find(&b.tokens(&person()), TokenKind::Id4)
+            find(&a.tokens(&person()), "id4"),
+            find(&b.tokens(&person()), "id4")
         );
         let female = Identity {
             sex: Some(Sex::Female),
             ..person()
         };
         assert_ne!(
-            find(&a.tokens(&person()), TokenKind::Id4),
-            find(&a.tokens(&female), TokenKind::Id4)
+            find(&a.tokens(&person()), "id4"),
+            find(&a.tokens(&female), "id4")
         );
         let later = Identity {
             birth: NaiveDate::from_ymd_opt(1960, 3, 1),
             ..person()
         };
         assert_ne!(
-            find(&a.tokens(&person()), TokenKind::Id1),
-            find(&a.tokens(&later), TokenKind::Id1)
+            find(&a.tokens(&person()), "id1"),
+            find(&a.tokens(&later), "id1")
         );
     }
 
@@ -350,13 +358,13 @@ mod tests {
             ..person()
         };
         let tokens = t.tokens(&no_sex);
-        assert!(find(&tokens, TokenKind::Id1).is_none());
-        assert!(find(&tokens, TokenKind::Id4).is_none());
-        assert!(find(&tokens, TokenKind::Insured).is_none());
+        assert!(find(&tokens, "id1").is_none());
+        assert!(find(&tokens, "id4").is_none());
+        assert!(find(&tokens, "insured").is_none());
         let blank = Identity {
             kana_name: Some("　 "),
             ..person()
         };
-        assert!(find(&t.tokens(&blank), TokenKind::Id4).is_none());
+        assert!(find(&t.tokens(&blank), "id4").is_none());
     }
 }
