@@ -55,11 +55,33 @@ pub enum Command {
     Synth(SynthArgs),
     /// Ingest source files (レセ電, DPC, care, checkups, FHIR, eligibility) into the staging store
     Ingest(IngestArgs),
+    /// Link the staged records into persons (stable person keys); with --truth, measure each strategy
+    Link(LinkArgs),
     /// Credentials of inbound source systems (electronic charts posting FHIR Bundles)
     #[command(subcommand)]
     Sources(SourcesCommand),
     /// Start the HTTP server: `POST /fhir/Bundle` for source systems
     Serve(ServeArgs),
+}
+
+/// `niji link`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Joins records that share tokens as the linkage plan (linkage/plan.toml) says, and keeps each \
+person's key from run to run. With --truth DIR (a `niji synth` truth directory), reports precision, recall, F1, \
+B-cubed and false merges and splits for the id1, id4, id5 and full-plan strategies."
+)]
+pub struct LinkArgs {
+    /// The truth directory of a synthetic population (its records.csv)
+    #[arg(long, value_name = "DIR")]
+    pub truth: Option<PathBuf>,
+
+    /// Also write the JSON report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub report_format: ReportArgs,
 }
 
 #[derive(Debug, Subcommand)]

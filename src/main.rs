@@ -36,6 +36,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         }
         cli::Command::Synth(args) => commands::synth::run(&args),
         cli::Command::Ingest(args) => commands::ingest::run(&config, &args),
+        cli::Command::Link(args) => commands::link::run(&config, &args),
         cli::Command::Sources(cli::SourcesCommand::Add(args)) => {
             commands::sources::add(&config, &args)
         }

@@ -25,7 +25,7 @@ fn help_lists_exactly_the_commands_that_exist() {
     assert_eq!(
         commands,
         [
-            "init", "status", "keys", "synth", "ingest", "sources", "serve", "help"
+            "init", "status", "keys", "synth", "ingest", "link", "sources", "serve", "help"
         ],
         "{help}"
     );

@@ -5,6 +5,7 @@
 pub mod ingest;
 pub mod init;
 pub mod keys;
+pub mod link;
 pub mod serve;
 pub mod sources;
 pub mod status;

@@ -57,6 +57,8 @@ mod detect;
 mod dpc;
 mod fhir;
 mod fields;
+#[cfg(feature = "staging")]
+mod persons;
 mod record;
 #[cfg(feature = "staging")]
 mod staging;
@@ -65,6 +67,8 @@ mod text;
 mod uke;
 
 pub use detect::{SourceKind, detect};
+#[cfg(feature = "staging")]
+pub use persons::{LinkInput, RecordRef, SavedPersons};
 #[cfg(feature = "staging")]
 pub use staging::{BatchInfo, BatchWriter, STAGING_FILE, Staging};
 

@@ -23,8 +23,8 @@ pub const STAGING_FILE: &str = "content.duckdb";
 /// The staging store. Open it only while holding the control-plane store,
 /// whose lock makes this process the only writer of the data directory.
 pub struct Staging {
-    conn: Connection,
-    path: PathBuf,
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
 }
 
 /// A batch as recorded.
@@ -117,7 +117,7 @@ impl Staging {
         Ok(Staging { conn, path })
     }
 
-    fn err(&self) -> impl Fn(duckdb::Error) -> IngestError + '_ {
+    pub(crate) fn err(&self) -> impl Fn(duckdb::Error) -> IngestError + '_ {
         |source| IngestError::Staging {
             path: self.path.clone(),
             source,

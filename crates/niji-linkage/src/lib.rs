@@ -33,9 +33,11 @@ assert_eq!(id4(&a), id4(&b));
 */
 #![deny(missing_docs)]
 
+pub mod link;
 pub mod loose;
 pub mod normalize;
 pub mod plan;
+pub mod quality;
 
 pub use plan::{Field, Level, Plan, PlanError, Role, TokenSpec};
 

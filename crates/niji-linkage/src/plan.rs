@@ -105,6 +105,11 @@ pub struct TokenSpec {
     pub level: Level,
     /// How the linker uses it.
     pub role: Role,
+    /// A person holds one value of it at a time (one card in a month), so
+    /// two values in one month are two people: the guard against false
+    /// merges.
+    #[serde(default)]
+    pub one_at_a_time: bool,
 }
 
 impl TokenSpec {

@@ -249,11 +249,11 @@ impl UkeWriter {
             Some(d) => line.field(Ymd::new(d, "")),
             None => line.empty(1),
         };
+        // The chart number is the hospital's own patient number, the same
+        // one its DPC data carries as データ識別番号: stable at one
+        // facility, unrelated between two.
         line.empty(4)
-            .field(format_args!(
-                "{:08}",
-                person.id.wrapping_mul(2_654_435_761) % 100_000_000
-            ))
+            .field(crate::dpc::data_id(facility, person))
             .empty(22)
             .field(&id.kana)
             .empty(1);

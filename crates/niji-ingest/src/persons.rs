@@ -1,0 +1,428 @@
+//! Linked persons in the staging store: what the linker reads (tokens and
+//! each record's month) and what it writes (a stable `person_key` per
+//! record, with the merges and splits between runs).
+//!
+//! Keys are stable: a run keeps the key a group's records had before. A
+//! group whose records carried several keys is a merge (the oldest key
+//! stays, the others are recorded as merged into it); a key whose records
+//! now lie in several groups is a split (the largest part keeps it, the
+//! others get new keys, each recorded). So a release built earlier can be
+//! explained by the events since.
+
+use crate::{IngestError, Staging};
+use duckdb::params;
+use niji_linkage::Plan;
+use niji_linkage::link::{LinkRecord, Month};
+use std::collections::HashMap;
+
+/// A record of the staging store: its batch and its number in the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordRef {
+    /// The batch.
+    pub batch_id: i64,
+    /// The record within it (1-based).
+    pub record: i64,
+}
+
+/// What the linker needs, read from the staging store.
+pub struct LinkInput {
+    /// Every record, in a stable order.
+    pub records: Vec<RecordRef>,
+    /// Its tokens and month, index for index.
+    pub link: Vec<LinkRecord>,
+    /// Each record's file (as its batch names it) and locator, for the
+    /// comparison with a synthetic truth map.
+    pub locators: Vec<(i64, String)>,
+    /// Files by batch id.
+    pub files: HashMap<i64, String>,
+    /// Source kinds by batch id.
+    pub sources: HashMap<i64, String>,
+}
+
+/// The tables of linked persons, created on first use.
+const SCHEMA: &str = "
+CREATE SEQUENCE IF NOT EXISTS person_key START 1;
+CREATE SEQUENCE IF NOT EXISTS link_run START 1;
+CREATE TABLE IF NOT EXISTS link_runs (
+    run_id BIGINT PRIMARY KEY,
+    plan_sha256 VARCHAR NOT NULL,
+    records BIGINT NOT NULL,
+    persons BIGINT NOT NULL,
+    linked_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE IF NOT EXISTS person_records (
+    batch_id BIGINT NOT NULL,
+    record BIGINT NOT NULL,
+    person_key BIGINT NOT NULL,
+    PRIMARY KEY (batch_id, record)
+);
+CREATE TABLE IF NOT EXISTS person_events (
+    run_id BIGINT NOT NULL,
+    event VARCHAR NOT NULL,
+    person_key BIGINT NOT NULL,
+    other_key BIGINT NOT NULL
+);
+";
+
+/// The content columns that date a record, in order of preference is not
+/// needed: the earliest wins. Diagnoses (onset may be years back) and care
+/// levels (long validity) do not date a record.
+const DATED: [(&str, &str); 6] = [
+    ("encounters", "start"),
+    ("procedures", "date"),
+    ("drugs", "date"),
+    ("observations", "date"),
+    ("care_services", "month"),
+    ("dpc_stays", "admitted"),
+];
+
+/// What a run did to the person keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SavedPersons {
+    /// The run.
+    pub run_id: i64,
+    /// Persons after the run.
+    pub persons: u64,
+    /// Keys created.
+    pub new_keys: u64,
+    /// Keys merged into another.
+    pub merges: u64,
+    /// Keys split off another.
+    pub splits: u64,
+}
+
+impl Staging {
+    fn ensure_person_tables(&self) -> Result<(), IngestError> {
+        self.conn.execute_batch(SCHEMA).map_err(self.err())
+    }
+
+    /// Reads every record with its tokens (the kinds the plan declares) and
+    /// its month.
+    pub fn link_input(&self, plan: &Plan) -> Result<LinkInput, IngestError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT batch_id, record, locator FROM subjects ORDER BY batch_id, record")
+            .map_err(&err)?;
+        let mut records = Vec::new();
+        let mut locators = Vec::new();
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(&err)?;
+        for row in rows {
+            let (batch_id, record, locator) = row.map_err(&err)?;
+            records.push(RecordRef { batch_id, record });
+            locators.push((batch_id, locator));
+        }
+        let index: HashMap<RecordRef, usize> =
+            records.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+        let mut link = vec![LinkRecord::default(); records.len()];
+
+        let union: Vec<String> = DATED
+            .iter()
+            .map(|(t, c)| {
+                format!("SELECT batch_id, record, \"{c}\" AS d FROM {t} WHERE \"{c}\" IS NOT NULL")
+            })
+            .collect();
+        let sql = format!(
+            "SELECT batch_id, record, year(min(d)) * 12 + month(min(d)) - 1 FROM ({}) GROUP BY ALL",
+            union.join(" UNION ALL ")
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(&err)?;
+        for row in rows {
+            let (batch_id, record, month) = row.map_err(&err)?;
+            if let Some(&i) = index.get(&RecordRef { batch_id, record }) {
+                link[i].month = Month::try_from(month).ok();
+            }
+        }
+
+        // Tokens are interned per hash domain: id5 and insured share one.
+        let kinds: HashMap<&str, (u8, &str)> = plan
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(k, t)| (t.name.as_str(), (k as u8, t.domain())))
+            .collect();
+        let mut interned: HashMap<(&str, [u8; 32]), u32> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT batch_id, record, kind, token FROM tokens")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            })
+            .map_err(&err)?;
+        for row in rows {
+            let (batch_id, record, kind, token) = row.map_err(&err)?;
+            let (Some(&(k, domain)), Ok(bytes), Some(&i)) = (
+                kinds.get(kind.as_str()),
+                <[u8; 32]>::try_from(token.as_slice()),
+                index.get(&RecordRef { batch_id, record }),
+            ) else {
+                continue;
+            };
+            let next = interned.len() as u32;
+            let id = *interned.entry((domain, bytes)).or_insert(next);
+            link[i].tokens.push((k, id));
+        }
+        let batches = self.batches()?;
+        let sources = batches
+            .iter()
+            .map(|b| (b.batch_id, b.source.clone()))
+            .collect();
+        let files = batches.into_iter().map(|b| (b.batch_id, b.file)).collect();
+        Ok(LinkInput {
+            records,
+            link,
+            locators,
+            files,
+            sources,
+        })
+    }
+
+    /// Saves a linkage result as stable person keys, in one transaction.
+    /// `groups[i]` is record `i`'s group (any id; equal ids are one person).
+    pub fn save_persons(
+        &mut self,
+        input: &LinkInput,
+        groups: &[u32],
+        plan_sha256: &str,
+    ) -> Result<SavedPersons, IngestError> {
+        self.ensure_person_tables()?;
+        let previous = self.previous_keys()?;
+        let path = self.path.clone();
+        let err = |source| IngestError::Staging {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let run_id: i64 = tx
+            .query_row("SELECT nextval('link_run')", [], |r| r.get(0))
+            .map_err(err)?;
+        let next_key = || -> Result<i64, IngestError> {
+            tx.query_row("SELECT nextval('person_key')", [], |r| r.get(0))
+                .map_err(err)
+        };
+
+        // Each group's records, and the old keys among them with counts.
+        let mut members: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (i, g) in groups.iter().enumerate() {
+            members.entry(*g).or_default().push(i);
+        }
+        let mut order: Vec<u32> = members.keys().copied().collect();
+        order.sort_unstable_by_key(|g| members[g][0]);
+        let mut saved = SavedPersons {
+            run_id,
+            persons: order.len() as u64,
+            ..SavedPersons::default()
+        };
+        // A key stays with the group holding most of its records.
+        let mut best: HashMap<i64, (usize, u32)> = HashMap::new();
+        for g in &order {
+            let mut counts: HashMap<i64, usize> = HashMap::new();
+            for &i in &members[g] {
+                if let Some(&k) = previous.get(&input.records[i]) {
+                    *counts.entry(k).or_default() += 1;
+                }
+            }
+            for (k, n) in counts {
+                let entry = best.entry(k).or_insert((n, *g));
+                if n > entry.0 {
+                    *entry = (n, *g);
+                }
+            }
+        }
+        let mut events: Vec<(&str, i64, i64)> = Vec::new();
+        let mut assigned: Vec<(usize, i64)> = Vec::with_capacity(groups.len());
+        for g in &order {
+            let mut kept: Vec<i64> = best
+                .iter()
+                .filter(|(_, (_, owner))| owner == g)
+                .map(|(k, _)| *k)
+                .collect();
+            kept.sort_unstable();
+            let key = match kept.first() {
+                Some(&oldest) => {
+                    for &other in &kept[1..] {
+                        events.push(("merge", oldest, other));
+                        saved.merges += 1;
+                    }
+                    oldest
+                }
+                None => {
+                    saved.new_keys += 1;
+                    next_key()?
+                }
+            };
+            // Old keys of these records that stayed with another group:
+            // this group split off them.
+            let mut split_from: Vec<i64> = members[g]
+                .iter()
+                .filter_map(|i| previous.get(&input.records[*i]).copied())
+                .filter(|k| best.get(k).is_some_and(|(_, owner)| owner != g))
+                .collect();
+            split_from.sort_unstable();
+            split_from.dedup();
+            for from in split_from {
+                events.push(("split", key, from));
+                saved.splits += 1;
+            }
+            assigned.extend(members[g].iter().map(|&i| (i, key)));
+        }
+        tx.execute("DELETE FROM person_records", []).map_err(err)?;
+        {
+            let mut app = tx.appender("person_records").map_err(err)?;
+            for (i, key) in assigned {
+                let r = input.records[i];
+                app.append_row(params![r.batch_id, r.record, key])
+                    .map_err(err)?;
+            }
+            let mut app = tx.appender("person_events").map_err(err)?;
+            for (event, key, other) in events {
+                app.append_row(params![run_id, event, key, other])
+                    .map_err(err)?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO link_runs (run_id, plan_sha256, records, persons) VALUES (?, ?, ?, ?)",
+            params![
+                run_id,
+                plan_sha256,
+                input.records.len() as i64,
+                saved.persons as i64
+            ],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(saved)
+    }
+
+    fn previous_keys(&self) -> Result<HashMap<RecordRef, i64>, IngestError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT batch_id, record, person_key FROM person_records")
+            .map_err(&err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    RecordRef {
+                        batch_id: r.get(0)?,
+                        record: r.get(1)?,
+                    },
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(n: i64) -> LinkInput {
+        LinkInput {
+            records: (1..=n)
+                .map(|record| RecordRef {
+                    batch_id: 1,
+                    record,
+                })
+                .collect(),
+            link: vec![LinkRecord::default(); n as usize],
+            locators: (1..=n).map(|r| (1, format!("line:{r}"))).collect(),
+            files: HashMap::new(),
+            sources: HashMap::new(),
+        }
+    }
+
+    fn keys(staging: &Staging) -> Vec<i64> {
+        let mut stmt = staging
+            .conn
+            .prepare("SELECT person_key FROM person_records ORDER BY record")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn events(staging: &Staging, run: i64) -> Vec<(String, i64, i64)> {
+        let mut stmt = staging
+            .conn
+            .prepare("SELECT event, person_key, other_key FROM person_events WHERE run_id = ? ORDER BY ALL")
+            .unwrap();
+        stmt.query_map([run], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn keys_stay_and_merges_and_splits_are_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut staging = Staging::open(dir.path()).unwrap();
+        let four = input(4);
+        let first = staging.save_persons(&four, &[0, 0, 2, 2], "plan").unwrap();
+        assert_eq!((first.persons, first.new_keys), (2, 2));
+        let k = keys(&staging);
+        assert_eq!(k[0], k[1]);
+        assert_ne!(k[0], k[2]);
+
+        // The same grouping under other group ids: the same keys.
+        let same = staging.save_persons(&four, &[7, 7, 3, 3], "plan").unwrap();
+        assert_eq!((same.new_keys, same.merges, same.splits), (0, 0, 0));
+        assert_eq!(keys(&staging), k);
+
+        // All four together: the older key stays, the other merges into it.
+        let merged = staging.save_persons(&four, &[1, 1, 1, 1], "plan").unwrap();
+        assert_eq!((merged.new_keys, merged.merges), (0, 1));
+        assert_eq!(keys(&staging), vec![k[0]; 4]);
+        assert_eq!(
+            events(&staging, merged.run_id),
+            [("merge".into(), k[0], k[2])]
+        );
+
+        // Three and one: the larger part keeps the key, the record alone
+        // gets a new one, split off it.
+        let split = staging.save_persons(&four, &[5, 5, 5, 9], "plan").unwrap();
+        assert_eq!((split.new_keys, split.splits), (1, 1));
+        let now = keys(&staging);
+        assert_eq!(&now[..3], &[k[0]; 3]);
+        assert_ne!(now[3], k[0]);
+        assert_eq!(
+            events(&staging, split.run_id),
+            [("split".into(), now[3], k[0])]
+        );
+
+        // A record new since the last run joins its group's key.
+        let five = input(5);
+        let grown = staging
+            .save_persons(&five, &[5, 5, 5, 9, 9], "plan")
+            .unwrap();
+        assert_eq!(grown.new_keys, 0);
+        assert_eq!(keys(&staging)[4], now[3]);
+    }
+}
