@@ -43,7 +43,6 @@ pub use plan::{Field, Level, Plan, PlanError, Role, TokenSpec};
 
 use chrono::NaiveDate;
 use ring::hmac;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Sex as claims code it.
@@ -129,26 +128,17 @@ pub struct Tokenizer {
 /// identifiers.
 const SEP: u8 = 0x1f;
 
-/// One identity's normalized fields, each computed once however many
-/// tokens use it.
-struct Normalized<'i, 'a> {
-    id: &'i Identity<'a>,
-    cache: HashMap<(Field, Level), Option<String>>,
-}
+/// Slots of the per-identity cache of normalized fields: every field at
+/// both levels.
+const SLOTS: usize = 2 * Field::ALL.len();
 
-impl Normalized<'_, '_> {
-    fn get(&mut self, field: Field, level: Level) -> Option<&str> {
-        // Only names have a loose form.
-        let level = match field {
-            Field::KanaName | Field::KanjiName => level,
-            _ => Level::Strict,
-        };
-        let id = self.id;
-        self.cache
-            .entry((field, level))
-            .or_insert_with(|| normalized(id, field, level))
-            .as_deref()
-    }
+/// The cache slot of a field at a level. Only names have a loose form.
+fn slot(field: Field, level: Level) -> usize {
+    let level = match field {
+        Field::KanaName | Field::KanjiName => level,
+        _ => Level::Strict,
+    };
+    2 * field as usize + usize::from(level == Level::Loose)
 }
 
 fn normalized(id: &Identity, field: Field, level: Level) -> Option<String> {
@@ -218,26 +208,32 @@ impl Tokenizer {
     /// only when all of its fields are present and non-empty after
     /// normalization (but those the plan lets be empty).
     pub fn tokens(&self, id: &Identity) -> Vec<Token> {
-        let mut fields = Normalized {
-            id,
-            cache: HashMap::new(),
-        };
+        // Each field is normalized once, however many tokens use it.
+        let mut cache: [Option<Option<String>>; SLOTS] = std::array::from_fn(|_| None);
+        for spec in &self.plan.tokens {
+            for &field in &spec.fields {
+                let i = slot(field, spec.level);
+                if cache[i].is_none() {
+                    cache[i] = Some(normalized(id, field, spec.level));
+                }
+            }
+        }
         let mut out = Vec::with_capacity(self.plan.tokens.len());
-        let mut parts: Vec<String> = Vec::with_capacity(6);
+        let mut parts: Vec<&str> = Vec::with_capacity(6);
         'tokens: for (spec, name) in self.plan.tokens.iter().zip(&self.names) {
             parts.clear();
             for &field in &spec.fields {
-                match fields.get(field, spec.level) {
-                    Some(v) if !v.is_empty() || spec.may_be_empty.contains(&field) => {
-                        parts.push(v.to_owned())
-                    }
+                match cache[slot(field, spec.level)]
+                    .as_ref()
+                    .and_then(Option::as_deref)
+                {
+                    Some(v) if !v.is_empty() || spec.may_be_empty.contains(&field) => parts.push(v),
                     _ => continue 'tokens,
                 }
             }
-            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
             out.push(Token {
                 kind: Arc::clone(name),
-                bytes: self.hash(spec.domain(), &refs),
+                bytes: self.hash(spec.domain(), &parts),
             });
         }
         out

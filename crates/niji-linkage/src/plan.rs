@@ -62,6 +62,28 @@ pub enum Field {
     CareNumber,
 }
 
+impl Field {
+    /// Every field, in declaration order (`Field as usize` indexes it).
+    pub const ALL: [Field; 16] = [
+        Field::KanaName,
+        Field::KanjiName,
+        Field::Birth,
+        Field::Sex,
+        Field::Insurer,
+        Field::Symbol,
+        Field::Number,
+        Field::Branch,
+        Field::OldestInsurer,
+        Field::OldestSymbol,
+        Field::OldestNumber,
+        Field::OldestBranch,
+        Field::Facility,
+        Field::LocalId,
+        Field::CareInsurer,
+        Field::CareNumber,
+    ];
+}
+
 /// How names are normalized for a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -240,6 +262,13 @@ mod tests {
         assert_eq!(plan.token("id5").unwrap().role, Role::Identity);
         assert_eq!(plan.token("id4").unwrap().role, Role::Bridge);
         assert_eq!(plan.token("id4_loose").unwrap().level, Level::Loose);
+    }
+
+    #[test]
+    fn field_all_is_in_declaration_order() {
+        for (i, f) in Field::ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i, "{f:?}");
+        }
     }
 
     #[test]
