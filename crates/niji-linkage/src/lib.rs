@@ -20,7 +20,7 @@ let tokenizer = Tokenizer::new(key);
 let birth = chrono::NaiveDate::from_ymd_opt(1970, 4, 1);
 let a = Identity { kana_name: Some("ﾔﾏﾀﾞ ﾀﾛｳ"), birth, sex: Some(Sex::Male), ..Identity::default() };
 let b = Identity { kana_name: Some("ヤマダ　タロウ"), birth, sex: Some(Sex::Male), ..Identity::default() };
-let id4 = |i: &Identity| tokenizer.tokens(i).into_iter().find(|t| t.kind == "id4");
+let id4 = |i: &Identity| tokenizer.tokens(i).into_iter().find(|t| &*t.kind == "id4");
 assert_eq!(id4(&a), id4(&b));
 ```
 
