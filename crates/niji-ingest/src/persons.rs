@@ -220,11 +220,6 @@ impl Staging {
         let run_id: i64 = tx
             .query_row("SELECT nextval('link_run')", [], |r| r.get(0))
             .map_err(err)?;
-        let next_key = || -> Result<i64, IngestError> {
-            tx.query_row("SELECT nextval('person_key')", [], |r| r.get(0))
-                .map_err(err)
-        };
-
         // Each group's records, and the old keys among them with counts.
         let mut members: HashMap<u32, Vec<usize>> = HashMap::new();
         for (i, g) in groups.iter().enumerate() {
@@ -253,14 +248,34 @@ impl Staging {
                 }
             }
         }
+        // New keys come from the sequence in one query: one statement per
+        // key cost more than the rest of the run together.
+        let mut owned: HashMap<u32, Vec<i64>> = HashMap::new();
+        for (key, (_, owner)) in &best {
+            owned.entry(*owner).or_default().push(*key);
+        }
+        let needed = order.iter().filter(|g| !owned.contains_key(*g)).count();
+        let mut fresh = {
+            let mut stmt = tx
+                .prepare("SELECT nextval('person_key') FROM range(?)")
+                .map_err(err)?;
+            let keys: Vec<i64> = stmt
+                .query_map([needed as i64], |r| r.get(0))
+                .map_err(err)?
+                .collect::<Result<_, _>>()
+                .map_err(err)?;
+            keys.into_iter()
+        };
+        let mut next_key = || {
+            fresh.next().ok_or_else(|| IngestError::Staging {
+                path: path.clone(),
+                source: duckdb::Error::QueryReturnedNoRows,
+            })
+        };
         let mut events: Vec<(&str, i64, i64)> = Vec::new();
         let mut assigned: Vec<(usize, i64)> = Vec::with_capacity(groups.len());
         for g in &order {
-            let mut kept: Vec<i64> = best
-                .iter()
-                .filter(|(_, (_, owner))| owner == g)
-                .map(|(k, _)| *k)
-                .collect();
+            let mut kept: Vec<i64> = owned.get(g).cloned().unwrap_or_default();
             kept.sort_unstable();
             let key = match kept.first() {
                 Some(&oldest) => {
