@@ -180,7 +180,7 @@ fn misses(input: &LinkInput, plan: &Plan, groups: &[u32], truth: &[Option<u64>])
     let names = |records: &[usize]| -> Vec<(u8, u32)> {
         let mut out: Vec<(u8, u32)> = records
             .iter()
-            .flat_map(|&i| input.link[i].tokens.iter().copied())
+            .flat_map(|&i| input.link.tokens(i))
             .filter(|(k, _)| bridge.get(*k as usize).copied().unwrap_or(false))
             .collect();
         out.sort_unstable();

@@ -10,9 +10,10 @@
 //! explained by the events since.
 
 use crate::{IngestError, Staging};
+use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
 use duckdb::params;
 use niji_linkage::Plan;
-use niji_linkage::link::{LinkRecord, Month};
+use niji_linkage::link::{Month, Records};
 use std::collections::HashMap;
 
 /// A record of the staging store: its batch and its number in the batch.
@@ -28,8 +29,8 @@ pub struct RecordRef {
 pub struct LinkInput {
     /// Every record, in a stable order.
     pub records: Vec<RecordRef>,
-    /// Its tokens and month, index for index.
-    pub link: Vec<LinkRecord>,
+    /// Their tokens and months, index for index.
+    pub link: Records,
     /// Each record's file (as its batch names it) and locator, for the
     /// comparison with a synthetic truth map.
     pub locators: Vec<(i64, String)>,
@@ -91,100 +92,100 @@ pub struct SavedPersons {
     pub splits: u64,
 }
 
+/// Column `i` of a batch as BIGINT; the queries above cast to it.
+fn ints(batch: &RecordBatch, i: usize) -> &Int64Array {
+    batch
+        .column(i)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("the linkage queries cast their integers to BIGINT")
+}
+
+/// Column `i` of a batch as VARCHAR.
+fn strings(batch: &RecordBatch, i: usize) -> &StringArray {
+    batch
+        .column(i)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("locators are VARCHAR")
+}
+
 impl Staging {
     fn ensure_person_tables(&self) -> Result<(), IngestError> {
         self.conn.execute_batch(SCHEMA).map_err(self.err())
     }
 
     /// Reads every record with its tokens (the kinds the plan declares) and
-    /// its month.
+    /// its month. DuckDB numbers the records and interns the tokens (per
+    /// hash domain), so what crosses into Rust is three integers a token.
     pub fn link_input(&self, plan: &Plan) -> Result<LinkInput, IngestError> {
         let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT batch_id, record, locator FROM subjects ORDER BY batch_id, record")
+        self.conn
+            .execute_batch(&format!(
+                "CREATE OR REPLACE TEMP TABLE link_records AS
+                 SELECT batch_id, record, locator, CAST(row_number() OVER (ORDER BY batch_id, record) - 1 AS BIGINT) AS rid
+                 FROM subjects;
+                 CREATE OR REPLACE TEMP TABLE link_kinds (kind VARCHAR, k BIGINT, domain VARCHAR);
+                 INSERT INTO link_kinds VALUES {};",
+                plan.tokens
+                    .iter()
+                    .enumerate()
+                    .map(|(k, t)| format!("('{}', {k}, '{}')", t.name, t.domain()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
             .map_err(&err)?;
         let mut records = Vec::new();
         let mut locators = Vec::new();
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(&err)?;
-        for row in rows {
-            let (batch_id, record, locator) = row.map_err(&err)?;
-            records.push(RecordRef { batch_id, record });
-            locators.push((batch_id, locator));
+        for batch in
+            self.arrow("SELECT batch_id, record, locator FROM link_records ORDER BY rid")?
+        {
+            let (b, r, l) = (ints(&batch, 0), ints(&batch, 1), strings(&batch, 2));
+            for i in 0..batch.num_rows() {
+                records.push(RecordRef {
+                    batch_id: b.value(i),
+                    record: r.value(i),
+                });
+                locators.push((b.value(i), l.value(i).to_owned()));
+            }
         }
-        let index: HashMap<RecordRef, usize> =
-            records.iter().enumerate().map(|(i, r)| (*r, i)).collect();
-        let mut link = vec![LinkRecord::default(); records.len()];
-
         let union: Vec<String> = DATED
             .iter()
             .map(|(t, c)| {
                 format!("SELECT batch_id, record, \"{c}\" AS d FROM {t} WHERE \"{c}\" IS NOT NULL")
             })
             .collect();
+        let mut months: Vec<Option<Month>> = vec![None; records.len()];
         let sql = format!(
-            "SELECT batch_id, record, year(min(d)) * 12 + month(min(d)) - 1 FROM ({}) GROUP BY ALL",
+            "SELECT r.rid, CAST(year(min(d)) * 12 + month(min(d)) - 1 AS BIGINT)
+             FROM ({}) JOIN link_records r USING (batch_id, record) GROUP BY r.rid",
             union.join(" UNION ALL ")
         );
-        let mut stmt = self.conn.prepare(&sql).map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(&err)?;
-        for row in rows {
-            let (batch_id, record, month) = row.map_err(&err)?;
-            if let Some(&i) = index.get(&RecordRef { batch_id, record }) {
-                link[i].month = Month::try_from(month).ok();
+        for batch in self.arrow(&sql)? {
+            let (rid, month) = (ints(&batch, 0), ints(&batch, 1));
+            for i in 0..batch.num_rows() {
+                months[rid.value(i) as usize] = Month::try_from(month.value(i)).ok();
             }
         }
-
-        // Tokens are interned per hash domain: id5 and insured share one.
-        let kinds: HashMap<&str, (u8, &str)> = plan
-            .tokens
-            .iter()
-            .enumerate()
-            .map(|(k, t)| (t.name.as_str(), (k as u8, t.domain())))
-            .collect();
-        let mut interned: HashMap<(&str, [u8; 32]), u32> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT batch_id, record, kind, token FROM tokens")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                ))
-            })
-            .map_err(&err)?;
-        for row in rows {
-            let (batch_id, record, kind, token) = row.map_err(&err)?;
-            let (Some(&(k, domain)), Ok(bytes), Some(&i)) = (
-                kinds.get(kind.as_str()),
-                <[u8; 32]>::try_from(token.as_slice()),
-                index.get(&RecordRef { batch_id, record }),
-            ) else {
-                continue;
-            };
-            let next = interned.len() as u32;
-            let id = *interned.entry((domain, bytes)).or_insert(next);
-            link[i].tokens.push((k, id));
+        let mut link = Records::new();
+        let mut next = 0usize;
+        let sql = "SELECT r.rid, k.k, CAST(dense_rank() OVER (ORDER BY k.domain, t.token) - 1 AS BIGINT)
+                   FROM tokens t JOIN link_kinds k USING (kind) JOIN link_records r USING (batch_id, record)
+                   ORDER BY r.rid";
+        for batch in self.arrow(sql)? {
+            let (rid, k, tid) = (ints(&batch, 0), ints(&batch, 1), ints(&batch, 2));
+            for i in 0..batch.num_rows() {
+                let rid = rid.value(i) as usize;
+                while next <= rid {
+                    link.start(months[next]);
+                    next += 1;
+                }
+                link.push_token(k.value(i) as u8, tid.value(i) as u32);
+            }
+        }
+        while next < records.len() {
+            link.start(months[next]);
+            next += 1;
         }
         let batches = self.batches()?;
         let sources = batches
@@ -199,6 +200,13 @@ impl Staging {
             files,
             sources,
         })
+    }
+
+    /// Runs a query and collects its Arrow record batches.
+    fn arrow(&self, sql: &str) -> Result<Vec<RecordBatch>, IngestError> {
+        let err = self.err();
+        let mut stmt = self.conn.prepare(sql).map_err(&err)?;
+        Ok(stmt.query_arrow([]).map_err(&err)?.collect())
     }
 
     /// Saves a linkage result as stable person keys, in one transaction.
@@ -366,7 +374,13 @@ mod tests {
                     record,
                 })
                 .collect(),
-            link: vec![LinkRecord::default(); n as usize],
+            link: {
+                let mut r = Records::new();
+                for _ in 0..n {
+                    r.start(None);
+                }
+                r
+            },
             locators: (1..=n).map(|r| (1, format!("line:{r}"))).collect(),
             files: HashMap::new(),
             sources: HashMap::new(),

@@ -15,8 +15,9 @@
 //!   people: twins on one card, or two people with one name and birthday.
 //!   This is the guard that keeps ID4 from bridging them.
 //!
-//! The input is plain data (record ids, interned tokens, months), so the
-//! same code links a synthetic test set, the staging store or a benchmark.
+//! The input is plain data (interned tokens and months in flat arrays), so
+//! the same code links a synthetic test set, the staging store or a
+//! benchmark.
 
 use crate::plan::{Plan, Role};
 use std::collections::HashMap;
@@ -24,15 +25,79 @@ use std::collections::HashMap;
 /// A month as months since year 0 (`year * 12 + month - 1`).
 pub type Month = u32;
 
-/// One record's linkage input.
+/// Every record's linkage input, in flat arrays: at 10 million records a
+/// vector per record would cost more than the tokens themselves.
 #[derive(Debug, Clone, Default)]
-pub struct LinkRecord {
-    /// The month the record is about (a claim's month, a stay's
-    /// admission), if it has one. Eligibility rows have none.
-    pub month: Option<Month>,
-    /// Its tokens: (index of the kind in the plan, interned token id).
-    /// Tokens of one hash domain share ids across kinds.
-    pub tokens: Vec<(u8, u32)>,
+pub struct Records {
+    /// Each record's month (a claim's month, a stay's admission), if it
+    /// has one. Eligibility rows have none.
+    months: Vec<Option<Month>>,
+    /// Record `i`'s tokens are `kinds[offsets[i]..offsets[i + 1]]` and the
+    /// same range of `tokens`.
+    offsets: Vec<usize>,
+    /// Index of each token's kind in the plan.
+    kinds: Vec<u8>,
+    /// Interned token ids; tokens of one hash domain share ids across kinds.
+    tokens: Vec<u32>,
+}
+
+impl Records {
+    /// No records.
+    pub fn new() -> Self {
+        Records {
+            offsets: vec![0],
+            ..Records::default()
+        }
+    }
+
+    /// Adds a record with its month and its (kind, token) pairs.
+    pub fn push(&mut self, month: Option<Month>, tokens: &[(u8, u32)]) {
+        self.months.push(month);
+        for &(k, t) in tokens {
+            self.kinds.push(k);
+            self.tokens.push(t);
+        }
+        self.offsets.push(self.kinds.len());
+    }
+
+    /// Adds one token to the last record.
+    pub fn push_token(&mut self, kind: u8, token: u32) {
+        self.kinds.push(kind);
+        self.tokens.push(token);
+        if let Some(last) = self.offsets.last_mut() {
+            *last = self.kinds.len();
+        }
+    }
+
+    /// Starts a record with no tokens yet.
+    pub fn start(&mut self, month: Option<Month>) {
+        self.months.push(month);
+        self.offsets.push(self.kinds.len());
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.months.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.months.is_empty()
+    }
+
+    /// Record `i`'s month.
+    pub fn month(&self, i: usize) -> Option<Month> {
+        self.months[i]
+    }
+
+    /// Record `i`'s (kind, token) pairs.
+    pub fn tokens(&self, i: usize) -> impl Iterator<Item = (u8, u32)> + '_ {
+        let range = self.offsets[i]..self.offsets[i + 1];
+        self.kinds[range.clone()]
+            .iter()
+            .copied()
+            .zip(self.tokens[range].iter().copied())
+    }
 }
 
 /// What the linker may use: the plan's kinds, by index, with their role and
@@ -49,7 +114,8 @@ pub struct KindRule {
     pub one_at_a_time: bool,
 }
 
-/// The rules of a linkage run: every kind of the plan, some used.
+/// The rules of a linkage run: every kind of the plan, those in `used`
+/// used (all when `used` is empty).
 pub fn rules(plan: &Plan, used: &[&str]) -> Vec<KindRule> {
     plan.tokens
         .iter()
@@ -73,58 +139,100 @@ pub struct LinkStats {
     pub persons: u64,
 }
 
-/// A group's facts for the conflict checks.
-#[derive(Default)]
+/// A group's facts for the conflict checks: its identity tokens, and the
+/// one-at-a-time tokens it holds, as sorted (kind, month, token).
+#[derive(Default, Debug, Clone)]
 struct Facts {
     identity: Vec<u32>,
-    /// (kind, month) → token ids held.
-    held: HashMap<(u8, Month), Vec<u32>>,
+    held: Vec<(u8, Month, u32)>,
 }
 
 impl Facts {
+    fn of(records: &Records, i: usize, rules: &[KindRule]) -> Facts {
+        let mut facts = Facts::default();
+        for (k, t) in records.tokens(i) {
+            let Some(rule) = rules.get(k as usize).filter(|r| r.used) else {
+                continue;
+            };
+            if rule.role == Role::Identity {
+                facts.identity.push(t);
+            }
+            if let (true, Some(m)) = (rule.one_at_a_time, records.month(i)) {
+                facts.held.push((k, m, t));
+            }
+        }
+        facts.identity.sort_unstable();
+        facts.identity.dedup();
+        facts.held.sort_unstable();
+        facts.held.dedup();
+        facts
+    }
+
     fn conflicts(&self, other: &Facts) -> bool {
-        let disjoint = |a: &[u32], b: &[u32]| !a.iter().any(|x| b.contains(x));
         if !self.identity.is_empty()
             && !other.identity.is_empty()
-            && disjoint(&self.identity, &other.identity)
+            && !shares(&self.identity, &other.identity)
         {
             return true;
         }
-        let (small, large) = if self.held.len() <= other.held.len() {
-            (&self.held, &other.held)
-        } else {
-            (&other.held, &self.held)
-        };
-        small
-            .iter()
-            .any(|(key, tokens)| large.get(key).is_some_and(|o| disjoint(tokens, o)))
+        // Walk both sorted lists a (kind, month) at a time.
+        let (a, b) = (&self.held, &other.held);
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            let (ka, kb) = ((a[i].0, a[i].1), (b[j].0, b[j].1));
+            if ka < kb {
+                i += 1;
+            } else if kb < ka {
+                j += 1;
+            } else {
+                let ie = i + a[i..].iter().take_while(|x| (x.0, x.1) == ka).count();
+                let je = j + b[j..].iter().take_while(|x| (x.0, x.1) == kb).count();
+                let ta: Vec<u32> = a[i..ie].iter().map(|x| x.2).collect();
+                let tb: Vec<u32> = b[j..je].iter().map(|x| x.2).collect();
+                if !shares(&ta, &tb) {
+                    return true;
+                }
+                (i, j) = (ie, je);
+            }
+        }
+        false
     }
 
     fn absorb(&mut self, other: Facts) {
-        for t in other.identity {
-            if !self.identity.contains(&t) {
-                self.identity.push(t);
-            }
-        }
-        for (key, tokens) in other.held {
-            let mine = self.held.entry(key).or_default();
-            for t in tokens {
-                if !mine.contains(&t) {
-                    mine.push(t);
-                }
-            }
-        }
+        self.identity.extend(other.identity);
+        self.identity.sort_unstable();
+        self.identity.dedup();
+        self.held.extend(other.held);
+        self.held.sort_unstable();
+        self.held.dedup();
     }
 }
 
-/// Union-find over records, with each root's facts.
-struct Groups {
-    parent: Vec<u32>,
-    size: Vec<u32>,
-    facts: Vec<Option<Facts>>,
+/// Whether two sorted lists share a value.
+fn shares(a: &[u32], b: &[u32]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return true,
+        }
+    }
+    false
 }
 
-impl Groups {
+/// Union-find over records. A group of one record has no stored facts
+/// (they are read off the record when needed); merged groups keep theirs,
+/// so memory grows with persons, not records.
+struct Groups<'r> {
+    parent: Vec<u32>,
+    size: Vec<u32>,
+    facts: HashMap<u32, Facts>,
+    records: &'r Records,
+    rules: &'r [KindRule],
+}
+
+impl Groups<'_> {
     fn find(&mut self, mut x: u32) -> u32 {
         while self.parent[x as usize] != x {
             let p = self.parent[x as usize];
@@ -134,10 +242,17 @@ impl Groups {
         x
     }
 
-    fn facts(&self, root: u32) -> &Facts {
-        self.facts[root as usize]
-            .as_ref()
-            .expect("roots keep their facts")
+    fn facts(&self, root: u32) -> std::borrow::Cow<'_, Facts> {
+        match self.facts.get(&root) {
+            Some(f) => std::borrow::Cow::Borrowed(f),
+            None => std::borrow::Cow::Owned(Facts::of(self.records, root as usize, self.rules)),
+        }
+    }
+
+    fn take_facts(&mut self, root: u32) -> Facts {
+        self.facts
+            .remove(&root)
+            .unwrap_or_else(|| Facts::of(self.records, root as usize, self.rules))
     }
 
     fn union(&mut self, a: u32, b: u32) -> u32 {
@@ -148,22 +263,24 @@ impl Groups {
         };
         self.parent[small as usize] = big;
         self.size[big as usize] += self.size[small as usize];
-        let moved = self.facts[small as usize].take().unwrap_or_default();
-        if let Some(f) = self.facts[big as usize].as_mut() {
-            f.absorb(moved);
-        }
+        let moved = self.take_facts(small);
+        let mut kept = self.take_facts(big);
+        kept.absorb(moved);
+        self.facts.insert(big, kept);
         big
     }
 }
 
 /// Links records: returns each record's group (the index of a
 /// representative record) and what was done.
-pub fn link(records: &[LinkRecord], rules: &[KindRule]) -> (Vec<u32>, LinkStats) {
+pub fn link(records: &Records, rules: &[KindRule]) -> (Vec<u32>, LinkStats) {
     let n = records.len();
     let mut groups = Groups {
         parent: (0..n as u32).collect(),
         size: vec![1; n],
-        facts: records.iter().map(|r| Some(facts_of(r, rules))).collect(),
+        facts: HashMap::new(),
+        records,
+        rules,
     };
     let mut stats = LinkStats::default();
     for role in [Role::Identity, Role::Join, Role::Bridge] {
@@ -184,51 +301,36 @@ pub fn link(records: &[LinkRecord], rules: &[KindRule]) -> (Vec<u32>, LinkStats)
     (roots, stats)
 }
 
-fn facts_of(record: &LinkRecord, rules: &[KindRule]) -> Facts {
-    let mut facts = Facts::default();
-    for &(k, t) in &record.tokens {
-        let Some(rule) = rules.get(k as usize).filter(|r| r.used) else {
-            continue;
-        };
-        if rule.role == Role::Identity && !facts.identity.contains(&t) {
-            facts.identity.push(t);
-        }
-        if let (true, Some(m)) = (rule.one_at_a_time, record.month) {
-            let held = facts.held.entry((k, m)).or_default();
-            if !held.contains(&t) {
-                held.push(t);
-            }
-        }
-    }
-    facts
-}
-
 /// Merges the groups sharing each value of kind `k`, unless they conflict.
-fn link_kind(records: &[LinkRecord], k: u8, groups: &mut Groups) -> (u64, u64) {
-    let mut by_token: HashMap<u32, Vec<u32>> = HashMap::new();
-    for (i, r) in records.iter().enumerate() {
-        for &(kind, t) in &r.tokens {
+fn link_kind(records: &Records, k: u8, groups: &mut Groups) -> (u64, u64) {
+    // (token, record) pairs of this kind, sorted: each run is one value.
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for i in 0..records.len() {
+        for (kind, t) in records.tokens(i) {
             if kind == k {
-                by_token.entry(t).or_default().push(i as u32);
+                pairs.push((t, i as u32));
             }
         }
     }
-    // A stable order, so that a run is repeatable.
-    let mut tokens: Vec<(u32, Vec<u32>)> = by_token.into_iter().collect();
-    tokens.sort_unstable_by_key(|(t, _)| *t);
+    pairs.sort_unstable();
     let (mut merges, mut refused) = (0, 0);
-    for (_, members) in tokens {
-        let mut roots: Vec<u32> = members.iter().map(|&r| groups.find(r)).collect();
+    let mut roots: Vec<u32> = Vec::new();
+    for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+        roots.clear();
+        roots.extend(run.iter().map(|&(_, r)| groups.find(r)));
         roots.sort_unstable();
         roots.dedup();
         if roots.len() < 2 {
             continue;
         }
-        let conflict = roots.iter().enumerate().any(|(i, &a)| {
-            roots[i + 1..]
-                .iter()
-                .any(|&b| groups.facts(a).conflicts(groups.facts(b)))
-        });
+        let facts: Vec<_> = roots
+            .iter()
+            .map(|&r| groups.facts(r).into_owned())
+            .collect();
+        let conflict = facts
+            .iter()
+            .enumerate()
+            .any(|(i, a)| facts[i + 1..].iter().any(|b| a.conflicts(b)));
         if conflict {
             refused += 1;
             continue;
@@ -276,16 +378,24 @@ role = "bridge"
     const ID1: u8 = 2;
     const ID4: u8 = 3;
 
-    fn rec(month: Option<Month>, tokens: &[(u8, u32)]) -> LinkRecord {
-        LinkRecord {
-            month,
-            tokens: tokens.to_vec(),
-        }
+    /// A record as the tests write it: its month and (kind, token) pairs.
+    type Rec = (Option<Month>, Vec<(u8, u32)>);
+
+    fn rec(month: Option<Month>, tokens: &[(u8, u32)]) -> Rec {
+        (month, tokens.to_vec())
     }
 
-    fn run(records: &[LinkRecord]) -> (Vec<u32>, LinkStats) {
+    fn records(list: &[Rec]) -> Records {
+        let mut r = Records::new();
+        for (month, tokens) in list {
+            r.push(*month, tokens);
+        }
+        r
+    }
+
+    fn run(list: &[Rec]) -> (Vec<u32>, LinkStats) {
         let plan = Plan::parse(PLAN, "test").unwrap();
-        link(records, &rules(&plan, &[]))
+        link(&records(list), &rules(&plan, &[]))
     }
 
     fn same(groups: &[u32], a: usize, b: usize) -> bool {
@@ -354,7 +464,7 @@ role = "bridge"
     #[test]
     fn unused_kinds_link_nothing() {
         let plan = Plan::parse(PLAN, "test").unwrap();
-        let records = [rec(Some(1), &[(ID4, 1)]), rec(Some(2), &[(ID4, 1)])];
+        let records = records(&[rec(Some(1), &[(ID4, 1)]), rec(Some(2), &[(ID4, 1)])]);
         let (g, _) = link(&records, &rules(&plan, &["id1"]));
         assert!(!same(&g, 0, 1));
         let (g, _) = link(&records, &rules(&plan, &["id4"]));
