@@ -10,7 +10,7 @@
 //! explained by the events since.
 
 use crate::{IngestError, Staging};
-use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{Array, BinaryArray, Int64Array, RecordBatch, StringArray};
 use duckdb::params;
 use niji_linkage::Plan;
 use niji_linkage::link::{Month, Records};
@@ -92,6 +92,38 @@ pub struct SavedPersons {
     pub splits: u64,
 }
 
+/// Hashes interned tokens by their first eight bytes. Tokens are HMAC
+/// outputs, uniformly spread and not choosable without the linkage key, so
+/// they need no keyed hash of their own (SipHash was a third of the read).
+#[derive(Default, Clone, Copy)]
+struct TokenHash;
+
+impl std::hash::BuildHasher for TokenHash {
+    type Hasher = TokenHasher;
+    fn build_hasher(&self) -> TokenHasher {
+        TokenHasher(0)
+    }
+}
+
+/// The hasher of [`TokenHash`]: folds the bytes it is given, eight at a time.
+struct TokenHasher(u64);
+
+impl std::hash::Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // The token's first eight bytes are enough; the domain index (one
+        // byte, written first) is folded in too.
+        for chunk in bytes.chunks(8).take(1) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(8) ^ u64::from_le_bytes(word);
+        }
+    }
+}
+
 /// Column `i` of a batch as BIGINT; the queries above cast to it.
 fn ints(batch: &RecordBatch, i: usize) -> &Int64Array {
     batch
@@ -99,6 +131,15 @@ fn ints(batch: &RecordBatch, i: usize) -> &Int64Array {
         .as_any()
         .downcast_ref::<Int64Array>()
         .expect("the linkage queries cast their integers to BIGINT")
+}
+
+/// Column `i` of a batch as BLOB.
+fn blobs(batch: &RecordBatch, i: usize) -> &BinaryArray {
+    batch
+        .column(i)
+        .as_any()
+        .downcast_ref::<BinaryArray>()
+        .expect("tokens are BLOB")
 }
 
 /// Column `i` of a batch as VARCHAR.
@@ -116,39 +157,49 @@ impl Staging {
     }
 
     /// Reads every record with its tokens (the kinds the plan declares) and
-    /// its month. DuckDB numbers the records and interns the tokens (per
-    /// hash domain), so what crosses into Rust is three integers a token.
+    /// its month, through Arrow. Records are numbered in (batch, record)
+    /// order without a join: a batch's records are numbered 1..n, so a
+    /// record's index is its batch's offset plus its number. Tokens are
+    /// interned per hash domain as they stream in.
     pub fn link_input(&self, plan: &Plan) -> Result<LinkInput, IngestError> {
-        let err = self.err();
-        self.conn
-            .execute_batch(&format!(
-                "CREATE OR REPLACE TEMP TABLE link_records AS
-                 SELECT batch_id, record, locator, CAST(row_number() OVER (ORDER BY batch_id, record) - 1 AS BIGINT) AS rid
-                 FROM subjects;
-                 CREATE OR REPLACE TEMP TABLE link_kinds (kind VARCHAR, k BIGINT, domain VARCHAR);
-                 INSERT INTO link_kinds VALUES {};",
-                plan.tokens
-                    .iter()
-                    .enumerate()
-                    .map(|(k, t)| format!("('{}', {k}, '{}')", t.name, t.domain()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .map_err(&err)?;
+        // Batch offsets: batches in id order, each with its record count.
+        let mut offsets: HashMap<i64, (usize, i64)> = HashMap::new();
         let mut records = Vec::new();
-        let mut locators = Vec::new();
-        for batch in
-            self.arrow("SELECT batch_id, record, locator FROM link_records ORDER BY rid")?
-        {
-            let (b, r, l) = (ints(&batch, 0), ints(&batch, 1), strings(&batch, 2));
+        for batch in self.arrow(
+            "SELECT batch_id, CAST(count(*) AS BIGINT), CAST(max(record) AS BIGINT) FROM subjects GROUP BY batch_id ORDER BY batch_id",
+        )? {
+            let (b, n, max) = (ints(&batch, 0), ints(&batch, 1), ints(&batch, 2));
             for i in 0..batch.num_rows() {
-                records.push(RecordRef {
+                if n.value(i) != max.value(i) {
+                    return Err(self.damaged(format!(
+                        "batch {} numbers its records with gaps",
+                        b.value(i)
+                    )));
+                }
+                offsets.insert(b.value(i), (records.len(), n.value(i)));
+                records.extend((1..=n.value(i)).map(|record| RecordRef {
                     batch_id: b.value(i),
-                    record: r.value(i),
-                });
-                locators.push((b.value(i), l.value(i).to_owned()));
+                    record,
+                }));
             }
         }
+        let index = |batch_id: i64, record: i64| -> Option<usize> {
+            let (start, n) = *offsets.get(&batch_id)?;
+            (1..=n)
+                .contains(&record)
+                .then(|| start + record as usize - 1)
+        };
+
+        let mut locators = vec![(0, String::new()); records.len()];
+        for batch in self.arrow("SELECT batch_id, record, locator FROM subjects")? {
+            let (b, r, l) = (ints(&batch, 0), ints(&batch, 1), strings(&batch, 2));
+            for i in 0..batch.num_rows() {
+                if let Some(at) = index(b.value(i), r.value(i)) {
+                    locators[at] = (b.value(i), l.value(i).to_owned());
+                }
+            }
+        }
+
         let union: Vec<String> = DATED
             .iter()
             .map(|(t, c)| {
@@ -157,35 +208,74 @@ impl Staging {
             .collect();
         let mut months: Vec<Option<Month>> = vec![None; records.len()];
         let sql = format!(
-            "SELECT r.rid, CAST(year(min(d)) * 12 + month(min(d)) - 1 AS BIGINT)
-             FROM ({}) JOIN link_records r USING (batch_id, record) GROUP BY r.rid",
+            "SELECT batch_id, record, CAST(year(min(d)) * 12 + month(min(d)) - 1 AS BIGINT) FROM ({}) GROUP BY ALL",
             union.join(" UNION ALL ")
         );
         for batch in self.arrow(&sql)? {
-            let (rid, month) = (ints(&batch, 0), ints(&batch, 1));
+            let (b, r, month) = (ints(&batch, 0), ints(&batch, 1), ints(&batch, 2));
             for i in 0..batch.num_rows() {
-                months[rid.value(i) as usize] = Month::try_from(month.value(i)).ok();
-            }
-        }
-        let mut link = Records::new();
-        let mut next = 0usize;
-        let sql = "SELECT r.rid, k.k, CAST(dense_rank() OVER (ORDER BY k.domain, t.token) - 1 AS BIGINT)
-                   FROM tokens t JOIN link_kinds k USING (kind) JOIN link_records r USING (batch_id, record)
-                   ORDER BY r.rid";
-        for batch in self.arrow(sql)? {
-            let (rid, k, tid) = (ints(&batch, 0), ints(&batch, 1), ints(&batch, 2));
-            for i in 0..batch.num_rows() {
-                let rid = rid.value(i) as usize;
-                while next <= rid {
-                    link.start(months[next]);
-                    next += 1;
+                if let Some(at) = index(b.value(i), r.value(i)) {
+                    months[at] = Month::try_from(month.value(i)).ok();
                 }
-                link.push_token(k.value(i) as u8, tid.value(i) as u32);
             }
         }
-        while next < records.len() {
-            link.start(months[next]);
-            next += 1;
+
+        // (record, kind, token id), interned per domain, then laid out by
+        // record. DuckDB maps kind names to the plan's indexes, so only
+        // integers and the token bytes cross over.
+        let domain_of: Vec<u8> = plan
+            .tokens
+            .iter()
+            .map(|t| {
+                plan.tokens
+                    .iter()
+                    .position(|o| o.domain() == t.domain())
+                    .unwrap_or(0) as u8
+            })
+            .collect();
+        let case: String = plan
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(k, t)| format!(" WHEN '{}' THEN {k}", t.name.replace('\'', "")))
+            .collect();
+        let mut interned: HashMap<(u8, [u8; 32]), u32, TokenHash> = HashMap::default();
+        let mut triples: Vec<(u32, u8, u32)> = Vec::new();
+        let sql = format!(
+            "SELECT batch_id, record, CAST(CASE kind{case} END AS BIGINT) AS k, token FROM tokens WHERE k IS NOT NULL"
+        );
+        for batch in self.arrow(&sql)? {
+            let (b, r, kinds, tokens) = (
+                ints(&batch, 0),
+                ints(&batch, 1),
+                ints(&batch, 2),
+                blobs(&batch, 3),
+            );
+            for i in 0..batch.num_rows() {
+                let k = kinds.value(i) as u8;
+                let (Some(at), Ok(bytes)) = (
+                    index(b.value(i), r.value(i)),
+                    <[u8; 32]>::try_from(tokens.value(i)),
+                ) else {
+                    continue;
+                };
+                let next = interned.len() as u32;
+                let id = *interned
+                    .entry((domain_of[k as usize], bytes))
+                    .or_insert(next);
+                triples.push((at as u32, k, id));
+            }
+        }
+        drop(interned);
+        triples.sort_unstable();
+        let mut link = Records::new();
+        let mut t = 0;
+        for (at, month) in months.iter().enumerate() {
+            link.start(*month);
+            while t < triples.len() && triples[t].0 as usize == at {
+                link.push_token(triples[t].1, triples[t].2);
+                t += 1;
+            }
         }
         let batches = self.batches()?;
         let sources = batches
@@ -200,6 +290,13 @@ impl Staging {
             files,
             sources,
         })
+    }
+
+    fn damaged(&self, reason: String) -> IngestError {
+        IngestError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
+        }
     }
 
     /// Runs a query and collects its Arrow record batches.
@@ -313,14 +410,30 @@ impl Staging {
             }
             assigned.extend(members[g].iter().map(|&i| (i, key)));
         }
-        tx.execute("DELETE FROM person_records", []).map_err(err)?;
+        // Only records whose key is new or changed are written: a rerun
+        // over the same persons writes nothing but its run.
+        let changed: Vec<(usize, i64)> = assigned
+            .into_iter()
+            .filter(|(i, key)| previous.get(&input.records[*i]) != Some(key))
+            .collect();
+        tx.execute_batch(
+            "CREATE OR REPLACE TEMP TABLE person_changes (batch_id BIGINT, record BIGINT, person_key BIGINT)",
+        )
+        .map_err(err)?;
         {
-            let mut app = tx.appender("person_records").map_err(err)?;
-            for (i, key) in assigned {
+            let mut app = tx.appender("person_changes").map_err(err)?;
+            for (i, key) in changed {
                 let r = input.records[i];
                 app.append_row(params![r.batch_id, r.record, key])
                     .map_err(err)?;
             }
+        }
+        tx.execute_batch(
+            "INSERT OR REPLACE INTO person_records SELECT * FROM person_changes;
+             DROP TABLE person_changes;",
+        )
+        .map_err(err)?;
+        {
             let mut app = tx.appender("person_events").map_err(err)?;
             for (event, key, other) in events {
                 app.append_row(params![run_id, event, key, other])
