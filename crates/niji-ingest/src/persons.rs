@@ -455,23 +455,18 @@ impl Staging {
     }
 
     fn previous_keys(&self) -> Result<HashMap<RecordRef, i64>, IngestError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT batch_id, record, person_key FROM person_records")
-            .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    RecordRef {
-                        batch_id: r.get(0)?,
-                        record: r.get(1)?,
-                    },
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-            .map_err(&err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
+        let mut out = HashMap::new();
+        for batch in self.arrow("SELECT batch_id, record, person_key FROM person_records")? {
+            let (b, r, k) = (ints(&batch, 0), ints(&batch, 1), ints(&batch, 2));
+            for i in 0..batch.num_rows() {
+                let record = RecordRef {
+                    batch_id: b.value(i),
+                    record: r.value(i),
+                };
+                out.insert(record, k.value(i));
+            }
+        }
+        Ok(out)
     }
 }
 

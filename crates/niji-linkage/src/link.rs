@@ -323,14 +323,16 @@ fn link_kind(records: &Records, k: u8, groups: &mut Groups) -> (u64, u64) {
         if roots.len() < 2 {
             continue;
         }
-        let facts: Vec<_> = roots
-            .iter()
-            .map(|&r| groups.facts(r).into_owned())
-            .collect();
-        let conflict = facts
-            .iter()
-            .enumerate()
-            .any(|(i, a)| facts[i + 1..].iter().any(|b| a.conflicts(b)));
+        // Merged groups' facts are borrowed; a single record's are read
+        // off it.
+        let conflict = {
+            let g = &*groups;
+            let facts: Vec<_> = roots.iter().map(|&r| g.facts(r)).collect();
+            facts
+                .iter()
+                .enumerate()
+                .any(|(i, a)| facts[i + 1..].iter().any(|b| a.conflicts(b)))
+        };
         if conflict {
             refused += 1;
             continue;
