@@ -61,23 +61,7 @@ fn whole_batches_only(data: &Path) -> (usize, i64) {
 fn a_killed_ingest_leaves_only_whole_batches_and_a_rerun_completes() {
     let env = Env::new();
     ok(&env.init(&[]));
-    let pop = env.root.path().join("pop");
-    ok(&env
-        .niji(&[
-            "synth",
-            "--persons",
-            "150",
-            "--seed",
-            "3",
-            "--from",
-            "2020-01",
-            "--to",
-            "2020-12",
-            "--out",
-        ])
-        .arg(&pop)
-        .output()
-        .unwrap());
+    let pop = env.synth(150, 3, "2020-01", "2020-12");
     let truth = std::fs::read_to_string(pop.join("truth/records.csv")).unwrap();
     let truth_records = truth.lines().count() as i64 - 1;
     // Every source directory; truth/ is not a source and would be refused.

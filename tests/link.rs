@@ -37,23 +37,7 @@ fn keys(data: &Path) -> HashMap<(i64, i64), i64> {
 fn the_plan_beats_every_single_key_and_keys_survive_a_new_batch() {
     let env = Env::new();
     ok(&env.init(&[]));
-    let pop = env.root.path().join("pop");
-    ok(&env
-        .niji(&[
-            "synth",
-            "--persons",
-            "600",
-            "--seed",
-            "9",
-            "--from",
-            "2020-01",
-            "--to",
-            "2021-06",
-            "--out",
-        ])
-        .arg(&pop)
-        .output()
-        .unwrap());
+    let pop = env.synth(600, 9, "2020-01", "2021-06");
     let mut months: Vec<String> = std::fs::read_dir(pop.join("uke"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

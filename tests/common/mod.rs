@@ -74,3 +74,26 @@ pub fn stderr(output: &Output) -> String {
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+impl Env {
+    /// `niji synth` of `persons` persons over `from..to` into `./pop`,
+    /// which it returns.
+    pub fn synth(&self, persons: u64, seed: u64, from: &str, to: &str) -> PathBuf {
+        let pop = self.root.path().join("pop");
+        let (persons, seed) = (persons.to_string(), seed.to_string());
+        let args = [
+            "synth",
+            "--persons",
+            &persons,
+            "--seed",
+            &seed,
+            "--from",
+            from,
+            "--to",
+            to,
+            "--out",
+        ];
+        ok(&self.niji(&args).arg(&pop).output().unwrap());
+        pop
+    }
+}

@@ -316,10 +316,11 @@ pub(crate) fn parse(
 
 /// The facility code (医療機関コード) of a FHIR document Bundle's custodian:
 /// the Organization its Composition names as responsible. `None` for a
-/// collection Bundle, a document without a custodian, or bytes that are not
-/// such a Bundle. The FHIR endpoint compares it with the sender's facility.
-pub fn fhir_custodian(bytes: &[u8]) -> Option<String> {
-    fhir::custodian(&serde_json::from_slice(bytes).ok()?)
+/// collection Bundle, a document without a custodian, or JSON that is not
+/// such a Bundle. The FHIR endpoint compares it with the sender's facility,
+/// on the JSON it has already parsed.
+pub fn fhir_custodian(bundle: &serde_json::Value) -> Option<String> {
+    fhir::custodian(bundle)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -28,8 +28,9 @@ fn is_fhir_json(headers: &HeaderMap) -> bool {
 }
 
 /// The request must be a JSON object of resourceType Bundle; anything else
-/// is a bad request (400), before the adapter sees it.
-fn check_shape(body: &[u8]) -> Result<(), FhirError> {
+/// is a bad request (400), before the adapter sees it. Returns the parsed
+/// Bundle for the custodian check.
+fn check_shape(body: &[u8]) -> Result<serde_json::Value, FhirError> {
     let json: serde_json::Value = serde_json::from_slice(body).map_err(|err| {
         // Line and column only: serde_json's message could quote input.
         let what = if err.is_eof() {
@@ -44,7 +45,7 @@ fn check_shape(body: &[u8]) -> Result<(), FhirError> {
         FhirError::BadRequest(vec![Issue::error("structure", what)])
     })?;
     match json.get("resourceType").and_then(|v| v.as_str()) {
-        Some("Bundle") => Ok(()),
+        Some("Bundle") => Ok(json),
         Some(_) => Err(FhirError::BadRequest(vec![
             Issue::error("invalid", "this endpoint takes a Bundle").at("resourceType"),
         ])),
@@ -88,8 +89,8 @@ pub(crate) async fn post_bundle(
             rejection.status(),
         )
     })?;
-    check_shape(&body)?;
-    if let Some(custodian) = niji_ingest::fhir_custodian(&body)
+    let bundle = check_shape(&body)?;
+    if let Some(custodian) = niji_ingest::fhir_custodian(&bundle)
         && custodian != source.facility
     {
         tracing::warn!(client_id = %source.client_id, facility = %source.facility, "Bundle of another facility refused");
