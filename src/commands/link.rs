@@ -129,7 +129,8 @@ pub fn run(config: &Config, args: &LinkArgs) -> anyhow::Result<()> {
         strategies: BTreeMap::new(),
     };
     if let Some(dir) = &args.truth {
-        let truth = read_truth(dir, &input)?;
+        let locators = staging.locators(&input)?;
+        let truth = read_truth(dir, &input, &locators)?;
         let compared: Vec<usize> = (0..truth.len()).filter(|&i| truth[i].is_some()).collect();
         let persons: Vec<u64> = compared.iter().filter_map(|&i| truth[i]).collect();
         for (name, used) in STRATEGIES {
@@ -211,7 +212,7 @@ fn misses(input: &LinkInput, plan: &Plan, groups: &[u32], truth: &[Option<u64>])
             }
             let source = input
                 .sources
-                .get(&input.locators[records[0]].0)
+                .get(&input.records[records[0]].batch_id)
                 .cloned()
                 .unwrap_or_default();
             *m.by_source.entry(source).or_default() += 1;
@@ -252,7 +253,11 @@ fn sha256_hex(text: &str) -> String {
 /// Each record's true person from `DIR/records.csv` (`file, locator,
 /// person_id`), matching a batch's file by the truth's relative path at
 /// its end.
-fn read_truth(dir: &Path, input: &LinkInput) -> anyhow::Result<Vec<Option<u64>>> {
+fn read_truth(
+    dir: &Path,
+    input: &LinkInput,
+    locators: &[String],
+) -> anyhow::Result<Vec<Option<u64>>> {
     let path = dir.join("records.csv");
     let mut reader = csv::Reader::from_path(&path).with_context(|| path.display().to_string())?;
     let mut files: HashMap<String, u32> = HashMap::new();
@@ -285,10 +290,11 @@ fn read_truth(dir: &Path, input: &LinkInput) -> anyhow::Result<Vec<Option<u64>>>
         })
         .collect();
     Ok(input
-        .locators
+        .records
         .iter()
-        .map(|(batch, locator)| {
-            let f = batch_file.get(batch).copied().flatten()?;
+        .zip(locators)
+        .map(|(record, locator)| {
+            let f = batch_file.get(&record.batch_id).copied().flatten()?;
             truth.get(&(f, locator.clone())).copied()
         })
         .collect())

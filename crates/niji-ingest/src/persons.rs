@@ -10,11 +10,12 @@
 //! explained by the events since.
 
 use crate::{IngestError, Staging};
-use arrow_array::{Array, BinaryArray, Int64Array, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray};
 use duckdb::params;
 use niji_linkage::Plan;
 use niji_linkage::link::{Month, Records};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A record of the staging store: its batch and its number in the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,9 +32,6 @@ pub struct LinkInput {
     pub records: Vec<RecordRef>,
     /// Their tokens and months, index for index.
     pub link: Records,
-    /// Each record's file (as its batch names it) and locator, for the
-    /// comparison with a synthetic truth map.
-    pub locators: Vec<(i64, String)>,
     /// Files by batch id.
     pub files: HashMap<i64, String>,
     /// Source kinds by batch id.
@@ -162,12 +160,13 @@ impl Staging {
     /// record's index is its batch's offset plus its number. Tokens are
     /// interned per hash domain as they stream in.
     pub fn link_input(&self, plan: &Plan) -> Result<LinkInput, IngestError> {
-        // Batch offsets: batches in id order, each with its record count.
-        let mut offsets: HashMap<i64, (usize, i64)> = HashMap::new();
+        // Batch offsets, indexed by batch id (ids are a dense sequence):
+        // each batch's first record's index and its record count.
+        let mut offsets: Vec<Option<(usize, i64)>> = Vec::new();
         let mut records = Vec::new();
-        for batch in self.arrow(
+        self.each_batch(
             "SELECT batch_id, CAST(count(*) AS BIGINT), CAST(max(record) AS BIGINT) FROM subjects GROUP BY batch_id ORDER BY batch_id",
-        )? {
+            |batch| {
             let (b, n, max) = (ints(&batch, 0), ints(&batch, 1), ints(&batch, 2));
             for i in 0..batch.num_rows() {
                 if n.value(i) != max.value(i) {
@@ -176,48 +175,47 @@ impl Staging {
                         b.value(i)
                     )));
                 }
-                offsets.insert(b.value(i), (records.len(), n.value(i)));
+                let slot = usize::try_from(b.value(i))
+                    .map_err(|_| self.damaged(format!("batch id {} is negative", b.value(i))))?;
+                if offsets.len() <= slot {
+                    offsets.resize(slot + 1, None);
+                }
+                offsets[slot] = Some((records.len(), n.value(i)));
                 records.extend((1..=n.value(i)).map(|record| RecordRef {
                     batch_id: b.value(i),
                     record,
                 }));
             }
-        }
+            Ok(())
+        })?;
         let index = |batch_id: i64, record: i64| -> Option<usize> {
-            let (start, n) = *offsets.get(&batch_id)?;
+            let (start, n) = (*offsets.get(usize::try_from(batch_id).ok()?)?)?;
             (1..=n)
                 .contains(&record)
                 .then(|| start + record as usize - 1)
         };
 
-        let mut locators = vec![(0, String::new()); records.len()];
-        for batch in self.arrow("SELECT batch_id, record, locator FROM subjects")? {
-            let (b, r, l) = (ints(&batch, 0), ints(&batch, 1), strings(&batch, 2));
-            for i in 0..batch.num_rows() {
-                if let Some(at) = index(b.value(i), r.value(i)) {
-                    locators[at] = (b.value(i), l.value(i).to_owned());
-                }
-            }
-        }
-
-        let union: Vec<String> = DATED
-            .iter()
-            .map(|(t, c)| {
-                format!("SELECT batch_id, record, \"{c}\" AS d FROM {t} WHERE \"{c}\" IS NOT NULL")
-            })
-            .collect();
+        // Each dated table's earliest month per record, one table at a
+        // time (a union of them all cost twice as much), the earliest kept.
         let mut months: Vec<Option<Month>> = vec![None; records.len()];
-        let sql = format!(
-            "SELECT batch_id, record, CAST(year(min(d)) * 12 + month(min(d)) - 1 AS BIGINT) FROM ({}) GROUP BY ALL",
-            union.join(" UNION ALL ")
-        );
-        for batch in self.arrow(&sql)? {
-            let (b, r, month) = (ints(&batch, 0), ints(&batch, 1), ints(&batch, 2));
-            for i in 0..batch.num_rows() {
-                if let Some(at) = index(b.value(i), r.value(i)) {
-                    months[at] = Month::try_from(month.value(i)).ok();
+        for (table, column) in DATED {
+            let sql = format!(
+                "SELECT batch_id, record, CAST(year(min(\"{column}\")) * 12 + month(min(\"{column}\")) - 1 AS BIGINT) \
+                 FROM {table} WHERE \"{column}\" IS NOT NULL GROUP BY ALL"
+            );
+            self.each_batch(&sql, |batch| {
+                let (b, r, month) = (ints(&batch, 0), ints(&batch, 1), ints(&batch, 2));
+                for i in 0..batch.num_rows() {
+                    let (Some(at), Ok(m)) = (
+                        index(b.value(i), r.value(i)),
+                        Month::try_from(month.value(i)),
+                    ) else {
+                        continue;
+                    };
+                    months[at] = Some(months[at].map_or(m, |old| old.min(m)));
                 }
-            }
+                Ok(())
+            })?;
         }
 
         // (record, kind, token id), interned per domain, then laid out by
@@ -244,7 +242,7 @@ impl Staging {
         let sql = format!(
             "SELECT batch_id, record, CAST(CASE kind{case} END AS BIGINT) AS k, token FROM tokens WHERE k IS NOT NULL"
         );
-        for batch in self.arrow(&sql)? {
+        self.each_batch(&sql, |batch| {
             let (b, r, kinds, tokens) = (
                 ints(&batch, 0),
                 ints(&batch, 1),
@@ -255,17 +253,22 @@ impl Staging {
                 let k = kinds.value(i) as u8;
                 let (Some(at), Ok(bytes)) = (
                     index(b.value(i), r.value(i)),
-                    <[u8; 32]>::try_from(tokens.value(i)),
+                    <&[u8; 32]>::try_from(tokens.value(i)),
                 ) else {
-                    continue;
+                    return Err(self.damaged(format!(
+                        "batch {} record {}: a token without its record, or not 32 bytes",
+                        b.value(i),
+                        r.value(i)
+                    )));
                 };
                 let next = interned.len() as u32;
                 let id = *interned
-                    .entry((domain_of[k as usize], bytes))
+                    .entry((domain_of[k as usize], *bytes))
                     .or_insert(next);
                 triples.push((at as u32, k, id));
             }
-        }
+            Ok(())
+        })?;
         drop(interned);
         triples.sort_unstable();
         let mut link = Records::new();
@@ -286,10 +289,30 @@ impl Staging {
         Ok(LinkInput {
             records,
             link,
-            locators,
             files,
             sources,
         })
+    }
+
+    /// Each record's locator (line or element in its file), index for
+    /// index with `input.records`: what a synthetic truth map names.
+    /// Linking itself does not need them.
+    pub fn locators(&self, input: &LinkInput) -> Result<Vec<String>, IngestError> {
+        let mut locators = vec![String::new(); input.records.len()];
+        self.each_batch("SELECT batch_id, record, locator FROM subjects", |batch| {
+            let (b, r, l) = (ints(&batch, 0), ints(&batch, 1), strings(&batch, 2));
+            for i in 0..batch.num_rows() {
+                let record = RecordRef {
+                    batch_id: b.value(i),
+                    record: r.value(i),
+                };
+                if let Ok(at) = input.records.binary_search(&record) {
+                    locators[at] = l.value(i).to_owned();
+                }
+            }
+            Ok(())
+        })?;
+        Ok(locators)
     }
 
     fn damaged(&self, reason: String) -> IngestError {
@@ -300,10 +323,20 @@ impl Staging {
     }
 
     /// Runs a query and collects its Arrow record batches.
-    fn arrow(&self, sql: &str) -> Result<Vec<RecordBatch>, IngestError> {
+    /// Runs a query and hands its result to `f` a batch at a time, as
+    /// DuckDB streams it: the caller's work overlaps DuckDB's, and the
+    /// whole result never sits in memory twice.
+    fn each_batch(
+        &self,
+        sql: &str,
+        mut f: impl FnMut(RecordBatch) -> Result<(), IngestError>,
+    ) -> Result<(), IngestError> {
         let err = self.err();
         let mut stmt = self.conn.prepare(sql).map_err(&err)?;
-        Ok(stmt.query_arrow([]).map_err(&err)?.collect())
+        for batch in stmt.stream_arrow([]).map_err(&err)? {
+            f(batch.map_err(&err)?)?;
+        }
+        Ok(())
     }
 
     /// Saves a linkage result as stable person keys, in one transaction.
@@ -315,7 +348,7 @@ impl Staging {
         plan_sha256: &str,
     ) -> Result<SavedPersons, IngestError> {
         self.ensure_person_tables()?;
-        let previous = self.previous_keys()?;
+        let previous = self.previous_keys(input)?;
         let path = self.path.clone();
         let err = |source| IngestError::Staging {
             path: path.clone(),
@@ -325,41 +358,34 @@ impl Staging {
         let run_id: i64 = tx
             .query_row("SELECT nextval('link_run')", [], |r| r.get(0))
             .map_err(err)?;
-        // Each group's records, and the old keys among them with counts.
-        let mut members: HashMap<u32, Vec<usize>> = HashMap::new();
-        for (i, g) in groups.iter().enumerate() {
-            members.entry(*g).or_default().push(i);
-        }
-        let mut order: Vec<u32> = members.keys().copied().collect();
-        order.sort_unstable_by_key(|g| members[g][0]);
+        let members = members(groups);
         let mut saved = SavedPersons {
             run_id,
-            persons: order.len() as u64,
+            persons: members.len() as u64,
             ..SavedPersons::default()
         };
-        // A key stays with the group holding most of its records.
-        let mut best: HashMap<i64, (usize, u32)> = HashMap::new();
-        for g in &order {
+        // A key stays with the group holding most of its records; `best`
+        // maps it to (count, group's position in `members`).
+        let mut best: HashMap<i64, (usize, usize)> = HashMap::new();
+        for (g, group) in members.iter().enumerate() {
             let mut counts: HashMap<i64, usize> = HashMap::new();
-            for &i in &members[g] {
-                if let Some(&k) = previous.get(&input.records[i]) {
-                    *counts.entry(k).or_default() += 1;
-                }
+            for k in group.iter().filter_map(|&i| previous[i]) {
+                *counts.entry(k).or_default() += 1;
             }
             for (k, n) in counts {
-                let entry = best.entry(k).or_insert((n, *g));
+                let entry = best.entry(k).or_insert((n, g));
                 if n > entry.0 {
-                    *entry = (n, *g);
+                    *entry = (n, g);
                 }
             }
+        }
+        let mut owned: Vec<Vec<i64>> = vec![Vec::new(); members.len()];
+        for (key, (_, owner)) in &best {
+            owned[*owner].push(*key);
         }
         // New keys come from the sequence in one query: one statement per
         // key cost more than the rest of the run together.
-        let mut owned: HashMap<u32, Vec<i64>> = HashMap::new();
-        for (key, (_, owner)) in &best {
-            owned.entry(*owner).or_default().push(*key);
-        }
-        let needed = order.iter().filter(|g| !owned.contains_key(*g)).count();
+        let needed = owned.iter().filter(|o| o.is_empty()).count();
         let mut fresh = {
             let mut stmt = tx
                 .prepare("SELECT nextval('person_key') FROM range(?)")
@@ -371,16 +397,9 @@ impl Staging {
                 .map_err(err)?;
             keys.into_iter()
         };
-        let mut next_key = || {
-            fresh.next().ok_or_else(|| IngestError::Staging {
-                path: path.clone(),
-                source: duckdb::Error::QueryReturnedNoRows,
-            })
-        };
         let mut events: Vec<(&str, i64, i64)> = Vec::new();
-        let mut assigned: Vec<(usize, i64)> = Vec::with_capacity(groups.len());
-        for g in &order {
-            let mut kept: Vec<i64> = owned.get(g).cloned().unwrap_or_default();
+        let mut changed = Changes::default();
+        for (g, (group, kept)) in members.iter().zip(&mut owned).enumerate() {
             kept.sort_unstable();
             let key = match kept.first() {
                 Some(&oldest) => {
@@ -392,15 +411,18 @@ impl Staging {
                 }
                 None => {
                     saved.new_keys += 1;
-                    next_key()?
+                    fresh.next().ok_or_else(|| IngestError::Staging {
+                        path: path.clone(),
+                        source: duckdb::Error::QueryReturnedNoRows,
+                    })?
                 }
             };
             // Old keys of these records that stayed with another group:
             // this group split off them.
-            let mut split_from: Vec<i64> = members[g]
+            let mut split_from: Vec<i64> = group
                 .iter()
-                .filter_map(|i| previous.get(&input.records[*i]).copied())
-                .filter(|k| best.get(k).is_some_and(|(_, owner)| owner != g))
+                .filter_map(|&i| previous[i])
+                .filter(|k| best.get(k).is_some_and(|&(_, owner)| owner != g))
                 .collect();
             split_from.sort_unstable();
             split_from.dedup();
@@ -408,25 +430,25 @@ impl Staging {
                 events.push(("split", key, from));
                 saved.splits += 1;
             }
-            assigned.extend(members[g].iter().map(|&i| (i, key)));
+            // Only records whose key is new or changed are written: a
+            // rerun over the same persons writes nothing but its run.
+            for &i in group.iter().filter(|&&i| previous[i] != Some(key)) {
+                changed.push(input.records[i], key);
+            }
         }
-        // Only records whose key is new or changed are written: a rerun
-        // over the same persons writes nothing but its run.
-        let changed: Vec<(usize, i64)> = assigned
-            .into_iter()
-            .filter(|(i, key)| previous.get(&input.records[*i]) != Some(key))
-            .collect();
         tx.execute_batch(
             "CREATE OR REPLACE TEMP TABLE person_changes (batch_id BIGINT, record BIGINT, person_key BIGINT)",
         )
         .map_err(err)?;
-        {
+        let batch = changed.batch().map_err(|e| IngestError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        if let Some(batch) = batch {
             let mut app = tx.appender("person_changes").map_err(err)?;
-            for (i, key) in changed {
-                let r = input.records[i];
-                app.append_row(params![r.batch_id, r.record, key])
-                    .map_err(err)?;
-            }
+            app.append_record_batch(batch).map_err(err)?;
+            // Flushed here: a flush on drop would swallow its error.
+            app.flush().map_err(err)?;
         }
         tx.execute_batch(
             "INSERT OR REPLACE INTO person_records SELECT * FROM person_changes;
@@ -439,6 +461,7 @@ impl Staging {
                 app.append_row(params![run_id, event, key, other])
                     .map_err(err)?;
             }
+            app.flush().map_err(err)?;
         }
         tx.execute(
             "INSERT INTO link_runs (run_id, plan_sha256, records, persons) VALUES (?, ?, ?, ?)",
@@ -454,19 +477,74 @@ impl Staging {
         Ok(saved)
     }
 
-    fn previous_keys(&self) -> Result<HashMap<RecordRef, i64>, IngestError> {
-        let mut out = HashMap::new();
-        for batch in self.arrow("SELECT batch_id, record, person_key FROM person_records")? {
-            let (b, r, k) = (ints(&batch, 0), ints(&batch, 1), ints(&batch, 2));
-            for i in 0..batch.num_rows() {
-                let record = RecordRef {
-                    batch_id: b.value(i),
-                    record: r.value(i),
-                };
-                out.insert(record, k.value(i));
-            }
-        }
+    /// Each record's key from earlier runs, index for index with
+    /// `input.records`.
+    fn previous_keys(&self, input: &LinkInput) -> Result<Vec<Option<i64>>, IngestError> {
+        let mut out = vec![None; input.records.len()];
+        self.each_batch(
+            "SELECT batch_id, record, person_key FROM person_records",
+            |batch| {
+                let (b, r, k) = (ints(&batch, 0), ints(&batch, 1), ints(&batch, 2));
+                for i in 0..batch.num_rows() {
+                    let record = RecordRef {
+                        batch_id: b.value(i),
+                        record: r.value(i),
+                    };
+                    // Records are in (batch, record) order.
+                    if let Ok(at) = input.records.binary_search(&record) {
+                        out[at] = Some(k.value(i));
+                    }
+                }
+                Ok(())
+            },
+        )?;
         Ok(out)
+    }
+}
+
+/// The records of each group, ordered by their first record, so that new
+/// keys follow the order of the records.
+fn members(groups: &[u32]) -> Vec<Vec<usize>> {
+    let mut packed: Vec<u64> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, &g)| u64::from(g) << 32 | i as u64)
+        .collect();
+    packed.sort_unstable();
+    let mut members: Vec<Vec<usize>> = packed
+        .chunk_by(|a, b| a >> 32 == b >> 32)
+        .map(|run| run.iter().map(|&p| (p & 0xffff_ffff) as usize).collect())
+        .collect();
+    members.sort_unstable_by_key(|m| m[0]);
+    members
+}
+
+/// Person keys to write, as Arrow columns for the appender.
+#[derive(Default)]
+struct Changes {
+    batch_id: Vec<i64>,
+    record: Vec<i64>,
+    person_key: Vec<i64>,
+}
+
+impl Changes {
+    fn push(&mut self, r: RecordRef, key: i64) {
+        self.batch_id.push(r.batch_id);
+        self.record.push(r.record);
+        self.person_key.push(key);
+    }
+
+    fn batch(self) -> Result<Option<RecordBatch>, arrow_schema::ArrowError> {
+        if self.batch_id.is_empty() {
+            return Ok(None);
+        }
+        let column = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
+        RecordBatch::try_from_iter([
+            ("batch_id", column(self.batch_id)),
+            ("record", column(self.record)),
+            ("person_key", column(self.person_key)),
+        ])
+        .map(Some)
     }
 }
 
@@ -489,7 +567,6 @@ mod tests {
                 }
                 r
             },
-            locators: (1..=n).map(|r| (1, format!("line:{r}"))).collect(),
             files: HashMap::new(),
             sources: HashMap::new(),
         }

@@ -20,7 +20,6 @@
 //! benchmark.
 
 use crate::plan::{Plan, Role};
-use std::collections::HashMap;
 
 /// A month as months since year 0 (`year * 12 + month - 1`).
 pub type Month = u32;
@@ -198,13 +197,19 @@ impl Facts {
         false
     }
 
-    fn absorb(&mut self, other: Facts) {
-        self.identity.extend(other.identity);
-        self.identity.sort_unstable();
-        self.identity.dedup();
-        self.held.extend(other.held);
-        self.held.sort_unstable();
-        self.held.dedup();
+    /// Joins the facts of several groups: one sort of everything, not one
+    /// per union (a person with hundreds of records is merged in one run).
+    fn join(all: Vec<Facts>) -> Facts {
+        let mut joined = Facts::default();
+        for f in all {
+            joined.identity.extend(f.identity);
+            joined.held.extend(f.held);
+        }
+        joined.identity.sort_unstable();
+        joined.identity.dedup();
+        joined.held.sort_unstable();
+        joined.held.dedup();
+        joined
     }
 }
 
@@ -227,7 +232,8 @@ fn shares(a: &[u32], b: &[u32]) -> bool {
 struct Groups<'r> {
     parent: Vec<u32>,
     size: Vec<u32>,
-    facts: HashMap<u32, Facts>,
+    /// A merged group's facts, at its root.
+    facts: Vec<Option<Box<Facts>>>,
     records: &'r Records,
     rules: &'r [KindRule],
 }
@@ -243,31 +249,30 @@ impl Groups<'_> {
     }
 
     fn facts(&self, root: u32) -> std::borrow::Cow<'_, Facts> {
-        match self.facts.get(&root) {
+        match &self.facts[root as usize] {
             Some(f) => std::borrow::Cow::Borrowed(f),
             None => std::borrow::Cow::Owned(Facts::of(self.records, root as usize, self.rules)),
         }
     }
 
     fn take_facts(&mut self, root: u32) -> Facts {
-        self.facts
-            .remove(&root)
-            .unwrap_or_else(|| Facts::of(self.records, root as usize, self.rules))
+        match self.facts[root as usize].take() {
+            Some(f) => *f,
+            None => Facts::of(self.records, root as usize, self.rules),
+        }
     }
 
-    fn union(&mut self, a: u32, b: u32) -> u32 {
-        let (big, small) = if self.size[a as usize] >= self.size[b as usize] {
-            (a, b)
-        } else {
-            (b, a)
+    /// Merges the groups of `roots` (distinct roots) into one.
+    fn union(&mut self, roots: &[u32]) {
+        let Some(&big) = roots.iter().max_by_key(|&&r| self.size[r as usize]) else {
+            return;
         };
-        self.parent[small as usize] = big;
-        self.size[big as usize] += self.size[small as usize];
-        let moved = self.take_facts(small);
-        let mut kept = self.take_facts(big);
-        kept.absorb(moved);
-        self.facts.insert(big, kept);
-        big
+        let all: Vec<Facts> = roots.iter().map(|&r| self.take_facts(r)).collect();
+        for &r in roots.iter().filter(|&&r| r != big) {
+            self.parent[r as usize] = big;
+            self.size[big as usize] += self.size[r as usize];
+        }
+        self.facts[big as usize] = Some(Box::new(Facts::join(all)));
     }
 }
 
@@ -278,46 +283,50 @@ pub fn link(records: &Records, rules: &[KindRule]) -> (Vec<u32>, LinkStats) {
     let mut groups = Groups {
         parent: (0..n as u32).collect(),
         size: vec![1; n],
-        facts: HashMap::new(),
+        facts: (0..n).map(|_| None).collect(),
         records,
         rules,
     };
+    // Each used kind's (token, record) pairs, packed in a u64 so that one
+    // integer sort orders them by token: each run of a token is one value.
+    let mut pairs: Vec<Vec<u64>> = vec![Vec::new(); rules.len()];
+    for i in 0..n {
+        for (kind, t) in records.tokens(i) {
+            if rules.get(kind as usize).is_some_and(|r| r.used) {
+                pairs[kind as usize].push(u64::from(t) << 32 | i as u64);
+            }
+        }
+    }
     let mut stats = LinkStats::default();
     for role in [Role::Identity, Role::Join, Role::Bridge] {
         for (k, rule) in rules.iter().enumerate() {
             if rule.role != role || !rule.used {
                 continue;
             }
-            let (merges, refused) = link_kind(records, k as u8, &mut groups);
+            let mut kind = std::mem::take(&mut pairs[k]);
+            kind.sort_unstable();
+            let (merges, refused) = link_kind(&kind, &mut groups);
             stats.merges.push((rule.name.clone(), merges));
             stats.refused.push((rule.name.clone(), refused));
         }
     }
     let roots: Vec<u32> = (0..n as u32).map(|r| groups.find(r)).collect();
-    let mut distinct = roots.clone();
-    distinct.sort_unstable();
-    distinct.dedup();
-    stats.persons = distinct.len() as u64;
+    stats.persons = roots
+        .iter()
+        .enumerate()
+        .filter(|&(i, &r)| r as usize == i)
+        .count() as u64;
     (roots, stats)
 }
 
-/// Merges the groups sharing each value of kind `k`, unless they conflict.
-fn link_kind(records: &Records, k: u8, groups: &mut Groups) -> (u64, u64) {
-    // (token, record) pairs of this kind, sorted: each run is one value.
-    let mut pairs: Vec<(u32, u32)> = Vec::new();
-    for i in 0..records.len() {
-        for (kind, t) in records.tokens(i) {
-            if kind == k {
-                pairs.push((t, i as u32));
-            }
-        }
-    }
-    pairs.sort_unstable();
+/// Merges the groups sharing each value of one kind, unless they
+/// conflict. `pairs` are sorted (token << 32 | record).
+fn link_kind(pairs: &[u64], groups: &mut Groups) -> (u64, u64) {
     let (mut merges, mut refused) = (0, 0);
     let mut roots: Vec<u32> = Vec::new();
-    for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+    for run in pairs.chunk_by(|a, b| a >> 32 == b >> 32) {
         roots.clear();
-        roots.extend(run.iter().map(|&(_, r)| groups.find(r)));
+        roots.extend(run.iter().map(|&p| groups.find(p as u32)));
         roots.sort_unstable();
         roots.dedup();
         if roots.len() < 2 {
@@ -337,11 +346,8 @@ fn link_kind(records: &Records, k: u8, groups: &mut Groups) -> (u64, u64) {
             refused += 1;
             continue;
         }
-        let mut root = roots[0];
-        for &other in &roots[1..] {
-            root = groups.union(root, other);
-            merges += 1;
-        }
+        groups.union(&roots);
+        merges += roots.len() as u64 - 1;
     }
     (merges, refused)
 }
