@@ -63,4 +63,4 @@ echo "==> claims only: Splink"
 /usr/bin/time -f "%e %M" -o "$work/splink.time" \
     "$venv/bin/python" "$here/splink_link.py" "$work/raw.parquet" "$work/splink.json" ${PROBABILISTIC:+--probabilistic} \
     >"$work/splink.log" 2>&1
-"$venv/bin/python" "$here/summary.py" "$work"
+"$venv/bin/python" "$here/summary.py" "$work" | tee "$work/summary.txt"

@@ -9,6 +9,7 @@ connected components. Probabilistic: Splink's Fellegi-Sunter model with
 default comparisons, trained by random sampling and EM, clustered at 0.95.
 """
 import json
+import os
 import sys
 import time
 
@@ -52,8 +53,16 @@ def score(con, clusters_table):
     }
 
 
+def save(report, out):
+    with open(report, "w") as f:
+        json.dump(out, f, indent=2)
+
+
 def main(raw, report, probabilistic):
     con = duckdb.connect()
+    # In memory, but free to spill beside the report: at ten million
+    # records the deterministic pairs outgrow the machine's memory.
+    con.execute(f"SET temp_directory = '{os.path.join(os.path.dirname(os.path.abspath(report)), 'splink.tmp')}'")
     con.execute(f"CREATE TABLE raw AS SELECT * FROM read_parquet('{raw}')")
     records = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
     db_api = DuckDBAPI(connection=con)
@@ -75,6 +84,9 @@ def main(raw, report, probabilistic):
     con.execute(f"CREATE TABLE det AS SELECT unique_id, cluster_id FROM {clusters.physical_name}")
     out["deterministic"] = {"seconds": seconds, "records_per_second": records / seconds, **score(con, "det")}
     print("deterministic", out["deterministic"], flush=True)
+    # Saved now, so that a probabilistic run stopped for taking too long
+    # leaves the deterministic figures.
+    save(report, out)
 
     if probabilistic:
         started = time.perf_counter()
@@ -102,9 +114,7 @@ def main(raw, report, probabilistic):
         con.execute(f"CREATE TABLE prob AS SELECT unique_id, cluster_id FROM {clusters.physical_name}")
         out["probabilistic"] = {"seconds": seconds, "records_per_second": records / seconds, **score(con, "prob")}
         print("probabilistic", out["probabilistic"], flush=True)
-
-    with open(report, "w") as f:
-        json.dump(out, f, indent=2)
+        save(report, out)
 
 
 if __name__ == "__main__":
