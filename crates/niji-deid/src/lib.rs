@@ -33,5 +33,6 @@ assert_eq!(solution.node, [1]); // 30-34 and 35-39, five people each
 pub mod hierarchy;
 pub mod load;
 pub mod model;
+pub mod policy;
 pub mod risk;
 pub mod search;
