@@ -62,6 +62,140 @@ pub enum Command {
     Sources(SourcesCommand),
     /// Start the HTTP server: `POST /fhir/Bundle` for source systems
     Serve(ServeArgs),
+    /// Anonymized and pseudonymized releases: build, list, export, re-identify
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+    /// Accounts of admins, reviewers and researchers
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Build a release from the linked content under a policy; prints its risk report
+    Build(ReleaseBuildArgs),
+    /// List releases with their tier, size and policy hash
+    List(ReportArgs),
+    /// Write a release's tables as Parquet files
+    Export(ReleaseExportArgs),
+    /// Map a pseudonym of a pseudonymized release back to its source records, with two admins
+    #[command(subcommand)]
+    Reidentify(ReidentifyCommand),
+}
+
+/// `niji release build`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The policy (policies/release-*.toml) names the tier, the sources, the person table's columns with \
+their roles and hierarchies, the privacy model and the event tables. An anonymized release is generalized by the \
+optimal search until the model holds; a pseudonymized one keeps exact values and may draw on chart data only. The \
+release is written to releases/NAME.duckdb in the data directory, read-only, and its manifest to the store."
+)]
+pub struct ReleaseBuildArgs {
+    /// The release policy
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+
+    /// The release's name (lower-case letters, digits, - and _)
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// `niji release export`.
+#[derive(Debug, Args)]
+pub struct ReleaseExportArgs {
+    /// The release
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// The output format
+    #[arg(long, value_name = "FORMAT", default_value = "parquet")]
+    pub format: ExportFormat,
+
+    /// The directory to write one file per table into (created; must be empty)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Apache Parquet
+    Parquet,
+    /// CSV with a header (what pycanon and anjana read)
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReidentifyCommand {
+    /// File a request (an admin; password from NIJI_ADMIN_PASSWORD or a prompt)
+    Request(ReidentifyRequestArgs),
+    /// Approve a request as a second admin: opens the escrowed key and prints the source records
+    Approve(ReidentifyApproveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReidentifyRequestArgs {
+    /// The pseudonymized release
+    #[arg(long, value_name = "NAME")]
+    pub release: String,
+
+    /// The pseudonym to map back
+    #[arg(long, value_name = "PSEUDONYM")]
+    pub pseudonym: String,
+
+    /// The investigation it answers (e.g. a PMDA inquiry number)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+
+    /// The requesting admin's account
+    #[arg(long = "as", value_name = "ACCOUNT")]
+    pub admin: String,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReidentifyApproveArgs {
+    /// The request's id
+    #[arg(value_name = "ID")]
+    pub id: i64,
+
+    /// The approving admin's account (not the requester)
+    #[arg(long = "as", value_name = "ACCOUNT")]
+    pub admin: String,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Create an account; its password comes from NIJI_ACCOUNT_PASSWORD or a prompt
+    Add(AccountsAddArgs),
+    /// List accounts with their roles
+    List(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AccountsAddArgs {
+    /// The login name
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// admin, reviewer or researcher
+    #[arg(long, value_name = "ROLE")]
+    pub role: niji_core::Role,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// `niji link`.

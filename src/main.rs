@@ -47,5 +47,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
             commands::sources::revoke(&config, &args)
         }
         cli::Command::Serve(args) => commands::serve::run(&config, &args),
+        cli::Command::Release(command) => commands::release::run(&config, &command),
+        cli::Command::Accounts(command) => commands::accounts::run(&config, &command),
     }
 }

@@ -10,8 +10,11 @@ use std::io::IsTerminal;
 pub const PASSPHRASE: &str = "NIJI_PASSPHRASE";
 /// The new passphrase of `niji keys passphrase`.
 pub const NEW_PASSPHRASE: &str = "NIJI_NEW_PASSPHRASE";
-/// The admin password of `niji init`.
+/// The admin password of `niji init`, and an admin's password where a
+/// command acts as one.
 pub const ADMIN_PASSWORD: &str = "NIJI_ADMIN_PASSWORD";
+/// The new account's password of `niji accounts add`.
+pub const ACCOUNT_PASSWORD: &str = "NIJI_ACCOUNT_PASSWORD";
 
 /// Whether a prompt asks once, or twice and compares (for a new secret).
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -25,13 +25,14 @@ fn help_lists_exactly_the_commands_that_exist() {
     assert_eq!(
         commands,
         [
-            "init", "status", "keys", "synth", "ingest", "link", "sources", "serve", "help"
+            "init", "status", "keys", "synth", "ingest", "link", "sources", "serve", "release",
+            "accounts", "help"
         ],
         "{help}"
     );
     // And each of them answers `--help` itself.
     for command in [
-        "init", "status", "keys", "synth", "ingest", "sources", "serve",
+        "init", "status", "keys", "synth", "ingest", "sources", "serve", "release", "accounts",
     ] {
         ok(&env.niji(&[command, "--help"]).output().unwrap());
     }

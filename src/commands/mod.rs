@@ -2,10 +2,12 @@
 //! the domain crates and prints a report, as text or (with `--json`) as one
 //! JSON document on standard output.
 
+pub mod accounts;
 pub mod ingest;
 pub mod init;
 pub mod keys;
 pub mod link;
+pub mod release;
 pub mod serve;
 pub mod sources;
 pub mod status;

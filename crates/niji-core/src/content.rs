@@ -144,6 +144,11 @@ pub const SUBJECTS: Table = Table {
             "year-month of birth, YYYY-MM (the coarsened form releases need)",
         ),
         opt("sex", Kind::Text, "1 male, 2 female (the JIS X 0303 codes)"),
+        opt(
+            "prefecture",
+            Kind::Text,
+            "JIS code (01–47) of the prefecture where the record arose: a claim's 都道府県 (レセ電 IR), the first two digits of a ten-digit facility code",
+        ),
     ],
 };
 

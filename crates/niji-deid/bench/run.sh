@@ -7,7 +7,7 @@
 # 1. niji: UCI Adult with ARX's hierarchies (k = 5, no suppression, nine
 #    quasi-identifiers; target 30 ms after load) and a synthetic table of
 #    1.2 million rows with eight (target 2.5 s), via
-#    `cargo bench -p niji-deid --bench search`, which also writes the
+#    `cargo bench --workspace --bench search`, which also writes the
 #    synthetic table and its hierarchies for anjana.
 # 2. anjana on both, in its own virtual environment
 #    ($HOME/.cache/niji/venvs/anjana), not among niji's dependencies.
@@ -27,7 +27,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import anjana" 2>/dev
 fi
 mkdir -p "$work"
 echo "==> niji"
-(cd "$repo" && NIJI_BENCH_OUT="$work" cargo bench --quiet -p niji-deid --bench search) >"$work/niji.jsonl"
+(cd "$repo" && NIJI_BENCH_OUT="$work" cargo bench --quiet --workspace --bench search) >"$work/niji.jsonl"
 echo "==> anjana"
 "$venv/bin/python" "$here/anjana_run.py" "$adult" "$work" >"$work/anjana.jsonl"
 python3 "$here/summary.py" "$work" | tee "$work/summary.txt"

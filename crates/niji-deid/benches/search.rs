@@ -2,7 +2,7 @@
 //! no suppression, nine quasi-identifiers), and a synthetic table of
 //! 1.2 million rows with eight. Prints one JSON object per data set.
 //!
-//!     cargo bench -p niji-deid --bench search
+//!     cargo bench --workspace --bench search
 //!     NIJI_BENCH_OUT=DIR ...   # also writes the synthetic table and its
 //!                              # hierarchies in ARX's form, for anjana
 //!

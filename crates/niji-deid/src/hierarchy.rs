@@ -17,6 +17,18 @@ use std::path::{Path, PathBuf};
 /// The label of the top of every built hierarchy and of a suppressed value.
 pub const SUPPRESSED: &str = "*";
 
+/// The last prefecture code of each region, in JIS order.
+pub const REGIONS: [(u32, &str); 8] = [
+    (1, "Hokkaido"),
+    (7, "Tohoku"),
+    (14, "Kanto"),
+    (23, "Chubu"),
+    (30, "Kinki"),
+    (35, "Chugoku"),
+    (39, "Shikoku"),
+    (47, "Kyushu-Okinawa"),
+];
+
 /// One level of a hierarchy: each value's group, and the groups' labels.
 #[derive(Debug, Clone)]
 pub struct Level {
@@ -261,6 +273,56 @@ impl Hierarchy {
         Hierarchy::from_rows(&rows?, &[])
     }
 
+    /// Each value, then `*`: all or nothing.
+    pub fn suppress(values: &[String]) -> Result<Hierarchy, HierarchyError> {
+        let rows: Vec<Vec<String>> = values
+            .iter()
+            .map(|v| vec![v.clone(), SUPPRESSED.to_owned()])
+            .collect();
+        Hierarchy::from_rows(&rows, &[])
+    }
+
+    /// Prefecture codes (JIS X 0401, `01`–`47`) → the eight regions → `*`.
+    pub fn regions(values: &[String]) -> Result<Hierarchy, HierarchyError> {
+        let table: HashMap<String, Vec<String>> = values
+            .iter()
+            .map(|v| {
+                let region = v
+                    .parse::<u32>()
+                    .ok()
+                    .and_then(|code| REGIONS.iter().find(|(last, _)| code <= *last && code >= 1))
+                    .map(|(_, name)| *name)
+                    .ok_or_else(|| {
+                        fault(None, format!("{v:?} is not a prefecture code (01–47)"))
+                    })?;
+                Ok((v.clone(), vec![region.to_owned()]))
+            })
+            .collect::<Result<_, HierarchyError>>()?;
+        Hierarchy::table(values, &table)
+    }
+
+    /// The same hierarchy with one more value, `label`, that stays itself
+    /// at every level below `*`: for a person whose value is unknown.
+    pub fn with_value_of_its_own(&self, label: &str) -> Result<Hierarchy, HierarchyError> {
+        if self.index.contains_key(label) {
+            return Ok(self.clone());
+        }
+        let height = self.height();
+        let mut rows: Vec<Vec<String>> = (0..self.values())
+            .map(|v| {
+                (0..height)
+                    .map(|l| self.levels[l].labels[self.levels[l].group[v] as usize].clone())
+                    .collect()
+            })
+            .collect();
+        let mut own = vec![label.to_owned(); height];
+        if height > 1 {
+            own[height - 1] = self.levels[height - 1].labels[0].clone();
+        }
+        rows.push(own);
+        Hierarchy::from_rows(&rows, &[])
+    }
+
     /// Number of levels, the value itself included.
     pub fn height(&self) -> usize {
         self.levels.len()
@@ -372,6 +434,29 @@ mod tests {
         assert_eq!(h.level(1).labels, ["2021-04", "2021-05"]);
         assert_eq!(h.level(2).labels, ["2021"]);
         assert_eq!(h.level(3).labels, ["*"]);
+    }
+
+    #[test]
+    fn regions_suppress_and_a_value_of_its_own() {
+        let values: Vec<String> = ["01", "13", "14", "15", "47"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let h = Hierarchy::regions(&values).unwrap();
+        assert_eq!(
+            h.level(1).labels,
+            ["Hokkaido", "Kanto", "Chubu", "Kyushu-Okinawa"]
+        );
+        assert!(Hierarchy::regions(&["48".to_owned()]).is_err());
+        let h = h.with_value_of_its_own("unknown").unwrap();
+        let u = h.code("unknown").unwrap() as usize;
+        assert_eq!(h.level(1).labels[h.level(1).group[u] as usize], "unknown");
+        assert_eq!(h.level(2).labels[h.level(2).group[u] as usize], "*");
+        let s = Hierarchy::suppress(&["1".to_owned(), "2".to_owned()]).unwrap();
+        assert_eq!(
+            (s.height(), s.level(1).labels.clone()),
+            (2, vec!["*".to_owned()])
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ assert_eq!(solution.node, [1]); // 30-34 and 35-39, five people each
 */
 #![deny(missing_docs)]
 
+pub mod build;
 pub mod hierarchy;
 pub mod load;
 pub mod model;

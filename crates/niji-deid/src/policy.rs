@@ -68,9 +68,9 @@ pub enum Derive {
     BirthMonth,
     /// Sex, `1` male or `2` female.
     Sex,
-    /// The prefecture (JIS code, two digits) of the facility the person's
-    /// records name most often: the first two digits of a medical
-    /// institution code.
+    /// The prefecture (JIS code, two digits) the person's records arose in
+    /// most often: a claim's 都道府県, a ten-digit facility code's first
+    /// two digits.
     Prefecture,
     /// The ICD-10 category (three characters) the person's main diagnoses
     /// name most often, `none` without one.
@@ -281,7 +281,11 @@ pub const FREE_TEXT: [(&str, &str); 1] = [("diagnoses", "name")];
 pub const PROVENANCE: [&str; 5] = ["batch_id", "record", "source", "locator", "facility"];
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 impl Policy {
@@ -303,8 +307,11 @@ impl Policy {
             line: span.map(|s| line_of(text, s.start)),
             reason,
         };
-        let policy: Policy = toml::from_str(text).map_err(|err| fail(err.span(), err.message().trim().to_owned()))?;
-        policy.check().map_err(|(span, reason)| fail(span, reason))?;
+        let policy: Policy = toml::from_str(text)
+            .map_err(|err| fail(err.span(), err.message().trim().to_owned()))?;
+        policy
+            .check()
+            .map_err(|(span, reason)| fail(span, reason))?;
         Ok(policy)
     }
 
@@ -331,11 +338,17 @@ impl Policy {
         for s in r.sources.get_ref() {
             if !SOURCES.iter().any(|(name, _)| name == s) {
                 let known: Vec<&str> = SOURCES.iter().map(|(n, _)| *n).collect();
-                return Err((sources_span, format!("unknown source {s:?}; sources are {}", known.join(", "))));
+                return Err((
+                    sources_span,
+                    format!("unknown source {s:?}; sources are {}", known.join(", ")),
+                ));
             }
         }
         if chrono::NaiveDate::parse_from_str(&r.reference_date, "%Y-%m-%d").is_err() {
-            return Err((None, format!("reference_date {:?} is not YYYY-MM-DD", r.reference_date)));
+            return Err((
+                None,
+                format!("reference_date {:?} is not YYYY-MM-DD", r.reference_date),
+            ));
         }
         match r.tier {
             Tier::Pseudonymized => self.check_pseudonymized()?,
@@ -383,20 +396,45 @@ impl Policy {
 
     fn check_anonymized(&self) -> Result<(), (Option<std::ops::Range<usize>>, String)> {
         let Some(p) = &self.privacy else {
-            return Err((None, "an anonymized release needs a privacy model: add [privacy] with at least k".into()));
+            return Err((
+                None,
+                "an anonymized release needs a privacy model: add [privacy] with at least k".into(),
+            ));
         };
         if p.k < 2 {
-            return Err((None, format!("k = {} protects no one; an anonymized release needs k of 2 or more", p.k)));
+            return Err((
+                None,
+                format!(
+                    "k = {} protects no one; an anonymized release needs k of 2 or more",
+                    p.k
+                ),
+            ));
         }
         if !(0.0..=1.0).contains(&p.max_suppression) {
-            return Err((None, format!("max_suppression {} is not a share between 0 and 1", p.max_suppression)));
+            return Err((
+                None,
+                format!(
+                    "max_suppression {} is not a share between 0 and 1",
+                    p.max_suppression
+                ),
+            ));
         }
         if self.release.rare_code_min_persons.unwrap_or(0) < 2 {
-            return Err((None, "an anonymized release removes rare codes: set rare_code_min_persons to 2 or more".into()));
+            return Err((
+                None,
+                "an anonymized release removes rare codes: set rare_code_min_persons to 2 or more"
+                    .into(),
+            ));
         }
-        let sensitive = self.persons.iter().any(|c| c.get_ref().role == Role::Sensitive);
+        let sensitive = self
+            .persons
+            .iter()
+            .any(|c| c.get_ref().role == Role::Sensitive);
         if (p.l_diversity.is_some() || p.t_closeness.is_some()) && !sensitive {
-            return Err((None, "l-diversity and t-closeness need a person column with role = \"sensitive\"".into()));
+            return Err((
+                None,
+                "l-diversity and t-closeness need a person column with role = \"sensitive\"".into(),
+            ));
         }
         Ok(())
     }
@@ -407,49 +445,132 @@ impl Policy {
         for (i, c) in self.persons.iter().enumerate() {
             let span = Some(c.span());
             let c = c.get_ref();
-            if self.persons[..i].iter().any(|o| o.get_ref().name == c.name) || c.name == "pseudonym" {
-                return Err((span, format!("person column {:?} is declared twice (or is the reserved pseudonym)", c.name)));
+            if self.persons[..i].iter().any(|o| o.get_ref().name == c.name) || c.name == "pseudonym"
+            {
+                return Err((
+                    span,
+                    format!(
+                        "person column {:?} is declared twice (or is the reserved pseudonym)",
+                        c.name
+                    ),
+                ));
             }
             match c.role {
                 Role::Quasi if anonymized && c.generalize.is_none() => {
-                    return Err((span, format!("quasi-identifier {:?} needs a generalize hierarchy", c.name)));
+                    return Err((
+                        span,
+                        format!("quasi-identifier {:?} needs a generalize hierarchy", c.name),
+                    ));
                 }
                 Role::Sensitive => sensitive += 1,
                 _ => {}
             }
-            if anonymized && c.derive == Derive::BirthMonth && c.role != Role::Quasi && c.role != Role::Direct {
-                return Err((span, format!("{:?}: the birth month is a quasi-identifier in an anonymized release", c.name)));
+            let fits = match (&c.generalize, c.derive) {
+                (None | Some(Generalize::Suppress), _) => true,
+                (Some(Generalize::Intervals(_)), d) => d == Derive::Age,
+                (Some(Generalize::Prefixes(_)), d) => {
+                    matches!(d, Derive::BirthMonth | Derive::MainDiagnosis)
+                }
+                (Some(Generalize::Regions), d) => d == Derive::Prefecture,
+            };
+            if !fits {
+                return Err((
+                    span,
+                    format!(
+                        "{:?}: its generalize hierarchy does not fit a column derived from {:?}",
+                        c.name, c.derive
+                    ),
+                ));
+            }
+            if c.top.is_some() && c.derive != Derive::Age {
+                return Err((span, format!("{:?}: top coding applies to age", c.name)));
+            }
+            if c.generalize.is_some() && c.role != Role::Quasi {
+                return Err((
+                    span,
+                    format!("{:?}: only a quasi-identifier is generalized", c.name),
+                ));
+            }
+            if anonymized
+                && c.derive == Derive::BirthMonth
+                && c.role != Role::Quasi
+                && c.role != Role::Direct
+            {
+                return Err((
+                    span,
+                    format!(
+                        "{:?}: the birth month is a quasi-identifier in an anonymized release",
+                        c.name
+                    ),
+                ));
             }
         }
         if sensitive > 1 {
             return Err((None, "one person column at most may be sensitive".into()));
         }
         if anonymized && !self.persons.iter().any(|c| c.get_ref().role == Role::Quasi) {
-            return Err((None, "an anonymized release needs at least one quasi-identifier".into()));
+            return Err((
+                None,
+                "an anonymized release needs at least one quasi-identifier".into(),
+            ));
         }
         Ok(())
     }
 
-    fn check_table(&self, t: &EventTable, span: Option<std::ops::Range<usize>>) -> Result<(), (Option<std::ops::Range<usize>>, String)> {
-        let Some(table) = TABLES.iter().find(|c| c.name == t.from && c.name != "subjects" && c.name != "tokens") else {
-            let known: Vec<&str> = TABLES.iter().map(|c| c.name).filter(|n| *n != "subjects" && *n != "tokens").collect();
-            return Err((span, format!("table {:?}: no content table {:?}; tables are {}", t.name, t.from, known.join(", "))));
+    fn check_table(
+        &self,
+        t: &EventTable,
+        span: Option<std::ops::Range<usize>>,
+    ) -> Result<(), (Option<std::ops::Range<usize>>, String)> {
+        let Some(table) = TABLES
+            .iter()
+            .find(|c| c.name == t.from && c.name != "subjects" && c.name != "tokens")
+        else {
+            let known: Vec<&str> = TABLES
+                .iter()
+                .map(|c| c.name)
+                .filter(|n| *n != "subjects" && *n != "tokens")
+                .collect();
+            return Err((
+                span,
+                format!(
+                    "table {:?}: no content table {:?}; tables are {}",
+                    t.name,
+                    t.from,
+                    known.join(", ")
+                ),
+            ));
         };
         let anonymized = self.release.tier == Tier::Anonymized;
         for c in &t.columns {
             let span = Some(c.span());
             let c = c.get_ref();
             let Some(column) = table.all_columns().find(|col| col.name == c.name) else {
-                return Err((span, format!("table {:?}: {} has no column {:?}", t.name, t.from, c.name)));
+                return Err((
+                    span,
+                    format!("table {:?}: {} has no column {:?}", t.name, t.from, c.name),
+                ));
             };
             if c.role == Role::Direct {
                 continue;
             }
             if PROVENANCE.contains(&c.name.as_str()) {
-                return Err((span, format!("table {:?}: {} leads back to source records and is never released; give it role = \"direct\"", t.name, c.name)));
+                return Err((
+                    span,
+                    format!(
+                        "table {:?}: {} leads back to source records and is never released; give it role = \"direct\"",
+                        t.name, c.name
+                    ),
+                ));
             }
             if anonymized && FREE_TEXT.contains(&(t.from.as_str(), c.name.as_str())) {
-                return Err((span, format!("table {:?}: {} is free text; an anonymized release drops it (role = \"direct\")", t.name, c.name)));
+                return Err((
+                    span,
+                    format!(
+                        "table {:?}: {} is free text; an anonymized release drops it (role = \"direct\")",
+                        t.name, c.name
+                    ),
+                ));
             }
             check_transforms(t, c, column, anonymized).map_err(|reason| (span.clone(), reason))?;
         }
@@ -457,7 +578,12 @@ impl Policy {
     }
 }
 
-fn check_transforms(t: &EventTable, c: &EventColumn, column: &content::Column, anonymized: bool) -> Result<(), String> {
+fn check_transforms(
+    t: &EventTable,
+    c: &EventColumn,
+    column: &content::Column,
+    anonymized: bool,
+) -> Result<(), String> {
     let numeric = matches!(column.kind, Kind::Int | Kind::Real);
     let here = format!("table {:?}: column {}", t.name, c.name);
     if c.date.is_some() != (column.kind == Kind::Date) {
@@ -477,10 +603,14 @@ fn check_transforms(t: &EventTable, c: &EventColumn, column: &content::Column, a
     }
     if anonymized {
         if numeric && c.top_code.is_none() {
-            return Err(format!("{here}: an anonymized release top-codes every number (top_code = …)"));
+            return Err(format!(
+                "{here}: an anonymized release top-codes every number (top_code = …)"
+            ));
         }
         if c.date == Some(DateForm::Day) {
-            return Err(format!("{here}: an anonymized release coarsens or shifts dates (month, year or shift)"));
+            return Err(format!(
+                "{here}: an anonymized release coarsens or shifts dates (month, year or shift)"
+            ));
         }
     }
     Ok(())
@@ -491,7 +621,12 @@ mod tests {
     use super::*;
 
     fn example(name: &str) -> String {
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies").join(name)).unwrap()
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../policies")
+                .join(name),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -506,11 +641,16 @@ mod tests {
 
     #[test]
     fn a_pseudonymized_policy_mixing_claims_is_refused_at_its_sources_line() {
-        let text = example("release-pseudonymized-example.toml").replace("sources = [\"fhir\"]", "sources = [\"fhir\", \"uke\"]");
+        let text = example("release-pseudonymized-example.toml")
+            .replace("sources = [\"fhir\"]", "sources = [\"fhir\", \"uke\"]");
         let e = Policy::parse(&text, "p.toml").unwrap_err();
         let line = text.lines().position(|l| l.starts_with("sources")).unwrap() + 1;
         assert_eq!(e.line, Some(line));
-        assert!(e.reason.contains("may not be combined with uke (NDB-style claims)"), "{e}");
+        assert!(
+            e.reason
+                .contains("may not be combined with uke (NDB-style claims)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -518,11 +658,31 @@ mod tests {
         let base = example("release-anonymized-example.toml");
         let cases = [
             ("k = 5", "k = 1", "protects no one"),
-            ("rare_code_min_persons = 10", "rare_code_min_persons = 1", "removes rare codes"),
-            ("{ name = \"start\", role = \"insensitive\", date = \"month\" }", "{ name = \"start\", role = \"insensitive\", date = \"day\" }", "coarsens or shifts dates"),
-            ("{ name = \"points\", role = \"insensitive\", top_code = 100000 }", "{ name = \"points\", role = \"insensitive\" }", "top-codes every number"),
-            ("{ name = \"name\", role = \"direct\" }", "{ name = \"name\", role = \"insensitive\" }", "is free text"),
-            ("{ name = \"locator\", role = \"direct\" }", "{ name = \"locator\", role = \"insensitive\" }", "leads back to source records"),
+            (
+                "rare_code_min_persons = 10",
+                "rare_code_min_persons = 1",
+                "removes rare codes",
+            ),
+            (
+                "{ name = \"start\", role = \"insensitive\", date = \"month\" }",
+                "{ name = \"start\", role = \"insensitive\", date = \"day\" }",
+                "coarsens or shifts dates",
+            ),
+            (
+                "{ name = \"points\", role = \"insensitive\", top_code = 100000 }",
+                "{ name = \"points\", role = \"insensitive\" }",
+                "top-codes every number",
+            ),
+            (
+                "{ name = \"name\", role = \"direct\" }",
+                "{ name = \"name\", role = \"insensitive\" }",
+                "is free text",
+            ),
+            (
+                "{ name = \"locator\", role = \"direct\" }",
+                "{ name = \"locator\", role = \"insensitive\" }",
+                "leads back to source records",
+            ),
         ];
         for (from, to, reason) in cases {
             assert!(base.contains(from), "the example lacks {from}");
@@ -534,7 +694,11 @@ mod tests {
     #[test]
     fn unknown_tables_columns_and_keys_are_named_with_lines() {
         let base = example("release-anonymized-example.toml");
-        let e = Policy::parse(&base.replace("from = \"diagnoses\"", "from = \"diagnosis\""), "a.toml").unwrap_err();
+        let e = Policy::parse(
+            &base.replace("from = \"diagnoses\"", "from = \"diagnosis\""),
+            "a.toml",
+        )
+        .unwrap_err();
         assert!(e.reason.contains("no content table \"diagnosis\""), "{e}");
         assert!(e.line.is_some());
         let e = Policy::parse(&base.replace("k = 5", "k = 5\nkk = 3"), "a.toml").unwrap_err();

@@ -68,7 +68,7 @@ mod uke;
 
 pub use detect::{SourceKind, detect};
 #[cfg(feature = "staging")]
-pub use persons::{LinkInput, RecordRef, SavedPersons};
+pub use persons::{LinkInput, RecordRef, SavedPersons, SourceRecord};
 #[cfg(feature = "staging")]
 pub use staging::{BatchInfo, BatchWriter, STAGING_FILE, Staging};
 

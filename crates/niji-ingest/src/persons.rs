@@ -75,6 +75,20 @@ const DATED: [(&str, &str); 6] = [
     ("dpc_stays", "admitted"),
 ];
 
+/// Where one record of a person came from: what a re-identification
+/// answers with, never a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRecord {
+    /// The facility that sent it, if the record names one.
+    pub facility: Option<String>,
+    /// The source kind.
+    pub source: String,
+    /// The file as named at ingest.
+    pub file: String,
+    /// Where the record is in the file.
+    pub locator: String,
+}
+
 /// What a run did to the person keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SavedPersons {
@@ -313,6 +327,30 @@ impl Staging {
             Ok(())
         })?;
         Ok(locators)
+    }
+
+    /// The source records of one linked person, in batch and record order.
+    pub fn source_records(&self, person_key: i64) -> Result<Vec<SourceRecord>, IngestError> {
+        self.ensure_person_tables()?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.facility, s.source, b.file, s.locator
+                 FROM person_records p JOIN subjects s USING (batch_id, record) JOIN batches b USING (batch_id)
+                 WHERE p.person_key = ? ORDER BY s.batch_id, s.record",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([person_key], |r| {
+                Ok(SourceRecord {
+                    facility: r.get(0)?,
+                    source: r.get(1)?,
+                    file: r.get(2)?,
+                    locator: r.get(3)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
     fn damaged(&self, reason: String) -> IngestError {

@@ -33,6 +33,13 @@ impl Value {
         Value::Text(s.to_owned())
     }
 
+    fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// Text, or null when empty.
     pub(crate) fn opt_text(s: &str) -> Value {
         if s.trim().is_empty() {
@@ -67,6 +74,8 @@ impl From<Option<f64>> for Value {
 pub(crate) struct Record {
     pub locator: String,
     pub facility: Option<String>,
+    /// Where the record arose, when the source says (レセ電's IR).
+    pub prefecture: Option<String>,
     pub birth: Option<NaiveDate>,
     pub sex: Option<Sex>,
     pub tokens: Vec<Token>,
@@ -251,11 +260,21 @@ impl Rows {
                 .or_else(|| self.sender.clone())
                 .map_or(Value::Null, Value::Text),
         ];
+        // A ten-digit facility code (医療機関コード, 介護事業所番号) starts
+        // with its prefecture.
+        let facility_prefecture = provenance[4]
+            .as_text()
+            .filter(|f| f.len() == 10 && f.bytes().all(|b| b.is_ascii_digit()))
+            .map(|f| f[..2].to_owned());
         let subject = [
             record
                 .birth
                 .map_or(Value::Null, |d| Value::Text(d.format("%Y-%m").to_string())),
             record.sex.map_or(Value::Null, |s| Value::text(s.code())),
+            record
+                .prefecture
+                .or(facility_prefecture)
+                .map_or(Value::Null, Value::Text),
         ];
         self.buffer(&content::SUBJECTS)
             .push(provenance.iter().cloned().chain(subject));

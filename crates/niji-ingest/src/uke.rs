@@ -23,7 +23,7 @@ const PASSED_OVER: [&str; 7] = ["KO", "CO", "SJ", "JD", "MF", "GR", "KH"];
 pub(crate) fn parse(bytes: &[u8], rows: Rows, tokenizer: &Tokenizer) -> Result<Parsed, Problem> {
     let text = text::shift_jis(bytes, "レセ電")?;
     let mut parsed = Parsed::new(rows);
-    let mut facility: Option<String> = None;
+    let mut facility: Option<Ir> = None;
     let mut claim: Vec<Line> = Vec::new();
     let mut claims = 0u64;
     let mut go: Option<Line> = None;
@@ -52,12 +52,12 @@ pub(crate) fn parse(bytes: &[u8], rows: Rows, tokenizer: &Tokenizer) -> Result<P
                 ));
             }
             "RE" => {
-                finish_claim(&mut parsed, &mut claim, facility.as_deref(), tokenizer);
+                finish_claim(&mut parsed, &mut claim, facility.as_ref(), tokenizer);
                 claims += 1;
                 claim.push(line);
             }
             "GO" => {
-                finish_claim(&mut parsed, &mut claim, facility.as_deref(), tokenizer);
+                finish_claim(&mut parsed, &mut claim, facility.as_ref(), tokenizer);
                 go = Some(line);
             }
             _ if claim.is_empty() => {
@@ -82,8 +82,16 @@ pub(crate) fn parse(bytes: &[u8], rows: Rows, tokenizer: &Tokenizer) -> Result<P
     Ok(parsed)
 }
 
-/// The facility code of the IR record (field 5).
-fn ir_facility(line: &Line) -> Result<String, Problem> {
+/// What the IR record says of the facility.
+struct Ir {
+    /// The facility code (field 5).
+    code: String,
+    /// Its prefecture (field 3, 都道府県).
+    prefecture: String,
+}
+
+/// The facility of the IR record.
+fn ir_facility(line: &Line) -> Result<Ir, Problem> {
     let values = line.values();
     let f = Fields {
         kind: "IR",
@@ -91,7 +99,10 @@ fn ir_facility(line: &Line) -> Result<String, Problem> {
         values: &values,
     };
     f.at_least(5)?;
-    Ok(f.digits(5, "facility code", &[7, 10])?.to_owned())
+    Ok(Ir {
+        code: f.digits(5, "facility code", &[7, 10])?.to_owned(),
+        prefecture: f.digits(3, "prefecture", &[2])?.to_owned(),
+    })
 }
 
 fn check_totals(go: &Line, claims: u64) -> Result<(), Problem> {
@@ -118,7 +129,7 @@ fn check_totals(go: &Line, claims: u64) -> Result<(), Problem> {
 fn finish_claim(
     parsed: &mut Parsed,
     claim: &mut Vec<Line>,
-    facility: Option<&str>,
+    facility: Option<&Ir>,
     tokenizer: &Tokenizer,
 ) {
     if claim.is_empty() {
@@ -145,11 +156,8 @@ struct ClaimIdentity<'a> {
     branch: Option<&'a str>,
 }
 
-fn build_claim(
-    lines: &[Line],
-    facility: Option<&str>,
-    tokenizer: &Tokenizer,
-) -> Result<Record, Problem> {
+fn build_claim(lines: &[Line], ir: Option<&Ir>, tokenizer: &Tokenizer) -> Result<Record, Problem> {
+    let facility = ir.map(|ir| ir.code.as_str());
     let split: Vec<Vec<&str>> = lines.iter().map(Line::values).collect();
     let fields = |i: usize| Fields {
         kind: lines[i].kind(),
@@ -161,6 +169,7 @@ fn build_claim(
         format!("line:{}", lines[0].number),
         facility.map(str::to_owned),
     );
+    record.prefecture = ir.map(|ir| ir.prefecture.clone());
     let mut id = ClaimIdentity::default();
     let month = header(&re, &mut id)?;
     let mut points = None;

@@ -25,7 +25,7 @@ def score(con, clusters_table):
             SELECT c.cluster_id, r.person_id, count(*) AS n
             FROM {clusters_table} c JOIN raw r USING (unique_id)
             GROUP BY ALL"""
-    )
+    ).fetchall()
     (together, found, true_, bp, br, merges, splits, records) = con.execute(
         """WITH g AS (SELECT cluster_id, sum(n) AS size, count(*) AS persons FROM cells GROUP BY ALL),
                 p AS (SELECT person_id, sum(n) AS size, count(*) AS groups FROM cells GROUP BY ALL)
@@ -38,7 +38,7 @@ def score(con, clusters_table):
              (SELECT sum(persons - 1) FROM g),
              (SELECT sum(groups - 1) FROM p),
              (SELECT sum(n) FROM cells)"""
-    ).fetchone()
+    ).fetchall()[0]
     precision = together / found if found else 1.0
     recall = together / true_ if true_ else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -62,8 +62,8 @@ def main(raw, report, probabilistic):
     con = duckdb.connect()
     # In memory, but free to spill beside the report: at ten million
     # records the deterministic pairs outgrow the machine's memory.
-    con.execute(f"SET temp_directory = '{os.path.join(os.path.dirname(os.path.abspath(report)), 'splink.tmp')}'")
-    con.execute(f"CREATE TABLE raw AS SELECT * FROM read_parquet('{raw}')")
+    con.execute(f"SET temp_directory = '{os.path.join(os.path.dirname(os.path.abspath(report)), 'splink.tmp')}'").fetchall()
+    con.execute(f"CREATE TABLE raw AS SELECT * FROM read_parquet('{raw}')").fetchall()
     records = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
     db_api = DuckDBAPI(connection=con)
     out = {"records": records}
@@ -81,7 +81,9 @@ def main(raw, report, probabilistic):
     pairs = linker.inference.deterministic_link()
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pairs)
     seconds = time.perf_counter() - started
-    con.execute(f"CREATE TABLE det AS SELECT unique_id, cluster_id FROM {clusters.physical_name}")
+    # Each statement's result is fetched: the connection is shared with
+    # Splink, which refuses to run while a result is pending.
+    con.execute(f"CREATE TABLE det AS SELECT unique_id, cluster_id FROM {clusters.physical_name}").fetchall()
     out["deterministic"] = {"seconds": seconds, "records_per_second": records / seconds, **score(con, "det")}
     print("deterministic", out["deterministic"], flush=True)
     # Saved now, so that a probabilistic run stopped for taking too long
@@ -111,7 +113,7 @@ def main(raw, report, probabilistic):
         predictions = linker.inference.predict(threshold_match_probability=0.5)
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, 0.95)
         seconds = time.perf_counter() - started
-        con.execute(f"CREATE TABLE prob AS SELECT unique_id, cluster_id FROM {clusters.physical_name}")
+        con.execute(f"CREATE TABLE prob AS SELECT unique_id, cluster_id FROM {clusters.physical_name}").fetchall()
         out["probabilistic"] = {"seconds": seconds, "records_per_second": records / seconds, **score(con, "prob")}
         print("probabilistic", out["probabilistic"], flush=True)
         save(report, out)

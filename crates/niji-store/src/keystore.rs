@@ -477,7 +477,11 @@ fn create_replacement(conn: &Connection, new: &SecretString) -> Result<Keystore,
     Ok(keystore)
 }
 
-fn open_in(conn: &Connection, keystore: &Keystore, name: &str) -> Result<KeyMaterial, StoreError> {
+pub(crate) fn open_in(
+    conn: &Connection,
+    keystore: &Keystore,
+    name: &str,
+) -> Result<KeyMaterial, StoreError> {
     let row: Option<(String, Vec<u8>, Vec<u8>)> = conn
         .query_row(
             "SELECT kind, nonce, sealed FROM wrapped_keys WHERE name = ?",

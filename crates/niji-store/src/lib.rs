@@ -44,11 +44,13 @@ pub mod accounts;
 pub mod keystore;
 mod lock;
 pub mod migrate;
+pub mod releases;
 pub mod sources;
 
 pub use accounts::Account;
 pub use keystore::{KeyInfo, KeyKind, KeyMaterial, Keystore};
 pub use migrate::{AppliedMigration, Migration, MigrationSet};
+pub use releases::{AuditEvent, NewRelease, Reidentification, ReleaseInfo};
 pub use sources::{CredentialRefusal, SourceClient};
 
 use duckdb::{Connection, OptionalExt};
@@ -176,6 +178,9 @@ pub enum StoreError {
     /// A cryptographic primitive failed.
     #[error("cryptography: {0}")]
     Crypto(String),
+    /// The request is not allowed; says why.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// A new secret must be at least `min_chars` long; says which secret if not.

@@ -1,0 +1,446 @@
+//! Releases in the control plane: manifests, members, opt-outs, the
+//! escrow of pseudonymized releases' keys and the re-identification
+//! requests against it, and the audit events of those steps.
+
+use crate::keystore::{Keystore, open_in};
+use crate::{Account, Store, StoreError};
+use duckdb::{OptionalExt, params};
+use niji_core::Role;
+use ring::aead::{Aad, NONCE_LEN, Nonce};
+use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
+
+/// A release to record.
+pub struct NewRelease<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// `anonymized` or `pseudonymized`.
+    pub tier: &'a str,
+    /// The policy's SHA-256, hex.
+    pub policy_sha256: &'a str,
+    /// The policy text.
+    pub policy: &'a str,
+    /// The release file, relative to the data directory.
+    pub file: &'a str,
+    /// Who built it.
+    pub built_by: &'a str,
+    /// The build's report (JSON).
+    pub manifest: &'a str,
+    /// The person keys it holds.
+    pub members: &'a [i64],
+    /// For a pseudonymized release: its pseudonym key, to seal under the
+    /// escrow key.
+    pub escrow: Option<&'a [u8]>,
+}
+
+/// A recorded release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseInfo {
+    /// Its id.
+    pub release_id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its tier.
+    pub tier: String,
+    /// The policy's SHA-256.
+    pub policy_sha256: String,
+    /// The release file, relative to the data directory.
+    pub file: String,
+    /// Who built it.
+    pub built_by: String,
+    /// When (UTC).
+    pub built_at: String,
+    /// Persons it holds.
+    pub persons: i64,
+    /// The build's report (JSON).
+    pub manifest: String,
+}
+
+/// A re-identification request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reidentification {
+    /// Its id.
+    pub id: i64,
+    /// The release.
+    pub release: String,
+    /// The pseudonym to map back.
+    pub pseudonym: String,
+    /// Why (the investigation it answers).
+    pub reason: String,
+    /// The admin who asked.
+    pub requested_by: String,
+    /// The admin who approved, once one has.
+    pub approved_by: Option<String>,
+}
+
+/// An audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Its number, in order.
+    pub id: i64,
+    /// When (UTC).
+    pub at: String,
+    /// Who acted.
+    pub actor: String,
+    /// What happened (`release.build`, `reidentification.request`, …).
+    pub kind: String,
+    /// What it concerns.
+    pub subject: String,
+    /// Details, never personal data.
+    pub detail: String,
+}
+
+const RELEASE_COLUMNS: &str = "release_id, name, tier, policy_sha256, file, built_by, CAST(built_at AS VARCHAR), persons, manifest";
+
+fn release_from_row(r: &duckdb::Row<'_>) -> duckdb::Result<ReleaseInfo> {
+    Ok(ReleaseInfo {
+        release_id: r.get(0)?,
+        name: r.get(1)?,
+        tier: r.get(2)?,
+        policy_sha256: r.get(3)?,
+        file: r.get(4)?,
+        built_by: r.get(5)?,
+        built_at: r.get(6)?,
+        persons: r.get(7)?,
+        manifest: r.get(8)?,
+    })
+}
+
+/// The associated data that binds a sealed pseudonym key to its release.
+fn escrow_aad(release: &str) -> Vec<u8> {
+    [b"niji release escrow v1\0".as_slice(), release.as_bytes()].concat()
+}
+
+fn require_admin(who: &Account) -> Result<(), StoreError> {
+    if who.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(StoreError::Refused(format!(
+            "account `{}` is not an admin",
+            who.name
+        )))
+    }
+}
+
+impl Store {
+    /// Records a built release, its members and (pseudonymized) its sealed
+    /// key, in one transaction, with its audit event.
+    pub fn add_release(
+        &mut self,
+        keystore: &Keystore,
+        r: &NewRelease,
+    ) -> Result<ReleaseInfo, StoreError> {
+        let sealed = match r.escrow {
+            Some(key) => Some(self.seal_escrow(keystore, r.name, key)?),
+            None => None,
+        };
+        let tx = self.conn.transaction()?;
+        let release_id: i64 = tx.query_row(
+            "INSERT INTO releases (name, tier, policy_sha256, policy, file, built_by, persons, manifest)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING release_id",
+            params![r.name, r.tier, r.policy_sha256, r.policy, r.file, r.built_by, r.members.len() as i64, r.manifest],
+            |row| row.get(0),
+        )?;
+        {
+            let mut app = tx.appender("release_members")?;
+            for &k in r.members {
+                app.append_row(params![release_id, k])?;
+            }
+            app.flush()?;
+        }
+        if let Some((nonce, sealed)) = sealed {
+            tx.execute(
+                "INSERT INTO release_escrow (release_id, nonce, sealed) VALUES (?, ?, ?)",
+                params![release_id, nonce.to_vec(), sealed],
+            )?;
+        }
+        audit_in(
+            &tx,
+            r.built_by,
+            "release.build",
+            r.name,
+            &format!(
+                "tier {}, {} persons, policy sha256 {}",
+                r.tier,
+                r.members.len(),
+                r.policy_sha256
+            ),
+        )?;
+        tx.commit()?;
+        self.release(r.name)?.ok_or_else(|| StoreError::Damaged {
+            what: format!("release `{}` is missing after insert", r.name),
+        })
+    }
+
+    fn seal_escrow(
+        &self,
+        keystore: &Keystore,
+        release: &str,
+        key: &[u8],
+    ) -> Result<([u8; NONCE_LEN], Vec<u8>), StoreError> {
+        let escrow = open_in(&self.conn, keystore, "escrow")?.aead_key()?;
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| StoreError::Crypto("system random source failed".into()))?;
+        let mut sealed = key.to_vec();
+        escrow
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(escrow_aad(release)),
+                &mut sealed,
+            )
+            .map_err(|_| StoreError::Crypto("AES-256-GCM seal failed".into()))?;
+        Ok((nonce, sealed))
+    }
+
+    /// Every release, oldest first.
+    pub fn releases(&self) -> Result<Vec<ReleaseInfo>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {RELEASE_COLUMNS} FROM releases ORDER BY release_id"
+        ))?;
+        let rows = stmt.query_map([], release_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One release by name.
+    pub fn release(&self, name: &str) -> Result<Option<ReleaseInfo>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE name = ?"),
+                params![name],
+                release_from_row,
+            )
+            .optional()?)
+    }
+
+    /// The person keys a release holds.
+    pub fn release_members(&self, release_id: i64) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT person_key FROM release_members WHERE release_id = ? ORDER BY person_key",
+        )?;
+        let rows = stmt.query_map(params![release_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Persons who opted out.
+    pub fn opt_outs(&self) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT person_key FROM opt_outs ORDER BY person_key")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records an opt-out (again is a no-op), with its audit event. The
+    /// event names no person: the citizen's own view finds it by key.
+    pub fn add_opt_out(&self, person_key: i64, actor: &str) -> Result<(), StoreError> {
+        let added = self.conn.execute(
+            "INSERT INTO opt_outs (person_key) VALUES (?) ON CONFLICT DO NOTHING",
+            params![person_key],
+        )?;
+        if added > 0 {
+            audit_in(
+                &self.conn,
+                actor,
+                "opt-out",
+                "person",
+                "a person opted out of secondary use",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Files a re-identification request against a pseudonymized release.
+    pub fn request_reidentification(
+        &self,
+        release: &str,
+        pseudonym: &str,
+        reason: &str,
+        admin: &Account,
+    ) -> Result<Reidentification, StoreError> {
+        require_admin(admin)?;
+        let info = self
+            .release(release)?
+            .ok_or_else(|| StoreError::Refused(format!("no release `{release}`")))?;
+        if info.tier != "pseudonymized" {
+            return Err(StoreError::Refused(format!(
+                "release `{release}` is anonymized: it can never be re-identified"
+            )));
+        }
+        if reason.trim().is_empty() {
+            return Err(StoreError::Refused(
+                "a re-identification needs a reason (the investigation it answers)".into(),
+            ));
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        let id: i64 = tx.query_row(
+            "INSERT INTO reidentifications (release_id, pseudonym, reason, requested_by) VALUES (?, ?, ?, ?) RETURNING id",
+            params![info.release_id, pseudonym, reason, admin.name],
+            |r| r.get(0),
+        )?;
+        audit_in(
+            &tx,
+            &admin.name,
+            "reidentification.request",
+            release,
+            &format!("request {id}: {reason}"),
+        )?;
+        tx.commit()?;
+        self.reidentification(id)
+    }
+
+    /// A re-identification request.
+    pub fn reidentification(&self, id: i64) -> Result<Reidentification, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT q.id, r.name, q.pseudonym, q.reason, q.requested_by, q.approved_by
+                 FROM reidentifications q JOIN releases r USING (release_id) WHERE q.id = ?",
+                params![id],
+                |r| {
+                    Ok(Reidentification {
+                        id: r.get(0)?,
+                        release: r.get(1)?,
+                        pseudonym: r.get(2)?,
+                        reason: r.get(3)?,
+                        requested_by: r.get(4)?,
+                        approved_by: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::Refused(format!("no re-identification request {id}")))
+    }
+
+    /// Approves a request as a second admin and opens the release's
+    /// pseudonym key. The approval and the opening are audit events.
+    pub fn approve_reidentification(
+        &self,
+        keystore: &Keystore,
+        id: i64,
+        admin: &Account,
+    ) -> Result<(Reidentification, Zeroizing<Vec<u8>>), StoreError> {
+        require_admin(admin)?;
+        let request = self.reidentification(id)?;
+        if request.requested_by == admin.name {
+            return Err(StoreError::Refused(format!(
+                "request {id} was filed by `{}`; a second, different admin must approve it",
+                admin.name
+            )));
+        }
+        if let Some(by) = &request.approved_by {
+            return Err(StoreError::Refused(format!(
+                "request {id} was already approved by `{by}`"
+            )));
+        }
+        let (nonce, sealed): (Vec<u8>, Vec<u8>) = self.conn.query_row(
+            "SELECT e.nonce, e.sealed FROM release_escrow e JOIN releases r USING (release_id) WHERE r.name = ?",
+            params![request.release],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let escrow = open_in(&self.conn, keystore, "escrow")?.aead_key()?;
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| StoreError::Damaged {
+            what: format!("escrow of release `{}`: nonce", request.release),
+        })?;
+        let mut key = Zeroizing::new(sealed);
+        let len = escrow
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(escrow_aad(&request.release)),
+                &mut key,
+            )
+            .map_err(|_| StoreError::Damaged {
+                what: format!("escrow of release `{}` does not open", request.release),
+            })?
+            .len();
+        key.truncate(len);
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE reidentifications SET approved_by = ?, approved_at = current_timestamp WHERE id = ?",
+            params![admin.name, id],
+        )?;
+        audit_in(
+            &tx,
+            &admin.name,
+            "reidentification.approve",
+            &request.release,
+            &format!("request {id}"),
+        )?;
+        audit_in(
+            &tx,
+            &admin.name,
+            "reidentification.open",
+            &request.release,
+            &format!("request {id}: pseudonym key opened"),
+        )?;
+        tx.commit()?;
+        Ok((self.reidentification(id)?, key))
+    }
+
+    /// Appends an audit event.
+    pub fn audit(
+        &self,
+        actor: &str,
+        kind: &str,
+        subject: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        audit_in(&self.conn, actor, kind, subject, detail)
+    }
+
+    /// Every audit event, in order.
+    pub fn audit_events(&self) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, CAST(occurred_at AS VARCHAR), actor, kind, subject, detail FROM audit_events ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AuditEvent {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                actor: r.get(2)?,
+                kind: r.get(3)?,
+                subject: r.get(4)?,
+                detail: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Creates an account.
+    pub fn add_account(
+        &self,
+        name: &str,
+        role: Role,
+        password: &niji_core::SecretString,
+    ) -> Result<Account, StoreError> {
+        crate::accounts::insert(&self.conn, name, role, password)?;
+        audit_in(
+            &self.conn,
+            "operator",
+            "account.create",
+            name,
+            role.as_str(),
+        )?;
+        self.accounts()?
+            .into_iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| StoreError::Damaged {
+                what: format!("account `{name}` is missing after insert"),
+            })
+    }
+}
+
+fn audit_in(
+    conn: &duckdb::Connection,
+    actor: &str,
+    kind: &str,
+    subject: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO audit_events (actor, kind, subject, detail) VALUES (?, ?, ?, ?)",
+        params![actor, kind, subject, detail],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! `niji accounts`: the accounts of admins, reviewers and researchers.
+
+use super::emit;
+use crate::cli::{AccountsAddArgs, AccountsCommand, ReportArgs};
+use crate::secrets::{self, Ask};
+use niji_core::Config;
+use niji_store::{Account, Store};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct AccountView {
+    name: String,
+    role: &'static str,
+    created_at: String,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        AccountView {
+            name: a.name,
+            role: a.role.as_str(),
+            created_at: a.created_at,
+        }
+    }
+}
+
+pub fn run(config: &Config, command: &AccountsCommand) -> anyhow::Result<()> {
+    match command {
+        AccountsCommand::Add(args) => add(config, args),
+        AccountsCommand::List(args) => list(config, args),
+    }
+}
+
+fn add(config: &Config, args: &AccountsAddArgs) -> anyhow::Result<()> {
+    let store = Store::open(&config.data)?;
+    let password = secrets::require(
+        secrets::ACCOUNT_PASSWORD,
+        &format!("password for {}", args.name),
+        Ask::Twice,
+    )?;
+    let account: AccountView = store.add_account(&args.name, args.role, &password)?.into();
+    emit(args.report.json, &account, |a| {
+        format!("account {} ({}) created\n", a.name, a.role)
+    })
+}
+
+fn list(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
+    let accounts: Vec<AccountView> = Store::open(&config.data)?
+        .accounts()?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    emit(args.json, &accounts, |accounts| {
+        accounts
+            .iter()
+            .map(|a| format!("  {:<24} {:<10} created {}\n", a.name, a.role, a.created_at))
+            .collect()
+    })
+}

@@ -1,0 +1,692 @@
+//! `niji release`: build, list, export and re-identify releases.
+
+use super::emit;
+use crate::cli::{
+    ExportFormat, ReidentifyApproveArgs, ReidentifyCommand, ReidentifyRequestArgs,
+    ReleaseBuildArgs, ReleaseCommand, ReleaseExportArgs, ReportArgs,
+};
+use crate::secrets::{self, Ask};
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use niji_core::Config;
+use niji_deid::build::{self, Built, Request, Step};
+use niji_deid::policy::{Policy, Tier};
+use niji_ingest::{STAGING_FILE, Staging};
+use niji_store::{Account, NewRelease, ReleaseInfo, Store};
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// Where release files live in the data directory.
+const RELEASES_DIR: &str = "releases";
+
+pub fn run(config: &Config, command: &ReleaseCommand) -> anyhow::Result<()> {
+    match command {
+        ReleaseCommand::Build(args) => build_release(config, args),
+        ReleaseCommand::List(args) => list(config, args),
+        ReleaseCommand::Export(args) => export(config, args),
+        ReleaseCommand::Reidentify(ReidentifyCommand::Request(args)) => request(config, args),
+        ReleaseCommand::Reidentify(ReidentifyCommand::Approve(args)) => approve(config, args),
+    }
+}
+
+/// One table of the report: what other tools read.
+#[derive(Serialize)]
+struct TableView {
+    name: String,
+    rows: u64,
+    quasi_identifiers: Vec<String>,
+    sensitive_attributes: Vec<String>,
+    /// The smallest class of persons sharing the quasi-identifiers; for an
+    /// event table, that of the persons its rows belong to.
+    k: u64,
+    /// The fewest distinct sensitive values in a class.
+    l: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct RiskView {
+    k: u64,
+    l_distinct: Option<u64>,
+    l_entropy: Option<f64>,
+    classes: u64,
+    /// Classes by size, keyed by each bucket's lower bound.
+    class_sizes: BTreeMap<String, u64>,
+    prosecutor_risk_max: f64,
+    prosecutor_risk_average: f64,
+    journalist_risk_max: Option<f64>,
+    journalist_risk_average: Option<f64>,
+    persons_suppressed: u64,
+    values_suppressed: u64,
+    rare_codes_removed: Vec<RareView>,
+}
+
+#[derive(Serialize)]
+struct RareView {
+    table: String,
+    column: String,
+    values: Vec<String>,
+    rows: u64,
+}
+
+#[derive(Serialize)]
+struct UtilityView {
+    information_loss: f64,
+    discernibility: f64,
+    average_class_size: f64,
+    lattice_nodes: usize,
+    nodes_evaluated: usize,
+}
+
+/// The build report; also the manifest kept in the store.
+#[derive(Serialize)]
+struct BuildReport {
+    name: String,
+    tier: &'static str,
+    file: String,
+    policy_sha256: String,
+    description: String,
+    sources: Vec<String>,
+    reference_date: String,
+    built_by: String,
+    persons: u64,
+    opted_out_excluded: u64,
+    tables: Vec<TableView>,
+    /// Each quasi-identifier's level and its hierarchy's height.
+    levels: BTreeMap<String, (u8, u8)>,
+    risk: RiskView,
+    utility: Option<UtilityView>,
+    source_batches: Vec<i64>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !ok {
+        bail!(
+            "release name `{name}`: use lower-case letters, digits, - and _, starting with a letter"
+        );
+    }
+    Ok(())
+}
+
+fn operator() -> String {
+    match std::env::var("USER") {
+        Ok(user) if !user.is_empty() => format!("operator ({user})"),
+        _ => "operator".to_owned(),
+    }
+}
+
+fn step_message(step: &Step) -> String {
+    match step {
+        Step::Scope => "selecting records in scope".into(),
+        Step::Persons => "deriving person attributes".into(),
+        Step::Search => "searching generalization levels".into(),
+        Step::Table(t) => format!("writing table {t}"),
+        Step::Finish => "closing the release file".into(),
+    }
+}
+
+fn build_release(config: &Config, args: &ReleaseBuildArgs) -> anyhow::Result<()> {
+    check_name(&args.name)?;
+    let text =
+        std::fs::read_to_string(&args.policy).with_context(|| args.policy.display().to_string())?;
+    let policy = Policy::parse(&text, &args.policy.display().to_string())?;
+    let mut store = Store::open(&config.data)?;
+    let content = config.data.join(STAGING_FILE);
+    if !content.exists() {
+        bail!(
+            "{}: no staging store; run `niji ingest` and `niji link` before building a release",
+            content.display()
+        );
+    }
+    if store.release(&args.name)?.is_some() {
+        bail!("a release named `{}` exists", args.name);
+    }
+    let passphrase = secrets::require(secrets::PASSPHRASE, "keystore passphrase", Ask::Once)?;
+    let keystore = store.unlock(&passphrase)?;
+    let dir = config.data.join(RELEASES_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+    let file = format!("{RELEASES_DIR}/{}.duckdb", args.name);
+    let out = config.data.join(&file);
+    // The release's own pseudonym key: random, used for this build only.
+    // A pseudonymized release's is sealed under the escrow key; an
+    // anonymized release's is dropped, so its pseudonyms lead nowhere.
+    let mut key_bytes = Zeroizing::new([0u8; 32]);
+    SystemRandom::new()
+        .fill(key_bytes.as_mut())
+        .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key_bytes.as_ref());
+    let opted_out = store.opt_outs()?;
+    let bar = ProgressBar::new_spinner()
+        .with_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}")?);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let built = build::build(
+        &Request {
+            policy: &policy,
+            content: &content,
+            out: &out,
+            key: &key,
+            opted_out: &opted_out,
+        },
+        &mut |step| bar.set_message(step_message(&step)),
+    );
+    bar.finish_and_clear();
+    let built = built?;
+    let report = report(&args.name, &file, &policy, &text, &built);
+    let manifest = serde_json::to_string(&report)?;
+    let recorded = store.add_release(
+        &keystore,
+        &NewRelease {
+            name: &args.name,
+            tier: policy.release.tier.as_str(),
+            policy_sha256: &report.policy_sha256,
+            policy: &text,
+            file: &file,
+            built_by: &report.built_by,
+            manifest: &manifest,
+            members: &built.members,
+            escrow: (policy.release.tier == Tier::Pseudonymized).then_some(&key_bytes[..]),
+        },
+    );
+    if let Err(e) = recorded {
+        // A release the store does not know must not stay on disk.
+        remove_release_file(&out);
+        return Err(e.into());
+    }
+    tracing::info!(release = %args.name, tier = report.tier, persons = report.persons, "release built");
+    emit(args.report.json, &report, text_report)
+}
+
+fn remove_release_file(path: &Path) {
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mut permissions = meta.permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        permissions.set_readonly(false);
+        let _ = std::fs::set_permissions(path, permissions);
+    }
+    let _ = std::fs::remove_file(path);
+}
+
+fn report(name: &str, file: &str, policy: &Policy, text: &str, built: &Built) -> BuildReport {
+    let r = &built.risk;
+    let person_k = r.k;
+    let tables = built
+        .tables
+        .iter()
+        .map(|(table, rows)| {
+            let (quasi, sensitive) = if table == "persons" {
+                (
+                    built.quasi_identifiers.clone(),
+                    built.sensitive_attributes.clone(),
+                )
+            } else {
+                let spec = policy
+                    .tables
+                    .iter()
+                    .map(|t| t.get_ref())
+                    .find(|t| &t.name == table);
+                let with = |role| -> Vec<String> {
+                    spec.map(|t| {
+                        t.columns
+                            .iter()
+                            .map(|c| c.get_ref())
+                            .filter(|c| c.role == role)
+                            .map(|c| c.name.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+                };
+                (
+                    with(niji_deid::policy::Role::Quasi),
+                    with(niji_deid::policy::Role::Sensitive),
+                )
+            };
+            TableView {
+                name: table.clone(),
+                rows: *rows,
+                quasi_identifiers: quasi,
+                sensitive_attributes: sensitive,
+                k: person_k,
+                l: r.l_distinct,
+            }
+        })
+        .collect();
+    let values_suppressed = built.rare_codes.iter().map(|c| c.rows).sum();
+    BuildReport {
+        name: name.to_owned(),
+        tier: policy.release.tier.as_str(),
+        file: file.to_owned(),
+        policy_sha256: sha256_hex(text.as_bytes()),
+        description: policy.release.description.clone(),
+        sources: policy.release.sources.get_ref().clone(),
+        reference_date: policy.release.reference_date.clone(),
+        built_by: operator(),
+        persons: built.persons,
+        opted_out_excluded: built.opted_out,
+        tables,
+        levels: built
+            .levels
+            .iter()
+            .map(|l| (l.column.clone(), (l.level, l.height)))
+            .collect(),
+        risk: RiskView {
+            k: r.k,
+            l_distinct: r.l_distinct,
+            l_entropy: r.l_entropy,
+            classes: r.classes,
+            class_sizes: r
+                .class_sizes
+                .iter()
+                .map(|(b, n)| (b.to_string(), *n))
+                .collect(),
+            prosecutor_risk_max: r.prosecutor.max,
+            prosecutor_risk_average: r.prosecutor.average,
+            journalist_risk_max: r.journalist.as_ref().map(|j| j.max),
+            journalist_risk_average: r.journalist.as_ref().map(|j| j.average),
+            persons_suppressed: built.suppressed,
+            values_suppressed,
+            rare_codes_removed: built
+                .rare_codes
+                .iter()
+                .map(|c| RareView {
+                    table: c.table.clone(),
+                    column: c.column.clone(),
+                    values: c.values.clone(),
+                    rows: c.rows,
+                })
+                .collect(),
+        },
+        utility: match (&built.verdict, built.search) {
+            (Some(v), Some((lattice, evaluated))) => Some(UtilityView {
+                information_loss: v.information_loss,
+                discernibility: v.discernibility,
+                average_class_size: v.average_class_size,
+                lattice_nodes: lattice,
+                nodes_evaluated: evaluated,
+            }),
+            _ => None,
+        },
+        source_batches: built.batches.clone(),
+    }
+}
+
+fn text_report(r: &BuildReport) -> String {
+    let mut out = format!(
+        "release {} ({}) built: {} persons, {}\n",
+        r.name, r.tier, r.persons, r.file
+    );
+    if r.opted_out_excluded > 0 {
+        out += &format!("  {} persons left out: opted out\n", r.opted_out_excluded);
+    }
+    for t in &r.tables {
+        out += &format!("  table {:<16} {:>10} rows\n", t.name, t.rows);
+    }
+    if !r.levels.is_empty() {
+        let levels: Vec<String> = r
+            .levels
+            .iter()
+            .map(|(c, (l, h))| format!("{c} {l}/{}", h - 1))
+            .collect();
+        out += &format!("  generalization: {}\n", levels.join(", "));
+    }
+    let risk = &r.risk;
+    out += &format!("  k = {}", risk.k);
+    if let Some(l) = risk.l_distinct {
+        out += &format!(", l = {l}");
+    }
+    out += &format!(
+        ", {} classes; prosecutor risk max {:.3} avg {:.4}",
+        risk.classes, risk.prosecutor_risk_max, risk.prosecutor_risk_average
+    );
+    if let (Some(max), Some(avg)) = (risk.journalist_risk_max, risk.journalist_risk_average) {
+        out += &format!("; journalist max {max:.3} avg {avg:.4}");
+    }
+    out += "\n";
+    if risk.persons_suppressed > 0 || risk.values_suppressed > 0 {
+        out += &format!(
+            "  suppressed: {} persons, {} values ({} rare codes)\n",
+            risk.persons_suppressed,
+            risk.values_suppressed,
+            risk.rare_codes_removed
+                .iter()
+                .map(|c| c.values.len())
+                .sum::<usize>()
+        );
+    }
+    if let Some(u) = &r.utility {
+        out += &format!(
+            "  information loss {:.4}, discernibility {:.0}, average class {:.1} ({} of {} lattice nodes evaluated)\n",
+            u.information_loss,
+            u.discernibility,
+            u.average_class_size,
+            u.nodes_evaluated,
+            u.lattice_nodes
+        );
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct ReleaseView {
+    name: String,
+    tier: String,
+    persons: i64,
+    file: String,
+    policy_sha256: String,
+    built_by: String,
+    built_at: String,
+}
+
+impl From<&ReleaseInfo> for ReleaseView {
+    fn from(r: &ReleaseInfo) -> Self {
+        ReleaseView {
+            name: r.name.clone(),
+            tier: r.tier.clone(),
+            persons: r.persons,
+            file: r.file.clone(),
+            policy_sha256: r.policy_sha256.clone(),
+            built_by: r.built_by.clone(),
+            built_at: r.built_at.clone(),
+        }
+    }
+}
+
+fn list(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
+    let releases: Vec<ReleaseView> = Store::open(&config.data)?
+        .releases()?
+        .iter()
+        .map(Into::into)
+        .collect();
+    emit(args.json, &releases, |releases| {
+        if releases.is_empty() {
+            return "no releases; build one with `niji release build --policy FILE --name NAME`\n"
+                .to_owned();
+        }
+        releases
+            .iter()
+            .map(|r| {
+                format!(
+                    "  {:<24} {:<14} {:>9} persons  built {} by {}\n",
+                    r.name, r.tier, r.persons, r.built_at, r.built_by
+                )
+            })
+            .collect()
+    })
+}
+
+#[derive(Serialize)]
+struct ExportView {
+    release: String,
+    format: &'static str,
+    dir: String,
+    files: Vec<String>,
+}
+
+fn export(config: &Config, args: &ReleaseExportArgs) -> anyhow::Result<()> {
+    let store = Store::open(&config.data)?;
+    let info = store
+        .release(&args.name)?
+        .with_context(|| format!("no release `{}`", args.name))?;
+    if args.out.exists()
+        && std::fs::read_dir(&args.out)
+            .with_context(|| args.out.display().to_string())?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{}: not empty; export into a new or empty directory",
+            args.out.display()
+        );
+    }
+    // Written beside the target and renamed when complete.
+    let partial = PathBuf::from(format!("{}.partial", args.out.display()));
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::create_dir_all(&partial).with_context(|| partial.display().to_string())?;
+    let written = write_export(&config.data.join(&info.file), &partial, args.format);
+    let files = match written {
+        Ok(files) => files,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(e);
+        }
+    };
+    if args.out.exists() {
+        std::fs::remove_dir(&args.out).with_context(|| args.out.display().to_string())?;
+    }
+    std::fs::rename(&partial, &args.out).with_context(|| args.out.display().to_string())?;
+    let format = match args.format {
+        ExportFormat::Parquet => "parquet",
+        ExportFormat::Csv => "csv",
+    };
+    store.audit(
+        &operator(),
+        "release.export",
+        &info.name,
+        &format!("{} tables as {format}", files.len()),
+    )?;
+    let view = ExportView {
+        release: info.name,
+        format,
+        dir: args.out.display().to_string(),
+        files,
+    };
+    emit(args.report.json, &view, |v| {
+        format!(
+            "release {} exported as {}: {} files in {}\n",
+            v.release,
+            v.format,
+            v.files.len(),
+            v.dir
+        )
+    })
+}
+
+fn write_export(release: &Path, dir: &Path, format: ExportFormat) -> anyhow::Result<Vec<String>> {
+    let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly)?;
+    let conn = duckdb::Connection::open_with_flags(release, config)
+        .with_context(|| release.display().to_string())?;
+    let mut stmt = conn.prepare("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY table_name")?;
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut files = Vec::new();
+    for table in tables {
+        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        let name = match format {
+            ExportFormat::Parquet => format!("{table}.parquet"),
+            ExportFormat::Csv => format!("{table}.csv"),
+        };
+        let file = dir.join(&name);
+        match format {
+            ExportFormat::Parquet => write_parquet(&conn, &quoted, &file),
+            ExportFormat::Csv => {
+                let path = file.display().to_string().replace('\'', "''");
+                conn.execute_batch(&format!(
+                    "COPY {quoted} TO '{path}' (FORMAT csv, HEADER true)"
+                ))
+                .map_err(Into::into)
+            }
+        }
+        .with_context(|| format!("exporting table {table} to {}", file.display()))?;
+        files.push(name);
+    }
+    Ok(files)
+}
+
+/// One table as Parquet (Snappy), through Arrow.
+fn write_parquet(conn: &duckdb::Connection, table: &str, file: &Path) -> anyhow::Result<()> {
+    let mut stmt = conn.prepare(&format!("SELECT * FROM {table}"))?;
+    let arrow = stmt.query_arrow([])?;
+    let schema = arrow.get_schema();
+    let out = std::fs::File::create(file)?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(out, schema, Some(props))?;
+    for batch in arrow {
+        writer.write(&batch)?;
+    }
+    writer.close()?;
+    Ok(())
+}
+
+/// Logs in an admin with the password from NIJI_ADMIN_PASSWORD or a prompt.
+fn admin_login(store: &Store, name: &str) -> anyhow::Result<Account> {
+    let password = secrets::require(
+        secrets::ADMIN_PASSWORD,
+        &format!("password of {name}"),
+        Ask::Once,
+    )?;
+    match store.check_login(name, &password)? {
+        Some(account) => Ok(account),
+        None => {
+            store.audit(
+                name,
+                "login.failed",
+                "reidentification",
+                "wrong account or password",
+            )?;
+            bail!("login failed for `{name}`")
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RequestView {
+    id: i64,
+    release: String,
+    pseudonym: String,
+    reason: String,
+    requested_by: String,
+    approved_by: Option<String>,
+}
+
+impl From<niji_store::Reidentification> for RequestView {
+    fn from(r: niji_store::Reidentification) -> Self {
+        RequestView {
+            id: r.id,
+            release: r.release,
+            pseudonym: r.pseudonym,
+            reason: r.reason,
+            requested_by: r.requested_by,
+            approved_by: r.approved_by,
+        }
+    }
+}
+
+fn request(config: &Config, args: &ReidentifyRequestArgs) -> anyhow::Result<()> {
+    let store = Store::open(&config.data)?;
+    let admin = admin_login(&store, &args.admin)?;
+    let view: RequestView = store
+        .request_reidentification(&args.release, &args.pseudonym, &args.reason, &admin)?
+        .into();
+    emit(args.report.json, &view, |v| {
+        format!(
+            "re-identification request {} filed by {}; a second admin approves it with `niji release reidentify approve {} --as ACCOUNT`\n",
+            v.id, v.requested_by, v.id
+        )
+    })
+}
+
+#[derive(Serialize)]
+struct SourceView {
+    facility: Option<String>,
+    source: String,
+    file: String,
+    locator: String,
+}
+
+#[derive(Serialize)]
+struct OpenedView {
+    request: RequestView,
+    /// Where the person's records came from: facility and record locator,
+    /// never a name.
+    records: Vec<SourceView>,
+}
+
+fn approve(config: &Config, args: &ReidentifyApproveArgs) -> anyhow::Result<()> {
+    let store = Store::open(&config.data)?;
+    let admin = admin_login(&store, &args.admin)?;
+    let passphrase = secrets::require(secrets::PASSPHRASE, "keystore passphrase", Ask::Once)?;
+    let keystore = store.unlock(&passphrase)?;
+    let (request, key_bytes) = store.approve_reidentification(&keystore, args.id, &admin)?;
+    let info = store
+        .release(&request.release)?
+        .with_context(|| format!("no release `{}`", request.release))?;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &key_bytes);
+    let person = store
+        .release_members(info.release_id)?
+        .into_iter()
+        .find(|&k| build::pseudonym(&key, k) == request.pseudonym);
+    // Only the records the release drew on: the person's other records
+    // were never part of it.
+    let manifest: serde_json::Value = serde_json::from_str(&info.manifest)?;
+    let sources: Vec<&str> = manifest["sources"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let records: Vec<_> = match person {
+        Some(person_key) => Staging::open(&config.data)?
+            .source_records(person_key)?
+            .into_iter()
+            .filter(|r| sources.contains(&r.source.as_str()))
+            .collect(),
+        None => Vec::new(),
+    };
+    store.audit(
+        &admin.name,
+        "reidentification.result",
+        &info.name,
+        &format!("request {}: {} source records", request.id, records.len()),
+    )?;
+    let view = OpenedView {
+        request: request.into(),
+        records: records
+            .into_iter()
+            .map(|r| SourceView {
+                facility: r.facility,
+                source: r.source,
+                file: r.file,
+                locator: r.locator,
+            })
+            .collect(),
+    };
+    emit(args.report.json, &view, |v| {
+        if v.records.is_empty() {
+            return format!(
+                "request {}: the pseudonym is not in release {}\n",
+                v.request.id, v.request.release
+            );
+        }
+        let mut out = format!(
+            "request {} approved by {}; source records:\n",
+            v.request.id, args.admin
+        );
+        for r in &v.records {
+            out += &format!(
+                "  facility {}  {}  {}  {}\n",
+                r.facility.as_deref().unwrap_or("-"),
+                r.source,
+                r.file,
+                r.locator
+            );
+        }
+        out
+    })
+}

@@ -1,0 +1,544 @@
+//! `niji release` end to end on a synthetic population: both tiers from
+//! the example policies, k and l confirmed by pycanon, no identifier in any
+//! release, rare diagnoses kept only by the pseudonymized tier, distinct
+//! pseudonyms, opt-outs honoured, the mixed-source build refused, and the
+//! escrow opened only by a second admin.
+
+mod common;
+use common::*;
+
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const ANONYMIZED: &str = "policies/release-anonymized-example.toml";
+const PSEUDONYMIZED: &str = "policies/release-pseudonymized-example.toml";
+
+fn policy(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+}
+
+/// A linked population of 800 persons over two years.
+fn linked() -> (Env, PathBuf) {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    let pop = env.synth(800, 21, "2021-01", "2022-12");
+    let mut cmd = env.niji(&["ingest"]);
+    for dir in ["uke", "care", "dpc", "fhir", "checkups", "eligibility"] {
+        if pop.join(dir).is_dir() {
+            cmd.arg(pop.join(dir));
+        }
+    }
+    ok(&cmd
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap());
+    ok(&env.niji(&["link"]).stdout(Stdio::null()).output().unwrap());
+    (env, pop)
+}
+
+fn build(env: &Env, policy_file: &Path, name: &str) -> Value {
+    let policy_file = policy_file.display().to_string();
+    json(
+        &env.niji(&[
+            "release",
+            "build",
+            "--policy",
+            &policy_file,
+            "--name",
+            name,
+            "--json",
+        ])
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap(),
+    )
+}
+
+/// Exports a release as CSV; returns the directory.
+fn export(env: &Env, name: &str) -> PathBuf {
+    let out = env.root.path().join(format!("export-{name}"));
+    let dir = out.display().to_string();
+    ok(&env
+        .niji(&["release", "export", name, "--format", "csv", "--out", &dir])
+        .output()
+        .unwrap());
+    out
+}
+
+/// A CSV file as rows of column → value.
+fn rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut reader =
+        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .zip(r.unwrap().iter())
+                .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+fn table<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no table {name} in {report}"))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// pycanon's k and l of a CSV file, from the virtual environment .ci/run
+/// creates.
+fn pycanon(csv: &Path, quasi: &[String], sensitive: &str) -> (u64, u64) {
+    let python = std::env::var_os("NIJI_PYCANON_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap())
+                .join(".cache/niji/venvs/pycanon/bin/python")
+        });
+    assert!(
+        python.exists(),
+        "{}: no pycanon environment; `bash .ci/run` creates it (or set NIJI_PYCANON_PYTHON)",
+        python.display()
+    );
+    let script = "import sys, pandas as pd\n\
+                  from pycanon import anonymity\n\
+                  df = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)\n\
+                  qi = sys.argv[2].split(',')\n\
+                  print(anonymity.k_anonymity(df, qi), anonymity.l_diversity(df, qi, [sys.argv[3]]))\n";
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(csv)
+        .arg(quasi.join(","))
+        .arg(sensitive)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pycanon: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut numbers = text.split_whitespace().map(|n| n.parse::<u64>().unwrap());
+    (numbers.next().unwrap(), numbers.next().unwrap())
+}
+
+/// Names of the synthetic truth as they could appear in a file, and its
+/// insurance numbers.
+fn identifiers(pop: &Path) -> (Vec<String>, Vec<String>) {
+    let (mut names, mut numbers) = (BTreeSet::new(), BTreeSet::new());
+    for n in rows(&pop.join("truth/names.csv")) {
+        names.insert(format!("{}{}", n["family_kanji"], n["given_kanji"]));
+        names.insert(format!("{}{}", n["family_kana"], n["given_kana"]));
+        names.insert(format!("{}　{}", n["family_kana"], n["given_kana"]));
+    }
+    for s in rows(&pop.join("truth/insurance.csv")) {
+        if s["number"].len() >= 6 {
+            numbers.insert(s["number"].clone());
+        }
+        numbers.insert(format!(
+            "{}{}{}",
+            s["insurer_number"], s["symbol"], s["number"]
+        ));
+    }
+    (names.into_iter().collect(), numbers.into_iter().collect())
+}
+
+/// The first identifier in `bytes`: a name anywhere, a number only as a
+/// whole run of digits (inside a longer code or a date it is chance).
+fn identifier_in(
+    bytes: &[u8],
+    names: &aho_corasick::AhoCorasick,
+    numbers: Option<&aho_corasick::AhoCorasick>,
+) -> Option<(usize, usize)> {
+    if let Some(m) = names.find(bytes) {
+        return Some((m.start(), m.end()));
+    }
+    let digit = |i: Option<&u8>| i.is_some_and(u8::is_ascii_digit);
+    numbers?
+        .find_overlapping_iter(bytes)
+        .find(|m| {
+            !digit(m.start().checked_sub(1).and_then(|i| bytes.get(i)))
+                && !digit(bytes.get(m.end()))
+        })
+        .map(|m| (m.start(), m.end()))
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+fn members(data: &Path, release: &str) -> BTreeSet<i64> {
+    let store = niji_store::Store::open(data).unwrap();
+    let info = store.release(release).unwrap().unwrap();
+    store
+        .release_members(info.release_id)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn releases_under_both_tiers() {
+    let (env, pop) = linked();
+    let data = env.data();
+
+    // Both tiers build from the example policies.
+    let anon = build(&env, &policy(ANONYMIZED), "claims");
+    let pseudo = build(&env, &policy(PSEUDONYMIZED), "charts");
+    assert_eq!(anon["tier"], "anonymized");
+    assert_eq!(pseudo["tier"], "pseudonymized");
+    assert!(anon["persons"].as_u64().unwrap() > 400, "{anon}");
+    assert!(pseudo["persons"].as_u64().unwrap() > 10, "{pseudo}");
+    let release_file = data.join("releases/claims.duckdb");
+    assert!(
+        std::fs::metadata(&release_file)
+            .unwrap()
+            .permissions()
+            .readonly()
+    );
+
+    // pycanon confirms the k and l the report claims for the person table.
+    let persons = table(&anon, "persons");
+    let quasi = strings(&persons["quasi_identifiers"]);
+    let sensitive = strings(&persons["sensitive_attributes"]);
+    assert_eq!(quasi, ["age", "sex", "prefecture"]);
+    assert_eq!(sensitive, ["main_diagnosis"]);
+    let anon_dir = export(&env, "claims");
+    let (k, l) = pycanon(&anon_dir.join("persons.csv"), &quasi, &sensitive[0]);
+    assert_eq!(k, persons["k"].as_u64().unwrap(), "{anon}");
+    assert_eq!(l, persons["l"].as_u64().unwrap(), "{anon}");
+    assert!(
+        k >= 5 && l >= 2,
+        "the policy asks k = 5, l = 2: got {k}, {l}"
+    );
+    assert_eq!(anon["risk"]["k"], persons["k"]);
+
+    // Parquet, the default export, holds the same tables.
+    let parquet = env.root.path().join("parquet");
+    let parquet_dir = parquet.display().to_string();
+    let exported = json(
+        &env.niji(&[
+            "release",
+            "export",
+            "claims",
+            "--out",
+            &parquet_dir,
+            "--json",
+        ])
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(exported["format"], "parquet");
+    for t in anon["tables"].as_array().unwrap() {
+        let file = parquet.join(format!("{}.parquet", t["name"].as_str().unwrap()));
+        assert!(
+            std::fs::metadata(&file).is_ok_and(|m| m.len() > 0),
+            "{}",
+            file.display()
+        );
+    }
+    let again = env
+        .niji(&["release", "export", "claims", "--out", &parquet_dir])
+        .output()
+        .unwrap();
+    assert!(stderr(&again).contains("not empty"), "{}", stderr(&again));
+
+    // No provenance column and no identifier in any release.
+    let pseudo_dir = export(&env, "charts");
+    for dir in [&anon_dir, &pseudo_dir] {
+        for file in std::fs::read_dir(dir).unwrap() {
+            let file = file.unwrap().path();
+            let header = std::fs::read_to_string(&file)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            for column in [
+                "batch_id",
+                "record",
+                "locator",
+                "facility",
+                "source",
+                "person_key",
+            ] {
+                assert!(
+                    !header.split(',').any(|h| h == column),
+                    "{}: {column}",
+                    file.display()
+                );
+            }
+        }
+    }
+    let (names, numbers) = identifiers(&pop);
+    assert!(
+        names.len() > 1000 && numbers.len() > 1000,
+        "{} {}",
+        names.len(),
+        numbers.len()
+    );
+    let name_scan = aho_corasick::AhoCorasick::new(&names).unwrap();
+    let number_scan = aho_corasick::AhoCorasick::new(&numbers).unwrap();
+    // The release files' bytes: names. DuckDB packs values side by side, so
+    // digit runs there span values; the exports below hold every value
+    // whole.
+    let mut files = Vec::new();
+    files_under(&data.join("releases"), &mut files);
+    let mut exports = Vec::new();
+    files_under(&anon_dir, &mut exports);
+    files_under(&pseudo_dir, &mut exports);
+    let scans = files
+        .iter()
+        .map(|f| (f, None))
+        .chain(exports.iter().map(|f| (f, Some(&number_scan))));
+    for (file, numbers) in scans {
+        let bytes = std::fs::read(file).unwrap();
+        if let Some((start, end)) = identifier_in(&bytes, &name_scan, numbers) {
+            panic!(
+                "{}: holds the truth identifier {:?}",
+                file.display(),
+                String::from_utf8_lossy(
+                    &bytes[start.saturating_sub(30)..(end + 30).min(bytes.len())]
+                )
+            );
+        }
+    }
+
+    // The pseudonymized tier keeps rare diagnoses the anonymized tier removed.
+    let removed: BTreeSet<String> = anon["risk"]["rare_codes_removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["table"] == "diagnoses" && c["column"] == "icd10")
+        .flat_map(|c| strings(&c["values"]))
+        .collect();
+    assert!(!removed.is_empty(), "no rare diagnosis was removed: {anon}");
+    let anon_codes: BTreeSet<String> = rows(&anon_dir.join("diagnoses.csv"))
+        .into_iter()
+        .map(|r| r["icd10"].clone())
+        .collect();
+    assert!(
+        removed.iter().all(|c| !anon_codes.contains(c)),
+        "a removed code is still in the anonymized release"
+    );
+    assert!(anon_codes.contains("*"));
+    let pseudo_codes: BTreeSet<String> = rows(&pseudo_dir.join("diagnoses.csv"))
+        .into_iter()
+        .map(|r| r["icd10"].clone())
+        .collect();
+    let kept: Vec<&String> = removed.intersection(&pseudo_codes).collect();
+    assert!(
+        !kept.is_empty(),
+        "the pseudonymized release keeps none of the rare codes {removed:?}"
+    );
+    assert!(!pseudo_codes.contains("*"));
+
+    // Two releases share no pseudonym.
+    let pseudonyms = |dir: &Path| -> BTreeSet<String> {
+        rows(&dir.join("persons.csv"))
+            .into_iter()
+            .map(|r| r["pseudonym"].clone())
+            .collect()
+    };
+    let (a, p) = (pseudonyms(&anon_dir), pseudonyms(&pseudo_dir));
+    assert_eq!(a.len() as u64, anon["persons"].as_u64().unwrap());
+    assert!(a.is_disjoint(&p));
+
+    // An opted-out person is absent from the next release, which again has
+    // pseudonyms of its own.
+    let before = members(&data, "claims");
+    let leaver = *before.iter().next().unwrap();
+    niji_store::Store::open(&data)
+        .unwrap()
+        .add_opt_out(leaver, "test")
+        .unwrap();
+    let again = build(&env, &policy(ANONYMIZED), "claims-after-opt-out");
+    assert_eq!(again["opted_out_excluded"], 1);
+    let after = members(&data, "claims-after-opt-out");
+    assert!(!after.contains(&leaver));
+    assert!(
+        before.contains(&leaver),
+        "the earlier release keeps what it was built with"
+    );
+    let again_dir = export(&env, "claims-after-opt-out");
+    assert!(pseudonyms(&again_dir).is_disjoint(&a));
+
+    // The escrow needs two different admins.
+    let mut add = env.niji(&["accounts", "add", "second-admin", "--role", "admin"]);
+    ok(&add
+        .env("NIJI_ACCOUNT_PASSWORD", "second-admin-password")
+        .output()
+        .unwrap());
+    let target = p.iter().next().unwrap().clone();
+    let request = json(
+        &env.niji(&[
+            "release",
+            "reidentify",
+            "request",
+            "--release",
+            "charts",
+            "--pseudonym",
+            &target,
+            "--reason",
+            "PMDA inquiry 2024-001",
+            "--as",
+            "admin",
+            "--json",
+        ])
+        .env("NIJI_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap(),
+    );
+    let id = request["id"].as_i64().unwrap().to_string();
+    let same = env
+        .niji(&["release", "reidentify", "approve", &id, "--as", "admin"])
+        .env("NIJI_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(!same.status.success());
+    assert!(
+        stderr(&same).contains("a second, different admin must approve it"),
+        "{}",
+        stderr(&same)
+    );
+    let opened = json(
+        &env.niji(&[
+            "release",
+            "reidentify",
+            "approve",
+            &id,
+            "--as",
+            "second-admin",
+            "--json",
+        ])
+        .env("NIJI_ADMIN_PASSWORD", "second-admin-password")
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap(),
+    );
+    let records = opened["records"].as_array().unwrap();
+    assert!(!records.is_empty(), "{opened}");
+    for r in records {
+        assert_eq!(r["source"], "fhir", "{r}");
+        assert!(r["locator"].as_str().is_some_and(|l| !l.is_empty()));
+        assert!(r.get("name").is_none());
+    }
+    // An anonymized release can never be re-identified.
+    let refused = env
+        .niji(&[
+            "release",
+            "reidentify",
+            "request",
+            "--release",
+            "claims",
+            "--pseudonym",
+            "x",
+            "--reason",
+            "r",
+            "--as",
+            "admin",
+        ])
+        .env("NIJI_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&refused).contains("can never be re-identified"),
+        "{}",
+        stderr(&refused)
+    );
+    let kinds: Vec<String> = niji_store::Store::open(&data)
+        .unwrap()
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for kind in [
+        "release.build",
+        "reidentification.request",
+        "reidentification.approve",
+        "reidentification.open",
+        "reidentification.result",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "no {kind} event in {kinds:?}"
+        );
+    }
+}
+
+#[test]
+fn a_pseudonymized_build_mixing_claims_is_refused_before_anything_is_written() {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    let text = std::fs::read_to_string(policy(PSEUDONYMIZED)).unwrap();
+    let mixed = env.root.path().join("mixed.toml");
+    std::fs::write(
+        &mixed,
+        text.replace(
+            "sources = [\"fhir\"]",
+            "sources = [\"fhir\", \"uke\", \"dpc-ef\"]",
+        ),
+    )
+    .unwrap();
+    let mixed = mixed.display().to_string();
+    let out = env
+        .niji(&["release", "build", "--policy", &mixed, "--name", "mixed"])
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("mixed.toml: line "), "{err}");
+    assert!(
+        err.contains("may not be combined with uke (NDB-style claims), dpc-ef (DPC)"),
+        "{err}"
+    );
+    assert!(!env.data().join("releases/mixed.duckdb").exists());
+}
+
+#[test]
+fn a_build_before_linkage_says_what_to_run() {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    let anonymized = policy(ANONYMIZED).display().to_string();
+    let out = env
+        .niji(&[
+            "release",
+            "build",
+            "--policy",
+            &anonymized,
+            "--name",
+            "early",
+        ])
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("niji ingest"), "{}", stderr(&out));
+    assert!(!env.data().join("releases/early.duckdb").exists());
+}
