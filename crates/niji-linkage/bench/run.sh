@@ -60,7 +60,9 @@ timed link-uke "$niji" --data "$work/uke" link --json --truth "$work/pop/truth"
 
 echo "==> claims only: Splink"
 "$venv/bin/python" "$here/raw_claims.py" "$work/pop" "$work/raw.parquet"
+# Splink may not finish at 10 million records (its pairs outgrow memory and
+# disk); the summary then says so instead of the run stopping here.
 /usr/bin/time -f "%e %M" -o "$work/splink.time" \
     "$venv/bin/python" "$here/splink_link.py" "$work/raw.parquet" "$work/splink.json" ${PROBABILISTIC:+--probabilistic} \
-    >"$work/splink.log" 2>&1
+    >"$work/splink.log" 2>&1 || echo "Splink failed; the last lines of $work/splink.log say why"
 "$venv/bin/python" "$here/summary.py" "$work" | tee "$work/summary.txt"

@@ -13,7 +13,8 @@ def load(name):
 
 def timing(name):
     with open(os.path.join(work, name + ".time")) as f:
-        seconds, kb = f.read().split()
+        # A failed command leaves a line of its own before the figures.
+        seconds, kb = f.read().split()[-2:]
     return float(seconds), int(kb) / 1024
 
 
@@ -35,6 +36,12 @@ for part in ["all", "uke"]:
     for name, q in link["strategies"].items():
         print(f"  niji {name:<5} {scores(q)}")
 
+if not os.path.exists(os.path.join(work, "splink.json")):
+    with open(os.path.join(work, "splink.log")) as f:
+        last = [line.strip() for line in f if line.strip()][-1:]
+    seconds, _ = timing("splink") if os.path.exists(os.path.join(work, "splink.time")) else (0.0, 0)
+    print(f"\nSplink did not finish ({seconds:.0f} s): {last[0] if last else 'no log'}")
+    sys.exit(0)
 splink = load("splink")
 ts, ms = timing("splink")
 uke = load("link-uke")
