@@ -147,7 +147,7 @@ pub const SUBJECTS: Table = Table {
         opt(
             "prefecture",
             Kind::Text,
-            "JIS code (01–47) of the prefecture where the record arose: a claim's 都道府県 (レセ電 IR), the first two digits of a ten-digit facility code",
+            "JIS code (01–47) of the record's prefecture: a claim's 都道府県 (レセ電 IR), the first two digits of a ten-digit facility code, a chart Patient's address (state); nothing finer of an address is kept",
         ),
     ],
 };

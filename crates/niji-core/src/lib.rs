@@ -27,6 +27,7 @@ assert_eq!(config.log.format, LogFormat::Json);
 
 pub mod config;
 pub mod content;
+pub mod geography;
 pub mod role;
 pub mod secret;
 

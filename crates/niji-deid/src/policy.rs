@@ -68,9 +68,9 @@ pub enum Derive {
     BirthMonth,
     /// Sex, `1` male or `2` female.
     Sex,
-    /// The prefecture (JIS code, two digits) the person's records arose in
+    /// The prefecture (JIS code, two digits) the person's records name
     /// most often: a claim's 都道府県, a ten-digit facility code's first
-    /// two digits.
+    /// two digits, a chart Patient's address.
     Prefecture,
     /// The ICD-10 category (three characters) the person's main diagnoses
     /// name most often, `none` without one.

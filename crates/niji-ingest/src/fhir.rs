@@ -114,6 +114,13 @@ struct Patient {
     name: Vec<HumanName>,
     gender: Option<String>,
     birth_date: Option<String>,
+    #[serde(default)]
+    address: Vec<Address>,
+}
+
+#[derive(Deserialize)]
+struct Address {
+    state: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -288,6 +295,9 @@ struct PatientIdentity {
     kana: Option<String>,
     birth: Option<NaiveDate>,
     sex: Option<Sex>,
+    /// The prefecture of the first address that names one (`state`), as
+    /// its JIS code: all that content keeps of an address.
+    prefecture: Option<String>,
 }
 
 fn patient(json: &Json, at: &At) -> Result<PatientIdentity, Problem> {
@@ -337,6 +347,11 @@ fn patient(json: &Json, at: &At) -> Result<PatientIdentity, Problem> {
         kana: name("SYL"),
         birth,
         sex,
+        prefecture: p.address.iter().find_map(|a| {
+            a.state
+                .as_deref()
+                .and_then(niji_core::geography::prefecture_code)
+        }),
     })
 }
 
@@ -691,6 +706,7 @@ fn bundle(
     };
     let person = patient(patient_json, patient_at)?;
     let mut record = Record::new(locator, custodian(json));
+    record.prefecture = person.prefecture.clone();
     for (at, json, kind) in &resources {
         if *kind == "Patient" {
             continue;

@@ -63,6 +63,25 @@ fn the_bundle_examples_ingest() {
         )
         .unwrap();
     assert!(diagnoses >= 7, "{diagnoses}");
+    // The Patient's address keeps only its prefecture (高知県 → 39).
+    let prefectures: Vec<Option<String>> = {
+        let mut stmt = staging
+            .connection()
+            .prepare("SELECT prefecture FROM subjects WHERE source = 'fhir' ORDER BY batch_id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(
+        prefectures.contains(&Some("39".to_owned())),
+        "{prefectures:?}"
+    );
+    assert!(
+        prefectures.iter().flatten().all(|p| p == "39"),
+        "{prefectures:?}"
+    );
 }
 
 #[test]

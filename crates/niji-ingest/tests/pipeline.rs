@@ -234,6 +234,17 @@ fn table_counts_follow_the_truth_map() {
         ),
         0
     );
+    // Every claim knows its prefecture (the IR record's 都道府県), as do care
+    // claims (their provider number's first two digits).
+    for source in ["uke", "care-claims"] {
+        assert_eq!(
+            q(&format!(
+                "SELECT count(*) FROM subjects WHERE source = '{source}' AND NOT coalesce(prefecture BETWEEN '01' AND '47', false)"
+            )),
+            0,
+            "{source}"
+        );
+    }
 }
 
 #[test]
