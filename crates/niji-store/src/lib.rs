@@ -41,6 +41,7 @@ let linkage = store.open_key(&keystore, "linkage")?.hmac_key()?;
 #![deny(missing_docs)]
 
 pub mod accounts;
+pub mod governance;
 pub mod keystore;
 mod lock;
 pub mod migrate;
@@ -48,6 +49,10 @@ pub mod releases;
 pub mod sources;
 
 pub use accounts::Account;
+pub use governance::{
+    Application, ApplicationForm, Conditions, Decision, Grant, Item, Purpose, RegisterEntry,
+    ReviewOutcome,
+};
 pub use keystore::{KeyInfo, KeyKind, KeyMaterial, Keystore};
 pub use migrate::{AppliedMigration, Migration, MigrationSet};
 pub use releases::{AuditEvent, NewRelease, Reidentification, ReleaseInfo};

@@ -431,7 +431,7 @@ impl Store {
     }
 }
 
-fn audit_in(
+pub(crate) fn audit_in(
     conn: &duckdb::Connection,
     actor: &str,
     kind: &str,

@@ -1,0 +1,869 @@
+//! Governance: organizations, applications, reviews and grants — who may
+//! use which data for which purpose, and until when.
+//!
+//! The rules live here, next to the rows they guard, so that every way in
+//! (the API, the web pages, the command line) meets the same ones:
+//!
+//! - only a certified organization may apply for the pseudonymized tier,
+//!   checked at submission;
+//! - nobody reviews an application of their own organization (conflict of
+//!   interest) or one they are a member of;
+//! - a grant needs `quorum` approvals in the current round; one rejection
+//!   (or a request for changes) returns the application with its reasons,
+//!   and the next submission starts a new round;
+//! - a grant's items are a subset of the request; row-level results only
+//!   for the pseudonymized tier of a certified organization;
+//! - a grant is active until it expires or is revoked.
+//!
+//! Every action is an audit event, in the same transaction as its change.
+
+use crate::{Account, Store, StoreError};
+use duckdb::{OptionalExt, params};
+use niji_core::Role;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+
+/// The purpose catalogue this build carries (`policies/purposes.toml`).
+pub const PURPOSES_TOML: &str = include_str!("../../../policies/purposes.toml");
+
+/// The default number of approvals a grant needs.
+pub const DEFAULT_QUORUM: usize = 2;
+
+/// A purpose of the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Purpose {
+    /// Its id, as applications name it.
+    pub id: String,
+    /// Its name in English.
+    pub name: String,
+    /// Its name in Japanese.
+    pub name_ja: String,
+    /// The law that allows it, in a sentence.
+    pub legal_basis: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Catalogue {
+    purpose: Vec<Purpose>,
+}
+
+/// The purposes of the catalogue this build carries.
+pub fn purposes() -> Vec<Purpose> {
+    // Checked by a unit test; a broken catalogue cannot ship.
+    toml::from_str::<Catalogue>(PURPOSES_TOML)
+        .map(|c| c.purpose)
+        .unwrap_or_else(|e| panic!("policies/purposes.toml: {e}"))
+}
+
+/// One column of one table of one release.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Item {
+    /// The release.
+    pub release: String,
+    /// The table.
+    pub table: String,
+    /// The column.
+    pub column: String,
+}
+
+/// What a researcher fills in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationForm {
+    /// Title.
+    pub title: String,
+    /// A purpose id from the catalogue.
+    pub purpose: String,
+    /// The summary the public register shows.
+    pub lay_summary: String,
+    /// Other members' accounts (the applicant is always one).
+    pub members: Vec<String>,
+    /// What is requested.
+    pub items: Vec<Item>,
+    /// `anonymized` or `pseudonymized`.
+    pub tier: String,
+    /// First day, `YYYY-MM-DD`.
+    pub starts: String,
+    /// Last day, `YYYY-MM-DD`.
+    pub ends: String,
+}
+
+/// An application as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Application {
+    /// Its id.
+    pub id: i64,
+    /// The researcher who applied.
+    pub applicant: String,
+    /// Their organization.
+    pub organization: String,
+    /// `draft`, `submitted`, `returned`, `withdrawn` or `approved`.
+    pub status: String,
+    /// Submissions so far.
+    pub round: i32,
+    /// What was filled in.
+    pub form: ApplicationForm,
+}
+
+/// A reviewer's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Approve.
+    Approve,
+    /// Reject, with reasons.
+    Reject,
+    /// Ask for changes.
+    Changes,
+}
+
+impl Decision {
+    fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+            Decision::Changes => "changes",
+        }
+    }
+}
+
+/// The conditions of a grant, set with the approval that completes the
+/// quorum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conditions {
+    /// Allowed items: a subset of the request.
+    pub items: Vec<Item>,
+    /// The output rule set (a name from `policies/disclosure*.toml`).
+    pub rule_set: String,
+    /// Whether row-level results may leave.
+    pub row_level: bool,
+    /// The differential-privacy budget (zCDP ρ).
+    pub dp_rho: f64,
+    /// When the grant ends, `YYYY-MM-DD`.
+    pub expires: String,
+}
+
+/// A grant: an approved application's project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    /// Its id (the project's).
+    pub id: i64,
+    /// The application.
+    pub application_id: i64,
+    /// The conditions.
+    pub conditions: Conditions,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+    /// Whether it is in force now: not expired, not revoked.
+    pub active: bool,
+}
+
+/// What a review did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewOutcome {
+    /// The application's status after it.
+    pub status: String,
+    /// Approvals in this round so far.
+    pub approvals: usize,
+    /// The grant, when this review completed the quorum.
+    pub grant: Option<Grant>,
+}
+
+/// One project of the public register.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisterEntry {
+    /// Title.
+    pub title: String,
+    /// Organization.
+    pub organization: String,
+    /// Purpose id.
+    pub purpose: String,
+    /// Lay summary.
+    pub lay_summary: String,
+    /// Period.
+    pub starts: String,
+    /// Period.
+    pub ends: String,
+    /// Releases the grant allows.
+    pub releases: Vec<String>,
+    /// Whether the grant is still in force.
+    pub active: bool,
+}
+
+fn refused(reason: impl Into<String>) -> StoreError {
+    StoreError::Refused(reason.into())
+}
+
+fn require(who: &Account, roles: &[Role]) -> Result<(), StoreError> {
+    if roles.contains(&who.role) {
+        Ok(())
+    } else {
+        Err(refused(format!(
+            "account `{}` ({}) may not do this",
+            who.name,
+            who.role.as_str()
+        )))
+    }
+}
+
+fn check_form(form: &ApplicationForm) -> Result<(), StoreError> {
+    if form.title.trim().is_empty() {
+        return Err(refused("the application needs a title"));
+    }
+    if !["anonymized", "pseudonymized"].contains(&form.tier.as_str()) {
+        return Err(refused(format!(
+            "tier `{}`: anonymized or pseudonymized",
+            form.tier
+        )));
+    }
+    for (what, day) in [("starts", &form.starts), ("ends", &form.ends)] {
+        if chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_err() {
+            return Err(refused(format!(
+                "{what} `{day}` is not a date (YYYY-MM-DD)"
+            )));
+        }
+    }
+    if form.ends < form.starts {
+        return Err(refused("the period ends before it starts"));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates an organization.
+    pub fn add_organization(
+        &self,
+        name: &str,
+        certified: bool,
+        actor: &str,
+    ) -> Result<i64, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let id: i64 = tx.query_row(
+            "INSERT INTO organizations (name, certified) VALUES (?, ?) RETURNING id",
+            params![name, certified],
+            |r| r.get(0),
+        )?;
+        crate::releases::audit_in(
+            &tx,
+            actor,
+            "organization.create",
+            name,
+            if certified {
+                "certified"
+            } else {
+                "not certified"
+            },
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Puts an account in an organization.
+    pub fn join_organization(
+        &self,
+        account: &str,
+        organization: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let id: i64 = self
+            .conn
+            .query_row(
+                "SELECT id FROM organizations WHERE name = ?",
+                params![organization],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| refused(format!("no organization `{organization}`")))?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO account_organizations (account, organization_id) VALUES (?, ?)",
+            params![account, id],
+        )?;
+        crate::releases::audit_in(&tx, actor, "organization.member", organization, account)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn organization_of(&self, account: &str) -> Result<Option<(i64, String, bool)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT o.id, o.name, o.certified FROM account_organizations a JOIN organizations o ON o.id = a.organization_id WHERE a.account = ?",
+                params![account],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// Starts a draft application.
+    pub fn create_application(
+        &self,
+        researcher: &Account,
+        form: &ApplicationForm,
+    ) -> Result<Application, StoreError> {
+        require(researcher, &[Role::Researcher])?;
+        check_form(form)?;
+        let (org, _, _) = self.organization_of(&researcher.name)?.ok_or_else(|| {
+            refused(format!(
+                "researcher `{}` belongs to no organization",
+                researcher.name
+            ))
+        })?;
+        let tx = self.conn.unchecked_transaction()?;
+        let id: i64 = tx.query_row(
+            "INSERT INTO applications (applicant, organization_id, title, purpose, lay_summary, tier, starts, ends)
+             VALUES (?, ?, ?, ?, ?, ?, CAST(? AS DATE), CAST(? AS DATE)) RETURNING id",
+            params![researcher.name, org, form.title, form.purpose, form.lay_summary, form.tier, form.starts, form.ends],
+            |r| r.get(0),
+        )?;
+        write_form_parts(&tx, id, &researcher.name, form)?;
+        crate::releases::audit_in(
+            &tx,
+            &researcher.name,
+            "application.create",
+            &format!("application {id}"),
+            &form.title,
+        )?;
+        tx.commit()?;
+        self.application(id)
+    }
+
+    /// Edits a draft (or a returned application) of one's own.
+    pub fn update_application(
+        &self,
+        researcher: &Account,
+        id: i64,
+        form: &ApplicationForm,
+    ) -> Result<Application, StoreError> {
+        let app = self.application(id)?;
+        if app.applicant != researcher.name {
+            return Err(refused(format!(
+                "application {id} is not `{}`'s",
+                researcher.name
+            )));
+        }
+        if !["draft", "returned"].contains(&app.status.as_str()) {
+            return Err(refused(format!(
+                "application {id} is {}; only a draft or a returned application can be edited",
+                app.status
+            )));
+        }
+        check_form(form)?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE applications SET title = ?, purpose = ?, lay_summary = ?, tier = ?, starts = CAST(? AS DATE), ends = CAST(? AS DATE) WHERE id = ?",
+            params![form.title, form.purpose, form.lay_summary, form.tier, form.starts, form.ends, id],
+        )?;
+        tx.execute(
+            "DELETE FROM application_members WHERE application_id = ?",
+            params![id],
+        )?;
+        tx.execute(
+            "DELETE FROM application_items WHERE application_id = ?",
+            params![id],
+        )?;
+        write_form_parts(&tx, id, &researcher.name, form)?;
+        crate::releases::audit_in(
+            &tx,
+            &researcher.name,
+            "application.edit",
+            &format!("application {id}"),
+            &form.title,
+        )?;
+        tx.commit()?;
+        self.application(id)
+    }
+
+    /// Submits a draft: the purpose must be in the catalogue, something
+    /// must be requested, and the pseudonymized tier needs a certified
+    /// organization.
+    pub fn submit_application(
+        &self,
+        researcher: &Account,
+        id: i64,
+    ) -> Result<Application, StoreError> {
+        let app = self.application(id)?;
+        if app.applicant != researcher.name {
+            return Err(refused(format!(
+                "application {id} is not `{}`'s",
+                researcher.name
+            )));
+        }
+        if !["draft", "returned"].contains(&app.status.as_str()) {
+            return Err(refused(format!(
+                "application {id} is {}; only a draft or a returned application can be submitted",
+                app.status
+            )));
+        }
+        if !purposes().iter().any(|p| p.id == app.form.purpose) {
+            let ids: Vec<String> = purposes().into_iter().map(|p| p.id).collect();
+            return Err(refused(format!(
+                "purpose `{}` is not in the catalogue ({})",
+                app.form.purpose,
+                ids.join(", ")
+            )));
+        }
+        if app.form.items.is_empty() {
+            return Err(refused(
+                "the application requests no release, table or column",
+            ));
+        }
+        let certified = self.organization_of(&app.applicant)?.is_some_and(|o| o.2);
+        if app.form.tier == "pseudonymized" && !certified {
+            return Err(refused(format!(
+                "organization `{}` is not certified: the pseudonymized tier is for certified users only",
+                app.organization
+            )));
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE applications SET status = 'submitted', round = round + 1, submitted_at = current_timestamp WHERE id = ?",
+            params![id],
+        )?;
+        crate::releases::audit_in(
+            &tx,
+            &researcher.name,
+            "application.submit",
+            &format!("application {id}"),
+            &app.form.purpose,
+        )?;
+        tx.commit()?;
+        self.application(id)
+    }
+
+    /// Withdraws a submitted application of one's own.
+    pub fn withdraw_application(
+        &self,
+        researcher: &Account,
+        id: i64,
+    ) -> Result<Application, StoreError> {
+        let app = self.application(id)?;
+        if app.applicant != researcher.name {
+            return Err(refused(format!(
+                "application {id} is not `{}`'s",
+                researcher.name
+            )));
+        }
+        if app.status != "submitted" {
+            return Err(refused(format!(
+                "application {id} is {}; only a submitted application can be withdrawn",
+                app.status
+            )));
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE applications SET status = 'withdrawn' WHERE id = ?",
+            params![id],
+        )?;
+        crate::releases::audit_in(
+            &tx,
+            &researcher.name,
+            "application.withdraw",
+            &format!("application {id}"),
+            "",
+        )?;
+        tx.commit()?;
+        self.application(id)
+    }
+
+    /// One application.
+    pub fn application(&self, id: i64) -> Result<Application, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT a.applicant, o.name, a.status, a.round, a.title, a.purpose, a.lay_summary, a.tier,
+                        CAST(a.starts AS VARCHAR), CAST(a.ends AS VARCHAR)
+                 FROM applications a JOIN organizations o ON o.id = a.organization_id WHERE a.id = ?",
+                params![id],
+                |r| {
+                    Ok((
+                        (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i32>(3)?),
+                        (
+                            r.get::<_, String>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, String>(6)?,
+                            r.get::<_, String>(7)?,
+                            r.get::<_, String>(8)?,
+                            r.get::<_, String>(9)?,
+                        ),
+                    ))
+                },
+            )
+            .optional()?
+            .ok_or_else(|| refused(format!("no application {id}")))?;
+        let (
+            (applicant, organization, status, round),
+            (title, purpose, lay_summary, tier, starts, ends),
+        ) = row;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT account FROM application_members WHERE application_id = ? AND account <> ? ORDER BY account")?;
+        let members = stmt
+            .query_map(params![id, applicant], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let items = self.items("application_items", "application_id", id)?;
+        Ok(Application {
+            id,
+            applicant,
+            organization,
+            status,
+            round,
+            form: ApplicationForm {
+                title,
+                purpose,
+                lay_summary,
+                members,
+                items,
+                tier,
+                starts,
+                ends,
+            },
+        })
+    }
+
+    fn items(&self, table: &str, key: &str, id: i64) -> Result<Vec<Item>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT release, table_name, column_name FROM {table} WHERE {key} = ? ORDER BY ALL"
+        ))?;
+        let rows = stmt.query_map(params![id], |r| {
+            Ok(Item {
+                release: r.get(0)?,
+                table: r.get(1)?,
+                column: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether `reviewer` may review `app`: not of its organization, not a
+    /// member, and not yet in this round.
+    fn may_review(
+        &self,
+        reviewer: &Account,
+        app: &Application,
+    ) -> Result<Result<(), String>, StoreError> {
+        if app.applicant == reviewer.name || app.form.members.contains(&reviewer.name) {
+            return Ok(Err(format!(
+                "`{}` is a member of application {} and cannot review it",
+                reviewer.name, app.id
+            )));
+        }
+        if self
+            .organization_of(&reviewer.name)?
+            .is_some_and(|o| o.1 == app.organization)
+        {
+            return Ok(Err(format!(
+                "conflict of interest: `{}` belongs to `{}`, the applicant's organization",
+                reviewer.name, app.organization
+            )));
+        }
+        let reviewed: i64 = self.conn.query_row(
+            "SELECT count(*) FROM reviews WHERE application_id = ? AND round = ? AND reviewer = ?",
+            params![app.id, app.round, reviewer.name],
+            |r| r.get(0),
+        )?;
+        if reviewed > 0 {
+            return Ok(Err(format!(
+                "`{}` has reviewed application {} in this round",
+                reviewer.name, app.id
+            )));
+        }
+        Ok(Ok(()))
+    }
+
+    /// The submitted applications a reviewer may review, oldest first.
+    pub fn review_queue(&self, reviewer: &Account) -> Result<Vec<Application>, StoreError> {
+        require(reviewer, &[Role::Reviewer])?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id FROM applications WHERE status = 'submitted' ORDER BY submitted_at, id",
+        )?;
+        let ids: Vec<i64> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut queue = Vec::new();
+        for id in ids {
+            let app = self.application(id)?;
+            if self.may_review(reviewer, &app)?.is_ok() {
+                queue.push(app);
+            }
+        }
+        Ok(queue)
+    }
+
+    /// Records a reviewer's decision. An approval that completes the quorum
+    /// must carry the grant's conditions, and creates the grant.
+    pub fn review_application(
+        &self,
+        reviewer: &Account,
+        id: i64,
+        decision: Decision,
+        comment: &str,
+        conditions: Option<&Conditions>,
+        quorum: usize,
+    ) -> Result<ReviewOutcome, StoreError> {
+        require(reviewer, &[Role::Reviewer])?;
+        let app = self.application(id)?;
+        if app.status != "submitted" {
+            return Err(refused(format!(
+                "application {id} is {}; only a submitted application is reviewed",
+                app.status
+            )));
+        }
+        if let Err(reason) = self.may_review(reviewer, &app)? {
+            return Err(refused(reason));
+        }
+        if decision != Decision::Approve && comment.trim().is_empty() {
+            return Err(refused(
+                "a rejection or a request for changes needs its reasons in the comment",
+            ));
+        }
+        let approvals: i64 = self.conn.query_row(
+            "SELECT count(*) FROM reviews WHERE application_id = ? AND round = ? AND decision = 'approve'",
+            params![id, app.round],
+            |r| r.get(0),
+        )?;
+        let approvals = approvals as usize + usize::from(decision == Decision::Approve);
+        let completes = decision == Decision::Approve && approvals >= quorum.max(1);
+        if completes {
+            let c = conditions.ok_or_else(|| {
+                refused("the approval that completes the quorum sets the grant's conditions")
+            })?;
+            self.check_conditions(&app, c)?;
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO reviews (application_id, round, reviewer, decision, comment) VALUES (?, ?, ?, ?, ?)",
+            params![id, app.round, reviewer.name, decision.as_str(), comment],
+        )?;
+        let subject = format!("application {id}");
+        crate::releases::audit_in(
+            &tx,
+            &reviewer.name,
+            "application.review",
+            &subject,
+            decision.as_str(),
+        )?;
+        let status = match (decision, completes) {
+            (Decision::Approve, false) => "submitted",
+            (Decision::Approve, true) => "approved",
+            _ => "returned",
+        };
+        tx.execute(
+            "UPDATE applications SET status = ? WHERE id = ?",
+            params![status, id],
+        )?;
+        let mut grant_id = None;
+        if let (true, Some(c)) = (completes, conditions) {
+            let gid: i64 = tx.query_row(
+                "INSERT INTO grants (application_id, rule_set, row_level, dp_rho, expires_on)
+                 VALUES (?, ?, ?, ?, CAST(? AS DATE)) RETURNING id",
+                params![id, c.rule_set, c.row_level, c.dp_rho, c.expires],
+                |r| r.get(0),
+            )?;
+            let mut app_items = tx.appender("grant_items")?;
+            for item in c.items.iter().collect::<BTreeSet<_>>() {
+                app_items.append_row(params![gid, item.release, item.table, item.column])?;
+            }
+            app_items.flush()?;
+            drop(app_items);
+            crate::releases::audit_in(
+                &tx,
+                &reviewer.name,
+                "grant.create",
+                &format!("grant {gid}"),
+                &subject,
+            )?;
+            grant_id = Some(gid);
+        }
+        tx.commit()?;
+        Ok(ReviewOutcome {
+            status: status.to_owned(),
+            approvals,
+            grant: grant_id.map(|g| self.grant(g)).transpose()?,
+        })
+    }
+
+    fn check_conditions(&self, app: &Application, c: &Conditions) -> Result<(), StoreError> {
+        let requested: BTreeSet<&Item> = app.form.items.iter().collect();
+        if let Some(extra) = c.items.iter().find(|i| !requested.contains(i)) {
+            return Err(refused(format!(
+                "the grant may allow only what was requested; {}.{}.{} was not",
+                extra.release, extra.table, extra.column
+            )));
+        }
+        if c.items.is_empty() {
+            return Err(refused("a grant allows at least one column"));
+        }
+        if c.rule_set.trim().is_empty() {
+            return Err(refused("a grant names its output rule set"));
+        }
+        let certified = self.organization_of(&app.applicant)?.is_some_and(|o| o.2);
+        if c.row_level && !(app.form.tier == "pseudonymized" && certified) {
+            return Err(refused(
+                "row-level results only for the pseudonymized tier of a certified organization",
+            ));
+        }
+        if !(c.dp_rho >= 0.0 && c.dp_rho.is_finite()) {
+            return Err(refused(format!(
+                "DP budget ρ = {} is not a non-negative number",
+                c.dp_rho
+            )));
+        }
+        if chrono::NaiveDate::parse_from_str(&c.expires, "%Y-%m-%d").is_err() {
+            return Err(refused(format!(
+                "expiry `{}` is not a date (YYYY-MM-DD)",
+                c.expires
+            )));
+        }
+        Ok(())
+    }
+
+    /// One grant, with whether it is in force now.
+    pub fn grant(&self, id: i64) -> Result<Grant, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT application_id, rule_set, row_level, dp_rho, CAST(expires_on AS VARCHAR),
+                        CAST(revoked_at AS VARCHAR), revoked_at IS NULL AND CAST(? AS DATE) <= expires_on
+                 FROM grants WHERE id = ?",
+                params![today(), id],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, f64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, bool>(6)?,
+                    ))
+                },
+            )
+            .optional()?
+            .ok_or_else(|| refused(format!("no grant {id}")))?;
+        let (application_id, rule_set, row_level, dp_rho, expires, revoked_at, active) = row;
+        Ok(Grant {
+            id,
+            application_id,
+            conditions: Conditions {
+                items: self.items("grant_items", "grant_id", id)?,
+                rule_set,
+                row_level,
+                dp_rho,
+                expires,
+            },
+            revoked_at,
+            active,
+        })
+    }
+
+    /// Revokes a grant (an admin or a reviewer); in force at once.
+    pub fn revoke_grant(
+        &self,
+        actor: &Account,
+        id: i64,
+        reason: &str,
+    ) -> Result<Grant, StoreError> {
+        require(actor, &[Role::Admin, Role::Reviewer])?;
+        let grant = self.grant(id)?;
+        if grant.revoked_at.is_some() {
+            return Err(refused(format!("grant {id} is already revoked")));
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE grants SET revoked_at = current_timestamp, revoked_by = ? WHERE id = ?",
+            params![actor.name, id],
+        )?;
+        crate::releases::audit_in(
+            &tx,
+            &actor.name,
+            "grant.revoke",
+            &format!("grant {id}"),
+            reason,
+        )?;
+        tx.commit()?;
+        self.grant(id)
+    }
+
+    /// The public register: every approved project, newest first.
+    pub fn register(&self) -> Result<Vec<RegisterEntry>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT g.id, a.title, o.name, a.purpose, a.lay_summary, CAST(a.starts AS VARCHAR), CAST(a.ends AS VARCHAR)
+             FROM grants g JOIN applications a ON a.id = g.application_id JOIN organizations o ON o.id = a.organization_id
+             ORDER BY g.granted_at DESC, g.id DESC",
+        )?;
+        let rows: Vec<(i64, String, String, String, String, String, String)> = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(
+                |(gid, title, organization, purpose, lay_summary, starts, ends)| {
+                    let grant = self.grant(gid)?;
+                    let releases: BTreeSet<String> = grant
+                        .conditions
+                        .items
+                        .into_iter()
+                        .map(|i| i.release)
+                        .collect();
+                    Ok(RegisterEntry {
+                        title,
+                        organization,
+                        purpose,
+                        lay_summary,
+                        starts,
+                        ends,
+                        releases: releases.into_iter().collect(),
+                        active: grant.active,
+                    })
+                },
+            )
+            .collect()
+    }
+}
+
+/// Today in UTC, `YYYY-MM-DD`: grants are in force through their last day.
+/// Computed here, since DuckDB's own dates need its time-zone extension.
+fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0);
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+    (epoch + chrono::Days::new(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+fn write_form_parts(
+    tx: &duckdb::Connection,
+    id: i64,
+    applicant: &str,
+    form: &ApplicationForm,
+) -> Result<(), StoreError> {
+    let members: BTreeSet<&str> = std::iter::once(applicant)
+        .chain(form.members.iter().map(String::as_str))
+        .collect();
+    for m in members {
+        tx.execute(
+            "INSERT INTO application_members (application_id, account) VALUES (?, ?)",
+            params![id, m],
+        )?;
+    }
+    for item in form.items.iter().collect::<BTreeSet<_>>() {
+        tx.execute(
+            "INSERT INTO application_items (application_id, release, table_name, column_name) VALUES (?, ?, ?, ?)",
+            params![id, item.release, item.table, item.column],
+        )?;
+    }
+    Ok(())
+}

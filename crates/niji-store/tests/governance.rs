@@ -1,0 +1,320 @@
+//! Applications, reviews and grants in the store: the whole flow and each
+//! refusal the rules make.
+
+use niji_core::{Role, SecretString};
+use niji_store::{Account, ApplicationForm, Conditions, Decision, Item, Store, StoreError};
+
+fn account(name: &str, role: Role) -> Account {
+    Account {
+        name: name.into(),
+        role,
+        created_at: String::new(),
+    }
+}
+
+fn item(table: &str, column: &str) -> Item {
+    Item {
+        release: "claims-2024".into(),
+        table: table.into(),
+        column: column.into(),
+    }
+}
+
+fn form(tier: &str) -> ApplicationForm {
+    ApplicationForm {
+        title: "Statins and falls in the elderly".into(),
+        purpose: "academic-research".into(),
+        lay_summary: "Do statins change how often older people fall?".into(),
+        members: vec!["carol".into()],
+        items: vec![
+            item("persons", "age"),
+            item("persons", "sex"),
+            item("drugs", "code"),
+        ],
+        tier: tier.into(),
+        starts: "2026-01-01".into(),
+        ends: "2027-12-31".into(),
+    }
+}
+
+fn conditions() -> Conditions {
+    Conditions {
+        // Sorted, as the store returns them.
+        items: vec![item("drugs", "code"), item("persons", "age")],
+        rule_set: "ndb".into(),
+        row_level: false,
+        dp_rho: 0.5,
+        expires: "2099-12-31".into(),
+    }
+}
+
+/// A store with organizations: certified `univ`, uncertified `startup`,
+/// and the review board's `board`; researchers alice (univ), bob
+/// (startup); reviewers rev1 and rev2 (board) and rev3 (univ).
+fn setup() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::create(dir.path()).unwrap();
+    store
+        .initialize(
+            &SecretString::new("governance-test-passphrase".into()),
+            "admin",
+            &SecretString::new("governance-admin-password".into()),
+        )
+        .unwrap();
+    store.add_organization("univ", true, "admin").unwrap();
+    store.add_organization("startup", false, "admin").unwrap();
+    store.add_organization("board", false, "admin").unwrap();
+    for (who, org) in [
+        ("alice", "univ"),
+        ("carol", "univ"),
+        ("bob", "startup"),
+        ("rev1", "board"),
+        ("rev2", "board"),
+        ("rev3", "univ"),
+    ] {
+        store.join_organization(who, org, "admin").unwrap();
+    }
+    (dir, store)
+}
+
+fn refusal(result: Result<impl std::fmt::Debug, StoreError>) -> String {
+    match result {
+        Err(StoreError::Refused(reason)) => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_application_is_reviewed_granted_registered_and_revoked() {
+    let (_dir, store) = setup();
+    let (alice, rev1, rev2, rev3) = (
+        account("alice", Role::Researcher),
+        account("rev1", Role::Reviewer),
+        account("rev2", Role::Reviewer),
+        account("rev3", Role::Reviewer),
+    );
+    let app = store
+        .create_application(&alice, &form("anonymized"))
+        .unwrap();
+    assert_eq!(
+        (app.status.as_str(), app.organization.as_str()),
+        ("draft", "univ")
+    );
+    assert_eq!(app.form.members, ["carol"]);
+    assert!(
+        store.review_queue(&rev1).unwrap().is_empty(),
+        "a draft is not in the queue"
+    );
+    let app = store.submit_application(&alice, app.id).unwrap();
+    assert_eq!((app.status.as_str(), app.round), ("submitted", 1));
+
+    // Conflict of interest: rev3 is of the applicant's organization.
+    assert!(store.review_queue(&rev3).unwrap().is_empty());
+    let coi = refusal(store.review_application(&rev3, app.id, Decision::Approve, "", None, 2));
+    assert!(coi.contains("conflict of interest"), "{coi}");
+    // A researcher does not review.
+    let role = refusal(store.review_application(&alice, app.id, Decision::Approve, "", None, 2));
+    assert!(role.contains("may not do this"), "{role}");
+
+    assert_eq!(store.review_queue(&rev1).unwrap().len(), 1);
+    let first = store
+        .review_application(&rev1, app.id, Decision::Approve, "fine", None, 2)
+        .unwrap();
+    assert_eq!(
+        (
+            first.status.as_str(),
+            first.approvals,
+            first.grant.is_none()
+        ),
+        ("submitted", 1, true)
+    );
+    let twice = refusal(store.review_application(&rev1, app.id, Decision::Approve, "", None, 2));
+    assert!(twice.contains("has reviewed"), "{twice}");
+    assert!(store.review_queue(&rev1).unwrap().is_empty());
+
+    // The approval completing the quorum sets conditions within the request.
+    let none = refusal(store.review_application(&rev2, app.id, Decision::Approve, "", None, 2));
+    assert!(none.contains("sets the grant's conditions"), "{none}");
+    let mut wider = conditions();
+    wider.items.push(item("persons", "prefecture"));
+    let wider =
+        refusal(store.review_application(&rev2, app.id, Decision::Approve, "", Some(&wider), 2));
+    assert!(
+        wider.contains("claims-2024.persons.prefecture was not"),
+        "{wider}"
+    );
+    let mut rows = conditions();
+    rows.row_level = true;
+    let rows =
+        refusal(store.review_application(&rev2, app.id, Decision::Approve, "", Some(&rows), 2));
+    assert!(rows.contains("row-level results only"), "{rows}");
+    let done = store
+        .review_application(
+            &rev2,
+            app.id,
+            Decision::Approve,
+            "ok",
+            Some(&conditions()),
+            2,
+        )
+        .unwrap();
+    assert_eq!(done.status, "approved");
+    let grant = done.grant.unwrap();
+    assert!(grant.active);
+    assert_eq!(grant.conditions, conditions());
+
+    let register = store.register().unwrap();
+    assert_eq!(register.len(), 1);
+    assert_eq!(register[0].title, "Statins and falls in the elderly");
+    assert_eq!(register[0].releases, ["claims-2024"]);
+    assert!(register[0].active);
+
+    let revoked = store
+        .revoke_grant(&rev1, grant.id, "data used beyond the grant")
+        .unwrap();
+    assert!(!revoked.active && revoked.revoked_at.is_some());
+    assert!(!store.register().unwrap()[0].active);
+    let again = refusal(store.revoke_grant(&account("admin", Role::Admin), grant.id, ""));
+    assert!(again.contains("already revoked"), "{again}");
+    assert!(refusal(store.revoke_grant(&alice, grant.id, "")).contains("may not do this"));
+
+    let kinds: Vec<String> = store
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for kind in [
+        "application.create",
+        "application.submit",
+        "application.review",
+        "grant.create",
+        "grant.revoke",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
+    }
+}
+
+#[test]
+fn the_rules_refuse_what_they_must() {
+    let (_dir, store) = setup();
+    let (alice, bob, rev1, rev2) = (
+        account("alice", Role::Researcher),
+        account("bob", Role::Researcher),
+        account("rev1", Role::Reviewer),
+        account("rev2", Role::Reviewer),
+    );
+    // The pseudonymized tier from an uncertified organization: refused at
+    // submission, not before.
+    let app = store
+        .create_application(&bob, &form("pseudonymized"))
+        .unwrap();
+    let uncertified = refusal(store.submit_application(&bob, app.id));
+    assert!(
+        uncertified.contains("`startup` is not certified"),
+        "{uncertified}"
+    );
+    // A certified one may.
+    let ok = store
+        .create_application(&alice, &form("pseudonymized"))
+        .unwrap();
+    assert_eq!(
+        store.submit_application(&alice, ok.id).unwrap().status,
+        "submitted"
+    );
+
+    // A purpose outside the catalogue.
+    let mut f = form("anonymized");
+    f.purpose = "marketing".into();
+    let app = store.create_application(&alice, &f).unwrap();
+    assert!(refusal(store.submit_application(&alice, app.id)).contains("not in the catalogue"));
+    // Someone else's draft.
+    assert!(refusal(store.submit_application(&bob, app.id)).contains("is not `bob`'s"));
+
+    // A reviewer who is a member of the project does not review it.
+    let mut f = form("anonymized");
+    f.members.push("rev1".into());
+    let app = store.create_application(&alice, &f).unwrap();
+    store.submit_application(&alice, app.id).unwrap();
+    assert!(
+        refusal(store.review_application(&rev1, app.id, Decision::Approve, "", None, 2))
+            .contains("is a member")
+    );
+
+    // One rejection returns it with reasons; the next round starts afresh.
+    let app = store
+        .create_application(&alice, &form("anonymized"))
+        .unwrap();
+    store.submit_application(&alice, app.id).unwrap();
+    store
+        .review_application(&rev1, app.id, Decision::Approve, "", None, 2)
+        .unwrap();
+    assert!(
+        refusal(store.review_application(&rev2, app.id, Decision::Reject, " ", None, 2))
+            .contains("needs its reasons")
+    );
+    let back = store
+        .review_application(&rev2, app.id, Decision::Reject, "too many columns", None, 2)
+        .unwrap();
+    assert_eq!(back.status, "returned");
+    let mut f = form("anonymized");
+    f.items.pop();
+    store.update_application(&alice, app.id, &f).unwrap();
+    let resubmitted = store.submit_application(&alice, app.id).unwrap();
+    assert_eq!(resubmitted.round, 2);
+    let one = store
+        .review_application(&rev2, app.id, Decision::Approve, "", None, 2)
+        .unwrap();
+    assert_eq!(
+        (one.status.as_str(), one.approvals),
+        ("submitted", 1),
+        "round 1's approval does not count"
+    );
+
+    // Withdrawn is final for that submission.
+    let app = store
+        .create_application(&alice, &form("anonymized"))
+        .unwrap();
+    store.submit_application(&alice, app.id).unwrap();
+    assert_eq!(
+        store.withdraw_application(&alice, app.id).unwrap().status,
+        "withdrawn"
+    );
+    assert!(refusal(store.submit_application(&alice, app.id)).contains("is withdrawn"));
+    assert!(
+        refusal(store.update_application(&alice, app.id, &form("anonymized")))
+            .contains("is withdrawn")
+    );
+
+    // A grant past its expiry is not in force.
+    let app = store
+        .create_application(&alice, &form("anonymized"))
+        .unwrap();
+    store.submit_application(&alice, app.id).unwrap();
+    let mut past = conditions();
+    past.expires = "2020-01-31".into();
+    let done = store
+        .review_application(&rev1, app.id, Decision::Approve, "", Some(&past), 1)
+        .unwrap();
+    let grant = done.grant.unwrap();
+    assert!(!grant.active, "expired");
+    assert_eq!(grant.conditions.expires, "2020-01-31");
+}
+
+#[test]
+fn the_purpose_catalogue_parses_and_has_legal_bases() {
+    let purposes = niji_store::governance::purposes();
+    assert!(purposes.len() >= 4);
+    for id in [
+        "academic-research",
+        "drug-safety",
+        "public-health-policy",
+        "commercial-rd",
+    ] {
+        let p = purposes
+            .iter()
+            .find(|p| p.id == id)
+            .unwrap_or_else(|| panic!("{id}"));
+        assert!(!p.legal_basis.is_empty() && !p.name_ja.is_empty());
+    }
+}
