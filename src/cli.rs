@@ -190,7 +190,7 @@ pub struct AccountsAddArgs {
     #[arg(value_name = "NAME")]
     pub name: String,
 
-    /// admin, reviewer or researcher
+    /// admin, reviewer, researcher or citizen
     #[arg(long, value_name = "ROLE")]
     pub role: niji_core::Role,
 

@@ -13,11 +13,15 @@ pub enum Role {
     Reviewer,
     /// An approved researcher working inside a granted project.
     Researcher,
+    /// A person whose data the platform holds, looking at who used it.
+    /// (Source systems are not accounts: they hold per-facility
+    /// credentials of their own, `niji sources`.)
+    Citizen,
 }
 
 impl Role {
     /// Every role, in a stable order.
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Reviewer, Role::Researcher];
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Reviewer, Role::Researcher, Role::Citizen];
 
     /// The role's name as stored and as typed on the command line.
     pub fn as_str(self) -> &'static str {
@@ -25,6 +29,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Reviewer => "reviewer",
             Role::Researcher => "researcher",
+            Role::Citizen => "citizen",
         }
     }
 }
@@ -37,7 +42,7 @@ impl fmt::Display for Role {
 
 /// A role name that is not one of [`Role::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role `{0}`: expected admin, reviewer or researcher")]
+#[error("unknown role `{0}`: expected admin, reviewer, researcher or citizen")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -63,7 +68,7 @@ mod tests {
         let err = "root".parse::<Role>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown role `root`: expected admin, reviewer or researcher"
+            "unknown role `root`: expected admin, reviewer, researcher or citizen"
         );
     }
 }

@@ -867,3 +867,183 @@ fn write_form_parts(
     }
     Ok(())
 }
+
+/// An API token's record, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// The public token id (`tok-` and 16 hex digits).
+    pub token_id: String,
+    /// Its holder.
+    pub account: String,
+    /// The project (grant) it is scoped to.
+    pub grant_id: i64,
+    /// Its last day.
+    pub expires: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+}
+
+/// Why a presented API token was not accepted. Callers answer all of them
+/// alike (401); the variants are for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// Not of the form `<token id>.<secret>`.
+    Malformed,
+    /// No such token, or the secret does not match.
+    Unknown,
+    /// The token was revoked.
+    Revoked,
+    /// The token is past its last day.
+    Expired,
+    /// Its grant was revoked or has expired.
+    GrantInactive,
+}
+
+impl Store {
+    /// Creates an API token for a member of a project, scoped to it, with
+    /// its last day no later than the grant's. Returns the record and the
+    /// token, which is never shown again.
+    pub fn create_api_token(
+        &self,
+        holder: &Account,
+        grant_id: i64,
+        expires: &str,
+    ) -> Result<(ApiToken, niji_core::SecretString), StoreError> {
+        let grant = self.grant(grant_id)?;
+        if !grant.active {
+            return Err(refused(format!("grant {grant_id} is not in force")));
+        }
+        let app = self.application(grant.application_id)?;
+        if app.applicant != holder.name && !app.form.members.contains(&holder.name) {
+            return Err(refused(format!(
+                "`{}` is not a member of project {grant_id}",
+                holder.name
+            )));
+        }
+        if chrono::NaiveDate::parse_from_str(expires, "%Y-%m-%d").is_err() {
+            return Err(refused(format!(
+                "expiry `{expires}` is not a date (YYYY-MM-DD)"
+            )));
+        }
+        if expires > grant.conditions.expires.as_str() {
+            return Err(refused(format!(
+                "a token may not outlive its grant ({})",
+                grant.conditions.expires
+            )));
+        }
+        let token_id = format!("tok-{}", crate::sources::random_hex(8)?);
+        let secret = crate::sources::random_hex(32)?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO api_tokens (token_id, secret_sha256, account, grant_id, expires_on) VALUES (?, ?, ?, ?, CAST(? AS DATE))",
+            params![token_id, crate::sources::digest(&secret), holder.name, grant_id, expires],
+        )?;
+        crate::releases::audit_in(
+            &tx,
+            &holder.name,
+            "token.create",
+            &format!("grant {grant_id}"),
+            &token_id,
+        )?;
+        tx.commit()?;
+        let token = self
+            .api_token(&token_id)?
+            .ok_or_else(|| StoreError::Damaged {
+                what: format!("token `{token_id}` is missing after insert"),
+            })?;
+        Ok((
+            token,
+            niji_core::SecretString::new(format!("{token_id}.{secret}")),
+        ))
+    }
+
+    fn api_token(&self, token_id: &str) -> Result<Option<ApiToken>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT token_id, account, grant_id, CAST(expires_on AS VARCHAR), CAST(revoked_at AS VARCHAR) FROM api_tokens WHERE token_id = ?",
+                params![token_id],
+                |r| {
+                    Ok(ApiToken {
+                        token_id: r.get(0)?,
+                        account: r.get(1)?,
+                        grant_id: r.get(2)?,
+                        expires: r.get(3)?,
+                        revoked_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Revokes a token (its holder or an admin); the next request with it
+    /// is refused.
+    pub fn revoke_api_token(
+        &self,
+        actor: &Account,
+        token_id: &str,
+    ) -> Result<ApiToken, StoreError> {
+        let token = self
+            .api_token(token_id)?
+            .ok_or_else(|| refused(format!("no token `{token_id}`")))?;
+        if token.account != actor.name && actor.role != Role::Admin {
+            return Err(refused(format!(
+                "token `{token_id}` is not `{}`'s",
+                actor.name
+            )));
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE api_tokens SET revoked_at = current_timestamp WHERE token_id = ? AND revoked_at IS NULL",
+            params![token_id],
+        )?;
+        crate::releases::audit_in(
+            &tx,
+            &actor.name,
+            "token.revoke",
+            &format!("grant {}", token.grant_id),
+            token_id,
+        )?;
+        tx.commit()?;
+        self.api_token(token_id)?
+            .ok_or_else(|| StoreError::Damaged {
+                what: format!("token `{token_id}` vanished"),
+            })
+    }
+
+    /// Checks a presented token: the token and its grant must both be in
+    /// force, on every request.
+    pub fn check_api_token(
+        &self,
+        presented: &niji_core::SecretString,
+    ) -> Result<Result<ApiToken, TokenRefusal>, StoreError> {
+        let Some((token_id, secret)) = presented.expose().split_once('.') else {
+            return Ok(Err(TokenRefusal::Malformed));
+        };
+        let stored: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT secret_sha256 FROM api_tokens WHERE token_id = ?",
+                params![token_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        // Digests are compared, not secrets (see sources.rs).
+        if stored.as_deref() != Some(crate::sources::digest(secret).as_slice()) {
+            return Ok(Err(TokenRefusal::Unknown));
+        }
+        let Some(token) = self.api_token(token_id)? else {
+            return Ok(Err(TokenRefusal::Unknown));
+        };
+        if token.revoked_at.is_some() {
+            return Ok(Err(TokenRefusal::Revoked));
+        }
+        if token.expires < today() {
+            return Ok(Err(TokenRefusal::Expired));
+        }
+        if !self.grant(token.grant_id)?.active {
+            return Ok(Err(TokenRefusal::GrantInactive));
+        }
+        Ok(Ok(token))
+    }
+}

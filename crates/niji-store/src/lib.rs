@@ -50,8 +50,8 @@ pub mod sources;
 
 pub use accounts::Account;
 pub use governance::{
-    Application, ApplicationForm, Conditions, Decision, Grant, Item, Purpose, RegisterEntry,
-    ReviewOutcome,
+    ApiToken, Application, ApplicationForm, Conditions, Decision, Grant, Item, Purpose,
+    RegisterEntry, ReviewOutcome, TokenRefusal,
 };
 pub use keystore::{KeyInfo, KeyKind, KeyMaterial, Keystore};
 pub use migrate::{AppliedMigration, Migration, MigrationSet};

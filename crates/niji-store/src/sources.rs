@@ -37,7 +37,7 @@ pub enum CredentialRefusal {
     Revoked,
 }
 
-fn random_hex(bytes: usize) -> Result<String, StoreError> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String, StoreError> {
     let mut buf = vec![0u8; bytes];
     SystemRandom::new()
         .fill(&mut buf)
@@ -45,7 +45,7 @@ fn random_hex(bytes: usize) -> Result<String, StoreError> {
     Ok(crate::migrate::hex(&buf))
 }
 
-fn digest(secret: &str) -> Vec<u8> {
+pub(crate) fn digest(secret: &str) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA256, secret.as_bytes())
         .as_ref()
         .to_vec()

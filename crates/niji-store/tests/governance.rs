@@ -302,6 +302,72 @@ fn the_rules_refuse_what_they_must() {
 }
 
 #[test]
+fn api_tokens_follow_their_project() {
+    let (_dir, store) = setup();
+    let (alice, bob, rev1) = (
+        account("alice", Role::Researcher),
+        account("bob", Role::Researcher),
+        account("rev1", Role::Reviewer),
+    );
+    let app = store
+        .create_application(&alice, &form("anonymized"))
+        .unwrap();
+    store.submit_application(&alice, app.id).unwrap();
+    let grant = store
+        .review_application(&rev1, app.id, Decision::Approve, "", Some(&conditions()), 1)
+        .unwrap()
+        .grant
+        .unwrap();
+    // Members only, and never past the grant.
+    assert!(refusal(store.create_api_token(&bob, grant.id, "2030-01-01")).contains("not a member"));
+    assert!(
+        refusal(store.create_api_token(&alice, grant.id, "2100-01-01")).contains("may not outlive")
+    );
+    let (token, secret) = store
+        .create_api_token(&alice, grant.id, "2030-01-01")
+        .unwrap();
+    assert!(secret.expose().starts_with(&format!("{}.", token.token_id)));
+    assert_eq!(store.check_api_token(&secret).unwrap(), Ok(token.clone()));
+    // A wrong secret, a malformed one.
+    let wrong = SecretString::new(format!("{}.{}", token.token_id, "0".repeat(64)));
+    assert_eq!(
+        store.check_api_token(&wrong).unwrap(),
+        Err(niji_store::TokenRefusal::Unknown)
+    );
+    assert_eq!(
+        store
+            .check_api_token(&SecretString::new("nodot".into()))
+            .unwrap(),
+        Err(niji_store::TokenRefusal::Malformed)
+    );
+    // Revoking the grant stops the token at its next use.
+    store.revoke_grant(&rev1, grant.id, "ended").unwrap();
+    assert_eq!(
+        store.check_api_token(&secret).unwrap(),
+        Err(niji_store::TokenRefusal::GrantInactive)
+    );
+    // Revoking the token: by its holder, not by another researcher.
+    assert!(refusal(store.revoke_api_token(&bob, &token.token_id)).contains("is not `bob`'s"));
+    store.revoke_api_token(&alice, &token.token_id).unwrap();
+    assert_eq!(
+        store.check_api_token(&secret).unwrap(),
+        Err(niji_store::TokenRefusal::Revoked)
+    );
+    let kinds: Vec<String> = store
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        kinds.contains(&"token.create".to_owned()) && kinds.contains(&"token.revoke".to_owned())
+    );
+    // The secret is in no stored row.
+    let status = format!("{:?}", store.audit_events().unwrap());
+    assert!(!status.contains(secret.expose().split_once('.').unwrap().1));
+}
+
+#[test]
 fn the_purpose_catalogue_parses_and_has_legal_bases() {
     let purposes = niji_store::governance::purposes();
     assert!(purposes.len() >= 4);
