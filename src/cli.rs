@@ -65,9 +65,32 @@ pub enum Command {
     /// Anonymized and pseudonymized releases: build, list, export, re-identify
     #[command(subcommand)]
     Release(ReleaseCommand),
-    /// Accounts of admins, reviewers and researchers
+    /// Accounts of admins, reviewers, researchers and citizens
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Research organizations, and whether each is certified for the pseudonymized tier
+    #[command(subcommand)]
+    Organizations(OrganizationsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrganizationsCommand {
+    /// Create an organization
+    Add(OrganizationsAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OrganizationsAddArgs {
+    /// Its name
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Certified (認定仮名加工医療情報利用事業者): may apply for the pseudonymized tier
+    #[arg(long)]
+    pub certified: bool,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +216,10 @@ pub struct AccountsAddArgs {
     /// admin, reviewer, researcher or citizen
     #[arg(long, value_name = "ROLE")]
     pub role: niji_core::Role,
+
+    /// The organization it belongs to (researchers; reviewers too, for conflicts of interest)
+    #[arg(long, value_name = "NAME")]
+    pub organization: Option<String>,
 
     #[command(flatten)]
     pub report: ReportArgs,

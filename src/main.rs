@@ -49,5 +49,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Serve(args) => commands::serve::run(&config, &args),
         cli::Command::Release(command) => commands::release::run(&config, &command),
         cli::Command::Accounts(command) => commands::accounts::run(&config, &command),
+        cli::Command::Organizations(command) => {
+            commands::accounts::organizations(&config, &command)
+        }
     }
 }

@@ -25,14 +25,33 @@ fn help_lists_exactly_the_commands_that_exist() {
     assert_eq!(
         commands,
         [
-            "init", "status", "keys", "synth", "ingest", "link", "sources", "serve", "release",
-            "accounts", "help"
+            "init",
+            "status",
+            "keys",
+            "synth",
+            "ingest",
+            "link",
+            "sources",
+            "serve",
+            "release",
+            "accounts",
+            "organizations",
+            "help"
         ],
         "{help}"
     );
     // And each of them answers `--help` itself.
     for command in [
-        "init", "status", "keys", "synth", "ingest", "sources", "serve", "release", "accounts",
+        "init",
+        "status",
+        "keys",
+        "synth",
+        "ingest",
+        "sources",
+        "serve",
+        "release",
+        "accounts",
+        "organizations",
     ] {
         ok(&env.niji(&[command, "--help"]).output().unwrap());
     }

@@ -6,9 +6,8 @@ mod common;
 use common::*;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
+
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
 
 const FIXTURES: &str = "../shared/fixtures/fhir/jp-clins";
 /// The custodian of the Referral example is facility 1319876543.
@@ -23,52 +22,6 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// A running `niji serve`, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(env: &Env) -> Server {
-        let mut child = env
-            .niji(&["serve", "--listen", "127.0.0.1:0"])
-            .env("NIJI_PASSPHRASE", PASSPHRASE)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("serving on ")
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .to_owned();
-        Server { child, url }
-    }
-
-    /// Stops the server with SIGTERM, as an operator would, and waits.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "niji serve exited with {status}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 struct Reply {
     status: u16,
     batch: Option<i64>,

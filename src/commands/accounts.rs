@@ -1,7 +1,7 @@
 //! `niji accounts`: the accounts of admins, reviewers and researchers.
 
 use super::emit;
-use crate::cli::{AccountsAddArgs, AccountsCommand, ReportArgs};
+use crate::cli::{AccountsAddArgs, AccountsCommand, OrganizationsCommand, ReportArgs};
 use crate::secrets::{self, Ask};
 use niji_core::Config;
 use niji_store::{Account, Store};
@@ -39,6 +39,9 @@ fn add(config: &Config, args: &AccountsAddArgs) -> anyhow::Result<()> {
         Ask::Twice,
     )?;
     let account: AccountView = store.add_account(&args.name, args.role, &password)?.into();
+    if let Some(org) = &args.organization {
+        store.join_organization(&args.name, org, "operator")?;
+    }
     emit(args.report.json, &account, |a| {
         format!("account {} ({}) created\n", a.name, a.role)
     })
@@ -56,4 +59,36 @@ fn list(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
             .map(|a| format!("  {:<24} {:<10} created {}\n", a.name, a.role, a.created_at))
             .collect()
     })
+}
+
+#[derive(Serialize)]
+struct OrganizationView {
+    id: i64,
+    name: String,
+    certified: bool,
+}
+
+pub fn organizations(config: &Config, command: &OrganizationsCommand) -> anyhow::Result<()> {
+    match command {
+        OrganizationsCommand::Add(args) => {
+            let store = Store::open(&config.data)?;
+            let id = store.add_organization(&args.name, args.certified, "operator")?;
+            let view = OrganizationView {
+                id,
+                name: args.name.clone(),
+                certified: args.certified,
+            };
+            emit(args.report.json, &view, |o| {
+                format!(
+                    "organization {} created{}\n",
+                    o.name,
+                    if o.certified {
+                        " (certified for the pseudonymized tier)"
+                    } else {
+                        ""
+                    }
+                )
+            })
+        }
+    }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses a different part
 
 use serde_json::Value;
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -95,5 +96,52 @@ impl Env {
         ];
         ok(&self.niji(&args).arg(&pop).output().unwrap());
         pop
+    }
+}
+
+/// `niji serve` on a free port of 127.0.0.1, stopped when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Server {
+    pub fn start(env: &Env) -> Server {
+        let mut child = env
+            .niji(&["serve", "--listen", "127.0.0.1:0"])
+            .env("NIJI_PASSPHRASE", PASSPHRASE)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("serving on ")
+            .unwrap_or_else(|| panic!("first line: {line:?}"))
+            .to_owned();
+        Server { child, url }
+    }
+
+    /// Stops the server with SIGTERM, as an operator would, and waits.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "niji serve exited with {status}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

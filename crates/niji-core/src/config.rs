@@ -63,6 +63,12 @@ pub const KEYS: &[Key] = &[
         default: "127.0.0.1:8080",
         doc: "Address and port `niji serve` listens on (port 0 picks a free one and prints it). Also `niji serve --listen`.",
     },
+    Key {
+        name: "review.quorum",
+        env: "NIJI_REVIEW_QUORUM",
+        default: "2",
+        doc: "Approvals from review-board members an application needs before its grant is made (at least 1).",
+    },
 ];
 
 /// The effective configuration.
@@ -75,6 +81,22 @@ pub struct Config {
     pub log: LogConfig,
     /// The HTTP server (`[server]`).
     pub server: ServerConfig,
+    /// The review board (`[review]`).
+    pub review: ReviewConfig,
+}
+
+/// The `[review]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewConfig {
+    /// `review.quorum`.
+    pub quorum: usize,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        Self { quorum: 2 }
+    }
 }
 
 /// The `[server]` table.
@@ -120,6 +142,7 @@ impl Default for Config {
             data: PathBuf::from("./data"),
             log: LogConfig::default(),
             server: ServerConfig::default(),
+            review: ReviewConfig::default(),
         }
     }
 }
@@ -252,6 +275,17 @@ impl Config {
                 reason: format!("expected an address and port such as 127.0.0.1:8080: {err}"),
             })?;
         }
+        if let Some(quorum) = env("NIJI_REVIEW_QUORUM") {
+            self.review.quorum =
+                quorum
+                    .parse()
+                    .ok()
+                    .filter(|&q: &usize| q >= 1)
+                    .ok_or_else(|| ConfigError::Env {
+                        var: "NIJI_REVIEW_QUORUM",
+                        reason: "expected a whole number of 1 or more".to_owned(),
+                    })?;
+        }
         Ok(())
     }
 }
@@ -290,6 +324,10 @@ mod tests {
             config.server.listen.to_string(),
             documented("server.listen")
         );
+        assert_eq!(
+            config.review.quorum.to_string(),
+            documented("review.quorum")
+        );
     }
 
     #[test]
@@ -299,6 +337,7 @@ mod tests {
             ("NIJI_LOG_FORMAT", "json"),
             ("NIJI_LOG_LEVEL", "debug"),
             ("NIJI_LISTEN", "0.0.0.0:9000"),
+            ("NIJI_REVIEW_QUORUM", "3"),
         ];
         assert_eq!(vars.len(), KEYS.len(), "a key without an override test");
         let mut config = Config::from_toml_str("data = \"/elsewhere\"\n", "niji.toml").unwrap();
@@ -307,6 +346,7 @@ mod tests {
         assert_eq!(config.log.format, LogFormat::Json);
         assert_eq!(config.log.level, "debug");
         assert_eq!(config.server.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.review.quorum, 3);
     }
 
     #[test]

@@ -7,6 +7,8 @@ Routes so far:
 | Route | Who | What |
 |---|---|---|
 | `POST /fhir/Bundle` | a source system (per-facility credential) | ingests one JP-CLINS Bundle as one batch |
+| `/api/v1/...` | accounts (session cookie with CSRF token) or notebooks (API token) | logins, tokens, applications, reviews, projects, revocation |
+| `GET /api/v1/register` | anyone | the public register of approved projects |
 
 ```no_run
 # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,9 +27,13 @@ axum::serve(listener, router(state)).await?;
 # Architecture invariants
 
 - Authentication lives in extractors that handlers take as arguments
-  ([`SourceSystem`]); a handler without one cannot reach the data it guards,
-  because the extractor's output is what the handler needs to call in.
-- Errors become HTTP in one place, the `IntoResponse` impl of [`FhirError`].
+  ([`SourceSystem`], [`Caller`]); a handler without one cannot reach the
+  data it guards, because the extractor's output is what the handler needs
+  to call in. A session's changes carry its CSRF token; an API token
+  reaches only its own project.
+- Errors become HTTP in one place per wire format: the `IntoResponse` impl
+  of [`FhirError`] (OperationOutcome) and of [`ApiError`]
+  (`application/problem+json`).
 - Blocking work (DuckDB, hashing) runs on tokio's blocking pool, never on the
   async workers.
 - No response body, log line or error carries a credential, an identifier or
@@ -35,13 +41,19 @@ axum::serve(listener, router(state)).await?;
 */
 #![deny(missing_docs)]
 
+mod api;
 mod auth;
+mod caller;
 mod error;
 mod fhir;
+mod problem;
 mod state;
 
+pub use api::Throttle;
 pub use auth::SourceSystem;
+pub use caller::{Caller, Session, Sessions};
 pub use error::{FhirError, Issue};
+pub use problem::ApiError;
 pub use state::AppState;
 
 use axum::Router;
@@ -59,15 +71,20 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer's address is kept for login throttling per address.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Every route, with its state.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/fhir/Bundle", post(fhir::post_bundle))
+        .merge(api::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

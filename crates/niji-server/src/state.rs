@@ -17,6 +17,30 @@ pub(crate) struct Inner {
     pub store: Mutex<Store>,
     pub staging: Mutex<Staging>,
     pub tokenizer: Tokenizer,
+    /// Browser sessions of the API and web pages.
+    pub sessions: Mutex<crate::caller::Sessions>,
+    /// Failed logins per account and per address.
+    pub throttle: Mutex<crate::api::Throttle>,
+    /// Approvals a grant needs.
+    pub quorum: usize,
+}
+
+impl Inner {
+    /// The control-plane store.
+    pub fn store(&self) -> Result<std::sync::MutexGuard<'_, Store>, crate::problem::ApiError> {
+        self.store
+            .lock()
+            .map_err(|_| crate::problem::ApiError::Internal("store lock poisoned".into()))
+    }
+
+    /// The sessions.
+    pub fn sessions(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, crate::caller::Sessions>, crate::problem::ApiError> {
+        self.sessions
+            .lock()
+            .map_err(|_| crate::problem::ApiError::Internal("session lock poisoned".into()))
+    }
 }
 
 impl AppState {
@@ -27,8 +51,29 @@ impl AppState {
                 store: Mutex::new(store),
                 staging: Mutex::new(staging),
                 tokenizer,
+                sessions: Mutex::default(),
+                throttle: Mutex::default(),
+                quorum: niji_store::governance::DEFAULT_QUORUM,
             }),
         }
+    }
+
+    /// The same state with another quorum of approvals.
+    pub fn with_quorum(self, quorum: usize) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.quorum = quorum.max(1);
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
+    }
+
+    /// Approvals a grant needs.
+    pub fn quorum(&self) -> usize {
+        self.inner.quorum
     }
 
     pub(crate) fn inner(&self) -> Arc<Inner> {

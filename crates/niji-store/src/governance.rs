@@ -194,11 +194,15 @@ fn refused(reason: impl Into<String>) -> StoreError {
     StoreError::Refused(reason.into())
 }
 
+fn forbidden(reason: impl Into<String>) -> StoreError {
+    StoreError::Forbidden(reason.into())
+}
+
 fn require(who: &Account, roles: &[Role]) -> Result<(), StoreError> {
     if roles.contains(&who.role) {
         Ok(())
     } else {
-        Err(refused(format!(
+        Err(forbidden(format!(
             "account `{}` ({}) may not do this",
             who.name,
             who.role.as_str()
@@ -337,7 +341,7 @@ impl Store {
     ) -> Result<Application, StoreError> {
         let app = self.application(id)?;
         if app.applicant != researcher.name {
-            return Err(refused(format!(
+            return Err(forbidden(format!(
                 "application {id} is not `{}`'s",
                 researcher.name
             )));
@@ -384,7 +388,7 @@ impl Store {
     ) -> Result<Application, StoreError> {
         let app = self.application(id)?;
         if app.applicant != researcher.name {
-            return Err(refused(format!(
+            return Err(forbidden(format!(
                 "application {id} is not `{}`'s",
                 researcher.name
             )));
@@ -439,7 +443,7 @@ impl Store {
     ) -> Result<Application, StoreError> {
         let app = self.application(id)?;
         if app.applicant != researcher.name {
-            return Err(refused(format!(
+            return Err(forbidden(format!(
                 "application {id} is not `{}`'s",
                 researcher.name
             )));
@@ -610,7 +614,7 @@ impl Store {
             )));
         }
         if let Err(reason) = self.may_review(reviewer, &app)? {
-            return Err(refused(reason));
+            return Err(forbidden(reason));
         }
         if decision != Decision::Approve && comment.trim().is_empty() {
             return Err(refused(
@@ -915,7 +919,7 @@ impl Store {
         }
         let app = self.application(grant.application_id)?;
         if app.applicant != holder.name && !app.form.members.contains(&holder.name) {
-            return Err(refused(format!(
+            return Err(forbidden(format!(
                 "`{}` is not a member of project {grant_id}",
                 holder.name
             )));
@@ -987,7 +991,7 @@ impl Store {
             .api_token(token_id)?
             .ok_or_else(|| refused(format!("no token `{token_id}`")))?;
         if token.account != actor.name && actor.role != Role::Admin {
-            return Err(refused(format!(
+            return Err(forbidden(format!(
                 "token `{token_id}` is not `{}`'s",
                 actor.name
             )));
@@ -1045,5 +1049,57 @@ impl Store {
             return Ok(Err(TokenRefusal::GrantInactive));
         }
         Ok(Ok(token))
+    }
+}
+
+impl Store {
+    /// One account by name.
+    pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self.accounts()?.into_iter().find(|a| a.name == name))
+    }
+
+    /// Whether `who` may read an application: its members, and the review
+    /// board and admins once it has been submitted.
+    pub fn may_see_application(&self, who: &Account, app: &Application) -> bool {
+        let member = app.applicant == who.name || app.form.members.contains(&who.name);
+        let board = matches!(who.role, Role::Reviewer | Role::Admin) && app.status != "draft";
+        member || board
+    }
+
+    /// The applications `who` may read, newest first.
+    pub fn applications_for(&self, who: &Account) -> Result<Vec<Application>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM applications ORDER BY id DESC")?;
+        let ids: Vec<i64> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::new();
+        for id in ids {
+            let app = self.application(id)?;
+            if self.may_see_application(who, &app) {
+                out.push(app);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The projects (grants) `who` is a member of, newest first.
+    pub fn projects_of(&self, who: &Account) -> Result<Vec<Grant>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT g.id FROM grants g JOIN application_members m ON m.application_id = g.application_id
+             WHERE m.account = ? ORDER BY g.id DESC",
+        )?;
+        let ids: Vec<i64> = stmt
+            .query_map(params![who.name], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        ids.into_iter().map(|id| self.grant(id)).collect()
+    }
+
+    /// Whether `who` is a member of grant `id`'s project.
+    pub fn is_project_member(&self, who: &Account, id: i64) -> Result<bool, StoreError> {
+        let grant = self.grant(id)?;
+        let app = self.application(grant.application_id)?;
+        Ok(app.applicant == who.name || app.form.members.contains(&who.name))
     }
 }

@@ -183,9 +183,14 @@ pub enum StoreError {
     /// A cryptographic primitive failed.
     #[error("cryptography: {0}")]
     Crypto(String),
-    /// The request is not allowed; says why.
+    /// The request cannot be done as asked (a rule or the object's state
+    /// stands against it); says why.
     #[error("{0}")]
     Refused(String),
+    /// The caller may not do this (role, ownership, conflict of interest);
+    /// says why.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// A new secret must be at least `min_chars` long; says which secret if not.

@@ -79,7 +79,7 @@ fn setup() -> (tempfile::TempDir, Store) {
 
 fn refusal(result: Result<impl std::fmt::Debug, StoreError>) -> String {
     match result {
-        Err(StoreError::Refused(reason)) => reason,
+        Err(StoreError::Refused(reason) | StoreError::Forbidden(reason)) => reason,
         other => panic!("expected a refusal, got {other:?}"),
     }
 }

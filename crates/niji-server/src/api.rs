@@ -1,0 +1,593 @@
+//! The governance API, `/api/v1/...`: logins, API tokens, applications,
+//! reviews, projects, revocation and the public register. Every handler
+//! that touches an account's data takes a [`Caller`]; the rules themselves
+//! are the store's (`niji_store::governance`).
+
+use crate::caller::{Caller, SESSION_COOKIE};
+use crate::problem::{ApiError, blocking};
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, routing::get, routing::post};
+use niji_core::{Role, SecretString};
+use niji_store::{Account, Application, ApplicationForm, Conditions, Decision, Grant, Item};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Failed logins allowed per account, and per address, in [`WINDOW`].
+pub const MAX_FAILURES: u32 = 5;
+/// The window failed logins are counted in.
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Failed logins by account and by address.
+#[derive(Default)]
+pub struct Throttle {
+    failures: HashMap<String, (u32, Instant)>,
+}
+
+impl Throttle {
+    fn blocked(&mut self, keys: &[String]) -> bool {
+        self.failures
+            .retain(|_, (_, first)| first.elapsed() < WINDOW);
+        keys.iter().any(|k| {
+            self.failures
+                .get(k)
+                .is_some_and(|(n, _)| *n >= MAX_FAILURES)
+        })
+    }
+
+    fn fail(&mut self, keys: &[String]) {
+        for k in keys {
+            self.failures
+                .entry(k.clone())
+                .or_insert((0, Instant::now()))
+                .0 += 1;
+        }
+    }
+
+    fn clear(&mut self, key: &str) {
+        self.failures.remove(key);
+    }
+}
+
+/// The API's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/tokens", post(create_token))
+        .route(
+            "/api/v1/applications",
+            get(list_applications).post(create_application),
+        )
+        .route("/api/v1/applications/{id}", get(get_application))
+        .route("/api/v1/applications/{id}/submit", post(submit))
+        .route("/api/v1/applications/{id}/withdraw", post(withdraw))
+        .route("/api/v1/applications/{id}/reviews", post(review))
+        .route("/api/v1/reviews/queue", get(queue))
+        .route("/api/v1/projects", get(list_projects))
+        .route("/api/v1/projects/{id}", get(get_project))
+        .route("/api/v1/grants/{id}/revoke", post(revoke))
+        .route("/api/v1/register", get(register))
+}
+
+#[derive(Deserialize)]
+struct Login {
+    name: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct LoggedIn {
+    name: String,
+    role: &'static str,
+    /// Send back as `X-CSRF-Token` on every change.
+    csrf: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<Login>,
+) -> Result<Response, ApiError> {
+    let keys = vec![
+        format!("account:{}", body.name),
+        format!("address:{}", peer.ip()),
+    ];
+    let inner = state.inner();
+    let throttle_keys = keys.clone();
+    let blocked = inner
+        .throttle
+        .lock()
+        .map_err(|_| ApiError::Internal("throttle lock poisoned".into()))?
+        .blocked(&throttle_keys);
+    let name = body.name.clone();
+    if blocked {
+        let inner = state.inner();
+        blocking(move || {
+            Ok(inner
+                .store()?
+                .audit(&name, "login.throttled", "api", "too many failed logins")?)
+        })
+        .await?;
+        return Err(ApiError::TooMany);
+    }
+    let password = SecretString::new(body.password);
+    let inner2 = state.inner();
+    let account = blocking(move || {
+        let store = inner2.store()?;
+        let account = store.check_login(&name, &password)?;
+        if account.is_none() {
+            store.audit(&name, "login.failed", "api", "wrong account or password")?;
+        }
+        Ok(account)
+    })
+    .await?;
+    let Some(account) = account else {
+        inner
+            .throttle
+            .lock()
+            .map_err(|_| ApiError::Internal("throttle lock poisoned".into()))?
+            .fail(&keys);
+        return Err(ApiError::Unauthenticated);
+    };
+    inner
+        .throttle
+        .lock()
+        .map_err(|_| ApiError::Internal("throttle lock poisoned".into()))?
+        .clear(&keys[0]);
+    let (id, csrf) = inner.sessions()?.open(&account.name)?;
+    let cookie = format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
+    let body = LoggedIn {
+        name: account.name,
+        role: account.role.as_str(),
+        csrf,
+    };
+    Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    _caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    if let Some(id) = crate::caller::session_id(&headers) {
+        state.inner().sessions()?.close(&id);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn session_only(caller: &Caller) -> Result<(), ApiError> {
+    match caller.project {
+        None => Ok(()),
+        Some(_) => Err(ApiError::Forbidden(
+            "an API token reaches its project's data only".into(),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewToken {
+    project: i64,
+    expires: String,
+}
+
+#[derive(Serialize)]
+struct TokenView {
+    token_id: String,
+    project: i64,
+    expires: String,
+    /// Shown once.
+    token: String,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<NewToken>,
+) -> Result<Response, ApiError> {
+    session_only(&caller)?;
+    let inner = state.inner();
+    let (token, secret) = blocking(move || {
+        Ok(inner
+            .store()?
+            .create_api_token(&caller.account, body.project, &body.expires)?)
+    })
+    .await?;
+    let view = TokenView {
+        token_id: token.token_id,
+        project: token.grant_id,
+        expires: token.expires,
+        token: secret.expose().to_owned(),
+    };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+#[derive(Serialize, Deserialize)]
+struct ItemView {
+    release: String,
+    table: String,
+    column: String,
+}
+
+impl From<&Item> for ItemView {
+    fn from(i: &Item) -> Self {
+        ItemView {
+            release: i.release.clone(),
+            table: i.table.clone(),
+            column: i.column.clone(),
+        }
+    }
+}
+
+impl From<ItemView> for Item {
+    fn from(i: ItemView) -> Self {
+        Item {
+            release: i.release,
+            table: i.table,
+            column: i.column,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct FormBody {
+    title: String,
+    purpose: String,
+    lay_summary: String,
+    #[serde(default)]
+    members: Vec<String>,
+    items: Vec<ItemView>,
+    tier: String,
+    starts: String,
+    ends: String,
+}
+
+impl From<FormBody> for ApplicationForm {
+    fn from(f: FormBody) -> Self {
+        ApplicationForm {
+            title: f.title,
+            purpose: f.purpose,
+            lay_summary: f.lay_summary,
+            members: f.members,
+            items: f.items.into_iter().map(Into::into).collect(),
+            tier: f.tier,
+            starts: f.starts,
+            ends: f.ends,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ApplicationView {
+    id: i64,
+    applicant: String,
+    organization: String,
+    status: String,
+    round: i32,
+    title: String,
+    purpose: String,
+    lay_summary: String,
+    members: Vec<String>,
+    items: Vec<ItemView>,
+    tier: String,
+    starts: String,
+    ends: String,
+}
+
+impl From<Application> for ApplicationView {
+    fn from(a: Application) -> Self {
+        ApplicationView {
+            id: a.id,
+            applicant: a.applicant,
+            organization: a.organization,
+            status: a.status,
+            round: a.round,
+            items: a.form.items.iter().map(Into::into).collect(),
+            title: a.form.title,
+            purpose: a.form.purpose,
+            lay_summary: a.form.lay_summary,
+            members: a.form.members,
+            tier: a.form.tier,
+            starts: a.form.starts,
+            ends: a.form.ends,
+        }
+    }
+}
+
+async fn list_applications(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ApplicationView>>, ApiError> {
+    session_only(&caller)?;
+    let inner = state.inner();
+    let apps = blocking(move || Ok(inner.store()?.applications_for(&caller.account)?)).await?;
+    Ok(Json(apps.into_iter().map(Into::into).collect()))
+}
+
+async fn create_application(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<FormBody>,
+) -> Result<Response, ApiError> {
+    session_only(&caller)?;
+    let inner = state.inner();
+    let app = blocking(move || {
+        Ok(inner
+            .store()?
+            .create_application(&caller.account, &body.into())?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(ApplicationView::from(app))).into_response())
+}
+
+/// An application the caller may read; another's is "not found", so its
+/// existence is not told either.
+fn visible(store: &niji_store::Store, who: &Account, id: i64) -> Result<Application, ApiError> {
+    let app = store
+        .application(id)
+        .map_err(|_| ApiError::NotFound(format!("no application {id}")))?;
+    if store.may_see_application(who, &app) {
+        Ok(app)
+    } else {
+        Err(ApiError::NotFound(format!("no application {id}")))
+    }
+}
+
+async fn get_application(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<ApplicationView>, ApiError> {
+    session_only(&caller)?;
+    let inner = state.inner();
+    let app = blocking(move || visible(&*inner.store()?, &caller.account, id)).await?;
+    Ok(Json(app.into()))
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<ApplicationView>, ApiError> {
+    session_only(&caller)?;
+    let inner = state.inner();
+    let app = blocking(move || {
+        let store = inner.store()?;
+        visible(&store, &caller.account, id)?;
+        Ok(store.submit_application(&caller.account, id)?)
+    })
+    .await?;
+    Ok(Json(app.into()))
+}
+
+async fn withdraw(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<ApplicationView>, ApiError> {
+    session_only(&caller)?;
+    let inner = state.inner();
+    let app = blocking(move || {
+        let store = inner.store()?;
+        visible(&store, &caller.account, id)?;
+        Ok(store.withdraw_application(&caller.account, id)?)
+    })
+    .await?;
+    Ok(Json(app.into()))
+}
+
+#[derive(Deserialize)]
+struct ConditionsBody {
+    items: Vec<ItemView>,
+    rule_set: String,
+    #[serde(default)]
+    row_level: bool,
+    dp_rho: f64,
+    expires: String,
+}
+
+#[derive(Deserialize)]
+struct ReviewBody {
+    decision: String,
+    #[serde(default)]
+    comment: String,
+    conditions: Option<ConditionsBody>,
+}
+
+#[derive(Serialize)]
+struct ReviewView {
+    status: String,
+    approvals: usize,
+    project: Option<ProjectView>,
+}
+
+async fn review(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<ReviewBody>,
+) -> Result<Json<ReviewView>, ApiError> {
+    session_only(&caller)?;
+    let decision = match body.decision.as_str() {
+        "approve" => Decision::Approve,
+        "reject" => Decision::Reject,
+        "changes" => Decision::Changes,
+        other => {
+            return Err(ApiError::Unprocessable(format!(
+                "decision `{other}`: approve, reject or changes"
+            )));
+        }
+    };
+    let conditions = body.conditions.map(|c| Conditions {
+        items: c.items.into_iter().map(Into::into).collect(),
+        rule_set: c.rule_set,
+        row_level: c.row_level,
+        dp_rho: c.dp_rho,
+        expires: c.expires,
+    });
+    let quorum = state.quorum();
+    let inner = state.inner();
+    let outcome = blocking(move || {
+        let store = inner.store()?;
+        visible(&store, &caller.account, id)?;
+        Ok(store.review_application(
+            &caller.account,
+            id,
+            decision,
+            &body.comment,
+            conditions.as_ref(),
+            quorum,
+        )?)
+    })
+    .await?;
+    Ok(Json(ReviewView {
+        status: outcome.status,
+        approvals: outcome.approvals,
+        project: outcome.grant.map(Into::into),
+    }))
+}
+
+async fn queue(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ApplicationView>>, ApiError> {
+    session_only(&caller)?;
+    let inner = state.inner();
+    let apps = blocking(move || Ok(inner.store()?.review_queue(&caller.account)?)).await?;
+    Ok(Json(apps.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Serialize)]
+struct ProjectView {
+    id: i64,
+    application: i64,
+    items: Vec<ItemView>,
+    rule_set: String,
+    row_level: bool,
+    dp_rho: f64,
+    expires: String,
+    revoked_at: Option<String>,
+    active: bool,
+}
+
+impl From<Grant> for ProjectView {
+    fn from(g: Grant) -> Self {
+        ProjectView {
+            id: g.id,
+            application: g.application_id,
+            items: g.conditions.items.iter().map(Into::into).collect(),
+            rule_set: g.conditions.rule_set,
+            row_level: g.conditions.row_level,
+            dp_rho: g.conditions.dp_rho,
+            expires: g.conditions.expires,
+            revoked_at: g.revoked_at,
+            active: g.active,
+        }
+    }
+}
+
+async fn list_projects(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ProjectView>>, ApiError> {
+    let inner = state.inner();
+    let grants = blocking(move || {
+        let mut grants = inner.store()?.projects_of(&caller.account)?;
+        // A token sees its own project only.
+        if let Some(p) = caller.project {
+            grants.retain(|g| g.id == p);
+        }
+        Ok(grants)
+    })
+    .await?;
+    Ok(Json(grants.into_iter().map(Into::into).collect()))
+}
+
+async fn get_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<ProjectView>, ApiError> {
+    let inner = state.inner();
+    let grant = blocking(move || {
+        let store = inner.store()?;
+        let not_found = || ApiError::NotFound(format!("no project {id}"));
+        if caller.project.is_some_and(|p| p != id) {
+            return Err(ApiError::Forbidden(format!(
+                "this token is scoped to project {}",
+                caller.project.unwrap_or(0)
+            )));
+        }
+        let member = store
+            .is_project_member(&caller.account, id)
+            .map_err(|_| not_found())?;
+        let board =
+            matches!(caller.account.role, Role::Reviewer | Role::Admin) && caller.project.is_none();
+        if !(member || board) {
+            return Err(not_found());
+        }
+        Ok(store.grant(id)?)
+    })
+    .await?;
+    Ok(Json(grant.into()))
+}
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<RevokeBody>,
+) -> Result<Json<ProjectView>, ApiError> {
+    session_only(&caller)?;
+    let inner = state.inner();
+    let grant = blocking(move || {
+        Ok(inner
+            .store()?
+            .revoke_grant(&caller.account, id, &body.reason)?)
+    })
+    .await?;
+    Ok(Json(grant.into()))
+}
+
+#[derive(Serialize)]
+struct RegisterView {
+    title: String,
+    organization: String,
+    purpose: String,
+    lay_summary: String,
+    starts: String,
+    ends: String,
+    releases: Vec<String>,
+    active: bool,
+}
+
+async fn register(State(state): State<AppState>) -> Result<Json<Vec<RegisterView>>, ApiError> {
+    let inner = state.inner();
+    let entries = blocking(move || Ok(inner.store()?.register()?)).await?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| RegisterView {
+                title: e.title,
+                organization: e.organization,
+                purpose: e.purpose,
+                lay_summary: e.lay_summary,
+                starts: e.starts,
+                ends: e.ends,
+                releases: e.releases,
+                active: e.active,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,181 @@
+//! Who is calling the API: a logged-in account (session cookie, with a
+//! CSRF token on every change) or a notebook's API token (scoped to one
+//! project). The [`Caller`] extractor is the only way a handler learns it.
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+use niji_core::SecretString;
+use niji_store::Account;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "niji_session";
+
+/// The header that carries a session's CSRF token on every change.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// How long a session lasts without use.
+pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
+
+/// A logged-in browser session. Kept in memory: a restart logs everyone
+/// out, which loses nothing.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The account.
+    pub account: String,
+    /// The CSRF token its forms and scripts send back.
+    pub csrf: String,
+    /// Last use.
+    pub seen: Instant,
+}
+
+/// Sessions by the SHA-256 of their id: a memory dump shows no live id.
+#[derive(Default)]
+pub struct Sessions {
+    by_digest: HashMap<String, Session>,
+}
+
+pub(crate) fn digest(id: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, id.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub(crate) fn random_hex(bytes: usize) -> Result<String, ApiError> {
+    use ring::rand::SecureRandom;
+    let mut buf = vec![0u8; bytes];
+    ring::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .map_err(|_| ApiError::Internal("the system random source failed".into()))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Sessions {
+    /// Opens a session; returns its id (for the cookie) and CSRF token.
+    pub fn open(&mut self, account: &str) -> Result<(String, String), ApiError> {
+        let (id, csrf) = (random_hex(32)?, random_hex(16)?);
+        self.by_digest
+            .retain(|_, s| s.seen.elapsed() < SESSION_IDLE);
+        self.by_digest.insert(
+            digest(&id),
+            Session {
+                account: account.to_owned(),
+                csrf: csrf.clone(),
+                seen: Instant::now(),
+            },
+        );
+        Ok((id, csrf))
+    }
+
+    /// The session of an id, if it is live; marks it used.
+    pub fn touch(&mut self, id: &str) -> Option<Session> {
+        let key = digest(id);
+        let live = self
+            .by_digest
+            .get(&key)
+            .is_some_and(|s| s.seen.elapsed() < SESSION_IDLE);
+        if !live {
+            self.by_digest.remove(&key);
+            return None;
+        }
+        let session = self.by_digest.get_mut(&key)?;
+        session.seen = Instant::now();
+        Some(session.clone())
+    }
+
+    /// Ends a session.
+    pub fn close(&mut self, id: &str) {
+        self.by_digest.remove(&digest(id));
+    }
+}
+
+/// The session id in a request's cookies.
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then(|| value.to_owned())
+        })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<SecretString> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credential) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| SecretString::new(credential.trim().to_owned()))
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The account.
+    pub account: Account,
+    /// For an API token: the one project it may reach.
+    pub project: Option<i64>,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(token) = bearer(&parts.headers) {
+            let inner = state.inner();
+            return crate::problem::blocking(move || {
+                let store = inner.store()?;
+                let token = match store.check_api_token(&token)? {
+                    Ok(token) => token,
+                    Err(refusal) => {
+                        tracing::info!(reason = ?refusal, "API token refused");
+                        return Err(ApiError::Unauthenticated);
+                    }
+                };
+                let account = store
+                    .account(&token.account)?
+                    .ok_or(ApiError::Unauthenticated)?;
+                Ok(Caller {
+                    account,
+                    project: Some(token.grant_id),
+                })
+            })
+            .await;
+        }
+        let id = session_id(&parts.headers).ok_or(ApiError::Unauthenticated)?;
+        let inner = state.inner();
+        let session = inner
+            .sessions()?
+            .touch(&id)
+            .ok_or(ApiError::Unauthenticated)?;
+        // Changes need the session's CSRF token: a page of another site can
+        // make the browser send the cookie, but cannot read the token.
+        if parts.method != Method::GET && parts.method != Method::HEAD {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if sent != Some(session.csrf.as_str()) {
+                return Err(ApiError::Forbidden("missing or wrong CSRF token".into()));
+            }
+        }
+        let inner = state.inner();
+        crate::problem::blocking(move || {
+            let account = inner
+                .store()?
+                .account(&session.account)?
+                .ok_or(ApiError::Unauthenticated)?;
+            Ok(Caller {
+                account,
+                project: None,
+            })
+        })
+        .await
+    }
+}

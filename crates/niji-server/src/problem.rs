@@ -1,0 +1,86 @@
+//! API errors as `application/problem+json` (RFC 9457), in one
+//! `IntoResponse` impl.
+
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::response::{IntoResponse, Response};
+use niji_store::StoreError;
+
+/// An API request that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No valid session or token.
+    #[error("log in, or send a valid API token")]
+    Unauthenticated,
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such object (or not visible to the caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request cannot be done as asked.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Too many failed logins.
+    #[error("too many failed logins; try again later")]
+    TooMany,
+    /// Something on our side; the detail goes to the log only.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Forbidden(reason) => ApiError::Forbidden(reason),
+            StoreError::Refused(reason) if reason.starts_with("no ") => ApiError::NotFound(reason),
+            StoreError::Refused(reason) => ApiError::Unprocessable(reason),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, title) = match &self {
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "Not Found"),
+            ApiError::Unprocessable(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content")
+            }
+            ApiError::TooMany => (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+            ApiError::Internal(reason) => {
+                tracing::error!(%reason, "API request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        };
+        let body = serde_json::json!({
+            "type": "about:blank",
+            "title": title,
+            "status": status.as_u16(),
+            "detail": self.to_string(),
+        });
+        let mut response = (status, body.to_string()).into_response();
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            "application/problem+json".parse().expect("a valid header"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                "Bearer realm=\"niji\"".parse().expect("a valid header"),
+            );
+        }
+        response
+    }
+}
+
+/// Runs store work on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+}

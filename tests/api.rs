@@ -1,0 +1,338 @@
+//! The governance API over HTTP, on the real binary: an application from
+//! draft to grant, API tokens, the public register, revocation, and the
+//! refusals on the way (conflict of interest, CSRF, another's application,
+//! too many failed logins).
+
+mod common;
+use common::*;
+
+use serde_json::{Value, json};
+
+struct Client {
+    agent: ureq::Agent,
+    url: String,
+    cookie: Option<String>,
+    csrf: Option<String>,
+    token: Option<String>,
+}
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+impl Client {
+    fn new(server: &Server) -> Client {
+        Client {
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+            url: server.url.clone(),
+            cookie: None,
+            csrf: None,
+            token: None,
+        }
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let url = format!("{}{path}", self.url);
+        let mut response = if method == "GET" {
+            let mut r = self.agent.get(&url);
+            if let Some(c) = &self.cookie {
+                r = r.header("Cookie", c);
+            }
+            if let Some(t) = &self.token {
+                r = r.header("Authorization", format!("Bearer {t}"));
+            }
+            r.call().unwrap()
+        } else {
+            let mut r = self
+                .agent
+                .post(&url)
+                .header("Content-Type", "application/json");
+            if let Some(c) = &self.cookie {
+                r = r.header("Cookie", c);
+            }
+            if let Some(x) = &self.csrf {
+                r = r.header("X-CSRF-Token", x);
+            }
+            if let Some(t) = &self.token {
+                r = r.header("Authorization", format!("Bearer {t}"));
+            }
+            r.send(body.unwrap_or(json!({})).to_string()).unwrap()
+        };
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let text = response.body_mut().read_to_string().unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if let Some(c) = cookie {
+            assert!(
+                c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+                "{c}"
+            );
+        }
+        Reply {
+            status: response.status().as_u16(),
+            content_type,
+            body,
+        }
+    }
+
+    fn login(server: &Server, name: &str, password: &str) -> Client {
+        let mut c = Client::new(server);
+        let agent = c.agent.clone();
+        let mut response = agent
+            .post(format!("{}/api/v1/auth/login", server.url))
+            .header("Content-Type", "application/json")
+            .send(json!({"name": name, "password": password}).to_string())
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "login {name}");
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        c.cookie = Some(cookie.split(';').next().unwrap().to_owned());
+        let body: Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+        c.csrf = Some(body["csrf"].as_str().unwrap().to_owned());
+        c
+    }
+}
+
+const PASSWORD: &str = "governance-password";
+
+fn setup(env: &Env) {
+    ok(&env.init(&[]));
+    for (org, certified) in [("univ", true), ("startup", false), ("board", false)] {
+        let mut args = vec!["organizations", "add", org];
+        if certified {
+            args.push("--certified");
+        }
+        ok(&env.niji(&args).output().unwrap());
+    }
+    for (name, role, org) in [
+        ("alice", "researcher", "univ"),
+        ("bob", "researcher", "startup"),
+        ("rev1", "reviewer", "board"),
+        ("rev2", "reviewer", "board"),
+        ("rev3", "reviewer", "univ"),
+    ] {
+        let mut cmd = env.niji(&[
+            "accounts",
+            "add",
+            name,
+            "--role",
+            role,
+            "--organization",
+            org,
+        ]);
+        ok(&cmd.env("NIJI_ACCOUNT_PASSWORD", PASSWORD).output().unwrap());
+    }
+}
+
+fn application() -> Value {
+    json!({
+        "title": "Statins and falls",
+        "purpose": "academic-research",
+        "lay_summary": "Do statins change how often older people fall?",
+        "items": [
+            {"release": "claims", "table": "persons", "column": "age"},
+            {"release": "claims", "table": "drugs", "column": "code"}
+        ],
+        "tier": "anonymized",
+        "starts": "2026-01-01",
+        "ends": "2027-12-31"
+    })
+}
+
+#[test]
+fn an_application_goes_from_draft_to_grant_and_is_revoked() {
+    let env = Env::new();
+    setup(&env);
+    let server = Server::start(&env);
+
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let created = alice.send("POST", "/api/v1/applications", Some(application()));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_i64().unwrap();
+    assert_eq!(created.body["status"], "draft");
+    let submitted = alice.send("POST", &format!("/api/v1/applications/{id}/submit"), None);
+    assert_eq!(
+        (submitted.status, submitted.body["status"].as_str()),
+        (200, Some("submitted"))
+    );
+
+    // A change without the CSRF token is refused.
+    let mut no_csrf = Client::login(&server, "alice", PASSWORD);
+    no_csrf.csrf = None;
+    let refused = no_csrf.send("POST", &format!("/api/v1/applications/{id}/withdraw"), None);
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.content_type, "application/problem+json");
+    assert!(refused.body["detail"].as_str().unwrap().contains("CSRF"));
+
+    // Another researcher does not see it at all.
+    let bob = Client::login(&server, "bob", PASSWORD);
+    assert_eq!(
+        bob.send("GET", &format!("/api/v1/applications/{id}"), None)
+            .status,
+        404
+    );
+
+    // Conflict of interest, then two approvals.
+    let rev3 = Client::login(&server, "rev3", PASSWORD);
+    let coi = rev3.send(
+        "POST",
+        &format!("/api/v1/applications/{id}/reviews"),
+        Some(json!({"decision": "approve"})),
+    );
+    assert_eq!(coi.status, 403, "{}", coi.body);
+    assert!(
+        coi.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("conflict of interest")
+    );
+    let rev1 = Client::login(&server, "rev1", PASSWORD);
+    assert_eq!(
+        rev1.send("GET", "/api/v1/reviews/queue", None)
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let first = rev1.send(
+        "POST",
+        &format!("/api/v1/applications/{id}/reviews"),
+        Some(json!({"decision": "approve", "comment": "fine"})),
+    );
+    assert_eq!(
+        (first.status, first.body["approvals"].as_u64()),
+        (200, Some(1)),
+        "{}",
+        first.body
+    );
+    let rev2 = Client::login(&server, "rev2", PASSWORD);
+    let conditions = json!({
+        "items": [{"release": "claims", "table": "persons", "column": "age"}],
+        "rule_set": "ndb", "dp_rho": 0.5, "expires": "2099-12-31"
+    });
+    let done = rev2.send(
+        "POST",
+        &format!("/api/v1/applications/{id}/reviews"),
+        Some(json!({"decision": "approve", "conditions": conditions})),
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["status"], "approved");
+    let project = done.body["project"]["id"].as_i64().unwrap();
+
+    // The project, a token for a notebook, the public register.
+    let projects = alice.send("GET", "/api/v1/projects", None);
+    assert_eq!(projects.body[0]["id"].as_i64(), Some(project));
+    assert_eq!(projects.body[0]["active"], true);
+    let token = alice.send(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"project": project, "expires": "2030-01-01"})),
+    );
+    assert_eq!(token.status, 201, "{}", token.body);
+    let mut notebook = Client::new(&server);
+    notebook.token = Some(token.body["token"].as_str().unwrap().to_owned());
+    assert_eq!(
+        notebook
+            .send("GET", &format!("/api/v1/projects/{project}"), None)
+            .status,
+        200
+    );
+    assert_eq!(
+        notebook.send("GET", "/api/v1/applications", None).status,
+        403,
+        "a token reaches its project only"
+    );
+    let register = Client::new(&server).send("GET", "/api/v1/register", None);
+    assert_eq!(register.status, 200);
+    assert_eq!(register.body[0]["title"], "Statins and falls");
+    assert_eq!(register.body[0]["releases"], json!(["claims"]));
+
+    // Revocation takes effect on the next request.
+    let revoked = rev1.send(
+        "POST",
+        &format!("/api/v1/grants/{project}/revoke"),
+        Some(json!({"reason": "ended"})),
+    );
+    assert_eq!(
+        (revoked.status, revoked.body["active"].as_bool()),
+        (200, Some(false))
+    );
+    let after = notebook.send("GET", &format!("/api/v1/projects/{project}"), None);
+    assert_eq!(after.status, 401);
+    assert_eq!(after.content_type, "application/problem+json");
+    assert_eq!(
+        Client::new(&server)
+            .send("GET", "/api/v1/register", None)
+            .body[0]["active"],
+        false
+    );
+
+    // Without a login, nothing but the register.
+    assert_eq!(
+        Client::new(&server)
+            .send("GET", "/api/v1/applications", None)
+            .status,
+        401
+    );
+    server.stop();
+}
+
+#[test]
+fn repeated_failed_logins_are_throttled_and_logged() {
+    let env = Env::new();
+    setup(&env);
+    let server = Server::start(&env);
+    let client = Client::new(&server);
+    let statuses: Vec<u16> = (0..7)
+        .map(|_| {
+            client
+                .send(
+                    "POST",
+                    "/api/v1/auth/login",
+                    Some(json!({"name": "alice", "password": "wrong-password!"})),
+                )
+                .status
+        })
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+    // The right password is refused too while throttled.
+    let right = client.send(
+        "POST",
+        "/api/v1/auth/login",
+        Some(json!({"name": "alice", "password": PASSWORD})),
+    );
+    assert_eq!(right.status, 429);
+    server.stop();
+    let kinds: Vec<String> = niji_store::Store::open(&env.data())
+        .unwrap()
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "login.failed").count(), 5);
+    assert!(kinds.iter().any(|k| k == "login.throttled"));
+}
