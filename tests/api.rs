@@ -48,10 +48,12 @@ impl Client {
             }
             r.call().unwrap()
         } else {
-            let mut r = self
-                .agent
-                .post(&url)
-                .header("Content-Type", "application/json");
+            let r = if method == "PUT" {
+                self.agent.put(&url)
+            } else {
+                self.agent.post(&url)
+            };
+            let mut r = r.header("Content-Type", "application/json");
             if let Some(c) = &self.cookie {
                 r = r.header("Cookie", c);
             }
@@ -172,6 +174,16 @@ fn an_application_goes_from_draft_to_grant_and_is_revoked() {
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["id"].as_i64().unwrap();
     assert_eq!(created.body["status"], "draft");
+    // A draft can be edited.
+    let mut edited = application();
+    edited["title"] = json!("Statins and falls in the elderly");
+    let put = alice.send("PUT", &format!("/api/v1/applications/{id}"), Some(edited));
+    assert_eq!(
+        (put.status, put.body["title"].as_str()),
+        (200, Some("Statins and falls in the elderly")),
+        "{}",
+        put.body
+    );
     let submitted = alice.send("POST", &format!("/api/v1/applications/{id}/submit"), None);
     assert_eq!(
         (submitted.status, submitted.body["status"].as_str()),
@@ -267,7 +279,10 @@ fn an_application_goes_from_draft_to_grant_and_is_revoked() {
     );
     let register = Client::new(&server).send("GET", "/api/v1/register", None);
     assert_eq!(register.status, 200);
-    assert_eq!(register.body[0]["title"], "Statins and falls");
+    assert_eq!(
+        register.body[0]["title"],
+        "Statins and falls in the elderly"
+    );
     assert_eq!(register.body[0]["releases"], json!(["claims"]));
 
     // Revocation takes effect on the next request.

@@ -64,7 +64,10 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/applications",
             get(list_applications).post(create_application),
         )
-        .route("/api/v1/applications/{id}", get(get_application))
+        .route(
+            "/api/v1/applications/{id}",
+            get(get_application).put(update_application),
+        )
         .route("/api/v1/applications/{id}/submit", post(submit))
         .route("/api/v1/applications/{id}/withdraw", post(withdraw))
         .route("/api/v1/applications/{id}/reviews", post(review))
@@ -346,6 +349,23 @@ async fn get_application(
     session_only(&caller)?;
     let inner = state.inner();
     let app = blocking(move || visible(&*inner.store()?, &caller.account, id)).await?;
+    Ok(Json(app.into()))
+}
+
+async fn update_application(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<FormBody>,
+) -> Result<Json<ApplicationView>, ApiError> {
+    session_only(&caller)?;
+    let inner = state.inner();
+    let app = blocking(move || {
+        let store = inner.store()?;
+        visible(&store, &caller.account, id)?;
+        Ok(store.update_application(&caller.account, id, &body.into())?)
+    })
+    .await?;
     Ok(Json(app.into()))
 }
 
