@@ -351,3 +351,233 @@ fn repeated_failed_logins_are_throttled_and_logged() {
     assert_eq!(kinds.iter().filter(|k| *k == "login.failed").count(), 5);
     assert!(kinds.iter().any(|k| k == "login.throttled"));
 }
+
+/// Who may call what: every route, each kind of caller, on one approved
+/// application (A) of alice's and its project (P). Rows that would change
+/// state are those the caller is refused; allowed changes are covered by
+/// the flow test above.
+const MATRIX: &[(&str, &str, &str, &[(&str, u16)])] = &[
+    // (method, path, body, [(caller, status)])
+    (
+        "GET",
+        "/api/v1/applications",
+        "",
+        &[
+            ("anonymous", 401),
+            ("alice", 200),
+            ("bob", 200),
+            ("rev1", 200),
+            ("admin", 200),
+            ("token", 403),
+        ],
+    ),
+    (
+        "GET",
+        "/api/v1/applications/{A}",
+        "",
+        &[
+            ("anonymous", 401),
+            ("alice", 200),
+            ("bob", 404),
+            ("rev1", 200),
+            ("admin", 200),
+            ("token", 403),
+        ],
+    ),
+    (
+        "PUT",
+        "/api/v1/applications/{A}",
+        "form",
+        &[
+            ("anonymous", 401),
+            ("alice", 422),
+            ("bob", 404),
+            ("rev1", 403),
+            ("token", 403),
+        ],
+    ),
+    (
+        "POST",
+        "/api/v1/applications/{A}/submit",
+        "",
+        &[
+            ("anonymous", 401),
+            ("alice", 422),
+            ("bob", 404),
+            ("rev1", 403),
+            ("token", 403),
+        ],
+    ),
+    (
+        "POST",
+        "/api/v1/applications/{A}/withdraw",
+        "",
+        &[
+            ("anonymous", 401),
+            ("alice", 422),
+            ("bob", 404),
+            ("rev1", 403),
+            ("admin", 403),
+            ("token", 403),
+        ],
+    ),
+    (
+        "POST",
+        "/api/v1/applications/{A}/reviews",
+        "approve",
+        &[
+            ("anonymous", 401),
+            ("alice", 403),
+            ("bob", 404),
+            ("rev1", 422),
+            ("admin", 403),
+            ("token", 403),
+        ],
+    ),
+    (
+        "GET",
+        "/api/v1/reviews/queue",
+        "",
+        &[
+            ("anonymous", 401),
+            ("alice", 403),
+            ("bob", 403),
+            ("rev1", 200),
+            ("admin", 403),
+            ("token", 403),
+        ],
+    ),
+    (
+        "GET",
+        "/api/v1/projects",
+        "",
+        &[
+            ("anonymous", 401),
+            ("alice", 200),
+            ("bob", 200),
+            ("rev1", 200),
+            ("token", 200),
+        ],
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{P}",
+        "",
+        &[
+            ("anonymous", 401),
+            ("alice", 200),
+            ("bob", 404),
+            ("rev1", 200),
+            ("admin", 200),
+            ("token", 200),
+        ],
+    ),
+    (
+        "POST",
+        "/api/v1/grants/{P}/revoke",
+        "reason",
+        &[
+            ("anonymous", 401),
+            ("alice", 403),
+            ("bob", 403),
+            ("token", 403),
+        ],
+    ),
+    (
+        "POST",
+        "/api/v1/tokens",
+        "token",
+        &[
+            ("anonymous", 401),
+            ("bob", 403),
+            ("rev1", 403),
+            ("token", 403),
+        ],
+    ),
+    (
+        "GET",
+        "/api/v1/register",
+        "",
+        &[
+            ("anonymous", 200),
+            ("alice", 200),
+            ("bob", 200),
+            ("rev1", 200),
+            ("admin", 200),
+            ("token", 200),
+        ],
+    ),
+];
+
+#[test]
+fn the_authorization_matrix_holds() {
+    let env = Env::new();
+    setup(&env);
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let a = alice
+        .send("POST", "/api/v1/applications", Some(application()))
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    alice.send("POST", &format!("/api/v1/applications/{a}/submit"), None);
+    let conditions = json!({
+        "items": [{"release": "claims", "table": "persons", "column": "age"}],
+        "rule_set": "ndb", "dp_rho": 0.5, "expires": "2099-12-31"
+    });
+    for (reviewer, body) in [
+        ("rev1", json!({"decision": "approve"})),
+        (
+            "rev2",
+            json!({"decision": "approve", "conditions": conditions}),
+        ),
+    ] {
+        let r = Client::login(&server, reviewer, PASSWORD).send(
+            "POST",
+            &format!("/api/v1/applications/{a}/reviews"),
+            Some(body),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let p = alice.send("GET", "/api/v1/projects", None).body[0]["id"]
+        .as_i64()
+        .unwrap();
+    let token = alice.send(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"project": p, "expires": "2030-01-01"})),
+    );
+    let mut callers: Vec<(&str, Client)> = vec![("anonymous", Client::new(&server))];
+    for name in ["alice", "bob", "rev1"] {
+        callers.push((name, Client::login(&server, name, PASSWORD)));
+    }
+    callers.push(("admin", Client::login(&server, "admin", ADMIN_PASSWORD)));
+    let mut notebook = Client::new(&server);
+    notebook.token = Some(token.body["token"].as_str().unwrap().to_owned());
+    callers.push(("token", notebook));
+
+    let mut failures = Vec::new();
+    for (method, path, body, expected) in MATRIX {
+        let path = path
+            .replace("{A}", &a.to_string())
+            .replace("{P}", &p.to_string());
+        let body = match *body {
+            "form" => Some(application()),
+            "approve" => Some(json!({"decision": "approve"})),
+            "reason" => Some(json!({"reason": "matrix"})),
+            "token" => Some(json!({"project": p, "expires": "2030-01-01"})),
+            _ => None,
+        };
+        for (who, status) in *expected {
+            let client = &callers.iter().find(|(n, _)| n == who).unwrap().1;
+            let got = client.send(method, &path, body.clone()).status;
+            if got != *status {
+                failures.push(format!(
+                    "{method} {path} as {who}: {got}, expected {status}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    server.stop();
+}
