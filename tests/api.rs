@@ -356,7 +356,15 @@ fn repeated_failed_logins_are_throttled_and_logged() {
 /// application (A) of alice's and its project (P). Rows that would change
 /// state are those the caller is refused; allowed changes are covered by
 /// the flow test above.
-const MATRIX: &[(&str, &str, &str, &[(&str, u16)])] = &[
+/// One row of the matrix: method, path, body, and each caller's status.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, u16)],
+);
+
+const MATRIX: &[Row] = &[
     // (method, path, body, [(caller, status)])
     (
         "GET",
