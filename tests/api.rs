@@ -589,3 +589,46 @@ fn the_authorization_matrix_holds() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     server.stop();
 }
+
+#[test]
+fn the_openapi_document_describes_every_route() {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    let server = Server::start(&env);
+    let doc = Client::new(&server).send("GET", "/api/openapi.json", None);
+    assert_eq!(doc.status, 200);
+    assert!(
+        doc.body["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc.body["openapi"]
+    );
+    let paths = doc.body["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/tokens", "post"),
+        ("/api/v1/applications", "get"),
+        ("/api/v1/applications", "post"),
+        ("/api/v1/applications/{id}", "get"),
+        ("/api/v1/applications/{id}/submit", "post"),
+        ("/api/v1/applications/{id}/withdraw", "post"),
+        ("/api/v1/applications/{id}/reviews", "post"),
+        ("/api/v1/reviews/queue", "get"),
+        ("/api/v1/projects", "get"),
+        ("/api/v1/projects/{id}", "get"),
+        ("/api/v1/grants/{id}/revoke", "post"),
+        ("/api/v1/register", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not described"
+        );
+    }
+    // The wire types are described too.
+    assert!(
+        doc.body["components"]["schemas"]
+            .get("ApplicationView")
+            .is_some()
+    );
+    server.stop();
+}

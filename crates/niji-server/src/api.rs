@@ -76,15 +76,55 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/projects/{id}", get(get_project))
         .route("/api/v1/grants/{id}/revoke", post(revoke))
         .route("/api/v1/register", get(register))
+        .route("/api/openapi.json", get(openapi))
 }
 
-#[derive(Deserialize)]
+/// The API described as OpenAPI 3.1, generated from the handlers.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "niji governance API",
+        description = "Applications, reviews, grants and the public register"
+    ),
+    paths(
+        login,
+        logout,
+        create_token,
+        list_applications,
+        create_application,
+        get_application,
+        update_application,
+        submit,
+        withdraw,
+        review,
+        queue,
+        list_projects,
+        get_project,
+        revoke,
+        register
+    )
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Response {
+    use utoipa::OpenApi;
+    match ApiDoc::openapi().to_json() {
+        Ok(json) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            json,
+        )
+            .into_response(),
+        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Login {
     name: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct LoggedIn {
     name: String,
     role: &'static str,
@@ -92,6 +132,7 @@ struct LoggedIn {
     csrf: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", request_body = Login, responses((status = 200, description = "Logged in; sets the session cookie", body = LoggedIn), (status = 401, description = "Wrong account or password"), (status = 429, description = "Too many failed logins")))]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -153,6 +194,7 @@ async fn login(
     Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204, description = "Logged out")))]
 async fn logout(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -173,13 +215,13 @@ fn session_only(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewToken {
     project: i64,
     expires: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TokenView {
     token_id: String,
     project: i64,
@@ -188,6 +230,7 @@ struct TokenView {
     token: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken, responses((status = 201, description = "The token, shown once", body = TokenView), (status = 403, description = "Not a member of the project")))]
 async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -210,7 +253,7 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 struct ItemView {
     release: String,
     table: String,
@@ -237,7 +280,7 @@ impl From<ItemView> for Item {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct FormBody {
     title: String,
     purpose: String,
@@ -265,7 +308,7 @@ impl From<FormBody> for ApplicationForm {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ApplicationView {
     id: i64,
     applicant: String,
@@ -302,6 +345,7 @@ impl From<Application> for ApplicationView {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/applications", responses((status = 200, description = "Applications the caller may read", body = Vec<ApplicationView>)))]
 async fn list_applications(
     State(state): State<AppState>,
     caller: Caller,
@@ -312,6 +356,7 @@ async fn list_applications(
     Ok(Json(apps.into_iter().map(Into::into).collect()))
 }
 
+#[utoipa::path(post, path = "/api/v1/applications", request_body = FormBody, responses((status = 201, description = "A draft", body = ApplicationView)))]
 async fn create_application(
     State(state): State<AppState>,
     caller: Caller,
@@ -341,6 +386,7 @@ fn visible(store: &niji_store::Store, who: &Account, id: i64) -> Result<Applicat
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/applications/{id}", params(("id" = i64, Path, description = "Application id")), responses((status = 200, body = ApplicationView), (status = 404, description = "No such application visible to the caller")))]
 async fn get_application(
     State(state): State<AppState>,
     caller: Caller,
@@ -352,6 +398,7 @@ async fn get_application(
     Ok(Json(app.into()))
 }
 
+#[utoipa::path(put, path = "/api/v1/applications/{id}", params(("id" = i64, Path, description = "Application id")), request_body = FormBody, responses((status = 200, body = ApplicationView)))]
 async fn update_application(
     State(state): State<AppState>,
     caller: Caller,
@@ -369,6 +416,7 @@ async fn update_application(
     Ok(Json(app.into()))
 }
 
+#[utoipa::path(post, path = "/api/v1/applications/{id}/submit", params(("id" = i64, Path, description = "Application id")), responses((status = 200, body = ApplicationView), (status = 422, description = "Refused, e.g. the pseudonymized tier from an uncertified organization")))]
 async fn submit(
     State(state): State<AppState>,
     caller: Caller,
@@ -385,6 +433,7 @@ async fn submit(
     Ok(Json(app.into()))
 }
 
+#[utoipa::path(post, path = "/api/v1/applications/{id}/withdraw", params(("id" = i64, Path, description = "Application id")), responses((status = 200, body = ApplicationView)))]
 async fn withdraw(
     State(state): State<AppState>,
     caller: Caller,
@@ -401,7 +450,7 @@ async fn withdraw(
     Ok(Json(app.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ConditionsBody {
     items: Vec<ItemView>,
     rule_set: String,
@@ -411,7 +460,7 @@ struct ConditionsBody {
     expires: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ReviewBody {
     decision: String,
     #[serde(default)]
@@ -419,13 +468,14 @@ struct ReviewBody {
     conditions: Option<ConditionsBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ReviewView {
     status: String,
     approvals: usize,
     project: Option<ProjectView>,
 }
 
+#[utoipa::path(post, path = "/api/v1/applications/{id}/reviews", params(("id" = i64, Path, description = "Application id")), request_body = ReviewBody, responses((status = 200, body = ReviewView), (status = 403, description = "Conflict of interest, self-review or not a reviewer")))]
 async fn review(
     State(state): State<AppState>,
     caller: Caller,
@@ -472,6 +522,7 @@ async fn review(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/reviews/queue", responses((status = 200, description = "Applications the reviewer may review", body = Vec<ApplicationView>)))]
 async fn queue(
     State(state): State<AppState>,
     caller: Caller,
@@ -482,7 +533,7 @@ async fn queue(
     Ok(Json(apps.into_iter().map(Into::into).collect()))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ProjectView {
     id: i64,
     application: i64,
@@ -511,6 +562,7 @@ impl From<Grant> for ProjectView {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/projects", responses((status = 200, description = "The caller's projects", body = Vec<ProjectView>)))]
 async fn list_projects(
     State(state): State<AppState>,
     caller: Caller,
@@ -528,6 +580,7 @@ async fn list_projects(
     Ok(Json(grants.into_iter().map(Into::into).collect()))
 }
 
+#[utoipa::path(get, path = "/api/v1/projects/{id}", params(("id" = i64, Path, description = "Project (grant) id")), responses((status = 200, body = ProjectView), (status = 404, description = "No such project visible to the caller")))]
 async fn get_project(
     State(state): State<AppState>,
     caller: Caller,
@@ -557,12 +610,13 @@ async fn get_project(
     Ok(Json(grant.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RevokeBody {
     #[serde(default)]
     reason: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/grants/{id}/revoke", params(("id" = i64, Path, description = "Grant id")), request_body = RevokeBody, responses((status = 200, body = ProjectView)))]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -580,7 +634,7 @@ async fn revoke(
     Ok(Json(grant.into()))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RegisterView {
     title: String,
     organization: String,
@@ -592,6 +646,7 @@ struct RegisterView {
     active: bool,
 }
 
+#[utoipa::path(get, path = "/api/v1/register", responses((status = 200, description = "Approved projects", body = Vec<RegisterView>)))]
 async fn register(State(state): State<AppState>) -> Result<Json<Vec<RegisterView>>, ApiError> {
     let inner = state.inner();
     let entries = blocking(move || Ok(inner.store()?.register()?)).await?;
