@@ -386,6 +386,27 @@ fn visible(store: &niji_store::Store, who: &Account, id: i64) -> Result<Applicat
     }
 }
 
+/// Acts on an application the caller can see (another's is "not found")
+/// as the store's `act` says, from a session only.
+async fn own(
+    state: &AppState,
+    caller: Caller,
+    id: i64,
+    act: impl FnOnce(&niji_store::Store, &Account) -> Result<Application, niji_store::StoreError>
+    + Send
+    + 'static,
+) -> Result<Json<ApplicationView>, ApiError> {
+    session_only(&caller)?;
+    let inner = state.inner();
+    let app = blocking(move || {
+        let store = inner.store()?;
+        visible(&store, &caller.account, id)?;
+        Ok(act(&store, &caller.account)?)
+    })
+    .await?;
+    Ok(Json(app.into()))
+}
+
 #[utoipa::path(get, path = "/api/v1/applications/{id}", params(("id" = i64, Path, description = "Application id")), responses((status = 200, body = ApplicationView), (status = 404, description = "No such application visible to the caller")))]
 async fn get_application(
     State(state): State<AppState>,
@@ -405,15 +426,10 @@ async fn update_application(
     Path(id): Path<i64>,
     Json(body): Json<FormBody>,
 ) -> Result<Json<ApplicationView>, ApiError> {
-    session_only(&caller)?;
-    let inner = state.inner();
-    let app = blocking(move || {
-        let store = inner.store()?;
-        visible(&store, &caller.account, id)?;
-        Ok(store.update_application(&caller.account, id, &body.into())?)
+    own(&state, caller, id, move |store, who| {
+        store.update_application(who, id, &body.into())
     })
-    .await?;
-    Ok(Json(app.into()))
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/applications/{id}/submit", params(("id" = i64, Path, description = "Application id")), responses((status = 200, body = ApplicationView), (status = 422, description = "Refused, e.g. the pseudonymized tier from an uncertified organization")))]
@@ -422,15 +438,10 @@ async fn submit(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<ApplicationView>, ApiError> {
-    session_only(&caller)?;
-    let inner = state.inner();
-    let app = blocking(move || {
-        let store = inner.store()?;
-        visible(&store, &caller.account, id)?;
-        Ok(store.submit_application(&caller.account, id)?)
+    own(&state, caller, id, move |store, who| {
+        store.submit_application(who, id)
     })
-    .await?;
-    Ok(Json(app.into()))
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/applications/{id}/withdraw", params(("id" = i64, Path, description = "Application id")), responses((status = 200, body = ApplicationView)))]
@@ -439,15 +450,10 @@ async fn withdraw(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<ApplicationView>, ApiError> {
-    session_only(&caller)?;
-    let inner = state.inner();
-    let app = blocking(move || {
-        let store = inner.store()?;
-        visible(&store, &caller.account, id)?;
-        Ok(store.withdraw_application(&caller.account, id)?)
+    own(&state, caller, id, move |store, who| {
+        store.withdraw_application(who, id)
     })
-    .await?;
-    Ok(Json(app.into()))
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

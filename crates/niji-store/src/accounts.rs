@@ -156,6 +156,19 @@ impl Store {
         rows.map(|row| to_account(row?)).collect()
     }
 
+    /// One account by name: asked on every API request.
+    pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT name, role, CAST(created_at AS VARCHAR) FROM accounts WHERE name = ?",
+                params![name],
+                account_from_row,
+            )
+            .optional()?
+            .map(to_account)
+            .transpose()
+    }
+
     /// Checks a login. `Ok(None)` for an unknown name or a wrong password,
     /// which the caller must not tell apart to the person logging in.
     pub fn check_login(

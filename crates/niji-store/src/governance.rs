@@ -332,12 +332,14 @@ impl Store {
         self.application(id)
     }
 
-    /// Edits a draft (or a returned application) of one's own.
-    pub fn update_application(
+    /// The researcher's own application `id`, if its status is one of
+    /// `statuses`; `what` says which may be acted on, for the refusal.
+    fn own_application(
         &self,
         researcher: &Account,
         id: i64,
-        form: &ApplicationForm,
+        statuses: &[&str],
+        what: &str,
     ) -> Result<Application, StoreError> {
         let app = self.application(id)?;
         if app.applicant != researcher.name {
@@ -346,12 +348,28 @@ impl Store {
                 researcher.name
             )));
         }
-        if !["draft", "returned"].contains(&app.status.as_str()) {
+        if !statuses.contains(&app.status.as_str()) {
             return Err(refused(format!(
-                "application {id} is {}; only a draft or a returned application can be edited",
+                "application {id} is {}; only {what}",
                 app.status
             )));
         }
+        Ok(app)
+    }
+
+    /// Edits a draft (or a returned application) of one's own.
+    pub fn update_application(
+        &self,
+        researcher: &Account,
+        id: i64,
+        form: &ApplicationForm,
+    ) -> Result<Application, StoreError> {
+        self.own_application(
+            researcher,
+            id,
+            &["draft", "returned"],
+            "a draft or a returned application can be edited",
+        )?;
         check_form(form)?;
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
@@ -386,19 +404,12 @@ impl Store {
         researcher: &Account,
         id: i64,
     ) -> Result<Application, StoreError> {
-        let app = self.application(id)?;
-        if app.applicant != researcher.name {
-            return Err(forbidden(format!(
-                "application {id} is not `{}`'s",
-                researcher.name
-            )));
-        }
-        if !["draft", "returned"].contains(&app.status.as_str()) {
-            return Err(refused(format!(
-                "application {id} is {}; only a draft or a returned application can be submitted",
-                app.status
-            )));
-        }
+        let app = self.own_application(
+            researcher,
+            id,
+            &["draft", "returned"],
+            "a draft or a returned application can be submitted",
+        )?;
         if !purposes().iter().any(|p| p.id == app.form.purpose) {
             let ids: Vec<String> = purposes().into_iter().map(|p| p.id).collect();
             return Err(refused(format!(
@@ -441,19 +452,12 @@ impl Store {
         researcher: &Account,
         id: i64,
     ) -> Result<Application, StoreError> {
-        let app = self.application(id)?;
-        if app.applicant != researcher.name {
-            return Err(forbidden(format!(
-                "application {id} is not `{}`'s",
-                researcher.name
-            )));
-        }
-        if app.status != "submitted" {
-            return Err(refused(format!(
-                "application {id} is {}; only a submitted application can be withdrawn",
-                app.status
-            )));
-        }
+        self.own_application(
+            researcher,
+            id,
+            &["submitted"],
+            "a submitted application can be withdrawn",
+        )?;
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
             "UPDATE applications SET status = 'withdrawn' WHERE id = ?",
@@ -1045,7 +1049,14 @@ impl Store {
         if token.expires < today() {
             return Ok(Err(TokenRefusal::Expired));
         }
-        if !self.grant(token.grant_id)?.active {
+        // Asked on every request a notebook makes: the grant's state only,
+        // not its columns.
+        let active: bool = self.conn.query_row(
+            "SELECT revoked_at IS NULL AND CAST(? AS DATE) <= expires_on FROM grants WHERE id = ?",
+            params![today(), token.grant_id],
+            |r| r.get(0),
+        )?;
+        if !active {
             return Ok(Err(TokenRefusal::GrantInactive));
         }
         Ok(Ok(token))
@@ -1053,11 +1064,6 @@ impl Store {
 }
 
 impl Store {
-    /// One account by name.
-    pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        Ok(self.accounts()?.into_iter().find(|a| a.name == name))
-    }
-
     /// Whether `who` may read an application: its members, and the review
     /// board and admins once it has been submitted.
     pub fn may_see_application(&self, who: &Account, app: &Application) -> bool {
