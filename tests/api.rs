@@ -502,6 +502,79 @@ const MATRIX: &[Row] = &[
             ("token", 403),
         ],
     ),
+    // Cross-project: alice and her project's token against bob's project Q.
+    (
+        "GET",
+        "/api/v1/projects/{Q}",
+        "",
+        &[("alice", 404), ("bob", 200), ("rev1", 200), ("token", 403)],
+    ),
+    (
+        "POST",
+        "/api/v1/tokens",
+        "token-q",
+        &[("alice", 403), ("rev1", 403), ("token", 403)],
+    ),
+    (
+        "GET",
+        "/api/v1/admin/accounts",
+        "",
+        &[
+            ("anonymous", 401),
+            ("alice", 403),
+            ("rev1", 403),
+            ("admin", 200),
+            ("token", 403),
+        ],
+    ),
+    (
+        "POST",
+        "/api/v1/admin/accounts",
+        "account",
+        &[
+            ("anonymous", 401),
+            ("alice", 403),
+            ("rev1", 403),
+            ("token", 403),
+            ("admin", 201),
+        ],
+    ),
+    (
+        "GET",
+        "/api/v1/admin/organizations",
+        "",
+        &[
+            ("anonymous", 401),
+            ("alice", 403),
+            ("rev1", 403),
+            ("admin", 200),
+            ("token", 403),
+        ],
+    ),
+    (
+        "POST",
+        "/api/v1/admin/organizations",
+        "org",
+        &[
+            ("anonymous", 401),
+            ("alice", 403),
+            ("rev1", 403),
+            ("token", 403),
+            ("admin", 201),
+        ],
+    ),
+    (
+        "PUT",
+        "/api/v1/admin/organizations/startup",
+        "certify",
+        &[
+            ("anonymous", 401),
+            ("alice", 403),
+            ("rev1", 403),
+            ("token", 403),
+            ("admin", 204),
+        ],
+    ),
     (
         "GET",
         "/api/v1/register",
@@ -517,22 +590,17 @@ const MATRIX: &[Row] = &[
     ),
 ];
 
-#[test]
-fn the_authorization_matrix_holds() {
-    let env = Env::new();
-    setup(&env);
-    let server = Server::start(&env);
-    let alice = Client::login(&server, "alice", PASSWORD);
-    let a = alice
-        .send("POST", "/api/v1/applications", Some(application()))
-        .body["id"]
-        .as_i64()
-        .unwrap();
-    alice.send("POST", &format!("/api/v1/applications/{a}/submit"), None);
+/// An application of `applicant`'s, submitted and approved by rev1 and
+/// rev2: its id and its project's.
+fn approved_project(server: &Server, applicant: &Client) -> (i64, i64) {
+    let created = applicant.send("POST", "/api/v1/applications", Some(application()));
+    let a = created.body["id"].as_i64().unwrap();
+    applicant.send("POST", &format!("/api/v1/applications/{a}/submit"), None);
     let conditions = json!({
         "items": [{"release": "claims", "table": "persons", "column": "age"}],
         "rule_set": "ndb", "dp_rho": 0.5, "expires": "2099-12-31"
     });
+    let mut project = None;
     for (reviewer, body) in [
         ("rev1", json!({"decision": "approve"})),
         (
@@ -540,16 +608,27 @@ fn the_authorization_matrix_holds() {
             json!({"decision": "approve", "conditions": conditions}),
         ),
     ] {
-        let r = Client::login(&server, reviewer, PASSWORD).send(
+        let r = Client::login(server, reviewer, PASSWORD).send(
             "POST",
             &format!("/api/v1/applications/{a}/reviews"),
             Some(body),
         );
         assert_eq!(r.status, 200, "{}", r.body);
+        project = r.body["project"]["id"].as_i64();
     }
-    let p = alice.send("GET", "/api/v1/projects", None).body[0]["id"]
-        .as_i64()
-        .unwrap();
+    (a, project.unwrap())
+}
+
+#[test]
+fn the_authorization_matrix_holds() {
+    let env = Env::new();
+    setup(&env);
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let (a, p) = approved_project(&server, &alice);
+    // Another project, of another organization: what cross-project access
+    // would reach.
+    let (_, q) = approved_project(&server, &Client::login(&server, "bob", PASSWORD));
     let token = alice.send(
         "POST",
         "/api/v1/tokens",
@@ -568,12 +647,19 @@ fn the_authorization_matrix_holds() {
     for (method, path, body, expected) in MATRIX {
         let path = path
             .replace("{A}", &a.to_string())
-            .replace("{P}", &p.to_string());
+            .replace("{P}", &p.to_string())
+            .replace("{Q}", &q.to_string());
         let body = match *body {
             "form" => Some(application()),
             "approve" => Some(json!({"decision": "approve"})),
             "reason" => Some(json!({"reason": "matrix"})),
             "token" => Some(json!({"project": p, "expires": "2030-01-01"})),
+            "token-q" => Some(json!({"project": q, "expires": "2030-01-01"})),
+            "org" => Some(json!({"name": "matrix-org"})),
+            "account" => Some(json!({
+                "name": "matrix-user", "role": "reviewer", "password": "matrix-password-long"
+            })),
+            "certify" => Some(json!({"certified": true})),
             _ => None,
         };
         for (who, status) in *expected {
@@ -618,6 +704,11 @@ fn the_openapi_document_describes_every_route() {
         ("/api/v1/projects/{id}", "get"),
         ("/api/v1/grants/{id}/revoke", "post"),
         ("/api/v1/register", "get"),
+        ("/api/v1/admin/accounts", "get"),
+        ("/api/v1/admin/accounts", "post"),
+        ("/api/v1/admin/organizations", "get"),
+        ("/api/v1/admin/organizations", "post"),
+        ("/api/v1/admin/organizations/{name}", "put"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -630,5 +721,106 @@ fn the_openapi_document_describes_every_route() {
             .get("ApplicationView")
             .is_some()
     );
+    server.stop();
+}
+
+#[test]
+fn an_admin_adds_organizations_and_accounts_with_clear_refusals() {
+    let env = Env::new();
+    setup(&env);
+    let server = Server::start(&env);
+    let admin = Client::login(&server, "admin", ADMIN_PASSWORD);
+    let made = admin.send(
+        "POST",
+        "/api/v1/admin/organizations",
+        Some(json!({"name": "clinic", "certified": false})),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let again = admin.send(
+        "POST",
+        "/api/v1/admin/organizations",
+        Some(json!({"name": "clinic"})),
+    );
+    assert_eq!(again.status, 422);
+    assert!(again.body["detail"].as_str().unwrap().contains("exists"));
+    let certify = admin.send(
+        "PUT",
+        "/api/v1/admin/organizations/clinic",
+        Some(json!({"certified": true})),
+    );
+    assert_eq!(certify.status, 204);
+
+    let account = |name: &str, role: &str, org: Option<&str>, password: &str| {
+        admin.send(
+            "POST",
+            "/api/v1/admin/accounts",
+            Some(json!({"name": name, "role": role, "organization": org, "password": password})),
+        )
+    };
+    let refusals = [
+        (
+            account("dave", "researcher", Some("clinic"), "short"),
+            "at least 12",
+        ),
+        (
+            account("dave", "researcher", None, PASSWORD),
+            "belongs to an organization",
+        ),
+        (
+            account("dave", "wizard", Some("clinic"), PASSWORD),
+            "unknown role",
+        ),
+        (
+            account("Dave!", "researcher", Some("clinic"), PASSWORD),
+            "invalid account name",
+        ),
+        (
+            account("dave", "researcher", Some("nowhere"), PASSWORD),
+            "no organization",
+        ),
+        (
+            account("alice", "researcher", Some("clinic"), PASSWORD),
+            "exists",
+        ),
+    ];
+    for (reply, reason) in refusals {
+        assert_eq!(reply.status, 422, "{reason}: {}", reply.body);
+        assert_eq!(reply.content_type, "application/problem+json");
+        let detail = reply.body["detail"].as_str().unwrap();
+        assert!(detail.contains(reason), "{detail}");
+        assert!(
+            !detail.contains(PASSWORD),
+            "a password in an error: {detail}"
+        );
+    }
+    assert_eq!(
+        account("dave", "researcher", Some("clinic"), PASSWORD).status,
+        201
+    );
+
+    let orgs = admin.send("GET", "/api/v1/admin/organizations", None).body;
+    let clinic = orgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "clinic")
+        .unwrap();
+    assert_eq!(
+        (clinic["certified"].as_bool(), &clinic["members"]),
+        (Some(true), &json!(["dave"]))
+    );
+    let accounts = admin.send("GET", "/api/v1/admin/accounts", None).body;
+    let dave = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "dave")
+        .unwrap();
+    assert_eq!(
+        (dave["role"].as_str(), dave["organization"].as_str()),
+        (Some("researcher"), Some("clinic"))
+    );
+    // The new account logs in with the password it was given.
+    Client::login(&server, "dave", PASSWORD);
     server.stop();
 }

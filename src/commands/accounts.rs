@@ -38,10 +38,15 @@ fn add(config: &Config, args: &AccountsAddArgs) -> anyhow::Result<()> {
         &format!("password for {}", args.name),
         Ask::Twice,
     )?;
-    let account: AccountView = store.add_account(&args.name, args.role, &password)?.into();
-    if let Some(org) = &args.organization {
-        store.join_organization(&args.name, org, "operator")?;
-    }
+    let account: AccountView = store
+        .add_account(
+            &args.name,
+            args.role,
+            &password,
+            args.organization.as_deref(),
+            "operator",
+        )?
+        .into();
     emit(args.report.json, &account, |a| {
         format!("account {} ({}) created\n", a.name, a.role)
     })

@@ -17,8 +17,9 @@ pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
     let keystore = store.unlock(&passphrase)?;
     let key = store.open_key(&keystore, "linkage")?.hmac_key()?;
     let staging = Staging::open(&config.data)?;
-    let state =
-        AppState::new(store, staging, Tokenizer::new(key)).with_quorum(config.review.quorum);
+    let state = AppState::new(store, staging, Tokenizer::new(key))
+        .with_quorum(config.review.quorum)
+        .with_secure_cookies(config.server.behind_tls);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -64,6 +64,12 @@ pub const KEYS: &[Key] = &[
         doc: "Address and port `niji serve` listens on (port 0 picks a free one and prints it). Also `niji serve --listen`.",
     },
     Key {
+        name: "server.behind_tls",
+        env: "NIJI_BEHIND_TLS",
+        default: "false",
+        doc: "`true` when browsers reach the server over HTTPS through a TLS-terminating proxy: session cookies are then marked `Secure`. A request the proxy marks `X-Forwarded-Proto: https` gets a `Secure` cookie either way.",
+    },
+    Key {
         name: "review.quorum",
         env: "NIJI_REVIEW_QUORUM",
         default: "2",
@@ -105,12 +111,15 @@ impl Default for ReviewConfig {
 pub struct ServerConfig {
     /// `server.listen`.
     pub listen: std::net::SocketAddr,
+    /// `server.behind_tls`.
+    pub behind_tls: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            behind_tls: false,
         }
     }
 }
@@ -275,6 +284,12 @@ impl Config {
                 reason: format!("expected an address and port such as 127.0.0.1:8080: {err}"),
             })?;
         }
+        if let Some(tls) = env("NIJI_BEHIND_TLS") {
+            self.server.behind_tls = tls.parse().map_err(|_| ConfigError::Env {
+                var: "NIJI_BEHIND_TLS",
+                reason: "expected true or false".to_owned(),
+            })?;
+        }
         if let Some(quorum) = env("NIJI_REVIEW_QUORUM") {
             self.review.quorum =
                 quorum
@@ -328,6 +343,10 @@ mod tests {
             config.review.quorum.to_string(),
             documented("review.quorum")
         );
+        assert_eq!(
+            config.server.behind_tls.to_string(),
+            documented("server.behind_tls")
+        );
     }
 
     #[test]
@@ -338,6 +357,7 @@ mod tests {
             ("NIJI_LOG_LEVEL", "debug"),
             ("NIJI_LISTEN", "0.0.0.0:9000"),
             ("NIJI_REVIEW_QUORUM", "3"),
+            ("NIJI_BEHIND_TLS", "true"),
         ];
         assert_eq!(vars.len(), KEYS.len(), "a key without an override test");
         let mut config = Config::from_toml_str("data = \"/elsewhere\"\n", "niji.toml").unwrap();
@@ -347,6 +367,7 @@ mod tests {
         assert_eq!(config.log.level, "debug");
         assert_eq!(config.server.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(config.review.quorum, 3);
+        assert!(config.server.behind_tls);
     }
 
     #[test]

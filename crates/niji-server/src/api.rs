@@ -7,8 +7,8 @@ use crate::caller::{Caller, SESSION_COOKIE};
 use crate::problem::{ApiError, blocking};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
 use niji_core::{Role, SecretString};
@@ -101,7 +101,12 @@ pub fn routes() -> Router<AppState> {
         list_projects,
         get_project,
         revoke,
-        register
+        register,
+        crate::admin::list_accounts,
+        crate::admin::create_account,
+        crate::admin::list_organizations,
+        crate::admin::create_organization,
+        crate::admin::certify
     )
 )]
 pub struct ApiDoc;
@@ -136,21 +141,58 @@ struct LoggedIn {
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Json(body): Json<Login>,
 ) -> Result<Response, ApiError> {
-    let keys = vec![
-        format!("account:{}", body.name),
-        format!("address:{}", peer.ip()),
-    ];
+    let password = SecretString::new(body.password);
+    let account = authenticate(&state, body.name, password, peer).await?;
+    let (id, csrf) = state.inner().sessions()?.open(&account.name)?;
+    let cookie = session_cookie(&id, state.secure_cookies() || forwarded_tls(&headers));
+    let body = LoggedIn {
+        name: account.name,
+        role: account.role.as_str(),
+        csrf,
+    };
+    Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// Whether a TLS-terminating proxy says the browser came over HTTPS. The
+/// header is the client's to forge, but it can only add `Secure` to a
+/// cookie, which never weakens it.
+pub(crate) fn forwarded_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// The session cookie: HttpOnly (no script reads it), SameSite=Strict (no
+/// other site's page sends it), Secure when the browser reached us over TLS.
+pub(crate) fn session_cookie(id: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}")
+}
+
+/// Checks a password with throttling per account and per address; a
+/// failure and a throttled attempt are audit events. The API and the login
+/// page both come here.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    name: String,
+    password: SecretString,
+    peer: SocketAddr,
+) -> Result<Account, ApiError> {
+    let keys = vec![format!("account:{name}"), format!("address:{}", peer.ip())];
     let inner = state.inner();
-    let throttle_keys = keys.clone();
-    let blocked = inner
-        .throttle
-        .lock()
-        .map_err(|_| ApiError::Internal("throttle lock poisoned".into()))?
-        .blocked(&throttle_keys);
-    let name = body.name.clone();
-    if blocked {
+    fn throttle(
+        inner: &crate::state::Inner,
+    ) -> Result<std::sync::MutexGuard<'_, Throttle>, ApiError> {
+        inner
+            .throttle
+            .lock()
+            .map_err(|_| ApiError::Internal("throttle lock poisoned".into()))
+    }
+    if throttle(&inner)?.blocked(&keys) {
         let inner = state.inner();
         blocking(move || {
             Ok(inner
@@ -160,7 +202,6 @@ async fn login(
         .await?;
         return Err(ApiError::TooMany);
     }
-    let password = SecretString::new(body.password);
     let inner2 = state.inner();
     let account = blocking(move || {
         let store = inner2.store()?;
@@ -172,32 +213,17 @@ async fn login(
     })
     .await?;
     let Some(account) = account else {
-        inner
-            .throttle
-            .lock()
-            .map_err(|_| ApiError::Internal("throttle lock poisoned".into()))?
-            .fail(&keys);
+        throttle(&inner)?.fail(&keys);
         return Err(ApiError::Unauthenticated);
     };
-    inner
-        .throttle
-        .lock()
-        .map_err(|_| ApiError::Internal("throttle lock poisoned".into()))?
-        .clear(&keys[0]);
-    let (id, csrf) = inner.sessions()?.open(&account.name)?;
-    let cookie = format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
-    let body = LoggedIn {
-        name: account.name,
-        role: account.role.as_str(),
-        csrf,
-    };
-    Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
+    throttle(&inner)?.clear(&keys[0]);
+    Ok(account)
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204, description = "Logged out")))]
 async fn logout(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     _caller: Caller,
 ) -> Result<StatusCode, ApiError> {
     if let Some(id) = crate::caller::session_id(&headers) {
@@ -375,7 +401,11 @@ async fn create_application(
 
 /// An application the caller may read; another's is "not found", so its
 /// existence is not told either.
-fn visible(store: &niji_store::Store, who: &Account, id: i64) -> Result<Application, ApiError> {
+pub(crate) fn visible(
+    store: &niji_store::Store,
+    who: &Account,
+    id: i64,
+) -> Result<Application, ApiError> {
     let app = store
         .application(id)
         .map_err(|_| ApiError::NotFound(format!("no application {id}")))?;
@@ -593,27 +623,33 @@ async fn get_project(
     Path(id): Path<i64>,
 ) -> Result<Json<ProjectView>, ApiError> {
     let inner = state.inner();
-    let grant = blocking(move || {
-        let store = inner.store()?;
-        let not_found = || ApiError::NotFound(format!("no project {id}"));
-        if caller.project.is_some_and(|p| p != id) {
-            return Err(ApiError::Forbidden(format!(
-                "this token is scoped to project {}",
-                caller.project.unwrap_or(0)
-            )));
-        }
-        let member = store
-            .is_project_member(&caller.account, id)
-            .map_err(|_| not_found())?;
-        let board =
-            matches!(caller.account.role, Role::Reviewer | Role::Admin) && caller.project.is_none();
-        if !(member || board) {
-            return Err(not_found());
-        }
-        Ok(store.grant(id)?)
-    })
-    .await?;
+    let grant =
+        blocking(move || project_for(&*inner.store()?, &caller.account, caller.project, id))
+            .await?;
     Ok(Json(grant.into()))
+}
+
+/// A project (grant) the caller may read: its members', and the review
+/// board's and admins' from a session. Another's is "not found"; a token
+/// reaches its own project only.
+pub(crate) fn project_for(
+    store: &niji_store::Store,
+    who: &Account,
+    token_project: Option<i64>,
+    id: i64,
+) -> Result<Grant, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no project {id}"));
+    if let Some(scope) = token_project.filter(|&p| p != id) {
+        return Err(ApiError::Forbidden(format!(
+            "this token is scoped to project {scope}"
+        )));
+    }
+    let member = store.is_project_member(who, id).map_err(|_| not_found())?;
+    let board = matches!(who.role, Role::Reviewer | Role::Admin) && token_project.is_none();
+    if !(member || board) {
+        return Err(not_found());
+    }
+    Ok(store.grant(id)?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -117,6 +117,28 @@ fn bearer(headers: &HeaderMap) -> Option<SecretString> {
         .then(|| SecretString::new(credential.trim().to_owned()))
 }
 
+/// The live session a request's cookie names, and its account.
+pub(crate) async fn session_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Session, Account), ApiError> {
+    let id = session_id(headers).ok_or(ApiError::Unauthenticated)?;
+    let inner = state.inner();
+    let session = inner
+        .sessions()?
+        .touch(&id)
+        .ok_or(ApiError::Unauthenticated)?;
+    let name = session.account.clone();
+    let account = crate::problem::blocking(move || {
+        inner
+            .store()?
+            .account(&name)?
+            .ok_or(ApiError::Unauthenticated)
+    })
+    .await?;
+    Ok((session, account))
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -151,12 +173,7 @@ impl FromRequestParts<AppState> for Caller {
             })
             .await;
         }
-        let id = session_id(&parts.headers).ok_or(ApiError::Unauthenticated)?;
-        let inner = state.inner();
-        let session = inner
-            .sessions()?
-            .touch(&id)
-            .ok_or(ApiError::Unauthenticated)?;
+        let (session, account) = session_of(state, &parts.headers).await?;
         // Changes need the session's CSRF token: a page of another site can
         // make the browser send the cookie, but cannot read the token.
         if parts.method != Method::GET && parts.method != Method::HEAD {
@@ -165,17 +182,9 @@ impl FromRequestParts<AppState> for Caller {
                 return Err(ApiError::Forbidden("missing or wrong CSRF token".into()));
             }
         }
-        let inner = state.inner();
-        crate::problem::blocking(move || {
-            let account = inner
-                .store()?
-                .account(&session.account)?
-                .ok_or(ApiError::Unauthenticated)?;
-            Ok(Caller {
-                account,
-                project: None,
-            })
+        Ok(Caller {
+            account,
+            project: None,
         })
-        .await
     }
 }

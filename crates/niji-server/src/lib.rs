@@ -8,7 +8,9 @@ Routes so far:
 |---|---|---|
 | `POST /fhir/Bundle` | a source system (per-facility credential) | ingests one JP-CLINS Bundle as one batch |
 | `/api/v1/...` | accounts (session cookie with CSRF token) or notebooks (API token) | logins, tokens, applications, reviews, projects, revocation |
+| `/api/v1/admin/...` | an admin's session | accounts and organizations |
 | `GET /api/v1/register` | anyone | the public register of approved projects |
+| `/`, `/login`, `/applications`, `/reviews`, `/projects/{id}`, `/admin/...`, `/register` | browsers | the web pages (Japanese by default, `?lang=en`) |
 
 ```no_run
 # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,6 +43,7 @@ axum::serve(listener, router(state)).await?;
 */
 #![deny(missing_docs)]
 
+mod admin;
 mod api;
 mod auth;
 mod caller;
@@ -48,6 +51,7 @@ mod error;
 mod fhir;
 mod problem;
 mod state;
+mod web;
 
 pub use api::Throttle;
 pub use auth::SourceSystem;
@@ -55,6 +59,7 @@ pub use caller::{Caller, Session, Sessions};
 pub use error::{FhirError, Issue};
 pub use problem::ApiError;
 pub use state::AppState;
+pub use web::{Catalogue, Lang};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -85,6 +90,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/fhir/Bundle", post(fhir::post_bundle))
         .merge(api::routes())
+        .merge(admin::routes())
+        .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

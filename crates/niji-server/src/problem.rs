@@ -35,6 +35,10 @@ impl From<StoreError> for ApiError {
             StoreError::Forbidden(reason) => ApiError::Forbidden(reason),
             StoreError::Refused(reason) if reason.starts_with("no ") => ApiError::NotFound(reason),
             StoreError::Refused(reason) => ApiError::Unprocessable(reason),
+            // What an admin typed: a clear refusal, not a server fault.
+            e @ (StoreError::WeakSecret { .. }
+            | StoreError::InvalidName { .. }
+            | StoreError::AccountExists { .. }) => ApiError::Unprocessable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

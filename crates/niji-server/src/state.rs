@@ -23,6 +23,9 @@ pub(crate) struct Inner {
     pub throttle: Mutex<crate::api::Throttle>,
     /// Approvals a grant needs.
     pub quorum: usize,
+    /// Whether browsers reach the server over TLS (a terminating proxy),
+    /// so session cookies are `Secure`.
+    pub secure_cookies: bool,
 }
 
 impl Inner {
@@ -54,6 +57,7 @@ impl AppState {
                 sessions: Mutex::default(),
                 throttle: Mutex::default(),
                 quorum: niji_store::governance::DEFAULT_QUORUM,
+                secure_cookies: false,
             }),
         }
     }
@@ -69,6 +73,25 @@ impl AppState {
             }
             Err(inner) => AppState { inner },
         }
+    }
+
+    /// The same state with `Secure` session cookies: browsers reach the
+    /// server over TLS, through a terminating proxy.
+    pub fn with_secure_cookies(self, secure: bool) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.secure_cookies = secure;
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
+    }
+
+    /// Whether session cookies are `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.inner.secure_cookies
     }
 
     /// Approvals a grant needs.

@@ -190,6 +190,71 @@ pub struct RegisterEntry {
     pub active: bool,
 }
 
+/// One reviewer's decision on one round of an application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    /// The submission round it judged.
+    pub round: i32,
+    /// The reviewer.
+    pub reviewer: String,
+    /// `approve`, `reject` or `changes`.
+    pub decision: String,
+    /// The reasons.
+    pub comment: String,
+    /// When (UTC, to the minute).
+    pub at: String,
+}
+
+/// An organization and its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Whether it is certified for the pseudonymized tier.
+    pub certified: bool,
+    /// Its members' account names.
+    pub members: Vec<String>,
+}
+
+/// The strings of a DuckDB list value (NULL is none).
+fn strings(value: Option<duckdb::types::Value>) -> Vec<String> {
+    match value {
+        Some(duckdb::types::Value::List(items)) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                duckdb::types::Value::Text(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Puts an account in an organization inside a transaction.
+pub(crate) fn join_in(
+    conn: &duckdb::Connection,
+    account: &str,
+    organization: &str,
+    actor: &str,
+) -> Result<(), StoreError> {
+    let id: i64 = conn
+        .query_row(
+            "SELECT id FROM organizations WHERE name = ?",
+            params![organization],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| refused(format!("no organization `{organization}`")))?;
+    conn.execute(
+        "INSERT OR REPLACE INTO account_organizations (account, organization_id) VALUES (?, ?)",
+        params![account, id],
+    )?;
+    crate::releases::audit_in(conn, actor, "organization.member", organization, account)?;
+    Ok(())
+}
+
 fn refused(reason: impl Into<String>) -> StoreError {
     StoreError::Refused(reason.into())
 }
@@ -241,12 +306,20 @@ impl Store {
         certified: bool,
         actor: &str,
     ) -> Result<i64, StoreError> {
+        if name.trim().is_empty() || name.trim() != name {
+            return Err(refused(
+                "an organization's name is not empty and has no surrounding spaces",
+            ));
+        }
         let tx = self.conn.unchecked_transaction()?;
-        let id: i64 = tx.query_row(
-            "INSERT INTO organizations (name, certified) VALUES (?, ?) RETURNING id",
-            params![name, certified],
-            |r| r.get(0),
-        )?;
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO organizations (name, certified) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING id",
+                params![name, certified],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| refused(format!("organization `{name}` exists")))?;
         crate::releases::audit_in(
             &tx,
             actor,
@@ -269,23 +342,79 @@ impl Store {
         organization: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let id: i64 = self
-            .conn
-            .query_row(
-                "SELECT id FROM organizations WHERE name = ?",
-                params![organization],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| refused(format!("no organization `{organization}`")))?;
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
-            "INSERT OR REPLACE INTO account_organizations (account, organization_id) VALUES (?, ?)",
-            params![account, id],
-        )?;
-        crate::releases::audit_in(&tx, actor, "organization.member", organization, account)?;
+        join_in(&tx, account, organization, actor)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Every organization with its members, by name.
+    pub fn organizations(&self) -> Result<Vec<Organization>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT o.id, o.name, o.certified, list(a.account ORDER BY a.account) FILTER (WHERE a.account IS NOT NULL) \
+             FROM organizations o LEFT JOIN account_organizations a ON a.organization_id = o.id \
+             GROUP BY o.id, o.name, o.certified ORDER BY o.name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let members: Option<duckdb::types::Value> = r.get(3)?;
+            Ok(Organization {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                certified: r.get(2)?,
+                members: strings(members),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Certifies an organization for the pseudonymized tier, or withdraws
+    /// its certification. Applications already approved keep their grants;
+    /// a reviewer revokes those that no longer hold.
+    pub fn set_certified(
+        &self,
+        name: &str,
+        certified: bool,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let changed = tx.execute(
+            "UPDATE organizations SET certified = ? WHERE name = ?",
+            params![certified, name],
+        )?;
+        if changed == 0 {
+            return Err(refused(format!("no organization `{name}`")));
+        }
+        let kind = if certified {
+            "organization.certify"
+        } else {
+            "organization.decertify"
+        };
+        crate::releases::audit_in(&tx, actor, kind, name, "")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The reviews of an application, every round, oldest first.
+    pub fn reviews_of(&self, application: i64) -> Result<Vec<Review>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT round, reviewer, decision, comment, left(CAST(reviewed_at AS VARCHAR), 16) \
+             FROM reviews WHERE application_id = ? ORDER BY reviewed_at, reviewer",
+        )?;
+        let rows = stmt.query_map(params![application], |r| {
+            Ok(Review {
+                round: r.get(0)?,
+                reviewer: r.get(1)?,
+                decision: r.get(2)?,
+                comment: r.get(3)?,
+                at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The organization an account belongs to, if any.
+    pub fn organization_name(&self, account: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.organization_of(account)?.map(|(_, name, _)| name))
     }
 
     fn organization_of(&self, account: &str) -> Result<Option<(i64, String, bool)>, StoreError> {

@@ -50,8 +50,8 @@ pub mod sources;
 
 pub use accounts::Account;
 pub use governance::{
-    ApiToken, Application, ApplicationForm, Conditions, Decision, Grant, Item, Purpose,
-    RegisterEntry, ReviewOutcome, TokenRefusal,
+    ApiToken, Application, ApplicationForm, Conditions, Decision, Grant, Item, Organization,
+    Purpose, RegisterEntry, Review, ReviewOutcome, TokenRefusal,
 };
 pub use keystore::{KeyInfo, KeyKind, KeyMaterial, Keystore};
 pub use migrate::{AppliedMigration, Migration, MigrationSet};

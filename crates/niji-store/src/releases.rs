@@ -407,27 +407,27 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Creates an account.
+    /// Creates an account, in `organization` when one is named; both or
+    /// neither happen. `actor` is who did it (an admin, or "operator" for
+    /// the command line).
     pub fn add_account(
         &self,
         name: &str,
         role: Role,
         password: &niji_core::SecretString,
+        organization: Option<&str>,
+        actor: &str,
     ) -> Result<Account, StoreError> {
-        crate::accounts::insert(&self.conn, name, role, password)?;
-        audit_in(
-            &self.conn,
-            "operator",
-            "account.create",
-            name,
-            role.as_str(),
-        )?;
-        self.accounts()?
-            .into_iter()
-            .find(|a| a.name == name)
-            .ok_or_else(|| StoreError::Damaged {
-                what: format!("account `{name}` is missing after insert"),
-            })
+        let tx = self.conn.unchecked_transaction()?;
+        crate::accounts::insert(&tx, name, role, password)?;
+        audit_in(&tx, actor, "account.create", name, role.as_str())?;
+        if let Some(org) = organization {
+            crate::governance::join_in(&tx, name, org, actor)?;
+        }
+        tx.commit()?;
+        self.account(name)?.ok_or_else(|| StoreError::Damaged {
+            what: format!("account `{name}` is missing after insert"),
+        })
     }
 }
 

@@ -384,3 +384,102 @@ fn the_purpose_catalogue_parses_and_has_legal_bases() {
         assert!(!p.legal_basis.is_empty() && !p.name_ja.is_empty());
     }
 }
+
+#[test]
+fn organizations_list_their_members_and_certification() {
+    let (_dir, store) = setup();
+    let orgs = store.organizations().unwrap();
+    let names: Vec<&str> = orgs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["board", "startup", "univ"]);
+    let univ = orgs.iter().find(|o| o.name == "univ").unwrap();
+    assert!(univ.certified);
+    assert_eq!(univ.members, ["alice", "carol", "rev3"]);
+
+    store.set_certified("startup", true, "admin").unwrap();
+    let startup = store
+        .organizations()
+        .unwrap()
+        .into_iter()
+        .find(|o| o.name == "startup");
+    assert!(startup.unwrap().certified);
+    assert!(refusal(store.set_certified("nowhere", true, "admin")).contains("no organization"));
+    assert!(refusal(store.add_organization("univ", false, "admin")).contains("exists"));
+    assert!(refusal(store.add_organization(" ", false, "admin")).contains("name"));
+    assert_eq!(
+        store.organization_name("alice").unwrap().as_deref(),
+        Some("univ")
+    );
+    assert_eq!(store.organization_name("admin").unwrap(), None);
+    let kinds: Vec<String> = store
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.contains(&"organization.certify".to_string()));
+}
+
+#[test]
+fn an_account_in_an_unknown_organization_is_not_created() {
+    let (_dir, store) = setup();
+    let password = SecretString::new("a long enough password".into());
+    let err = refusal(store.add_account(
+        "dave",
+        Role::Researcher,
+        &password,
+        Some("nowhere"),
+        "admin",
+    ));
+    assert!(err.contains("no organization `nowhere`"), "{err}");
+    assert_eq!(store.account("dave").unwrap(), None);
+    store
+        .add_account(
+            "dave",
+            Role::Researcher,
+            &password,
+            Some("startup"),
+            "admin",
+        )
+        .unwrap();
+    assert_eq!(
+        store.organization_name("dave").unwrap().as_deref(),
+        Some("startup")
+    );
+}
+
+#[test]
+fn reviews_keep_their_rounds_and_reasons() {
+    let (_dir, store) = setup();
+    let (alice, rev1) = (
+        account("alice", Role::Researcher),
+        account("rev1", Role::Reviewer),
+    );
+    let app = store
+        .create_application(&alice, &form("anonymized"))
+        .unwrap();
+    store.submit_application(&alice, app.id).unwrap();
+    store
+        .review_application(&rev1, app.id, Decision::Changes, "name the drugs", None, 2)
+        .unwrap();
+    store.submit_application(&alice, app.id).unwrap();
+    store
+        .review_application(
+            &rev1,
+            app.id,
+            Decision::Approve,
+            "fine now",
+            Some(&conditions()),
+            2,
+        )
+        .unwrap();
+    let reviews = store.reviews_of(app.id).unwrap();
+    let seen: Vec<(i32, &str, &str)> = reviews
+        .iter()
+        .map(|r| (r.round, r.decision.as_str(), r.comment.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [(1, "changes", "name the drugs"), (2, "approve", "fine now")]
+    );
+    assert_eq!(reviews[0].at.len(), 16, "{}", reviews[0].at);
+}
