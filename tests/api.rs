@@ -277,6 +277,38 @@ fn an_application_goes_from_draft_to_grant_and_is_revoked() {
         403,
         "a token reaches its project only"
     );
+    // A second token, revoked by its holder: refused from the next request.
+    let second = alice.send(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"project": project, "expires": "2030-01-01"})),
+    );
+    let mut revoked_notebook = Client::new(&server);
+    revoked_notebook.token = Some(second.body["token"].as_str().unwrap().to_owned());
+    let path = format!("/api/v1/projects/{project}");
+    assert_eq!(revoked_notebook.send("GET", &path, None).status, 200);
+    let second_id = second.body["token_id"].as_str().unwrap();
+    let by_bob = Client::login(&server, "bob", PASSWORD).send(
+        "POST",
+        &format!("/api/v1/tokens/{second_id}/revoke"),
+        None,
+    );
+    assert_eq!(by_bob.status, 403, "{}", by_bob.body);
+    let gone = alice.send("POST", &format!("/api/v1/tokens/{second_id}/revoke"), None);
+    assert_eq!(gone.status, 200, "{}", gone.body);
+    assert!(gone.body["revoked_at"].is_string());
+    assert_eq!(revoked_notebook.send("GET", &path, None).status, 401);
+    let listed = alice.send("GET", "/api/v1/tokens", None).body;
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(
+        !listed
+            .to_string()
+            .contains(second.body["token"].as_str().unwrap()),
+        "a listed token shows its secret"
+    );
+    // The first token still works.
+    assert_eq!(notebook.send("GET", &path, None).status, 200);
+
     let register = Client::new(&server).send("GET", "/api/v1/register", None);
     assert_eq!(register.status, 200);
     assert_eq!(
@@ -693,6 +725,8 @@ fn the_openapi_document_describes_every_route() {
         ("/api/v1/auth/login", "post"),
         ("/api/v1/auth/logout", "post"),
         ("/api/v1/tokens", "post"),
+        ("/api/v1/tokens", "get"),
+        ("/api/v1/tokens/{token_id}/revoke", "post"),
         ("/api/v1/applications", "get"),
         ("/api/v1/applications", "post"),
         ("/api/v1/applications/{id}", "get"),

@@ -122,6 +122,13 @@ def researcher_sees_the_project(browser):
     expect(page.get_by_text("このトークンは今回だけ表示されます")).to_be_visible()
     token = page.get_by_label("トークン", exact=True).input_value()
     assert len(token) >= 32, "no token shown"
+    # Listed without its secret, and revoked from the same page.
+    row = page.get_by_role("row").filter(has=page.get_by_role("button", name=re.compile("トークンを無効にする")))
+    expect(row).to_have_count(1)
+    row.get_by_role("button").click()
+    expect(page.get_by_role("row").filter(has_text="取り消し済み")).to_have_count(1)
+    expect(page.get_by_text(token)).to_have_count(0)
+    shot(page, "08-token-revoked")
     context.close()
     return href
 

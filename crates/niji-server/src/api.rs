@@ -59,7 +59,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/login", post(login))
         .route("/api/v1/auth/logout", post(logout))
-        .route("/api/v1/tokens", post(create_token))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{token_id}/revoke", post(revoke_token))
         .route(
             "/api/v1/applications",
             get(list_applications).post(create_application),
@@ -90,6 +91,8 @@ pub fn routes() -> Router<AppState> {
         login,
         logout,
         create_token,
+        list_tokens,
+        revoke_token,
         list_applications,
         create_application,
         get_application,
@@ -277,6 +280,54 @@ async fn create_token(
         token: secret.expose().to_owned(),
     };
     Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// A token's record; the secret is never shown again.
+#[derive(Serialize, utoipa::ToSchema)]
+struct TokenRecord {
+    token_id: String,
+    project: i64,
+    expires: String,
+    revoked_at: Option<String>,
+}
+
+impl From<niji_store::ApiToken> for TokenRecord {
+    fn from(t: niji_store::ApiToken) -> Self {
+        TokenRecord {
+            token_id: t.token_id,
+            project: t.grant_id,
+            expires: t.expires,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", responses((status = 200, description = "The caller's tokens, without secrets", body = Vec<TokenRecord>)))]
+async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<TokenRecord>>, ApiError> {
+    session_only(&caller)?;
+    let inner = state.inner();
+    let tokens = blocking(move || Ok(inner.store()?.api_tokens_of(&caller.account.name)?)).await?;
+    Ok(Json(tokens.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens/{token_id}/revoke", params(("token_id" = String, Path, description = "Token id (tok-…)")), responses((status = 200, description = "Revoked; refused from the next request on", body = TokenRecord), (status = 403, description = "Another account's token"), (status = 404, description = "No such token")))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(token_id): Path<String>,
+) -> Result<Json<TokenRecord>, ApiError> {
+    session_only(&caller)?;
+    let inner = state.inner();
+    let token = blocking(move || {
+        Ok(inner
+            .store()?
+            .revoke_api_token(&caller.account, &token_id)?)
+    })
+    .await?;
+    Ok(Json(token.into()))
 }
 
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]

@@ -1020,6 +1020,19 @@ pub struct ApiToken {
     pub revoked_at: Option<String>,
 }
 
+const TOKEN_COLUMNS: &str = "SELECT token_id, account, grant_id, CAST(expires_on AS VARCHAR), \
+     left(CAST(revoked_at AS VARCHAR), 19) FROM api_tokens";
+
+fn token_from_row(r: &duckdb::Row<'_>) -> duckdb::Result<ApiToken> {
+    Ok(ApiToken {
+        token_id: r.get(0)?,
+        account: r.get(1)?,
+        grant_id: r.get(2)?,
+        expires: r.get(3)?,
+        revoked_at: r.get(4)?,
+    })
+}
+
 /// Why a presented API token was not accepted. Callers answer all of them
 /// alike (401); the variants are for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1098,19 +1111,20 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT token_id, account, grant_id, CAST(expires_on AS VARCHAR), CAST(revoked_at AS VARCHAR) FROM api_tokens WHERE token_id = ?",
+                &format!("{TOKEN_COLUMNS} WHERE token_id = ?"),
                 params![token_id],
-                |r| {
-                    Ok(ApiToken {
-                        token_id: r.get(0)?,
-                        account: r.get(1)?,
-                        grant_id: r.get(2)?,
-                        expires: r.get(3)?,
-                        revoked_at: r.get(4)?,
-                    })
-                },
+                token_from_row,
             )
             .optional()?)
+    }
+
+    /// An account's API tokens (never their secrets), newest first.
+    pub fn api_tokens_of(&self, account: &str) -> Result<Vec<ApiToken>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "{TOKEN_COLUMNS} WHERE account = ? ORDER BY created_at DESC, token_id"
+        ))?;
+        let rows = stmt.query_map(params![account], token_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Revokes a token (its holder or an admin); the next request with it

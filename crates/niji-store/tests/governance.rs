@@ -349,6 +349,13 @@ fn api_tokens_follow_their_project() {
     // Revoking the token: by its holder, not by another researcher.
     assert!(refusal(store.revoke_api_token(&bob, &token.token_id)).contains("is not `bob`'s"));
     store.revoke_api_token(&alice, &token.token_id).unwrap();
+    let listed = store.api_tokens_of("alice").unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|t| t.token_id == token.token_id && t.revoked_at.is_some())
+    );
+    assert!(store.api_tokens_of("bob").unwrap().is_empty());
     assert_eq!(
         store.check_api_token(&secret).unwrap(),
         Err(niji_store::TokenRefusal::Revoked)

@@ -51,6 +51,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/projects/{id}", get(project))
         .route("/projects/{id}/revoke", post(revoke))
         .route("/projects/{id}/tokens", post(create_token))
+        .route(
+            "/projects/{id}/tokens/{token_id}/revoke",
+            post(revoke_token),
+        )
         .route("/admin/accounts", get(admin_accounts).post(add_account))
         .route(
             "/admin/organizations",
@@ -766,6 +770,8 @@ struct ProjectPage {
     member: bool,
     /// A token just created, shown this once.
     token: Option<(String, String)>,
+    /// The viewer's tokens for this project.
+    tokens: Vec<niji_store::ApiToken>,
 }
 
 async fn project_page(
@@ -777,7 +783,7 @@ async fn project_page(
 ) -> Result<Response, PageError> {
     let inner = state.inner();
     let account = viewer.account.clone();
-    let (project, member) = blocking(move || {
+    let (project, member, tokens) = blocking(move || {
         let store = inner.store()?;
         let grant = project_for(&store, &account, None, id)?;
         let member = store.is_project_member(&account, id)?;
@@ -785,7 +791,9 @@ async fn project_page(
         let row = rows
             .pop()
             .ok_or_else(|| ApiError::Internal("project row lost".into()))?;
-        Ok((row, member))
+        let mut tokens = store.api_tokens_of(&account.name)?;
+        tokens.retain(|t| t.grant_id == id);
+        Ok((row, member, tokens))
     })
     .await?;
     render(&ProjectPage {
@@ -795,6 +803,7 @@ async fn project_page(
         board: matches!(viewer.account.role, Role::Reviewer | Role::Admin),
         member,
         token,
+        tokens,
     })
 }
 
@@ -857,6 +866,22 @@ async fn create_token(
         HeaderValue::from_static("no-store"),
     );
     Ok(response)
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    Path((id, token_id)): Path<(i64, String)>,
+    Posted { viewer, .. }: Posted<Empty>,
+) -> Result<Response, PageError> {
+    let inner = state.inner();
+    blocking(move || {
+        inner
+            .store()?
+            .revoke_api_token(&viewer.account, &token_id)?;
+        Ok(())
+    })
+    .await?;
+    Ok(see_other(&format!("/projects/{id}")))
 }
 
 // ---------------------------------------------------------------- admin
