@@ -4,118 +4,10 @@
 //! too many failed logins).
 
 mod common;
+use common::client::*;
 use common::*;
 
 use serde_json::{Value, json};
-
-struct Client {
-    agent: ureq::Agent,
-    url: String,
-    cookie: Option<String>,
-    csrf: Option<String>,
-    token: Option<String>,
-}
-
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: Value,
-}
-
-impl Client {
-    fn new(server: &Server) -> Client {
-        Client {
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into(),
-            url: server.url.clone(),
-            cookie: None,
-            csrf: None,
-            token: None,
-        }
-    }
-
-    fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
-        let url = format!("{}{path}", self.url);
-        let mut response = if method == "GET" {
-            let mut r = self.agent.get(&url);
-            if let Some(c) = &self.cookie {
-                r = r.header("Cookie", c);
-            }
-            if let Some(t) = &self.token {
-                r = r.header("Authorization", format!("Bearer {t}"));
-            }
-            r.call().unwrap()
-        } else {
-            let r = if method == "PUT" {
-                self.agent.put(&url)
-            } else {
-                self.agent.post(&url)
-            };
-            let mut r = r.header("Content-Type", "application/json");
-            if let Some(c) = &self.cookie {
-                r = r.header("Cookie", c);
-            }
-            if let Some(x) = &self.csrf {
-                r = r.header("X-CSRF-Token", x);
-            }
-            if let Some(t) = &self.token {
-                r = r.header("Authorization", format!("Bearer {t}"));
-            }
-            r.send(body.unwrap_or(json!({})).to_string()).unwrap()
-        };
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let text = response.body_mut().read_to_string().unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        if let Some(c) = cookie {
-            assert!(
-                c.contains("HttpOnly") && c.contains("SameSite=Strict"),
-                "{c}"
-            );
-        }
-        Reply {
-            status: response.status().as_u16(),
-            content_type,
-            body,
-        }
-    }
-
-    fn login(server: &Server, name: &str, password: &str) -> Client {
-        let mut c = Client::new(server);
-        let agent = c.agent.clone();
-        let mut response = agent
-            .post(format!("{}/api/v1/auth/login", server.url))
-            .header("Content-Type", "application/json")
-            .send(json!({"name": name, "password": password}).to_string())
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200, "login {name}");
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        c.cookie = Some(cookie.split(';').next().unwrap().to_owned());
-        let body: Value =
-            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
-        c.csrf = Some(body["csrf"].as_str().unwrap().to_owned());
-        c
-    }
-}
 
 const PASSWORD: &str = "governance-password";
 
@@ -241,6 +133,20 @@ fn an_application_goes_from_draft_to_grant_and_is_revoked() {
         first.body
     );
     let rev2 = Client::login(&server, "rev2", PASSWORD);
+    let unknown = rev2.send(
+        "POST",
+        &format!("/api/v1/applications/{id}/reviews"),
+        Some(json!({"decision": "approve", "conditions": {
+            "items": [], "rule_set": "lenient", "dp_rho": 1.0, "expires": "2099-12-31"
+        }})),
+    );
+    assert_eq!(unknown.status, 422, "{}", unknown.body);
+    assert!(
+        unknown.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rule set `lenient` is not one of: acro, ndb")
+    );
     let conditions = json!({
         "items": [{"release": "claims", "table": "persons", "column": "age"}],
         "rule_set": "ndb", "dp_rho": 0.5, "expires": "2099-12-31"

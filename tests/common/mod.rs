@@ -2,6 +2,8 @@
 //! real `niji` executable, a clean `NIJI_*` environment.
 #![allow(dead_code)] // each test crate uses a different part
 
+pub mod client;
+
 use serde_json::Value;
 use std::io::BufRead;
 use std::path::PathBuf;

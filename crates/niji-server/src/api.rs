@@ -109,7 +109,9 @@ pub fn routes() -> Router<AppState> {
         crate::admin::create_account,
         crate::admin::list_organizations,
         crate::admin::create_organization,
-        crate::admin::certify
+        crate::admin::certify,
+        crate::analysis::query,
+        crate::analysis::tables
     )
 )]
 pub struct ApiDoc;
@@ -580,6 +582,9 @@ async fn review(
             )));
         }
     };
+    if let Some(c) = &body.conditions {
+        crate::analysis::known_rule_set(&c.rule_set)?;
+    }
     let conditions = body.conditions.map(|c| Conditions {
         items: c.items.into_iter().map(Into::into).collect(),
         rule_set: c.rule_set,

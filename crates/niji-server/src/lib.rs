@@ -9,6 +9,7 @@ Routes so far:
 | `POST /fhir/Bundle` | a source system (per-facility credential) | ingests one JP-CLINS Bundle as one batch |
 | `/api/v1/...` | accounts (session cookie with CSRF token) or notebooks (API token) | logins, tokens, applications, reviews, projects, revocation |
 | `/api/v1/admin/...` | an admin's session | accounts and organizations |
+| `/api/v1/projects/{id}/queries`, `.../tables` | the project's members (session or its token), through the purpose gate ([`Granted`]) | SQL over the granted views, judged by disclosure control |
 | `GET /api/v1/register` | anyone | the public register of approved projects |
 | `/`, `/login`, `/applications`, `/reviews`, `/projects/{id}`, `/admin/...`, `/register` | browsers | the web pages (Japanese by default, `?lang=en`) |
 
@@ -44,11 +45,13 @@ axum::serve(listener, router(state)).await?;
 #![deny(missing_docs)]
 
 mod admin;
+mod analysis;
 mod api;
 mod auth;
 mod caller;
 mod error;
 mod fhir;
+mod gate;
 mod problem;
 mod state;
 mod web;
@@ -57,6 +60,7 @@ pub use api::Throttle;
 pub use auth::SourceSystem;
 pub use caller::{Caller, Session, Sessions};
 pub use error::{FhirError, Issue};
+pub use gate::Granted;
 pub use problem::ApiError;
 pub use state::AppState;
 pub use web::{Catalogue, Lang};
@@ -91,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/fhir/Bundle", post(fhir::post_bundle))
         .merge(api::routes())
         .merge(admin::routes())
+        .merge(analysis::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

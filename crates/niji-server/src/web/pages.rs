@@ -22,9 +22,6 @@ use niji_store::{
 use serde::Deserialize;
 use std::net::SocketAddr;
 
-/// The rule sets a reviewer can name (`policies/disclosure*.toml`).
-const RULE_SETS: [&str; 2] = ["ndb", "acro"];
-
 /// The login form's double-submit cookie: before a session exists, the
 /// form's token must match this cookie, which another site cannot set.
 const LOGIN_COOKIE: &str = "niji_login";
@@ -657,7 +654,8 @@ struct ReviewPage {
     app: Application,
     reviews: Vec<Review>,
     items: String,
-    rule_sets: [&'static str; 2],
+    /// The rule sets a reviewer can name (`policies/disclosure-*.toml`).
+    rule_sets: Vec<String>,
 }
 
 async fn review_page(
@@ -681,7 +679,7 @@ async fn review_page(
         items: format_items(&app.form.items),
         app,
         reviews,
-        rule_sets: RULE_SETS,
+        rule_sets: crate::analysis::rule_set_names(),
     })
 }
 
@@ -739,6 +737,9 @@ async fn review(
     Posted { viewer, form }: Posted<ReviewFields>,
 ) -> Result<Response, PageError> {
     let (decision, conditions) = form.decision()?;
+    if let Some(c) = &conditions {
+        crate::analysis::known_rule_set(&c.rule_set)?;
+    }
     let quorum = state.quorum();
     let inner = state.inner();
     blocking(move || {

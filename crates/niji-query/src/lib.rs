@@ -1,0 +1,310 @@
+/*!
+Remote analysis over releases: a researcher's SQL is checked against the
+grant ([`check`]), rewritten so that every output row carries its number of
+distinct persons, run in a locked DuckDB [`Sandbox`] over views of the
+granted columns, and judged cell by cell by a disclosure [`RuleSet`] before
+anything may leave.
+
+```no_run
+use niji_query::{Analysis, GrantedTable, Limits, RuleSet};
+
+let tables = vec![GrantedTable {
+    view: "persons".into(),
+    release: "claims-2024".into(),
+    path: "data/releases/claims-2024.duckdb".into(),
+    table: "persons".into(),
+    columns: vec!["age".into(), "sex".into()],
+}];
+let rules = RuleSet::parse(
+    r#"[rules]
+name = "ndb"
+description = "NDB: cells of 1-9 persons suppressed"
+min_persons = 10
+zero = "allow"
+extremes = "refuse"
+"#,
+    "ndb.toml",
+)?;
+let analysis = Analysis::new(tables, Limits::default());
+let outcome = analysis.aggregate("SELECT sex, count(*) FROM persons GROUP BY sex", &rules)?;
+println!("{:?} {:?}", outcome.released.rows, outcome.findings.notes);
+# Ok::<(), niji_query::QueryError>(())
+```
+
+# Architecture invariants
+
+- No SQL reaches DuckDB unless [`check`] accepted it: one read-only query
+  whose tables, columns and functions are all allowlisted.
+- The sandbox is locked (no external access, no extensions, no settings)
+  before the researcher's SQL runs, and it sees only the granted views.
+- An aggregate result never leaves without [`disclosure::judge`]: the
+  person counts are the platform's, computed by its own rewrite.
+- Plain types only: the server maps them to HTTP.
+*/
+#![deny(missing_docs)]
+
+pub mod check;
+pub mod disclosure;
+pub mod sandbox;
+
+pub use check::{Allowlist, Checked, check};
+pub use disclosure::{Findings, Output, RuleSet, Status};
+pub use sandbox::{Cell, GrantedTable, Limits, ResultSet, Sandbox};
+
+use sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, TableFactor};
+use sqlparser::dialect::DuckDbDialect;
+use sqlparser::parser::Parser;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The column the rewrite adds: distinct persons per output row.
+pub const PERSONS: &str = "__niji_persons";
+
+/// Why a query did not run or return.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The text is not SQL DuckDB's dialect parses.
+    #[error("SQL syntax: {0}")]
+    Syntax(String),
+    /// Refused by the gate, the sandbox or the grant.
+    #[error("{0}")]
+    Refused(String),
+    /// The query ran past its time.
+    #[error("the query ran longer than {} s and was stopped", .0.as_secs())]
+    Timeout(Duration),
+    /// The query failed while running (its own fault: a type error…).
+    #[error("the query failed: {0}")]
+    Failed(String),
+    /// A rule-set file is wrong.
+    #[error("disclosure policy: {0}")]
+    Policy(String),
+    /// Something on the platform's side.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl QueryError {
+    fn internal(e: impl std::fmt::Display) -> QueryError {
+        QueryError::Internal(e.to_string())
+    }
+
+    fn from_duckdb(e: duckdb::Error) -> QueryError {
+        let text = e.to_string();
+        if text.contains("INTERRUPT") || text.contains("Interrupted") {
+            return QueryError::Failed("interrupted".into());
+        }
+        if text.contains("Out of Memory") || text.contains("memory limit") {
+            return QueryError::Refused(
+                "the query needs more memory than a query may use; aggregate earlier or filter"
+                    .into(),
+            );
+        }
+        QueryError::Failed(text)
+    }
+}
+
+/// The granted tables as an allowlist.
+struct Granted<'a>(&'a [GrantedTable]);
+
+impl Allowlist for Granted<'_> {
+    fn has_table(&self, table: &str) -> bool {
+        self.0.iter().any(|t| t.view.eq_ignore_ascii_case(table))
+    }
+
+    fn has_column(&self, column: &str) -> bool {
+        self.0
+            .iter()
+            .any(|t| t.columns.iter().any(|c| c.eq_ignore_ascii_case(column)))
+    }
+}
+
+/// What an aggregate query gave, judged.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The gate's findings about the query.
+    pub checked: Checked,
+    /// The result as computed, with the person counts removed.
+    pub computed: ResultSet,
+    /// Distinct persons per row.
+    pub persons: Vec<u64>,
+    /// Each cell's status.
+    pub findings: Findings,
+    /// What may leave: withheld cells NULL.
+    pub released: ResultSet,
+}
+
+/// Queries over one grant's tables.
+pub struct Analysis {
+    tables: Vec<GrantedTable>,
+    limits: Limits,
+}
+
+impl Analysis {
+    /// An analysis over `tables` with `limits`.
+    pub fn new(tables: Vec<GrantedTable>, limits: Limits) -> Analysis {
+        Analysis { tables, limits }
+    }
+
+    /// Checks `sql` against the grant without running it.
+    pub fn check(&self, sql: &str) -> Result<Checked, QueryError> {
+        check(sql, &Granted(&self.tables))
+    }
+
+    /// Runs an aggregate query and judges its cells by `rules`.
+    pub fn aggregate(&self, sql: &str, rules: &RuleSet) -> Result<Outcome, QueryError> {
+        let checked = self.check(sql)?;
+        if !checked.aggregate {
+            return Err(QueryError::Refused(
+                "this grant allows aggregate results only: GROUP BY, or aggregates alone".into(),
+            ));
+        }
+        if rules.extremes == disclosure::Action::Refuse && !checked.extremes.is_empty() {
+            let names: Vec<&str> = checked.extremes.iter().map(String::as_str).collect();
+            return Err(QueryError::Refused(format!(
+                "{} reveal one person's value; rule set `{}` refuses them",
+                names.join(", "),
+                rules.name
+            )));
+        }
+        let (rewritten, outputs) = with_person_count(&checked)?;
+        let sandbox = Sandbox::open(&self.tables, self.limits.clone())?;
+        let mut result = sandbox.run(&rewritten).map_err(|e| match e {
+            QueryError::Failed(text) if text.contains(check::PSEUDONYM) => QueryError::Refused(
+                "an aggregate query must read person-level rows: its first FROM item needs the `pseudonym` column".into(),
+            ),
+            other => other,
+        })?;
+        let persons = take_persons(&mut result)?;
+        let findings = disclosure::judge(rules, &result, &persons, &outputs, &BTreeMap::new());
+        let released = disclosure::release(&result, &findings);
+        Ok(Outcome {
+            checked,
+            computed: result,
+            persons,
+            findings,
+            released,
+        })
+    }
+}
+
+/// The query with `count(DISTINCT <first relation>.pseudonym)` added to
+/// its outermost SELECT, and how each original output column was made.
+fn with_person_count(checked: &Checked) -> Result<(String, Vec<Output>), QueryError> {
+    let mut query = checked.query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Err(QueryError::Refused(
+            "an aggregate query is one SELECT (set operations: run each part alone)".into(),
+        ));
+    };
+    let mut outputs = Vec::new();
+    for item in &select.projection {
+        let expr = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => {
+                return Err(QueryError::Refused(
+                    "name the columns of an aggregate query (no `*`)".into(),
+                ));
+            }
+        };
+        outputs.push(match aggregate_function(expr) {
+            Some(f) => Output::Measure(f),
+            None if names_pseudonym(expr) => {
+                return Err(QueryError::Refused(
+                    "pseudonyms leave only in row-level results, which this grant does not allow; \
+                     count them instead (count(DISTINCT pseudonym))"
+                        .into(),
+                ));
+            }
+            None => Output::Key,
+        });
+    }
+    let qualifier = select.from.first().and_then(|t| relation_name(&t.relation));
+    let column = match qualifier {
+        Some(q) => format!("\"{}\".{}", q.replace('"', "\"\""), check::PSEUDONYM),
+        None => check::PSEUDONYM.to_owned(),
+    };
+    let expr = Parser::new(&DuckDbDialect {})
+        .try_with_sql(&format!("count(DISTINCT {column})"))
+        .and_then(|mut p| p.parse_expr())
+        .map_err(QueryError::internal)?;
+    select.projection.push(SelectItem::ExprWithAlias {
+        expr,
+        alias: Ident::new(PERSONS),
+    });
+    Ok((query.to_string(), outputs))
+}
+
+/// Whether an expression reads the pseudonym column.
+fn names_pseudonym(expr: &Expr) -> bool {
+    use sqlparser::ast::Visit;
+    let mut found = false;
+    let _ = expr.visit(&mut PseudonymFinder(&mut found));
+    found
+}
+
+struct PseudonymFinder<'a>(&'a mut bool);
+
+impl sqlparser::ast::Visitor for PseudonymFinder<'_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+        let hit = match expr {
+            Expr::Identifier(i) => i.value.eq_ignore_ascii_case(check::PSEUDONYM),
+            Expr::CompoundIdentifier(parts) => parts
+                .last()
+                .is_some_and(|i| i.value.eq_ignore_ascii_case(check::PSEUDONYM)),
+            _ => false,
+        };
+        if hit {
+            *self.0 = true;
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
+fn relation_name(factor: &TableFactor) -> Option<String> {
+    match factor {
+        TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+            Some(a.name.value.clone())
+        }
+        TableFactor::Table { name, .. } => Some(name.to_string()),
+        TableFactor::NestedJoin {
+            table_with_joins, ..
+        } => relation_name(&table_with_joins.relation),
+        _ => None,
+    }
+}
+
+/// The aggregate an output expression computes (the outermost one).
+fn aggregate_function(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Function(f) if f.over.is_none() => {
+            let name = f.name.to_string().to_lowercase();
+            check::is_aggregate_name(&name).then_some(name)
+        }
+        Expr::Nested(e) | Expr::Cast { expr: e, .. } => aggregate_function(e),
+        Expr::BinaryOp { left, right, .. } => {
+            aggregate_function(left).or_else(|| aggregate_function(right))
+        }
+        _ => None,
+    }
+}
+
+/// Removes the person-count column, returning its values.
+fn take_persons(result: &mut ResultSet) -> Result<Vec<u64>, QueryError> {
+    let at = result
+        .columns
+        .iter()
+        .rposition(|c| c == PERSONS)
+        .ok_or_else(|| QueryError::Internal("the person count is missing".into()))?;
+    result.columns.remove(at);
+    result
+        .rows
+        .iter_mut()
+        .map(|row| match row.remove(at) {
+            Cell::Int(n) if n >= 0 => Ok(n as u64),
+            other => Err(QueryError::Internal(format!("a person count of {other:?}"))),
+        })
+        .collect()
+}

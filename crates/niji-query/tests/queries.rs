@@ -1,0 +1,326 @@
+//! The query gate, the sandbox and disclosure control on a real release
+//! file: aggregates judged cell by cell, secondary suppression against a
+//! total, order statistics by rule set, and a corpus of hostile queries
+//! that must all be refused or contained.
+
+use niji_query::disclosure::Action;
+use niji_query::{Analysis, Cell, GrantedTable, Limits, QueryError, RuleSet, Sandbox, Status};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn rules(name: &str) -> RuleSet {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../policies")
+        .join(format!("disclosure-{name}.toml"));
+    RuleSet::parse(&std::fs::read_to_string(&path).unwrap(), name).unwrap()
+}
+
+/// A release file: 300 persons (age bands of 25, 120, 150 and 5 persons;
+/// sexes 1 and 2, with 3 persons of sex 9) and their claims.
+fn release(dir: &Path) -> PathBuf {
+    let path = dir.join("test-release.duckdb");
+    let conn = duckdb::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE persons AS SELECT
+             printf('p%04d', i) AS pseudonym,
+             CASE WHEN i < 25 THEN '20-24' WHEN i < 145 THEN '40-44'
+                  WHEN i < 295 THEN '60-64' ELSE '90-' END AS age_band,
+             CASE WHEN i < 3 THEN '9' WHEN i % 2 = 0 THEN '1' ELSE '2' END AS sex,
+             'kept out of every grant' AS secret_col
+         FROM range(300) t(i);
+         CREATE TABLE claims AS SELECT
+             printf('p%04d', i % 300) AS pseudonym,
+             CASE WHEN i % 7 = 0 THEN 'C10' ELSE 'I10' END AS code,
+             (i % 13) * 100 AS cost
+         FROM range(1200) t(i);",
+    )
+    .unwrap();
+    path
+}
+
+fn analysis(path: &Path, limits: Limits) -> Analysis {
+    Analysis::new(
+        vec![
+            GrantedTable {
+                view: "persons".into(),
+                release: "test".into(),
+                path: path.to_owned(),
+                table: "persons".into(),
+                columns: vec!["age_band".into(), "sex".into()],
+            },
+            GrantedTable {
+                view: "claims".into(),
+                release: "test".into(),
+                path: path.to_owned(),
+                table: "claims".into(),
+                columns: vec!["code".into(), "cost".into()],
+            },
+        ],
+        limits,
+    )
+}
+
+fn rows(result: &niji_query::ResultSet) -> Vec<Vec<Cell>> {
+    result.rows.clone()
+}
+
+fn text(s: &str) -> Cell {
+    Cell::Text(s.into())
+}
+
+#[test]
+fn small_cells_are_suppressed_and_person_counts_are_the_platforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = analysis(&release(dir.path()), Limits::default());
+    let out = a
+        .aggregate(
+            "SELECT age_band, count(*) AS n FROM persons GROUP BY age_band ORDER BY age_band",
+            &rules("ndb"),
+        )
+        .unwrap();
+    assert_eq!(out.persons, [25, 120, 150, 5]);
+    assert_eq!(
+        rows(&out.released),
+        [
+            vec![text("20-24"), Cell::Int(25)],
+            vec![text("40-44"), Cell::Int(120)],
+            vec![text("60-64"), Cell::Int(150)],
+            vec![text("90-"), Cell::Null],
+        ]
+    );
+    assert_eq!(out.released.columns, ["age_band", "n"]);
+    assert_eq!(out.findings.cells[3][1], Status::Suppressed);
+    // Counting claims rows does not fool the person count: 1200 claims of
+    // 300 persons, by code.
+    let claims = a
+        .aggregate(
+            "SELECT c.code, count(*) FROM claims c GROUP BY c.code ORDER BY 1",
+            &rules("ndb"),
+        )
+        .unwrap();
+    // Person p has claims p, p + 300, p + 600 and p + 900; a claim i has
+    // code C10 when i is a multiple of 7.
+    let with = |c10: bool| {
+        (0..300u64)
+            .filter(|p| (0..4).any(|k| ((p + 300 * k) % 7 == 0) == c10))
+            .count() as u64
+    };
+    assert_eq!(claims.persons, [with(true), with(false)]);
+}
+
+#[test]
+fn a_suppressed_cell_cannot_be_recovered_from_a_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = analysis(&release(dir.path()), Limits::default());
+    let out = a
+        .aggregate(
+            "SELECT sex, count(*) FROM persons GROUP BY ROLLUP (sex) ORDER BY sex NULLS LAST",
+            &rules("ndb"),
+        )
+        .unwrap();
+    assert_eq!(out.persons, [148, 149, 3, 300]);
+    let statuses: Vec<Status> = out.findings.cells.iter().map(|r| r[1]).collect();
+    // Sex 9 (3 persons) is suppressed; without more, 300 − 148 − 149 would
+    // give it back, so the smallest other cell goes too.
+    assert_eq!(
+        statuses,
+        [
+            Status::Secondary,
+            Status::Pass,
+            Status::Suppressed,
+            Status::Pass
+        ]
+    );
+    assert_eq!(out.released.rows[0][1], Cell::Null);
+    assert_eq!(out.released.rows[3][1], Cell::Int(300));
+    assert_eq!(out.findings.suppressed(), 2);
+}
+
+#[test]
+fn order_statistics_follow_the_rule_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = analysis(&release(dir.path()), Limits::default());
+    let sql = "SELECT code, max(cost) FROM claims GROUP BY code";
+    match a.aggregate(sql, &rules("ndb")) {
+        Err(QueryError::Refused(reason)) => assert!(reason.contains("max"), "{reason}"),
+        other => panic!("ndb must refuse max: {other:?}"),
+    }
+    let acro = rules("acro");
+    assert_eq!(acro.extremes, Action::Review);
+    let out = a.aggregate(sql, &acro).unwrap();
+    assert!(out.findings.needs_review());
+    // Row-level results are not aggregates.
+    match a.aggregate("SELECT age_band, sex FROM persons", &rules("ndb")) {
+        Err(QueryError::Refused(reason)) => assert!(reason.contains("aggregate"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Queries a researcher might send to get past the gate. Each must be
+/// refused before it runs, or contained by the sandbox (stopped, limited).
+fn hostile(dir: &Path) -> Vec<String> {
+    let out = dir.join("out").display().to_string();
+    let mut corpus: Vec<String> = [
+        // Reading files.
+        "SELECT count(*) FROM read_csv('/etc/passwd')",
+        "SELECT count(*) FROM read_csv_auto('/etc/passwd')",
+        "SELECT count(*) FROM read_parquet('/tmp/x.parquet')",
+        "SELECT count(*) FROM read_json('/tmp/x.json')",
+        "SELECT count(*) FROM read_json_auto('/tmp/x.json')",
+        "SELECT count(*) FROM read_text('/etc/passwd')",
+        "SELECT count(*) FROM read_blob('/etc/passwd')",
+        "SELECT count(*) FROM glob('/*')",
+        "SELECT count(*) FROM '/etc/passwd'",
+        "SELECT count(*) FROM 'data.csv'",
+        "SELECT count(*) FROM \"/etc/passwd\"",
+        "SELECT count(*) FROM parquet_scan('/tmp/x.parquet')",
+        "SELECT count(*) FROM sniff_csv('/etc/passwd')",
+        "SELECT count(*) FROM (SELECT * FROM read_csv('/etc/passwd'))",
+        "SELECT count(*) FROM persons JOIN read_csv('/etc/passwd') ON true",
+        "SELECT count(*) FROM persons, LATERAL (SELECT * FROM read_csv('/etc/passwd'))",
+        "SELECT count(*) FROM persons WHERE sex IN (SELECT column0 FROM read_csv('/etc/passwd'))",
+        // Writing files.
+        "EXPORT DATABASE 'OUT'",
+        "COPY persons TO 'OUT.csv'",
+        "COPY (SELECT * FROM persons) TO 'OUT.parquet' (FORMAT parquet)",
+        "SELECT count(*) FROM persons; COPY persons TO 'OUT.csv'",
+        // Attaching, extensions, configuration.
+        "ATTACH 'OUT.duckdb' AS x",
+        "DETACH r0",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "SET lock_configuration = false",
+        "RESET memory_limit",
+        "PRAGMA database_list",
+        "PRAGMA show_tables",
+        "CALL pragma_version()",
+        "SELECT current_setting('memory_limit')",
+        "SELECT getenv('HOME')",
+        "SELECT count(*) FROM persons WHERE sex = getenv('USER')",
+        "SELECT load_extension('httpfs')",
+        // The catalog, and objects outside the grant.
+        "SELECT count(*) FROM duckdb_tables()",
+        "SELECT count(*) FROM duckdb_columns()",
+        "SELECT count(*) FROM duckdb_settings()",
+        "SELECT count(*) FROM duckdb_extensions()",
+        "SELECT count(*) FROM duckdb_databases()",
+        "SELECT count(*) FROM pragma_database_list()",
+        "SELECT count(*) FROM information_schema.tables",
+        "SELECT count(*) FROM information_schema.columns",
+        "SELECT count(*) FROM sqlite_master",
+        "SELECT count(*) FROM r0.persons",
+        "SELECT count(*) FROM r0.main.persons",
+        "SELECT count(*) FROM main.persons",
+        "SELECT secret_col, count(*) FROM persons GROUP BY secret_col",
+        "SELECT p.secret_col, count(*) FROM persons p GROUP BY 1",
+        "SELECT count(*) FROM persons WHERE secret_col IS NOT NULL",
+        "SELECT count(*) FROM query('SELECT * FROM r0.persons')",
+        "SELECT count(*) FROM query_table('persons')",
+        "DESCRIBE persons",
+        "SHOW TABLES",
+        "SUMMARIZE persons",
+        // Changing data.
+        "DROP VIEW persons",
+        "CREATE TABLE t AS SELECT * FROM persons",
+        "INSERT INTO claims VALUES ('x', 'y', 1)",
+        "UPDATE persons SET sex = 'x'",
+        "DELETE FROM claims",
+        "VACUUM",
+        "CHECKPOINT",
+        "SELECT 1; SELECT 2",
+        // Resource bombs.
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
+        "SELECT count(*) FROM range(10000000000)",
+        "SELECT count(*) FROM generate_series(1, 10000000000)",
+        "SELECT count(*) FROM persons a, persons b, persons c, persons d, persons e, persons f",
+        "SELECT a.code, count(*) FROM claims a, claims b, claims c, claims d GROUP BY a.code",
+        // Row-level output where the grant allows aggregates only.
+        "SELECT * FROM persons",
+        "SELECT pseudonym, sex FROM persons",
+        "SELECT pseudonym, count(*) FROM persons GROUP BY pseudonym",
+        "SELECT upper(p.pseudonym) AS who, count(*) FROM persons p GROUP BY 1",
+        "SELECT pseudonym, count(*) FROM persons GROUP BY pseudonym HAVING count(*) > 0 LIMIT 0; SELECT 1",
+        // Functions outside the allowlist.
+        "SELECT regexp_matches(sex, 'a'), count(*) FROM persons GROUP BY 1",
+        "SELECT list(pseudonym) FROM persons",
+        "SELECT string_agg(pseudonym, ',') FROM persons",
+        "SELECT count(*) FROM persons WHERE sex = chr(49)",
+        "SELECT version()",
+    ]
+    .iter()
+    .map(|q| q.replace("OUT", &out))
+    .collect();
+    corpus.push(format!(
+        "SELECT count(*) FROM persons WHERE sex = '{}'",
+        "x".repeat(70_000)
+    ));
+    corpus
+}
+
+#[test]
+fn every_hostile_query_is_refused_or_contained() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = release(dir.path());
+    let before = std::fs::read(&path).unwrap();
+    let limits = Limits {
+        timeout: Duration::from_secs(2),
+        memory: "256MB".into(),
+        ..Limits::default()
+    };
+    let a = analysis(&path, limits);
+    let corpus = hostile(dir.path());
+    assert!(corpus.len() >= 50, "{} queries", corpus.len());
+    let mut escaped = Vec::new();
+    let mut contained = 0;
+    for sql in &corpus {
+        match a.aggregate(sql, &rules("ndb")) {
+            Ok(out) => escaped.push(format!("{sql}: {:?}", out.released.rows)),
+            Err(QueryError::Timeout(_)) => contained += 1,
+            Err(QueryError::Refused(_) | QueryError::Syntax(_)) => {}
+            Err(other) => escaped.push(format!("{sql}: unexpected {other}")),
+        }
+    }
+    assert!(escaped.is_empty(), "not refused:\n{}", escaped.join("\n"));
+    assert!(contained >= 1, "the cross joins should have been stopped");
+    // Nothing was written beside the release, and the release is intact.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["test-release.duckdb"], "files appeared");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+/// Below the gate, the locked connection itself refuses files, attaching,
+/// extensions and settings: a second wall.
+#[test]
+fn the_sandbox_is_locked_even_without_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = release(dir.path());
+    let tables = vec![GrantedTable {
+        view: "persons".into(),
+        release: "test".into(),
+        path: path.clone(),
+        table: "persons".into(),
+        columns: vec!["sex".into()],
+    }];
+    let sandbox = Sandbox::open(&tables, Limits::default()).unwrap();
+    let out = dir.path().join("leak.csv").display().to_string();
+    for sql in [
+        "SELECT * FROM read_csv('/etc/passwd')".to_owned(),
+        format!("COPY (SELECT 1) TO '{out}'"),
+        format!("ATTACH '{out}.duckdb' AS x"),
+        "INSTALL httpfs".to_owned(),
+        "LOAD parquet".to_owned(),
+        "SET enable_external_access = true".to_owned(),
+        "SET memory_limit = '100GB'".to_owned(),
+        "SELECT secret_col FROM persons".to_owned(),
+    ] {
+        assert!(sandbox.run(&sql).is_err(), "the sandbox ran: {sql}");
+    }
+    assert!(!Path::new(&out).exists());
+    // What it may do, it does.
+    let ok = sandbox.run("SELECT count(*) FROM persons").unwrap();
+    assert_eq!(ok.rows, [vec![Cell::Int(300)]]);
+}

@@ -1,0 +1,167 @@
+//! The purpose gate of the analysis API. [`Granted`] is an extractor: a
+//! handler that takes one has passed the gate — the caller is a member of
+//! the project named in the path (or holds its token), and its grant is
+//! active — and [`Granted::analysis`] is the only way to reach release
+//! data. A handler without it has no tables to query.
+//!
+//! A refusal is an audit event like an allowed request, then a 403 with a
+//! problem+json detail naming the reason.
+
+use crate::caller::Caller;
+use crate::problem::{ApiError, blocking};
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use niji_core::Role;
+use niji_query::{Analysis, GrantedTable, Limits};
+use niji_store::{Grant, Store};
+use std::collections::BTreeMap;
+
+/// A project whose grant the caller passed.
+pub struct Granted {
+    account: String,
+    grant: Grant,
+    purpose: String,
+    tables: Vec<GrantedTable>,
+}
+
+impl Granted {
+    /// The account asking.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The grant it works under.
+    pub fn grant(&self) -> &Grant {
+        &self.grant
+    }
+
+    /// The application's purpose (from the catalogue).
+    pub fn purpose(&self) -> &str {
+        &self.purpose
+    }
+
+    /// The granted tables, by the names queries use.
+    pub fn tables(&self) -> &[GrantedTable] {
+        &self.tables
+    }
+
+    /// Queries over exactly the granted tables and columns.
+    pub fn analysis(&self, limits: Limits) -> Analysis {
+        Analysis::new(self.tables.clone(), limits)
+    }
+}
+
+/// Why the gate refused, as audited and answered.
+fn refuse(store: &Store, who: &str, project: i64, reason: String) -> ApiError {
+    if let Err(e) = store.audit(
+        who,
+        "analysis.denied",
+        &format!("project {project}"),
+        &reason,
+    ) {
+        // The refusal stands; an unlogged refusal is still a refusal.
+        tracing::error!(error = %e, "audit of a refused analysis request failed");
+    }
+    ApiError::Forbidden(reason)
+}
+
+impl FromRequestParts<AppState> for Granted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let Path(project) = Path::<i64>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::NotFound(format!("no such project: {e}")))?;
+        let inner = state.inner();
+        blocking(move || {
+            let store = inner.store()?;
+            pass(&store, &caller, project)
+        })
+        .await
+    }
+}
+
+/// The gate's checks, in order: token scope, membership, grant in force.
+fn pass(store: &Store, caller: &Caller, project: i64) -> Result<Granted, ApiError> {
+    let who = caller.account.name.as_str();
+    if let Some(scope) = caller.project.filter(|&p| p != project) {
+        return Err(refuse(
+            store,
+            who,
+            project,
+            format!("this token is scoped to project {scope}, not {project}"),
+        ));
+    }
+    let member = store
+        .is_project_member(&caller.account, project)
+        .unwrap_or(false);
+    if !member || caller.account.role == Role::Citizen {
+        return Err(refuse(
+            store,
+            who,
+            project,
+            format!("`{who}` is not a member of project {project}"),
+        ));
+    }
+    let grant = store.grant(project)?;
+    if !grant.active {
+        let reason = match &grant.revoked_at {
+            Some(at) => format!("the grant of project {project} was revoked at {at}"),
+            None => format!(
+                "the grant of project {project} expired on {}",
+                grant.conditions.expires
+            ),
+        };
+        return Err(refuse(store, who, project, reason));
+    }
+    let purpose = store.application(grant.application_id)?.form.purpose;
+    let tables = granted_tables(store, &grant)?;
+    Ok(Granted {
+        account: who.to_owned(),
+        grant,
+        purpose,
+        tables,
+    })
+}
+
+/// The grant's items as sandbox tables: a table is known by its own name,
+/// or as `<release>_<table>` when two granted releases share the name.
+fn granted_tables(store: &Store, grant: &Grant) -> Result<Vec<GrantedTable>, ApiError> {
+    let mut by_table: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for item in &grant.conditions.items {
+        by_table
+            .entry((item.release.clone(), item.table.clone()))
+            .or_default()
+            .push(item.column.clone());
+    }
+    let mut releases_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, table) in by_table.keys() {
+        *releases_of.entry(table).or_default() += 1;
+    }
+    let mut tables = Vec::new();
+    for ((release, table), columns) in &by_table {
+        let info = store.release(release)?.ok_or_else(|| {
+            ApiError::Unprocessable(format!(
+                "release `{release}` of this grant is not on the platform"
+            ))
+        })?;
+        let view = if releases_of[table.as_str()] > 1 {
+            format!("{release}_{table}")
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect()
+        } else {
+            table.clone()
+        };
+        tables.push(GrantedTable {
+            view,
+            release: release.clone(),
+            path: store.dir().join(&info.file),
+            table: table.clone(),
+            columns: columns.clone(),
+        });
+    }
+    Ok(tables)
+}

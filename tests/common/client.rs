@@ -1,0 +1,115 @@
+//! A JSON client of the API on loopback: a session (cookie and CSRF
+//! token) or an API token.
+#![allow(dead_code)] // each test crate uses a different part
+
+use super::Server;
+use serde_json::{Value, json};
+
+pub struct Client {
+    pub agent: ureq::Agent,
+    pub url: String,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+    pub token: Option<String>,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Client {
+    pub fn new(server: &Server) -> Client {
+        Client {
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+            url: server.url.clone(),
+            cookie: None,
+            csrf: None,
+            token: None,
+        }
+    }
+
+    pub fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let url = format!("{}{path}", self.url);
+        let mut response = if method == "GET" {
+            let mut r = self.agent.get(&url);
+            if let Some(c) = &self.cookie {
+                r = r.header("Cookie", c);
+            }
+            if let Some(t) = &self.token {
+                r = r.header("Authorization", format!("Bearer {t}"));
+            }
+            r.call().unwrap()
+        } else {
+            let r = if method == "PUT" {
+                self.agent.put(&url)
+            } else {
+                self.agent.post(&url)
+            };
+            let mut r = r.header("Content-Type", "application/json");
+            if let Some(c) = &self.cookie {
+                r = r.header("Cookie", c);
+            }
+            if let Some(x) = &self.csrf {
+                r = r.header("X-CSRF-Token", x);
+            }
+            if let Some(t) = &self.token {
+                r = r.header("Authorization", format!("Bearer {t}"));
+            }
+            r.send(body.unwrap_or(json!({})).to_string()).unwrap()
+        };
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let text = response.body_mut().read_to_string().unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if let Some(c) = cookie {
+            assert!(
+                c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+                "{c}"
+            );
+        }
+        Reply {
+            status: response.status().as_u16(),
+            content_type,
+            body,
+        }
+    }
+
+    pub fn login(server: &Server, name: &str, password: &str) -> Client {
+        let mut c = Client::new(server);
+        let agent = c.agent.clone();
+        let mut response = agent
+            .post(format!("{}/api/v1/auth/login", server.url))
+            .header("Content-Type", "application/json")
+            .send(json!({"name": name, "password": password}).to_string())
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "login {name}");
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        c.cookie = Some(cookie.split(';').next().unwrap().to_owned());
+        let body: Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+        c.csrf = Some(body["csrf"].as_str().unwrap().to_owned());
+        c
+    }
+}
