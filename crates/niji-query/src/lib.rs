@@ -175,7 +175,17 @@ impl Analysis {
             other => other,
         })?;
         let persons = take_persons(&mut result)?;
-        let findings = disclosure::judge(rules, &result, &persons, &outputs, &BTreeMap::new());
+        let mut shares = BTreeMap::new();
+        if rules.dominance.is_some() || rules.p_percent.is_some() {
+            for (column, output) in outputs.iter().enumerate() {
+                if *output == Output::Measure("sum".into()) {
+                    let sql = contributions(&checked, &outputs, column)?;
+                    let found = sandbox.run(&sql)?;
+                    match_shares(&result, &outputs, column, &found, &mut shares);
+                }
+            }
+        }
+        let findings = disclosure::judge(rules, &result, &persons, &outputs, &shares);
         let released = disclosure::release(&result, &findings);
         Ok(Outcome {
             checked,
@@ -218,15 +228,7 @@ fn with_person_count(checked: &Checked) -> Result<(String, Vec<Output>), QueryEr
             None => Output::Key,
         });
     }
-    let qualifier = select.from.first().and_then(|t| relation_name(&t.relation));
-    let column = match qualifier {
-        Some(q) => format!("\"{}\".{}", q.replace('"', "\"\""), check::PSEUDONYM),
-        None => check::PSEUDONYM.to_owned(),
-    };
-    let expr = Parser::new(&DuckDbDialect {})
-        .try_with_sql(&format!("count(DISTINCT {column})"))
-        .and_then(|mut p| p.parse_expr())
-        .map_err(QueryError::internal)?;
+    let expr = parse_expr(&format!("count(DISTINCT {})", pseudonym_of(select)))?;
     select.projection.push(SelectItem::ExprWithAlias {
         expr,
         alias: Ident::new(PERSONS),
@@ -288,6 +290,115 @@ fn aggregate_function(expr: &Expr) -> Option<String> {
             aggregate_function(left).or_else(|| aggregate_function(right))
         }
         _ => None,
+    }
+}
+
+/// The first FROM relation's pseudonym column, as the rewrites name it.
+fn pseudonym_of(select: &sqlparser::ast::Select) -> String {
+    match select.from.first().and_then(|t| relation_name(&t.relation)) {
+        Some(q) => format!("\"{}\".{}", q.replace('"', "\"\""), check::PSEUDONYM),
+        None => check::PSEUDONYM.to_owned(),
+    }
+}
+
+fn parse_expr(text: &str) -> Result<Expr, QueryError> {
+    Parser::new(&DuckDbDialect {})
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(QueryError::internal)
+}
+
+/// The query that finds, for each output row, the largest contributions
+/// of single persons to the sum in column `measure`: the same FROM, WHERE
+/// and grouping, grouped further by person.
+fn contributions(
+    checked: &Checked,
+    outputs: &[Output],
+    measure: usize,
+) -> Result<String, QueryError> {
+    let mut query = checked.query.clone();
+    query.order_by = None;
+    query.limit_clause = None;
+    query.fetch = None;
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Err(QueryError::Internal("not a SELECT".into()));
+    };
+    let person = pseudonym_of(select);
+    let exprs: Vec<Expr> = select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Ok(e.clone()),
+            _ => Err(QueryError::Internal("a wildcard in an aggregate".into())),
+        })
+        .collect::<Result<_, _>>()?;
+    let keys: Vec<usize> = (0..outputs.len())
+        .filter(|&c| outputs[c] == Output::Key)
+        .collect();
+    let mut projection: Vec<SelectItem> = keys
+        .iter()
+        .map(|&k| SelectItem::ExprWithAlias {
+            expr: exprs[k].clone(),
+            alias: Ident::new(format!("__k{k}")),
+        })
+        .collect();
+    projection.push(SelectItem::ExprWithAlias {
+        expr: parse_expr(&person)?,
+        alias: Ident::new("__p"),
+    });
+    projection.push(SelectItem::ExprWithAlias {
+        expr: exprs[measure].clone(),
+        alias: Ident::new("__v"),
+    });
+    select.projection = projection;
+    select.having = None;
+    if let sqlparser::ast::GroupByExpr::Expressions(list, _) = &mut select.group_by {
+        list.push(parse_expr(&person)?);
+    }
+    let key_list: Vec<String> = keys.iter().map(|k| format!("__k{k}")).collect();
+    let mut outer = key_list.clone();
+    outer.extend([
+        "max(abs(__v)) AS top1".to_owned(),
+        "coalesce(list_sort(list(abs(__v)), 'DESC')[2], 0) AS top2".to_owned(),
+        "sum(abs(__v)) AS total".to_owned(),
+    ]);
+    let group = if key_list.is_empty() {
+        String::new()
+    } else {
+        format!(" GROUP BY {}", key_list.join(", "))
+    };
+    Ok(format!("SELECT {} FROM ({query}){group}", outer.join(", ")))
+}
+
+/// Pairs each result row with its contributions by the key values.
+fn match_shares(
+    result: &ResultSet,
+    outputs: &[Output],
+    measure: usize,
+    found: &ResultSet,
+    shares: &mut BTreeMap<(usize, usize), disclosure::Shares>,
+) {
+    let keys: Vec<usize> = (0..outputs.len())
+        .filter(|&c| outputs[c] == Output::Key)
+        .collect();
+    let n = keys.len();
+    for (r, row) in result.rows.iter().enumerate() {
+        let key: Vec<&Cell> = keys.iter().map(|&k| &row[k]).collect();
+        let hit = found
+            .rows
+            .iter()
+            .find(|f| f[..n].iter().collect::<Vec<_>>() == key);
+        if let Some(f) = hit {
+            let num = |c: &Cell| c.as_f64().unwrap_or(0.0);
+            shares.insert(
+                (r, measure),
+                disclosure::Shares {
+                    top1: num(&f[n]),
+                    top2: num(&f[n + 1]),
+                    total: num(&f[n + 2]),
+                },
+            );
+        }
     }
 }
 

@@ -324,3 +324,34 @@ fn the_sandbox_is_locked_even_without_the_gate() {
     let ok = sandbox.run("SELECT count(*) FROM persons").unwrap();
     assert_eq!(ok.rows, [vec![Cell::Int(300)]]);
 }
+
+#[test]
+fn a_sum_one_person_dominates_is_suppressed_under_acro() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = release(dir.path());
+    {
+        // One person's claim of code X99 outweighs everyone else's.
+        let conn = duckdb::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO claims SELECT printf('p%04d', i), 'X99', CASE WHEN i = 0 THEN 1000000 ELSE 10 END
+             FROM range(20) t(i);",
+        )
+        .unwrap();
+    }
+    let a = analysis(&path, Limits::default());
+    let sql =
+        "SELECT code, sum(cost) AS total, count(*) AS n FROM claims GROUP BY code ORDER BY code";
+    let acro = a.aggregate(sql, &rules("acro")).unwrap();
+    let codes: Vec<&Cell> = acro.released.rows.iter().map(|r| &r[0]).collect();
+    assert_eq!(codes, [&text("C10"), &text("I10"), &text("X99")]);
+    // X99's sum is dominated; its count (20 persons) passes; the others pass.
+    assert_eq!(
+        acro.findings.cells[2],
+        [Status::Pass, Status::Suppressed, Status::Pass]
+    );
+    assert_eq!(acro.findings.cells[0][1], Status::Pass);
+    assert_eq!(acro.findings.cells[1][1], Status::Pass);
+    // The NDB rules have no dominance rule: the sum passes there.
+    let ndb = a.aggregate(sql, &rules("ndb")).unwrap();
+    assert_eq!(ndb.findings.cells[2][1], Status::Pass);
+}
