@@ -191,6 +191,8 @@ fn queries_pass_the_gate_and_disclosure_control_and_are_all_logged() {
     // The gate: another researcher, another project's token, a revoked grant.
     let bob = Client::login(&server, "bob", PASSWORD);
     assert!(refusal(&sql(&bob, p, "SELECT count(*) FROM persons")).contains("not a member"));
+    // A project that does not exist looks like one of another's.
+    assert!(refusal(&sql(&bob, 999, "SELECT 1")).contains("not a member"));
     let q = project(&server, &bob, &[("persons", "sex")]);
     let detail = refusal(&sql(&notebook, q, "SELECT count(*) FROM persons"));
     assert!(
@@ -213,7 +215,7 @@ fn queries_pass_the_gate_and_disclosure_control_and_are_all_logged() {
     let kinds = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
     assert_eq!(kinds("analysis.query"), 1);
     assert_eq!(kinds("analysis.refused"), 6);
-    assert_eq!(kinds("analysis.denied"), 3);
+    assert_eq!(kinds("analysis.denied"), 4);
     let logged = events.iter().find(|e| e.kind == "analysis.query").unwrap();
     let detail: Value = serde_json::from_str(&logged.detail).unwrap();
     assert_eq!(detail["purpose"], "public-health-policy");

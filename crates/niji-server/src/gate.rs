@@ -94,9 +94,13 @@ fn pass(store: &Store, caller: &Caller, project: i64) -> Result<Granted, ApiErro
             format!("this token is scoped to project {scope}, not {project}"),
         ));
     }
-    let member = store
-        .is_project_member(&caller.account, project)
-        .unwrap_or(false);
+    // No such project reads as "not a member" (its existence is not told);
+    // a failing store is a failure, not a refusal.
+    let member = match store.is_project_member(&caller.account, project) {
+        Ok(member) => member,
+        Err(niji_store::StoreError::Refused(_)) => false,
+        Err(other) => return Err(other.into()),
+    };
     if !member || caller.account.role == Role::Citizen {
         return Err(refuse(
             store,
