@@ -71,6 +71,10 @@ fn platform() -> Env {
 /// `who` applies for `items` of release `claims`; two reviewers approve
 /// them all under rule set `ndb`. Returns the project id.
 fn project(server: &Server, who: &Client, items: &[(&str, &str)]) -> i64 {
+    project_under(server, who, items, "ndb")
+}
+
+fn project_under(server: &Server, who: &Client, items: &[(&str, &str)], rule_set: &str) -> i64 {
     let items: Vec<Value> = items
         .iter()
         .map(|(t, c)| json!({"release": "claims", "table": t, "column": c}))
@@ -93,7 +97,7 @@ fn project(server: &Server, who: &Client, items: &[(&str, &str)]) -> i64 {
     let mut project = None;
     for reviewer in ["rev1", "rev2"] {
         let conditions = json!({
-            "items": items, "rule_set": "ndb", "dp_rho": 1.0, "expires": "2099-12-31"
+            "items": items, "rule_set": rule_set, "dp_rho": 1.0, "expires": "2099-12-31"
         });
         let r = Client::login(server, reviewer, PASSWORD).send(
             "POST",
@@ -226,5 +230,218 @@ fn queries_pass_the_gate_and_disclosure_control_and_are_all_logged() {
             .as_str()
             .unwrap()
             .contains("GROUP BY age, sex")
+    );
+}
+
+#[test]
+fn a_flagged_result_waits_in_the_airlock_for_two_outside_reviewers() {
+    let env = platform();
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let p = project_under(
+        &server,
+        &alice,
+        &[("persons", "age"), ("persons", "sex")],
+        "acro",
+    );
+
+    // Under acro, max goes to review: held, no rows sent.
+    let text =
+        "SELECT sex, max(age) AS oldest, count(*) AS n FROM persons GROUP BY sex ORDER BY sex";
+    let held = sql(&alice, p, text);
+    assert_eq!(held.status, 202, "{}", held.body);
+    assert_eq!(held.body["status"], "review");
+    assert_eq!(held.body["rows"], json!([]));
+    let id = held.body["airlock"].as_i64().unwrap();
+    let fetch = format!("/api/v1/projects/{p}/results/{id}");
+    assert_eq!(alice.send("GET", &fetch, None).status, 202);
+
+    // Not the author, not a researcher; reviewers see the query and values.
+    let review = |who: &Client, decision: &str, comment: &str| {
+        who.send(
+            "POST",
+            &format!("/api/v1/airlock/{id}/reviews"),
+            Some(json!({"decision": decision, "comment": comment})),
+        )
+    };
+    assert_eq!(review(&alice, "release", "").status, 403);
+    let bob = Client::login(&server, "bob", PASSWORD);
+    assert_eq!(review(&bob, "release", "").status, 403);
+    let rev1 = Client::login(&server, "rev1", PASSWORD);
+    let queue = rev1.send("GET", "/api/v1/airlock", None);
+    assert_eq!(queue.body[0]["sql"], text, "{}", queue.body);
+    let shown = &queue.body[0]["result"];
+    assert_eq!(shown["columns"], json!(["sex", "oldest", "n"]));
+    assert!(shown["rows"][0][1].is_string(), "{shown}");
+    assert_eq!(review(&rev1, "release", "bands, not ages").status, 200);
+    assert_eq!(
+        alice.send("GET", &fetch, None).status,
+        202,
+        "one release is not enough"
+    );
+    let rev2 = Client::login(&server, "rev2", PASSWORD);
+    let done = review(&rev2, "release", "fine");
+    assert_eq!(done.body["status"], "released", "{}", done.body);
+    let fetched = alice.send("GET", &fetch, None);
+    assert_eq!(fetched.status, 200, "{}", fetched.body);
+    assert_eq!(fetched.body["rows"], shown["rows"]);
+    // Another project's member cannot fetch it.
+    assert_eq!(bob.send("GET", &fetch, None).status, 403);
+
+    // One rejection stops another, and the researcher reads why.
+    let second = sql(&alice, p, "SELECT max(age) FROM persons");
+    let id2 = second.body["airlock"].as_i64().unwrap();
+    let rejected = rev1.send(
+        "POST",
+        &format!("/api/v1/airlock/{id2}/reviews"),
+        Some(json!({"decision": "reject", "comment": "the oldest person stands out"})),
+    );
+    assert_eq!(rejected.body["status"], "rejected");
+    let refused = alice.send("GET", &format!("/api/v1/projects/{p}/results/{id2}"), None);
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the oldest person stands out")
+    );
+    server.stop();
+
+    let store = niji_store::Store::open(&env.data()).unwrap();
+    let kinds: Vec<String> = store
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for kind in [
+        "airlock.hold",
+        "airlock.released",
+        "airlock.rejected",
+        "analysis.fetch",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind}");
+    }
+}
+
+fn dp(client: &Client, project: i64, rho: f64) -> Reply {
+    client.send(
+        "POST",
+        &format!("/api/v1/projects/{project}/dp-queries"),
+        Some(json!({
+            "table": "persons",
+            "group_by": [{"column": "sex", "keyset": "sex"}],
+            "measures": [{"kind": "count"}],
+            "rho": rho
+        })),
+    )
+}
+
+#[test]
+fn dp_queries_debit_the_budget_and_parallel_requests_cannot_overspend() {
+    let env = platform();
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    // The grant's budget is ρ = 1.
+    let p = project(&server, &alice, &[("persons", "age"), ("persons", "sex")]);
+    let budget = |c: &Client| {
+        c.send("GET", &format!("/api/v1/projects/{p}/budget"), None)
+            .body
+    };
+    assert_eq!(
+        budget(&alice),
+        json!({"total": 1.0, "spent": 0.0, "left": 1.0})
+    );
+
+    let first = dp(&alice, p, 0.125);
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["columns"], json!(["sex", "count"]));
+    let keys: Vec<&str> = first.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["1", "2"], "the public keys, not the data's");
+    let noise = &first.body["noise"][0];
+    assert!(noise["scale"].as_f64().unwrap() > 1.9, "{noise}");
+    assert!(noise["accuracy"].as_f64().unwrap() > noise["scale"].as_f64().unwrap());
+    let spent = first.body["rho"].as_f64().unwrap();
+    assert!(spent <= 0.125 && spent > 0.12, "{spent}");
+    assert_eq!(budget(&alice)["spent"].as_f64(), Some(spent));
+
+    // Refused before any noise is drawn: a column outside the grant, an
+    // undeclared key set. Neither costs anything.
+    let outside = alice.send(
+        "POST",
+        &format!("/api/v1/projects/{p}/dp-queries"),
+        Some(json!({"table": "persons", "group_by": [{"column": "prefecture", "keyset": "prefecture"}],
+                     "measures": [{"kind": "count"}], "rho": 0.1})),
+    );
+    assert_eq!(outside.status, 403, "{}", outside.body);
+    let undeclared = alice.send(
+        "POST",
+        &format!("/api/v1/projects/{p}/dp-queries"),
+        Some(json!({"table": "persons", "group_by": [{"column": "age", "keyset": "ages-in-the-data"}],
+                     "measures": [{"kind": "count"}], "rho": 0.1})),
+    );
+    assert_eq!(undeclared.status, 422, "{}", undeclared.body);
+    assert_eq!(budget(&alice)["spent"].as_f64(), Some(spent));
+
+    // Eight parallel requests of ρ = 0.25 against 1 − spent (two run at a
+    // time per project): only as many as fit succeed; the rest are refused
+    // and cost nothing.
+    let left = 1.0 - spent;
+    let fit = (left / 0.25).floor() as usize;
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let server = &server;
+                s.spawn(move || {
+                    let client = Client::login(server, "alice", PASSWORD);
+                    // A busy project answers 429 with Retry-After; a client retries.
+                    loop {
+                        let reply = dp(&client, p, 0.25);
+                        if reply.status != 429 {
+                            return reply.status;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        fit,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 403).count(),
+        8 - fit,
+        "{statuses:?}"
+    );
+    let after = budget(&alice);
+    assert!(after["spent"].as_f64().unwrap() <= 1.0, "{after}");
+    let over = dp(&alice, p, 0.25);
+    assert_eq!(over.status, 403);
+    assert!(
+        over.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("over budget"),
+        "{}",
+        over.body
+    );
+    server.stop();
+
+    let store = niji_store::Store::open(&env.data()).unwrap();
+    let events = store.audit_events().unwrap();
+    let debits = events.iter().filter(|e| e.kind == "dp.debit").count();
+    assert_eq!(debits, 1 + fit);
+    assert_eq!(
+        events.iter().filter(|e| e.kind == "analysis.dp").count(),
+        1 + fit
     );
 }

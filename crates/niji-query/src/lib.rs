@@ -150,6 +150,52 @@ impl Analysis {
         check(sql, &Granted(&self.tables))
     }
 
+    /// Up to `per_person` rows of each person (picked at random) of the
+    /// granted `columns` of `table`, for a measurement that bounds each
+    /// person's contribution. Platform SQL, in the same sandbox.
+    pub fn person_rows(
+        &self,
+        table: &str,
+        columns: &[String],
+        per_person: u32,
+    ) -> Result<ResultSet, QueryError> {
+        let granted = self
+            .tables
+            .iter()
+            .find(|t| t.view.eq_ignore_ascii_case(table))
+            .ok_or_else(|| {
+                QueryError::Refused(format!("table `{table}` is not in this project's grant"))
+            })?;
+        for c in columns {
+            if !granted.columns.iter().any(|g| g.eq_ignore_ascii_case(c)) {
+                return Err(QueryError::Refused(format!(
+                    "column `{c}` of `{table}` is not in this project's grant"
+                )));
+            }
+        }
+        let quote = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+        let select: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+        let list = if select.is_empty() {
+            "1 AS one".to_owned()
+        } else {
+            select.join(", ")
+        };
+        // A random order per row picks which rows of a person are kept
+        // (DuckDB wants the volatile value computed below the window).
+        let sql = format!(
+            "SELECT * EXCLUDE (__p, __r) FROM (SELECT {list}, {p} AS __p, random() AS __r FROM {view}) \
+             QUALIFY row_number() OVER (PARTITION BY __p ORDER BY __r) <= {k}",
+            p = check::PSEUDONYM,
+            view = quote(&granted.view),
+            k = per_person.max(1)
+        );
+        let limits = Limits {
+            max_rows: usize::MAX,
+            ..self.limits.clone()
+        };
+        Sandbox::open(&self.tables, limits)?.run(&sql)
+    }
+
     /// Runs an aggregate query and judges its cells by `rules`.
     pub fn aggregate(&self, sql: &str, rules: &RuleSet) -> Result<Outcome, QueryError> {
         let checked = self.check(sql)?;

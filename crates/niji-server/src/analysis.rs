@@ -3,10 +3,11 @@
 //! [`Granted`] (the purpose gate), and every request — refused, failed or
 //! answered — is an audit event written before any result byte leaves.
 
+use crate::caller::Caller;
 use crate::gate::Granted;
 use crate::problem::{ApiError, blocking};
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
@@ -19,6 +20,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/projects/{id}/queries", post(query))
         .route("/api/v1/projects/{id}/tables", get(tables))
+        .route("/api/v1/projects/{id}/results/{result}", get(fetch_result))
+        .route("/api/v1/airlock", get(airlock_queue))
+        .route("/api/v1/airlock/{result}", get(airlock_item))
+        .route("/api/v1/airlock/{result}/reviews", post(airlock_review))
 }
 
 /// The names of the disclosure rule sets this build carries.
@@ -58,6 +63,10 @@ pub(crate) struct QueryResult {
     cells: Vec<Vec<&'static str>>,
     /// What the rules did, in words.
     notes: Vec<String>,
+    /// For a held result: its id in the airlock, to fetch it by once two
+    /// reviewers release it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    airlock: Option<i64>,
 }
 
 fn status_name(s: Status) -> &'static str {
@@ -81,7 +90,12 @@ fn json_cell(cell: &Cell) -> Value {
 
 /// The audit record of one request: who, project, purpose, the SQL, the
 /// tables, the shape of the result and what disclosure control found.
-fn audit_detail(granted: &Granted, sql: &str, outcome: &Result<Outcome, QueryError>) -> String {
+fn audit_detail(
+    granted: &Granted,
+    sql: &str,
+    outcome: &Result<Outcome, QueryError>,
+    held: Option<i64>,
+) -> String {
     let base = json!({
         "project": granted.grant().id,
         "purpose": granted.purpose(),
@@ -107,6 +121,9 @@ fn audit_detail(granted: &Granted, sql: &str, outcome: &Result<Outcome, QueryErr
             );
             detail.insert("suppressed".into(), json!(o.findings.suppressed()));
             detail.insert("findings".into(), json!(o.findings.notes));
+            if let Some(id) = held {
+                detail.insert("airlock".into(), json!(id));
+            }
         }
         Err(e) => {
             detail.insert("outcome".into(), json!("refused"));
@@ -143,44 +160,80 @@ async fn query(
             ))
         })?;
     let inner = state.inner();
+    let slot = inner.slot(granted.grant().id)?;
     blocking(move || {
-        // The query runs without the store's lock; only the audit takes it.
+        let _slot = slot;
+        // The query runs without the store's lock; only the writes take it.
         let outcome = granted
             .analysis(Limits::default())
             .aggregate(&body.sql, &rules);
-        let detail = audit_detail(&granted, &body.sql, &outcome);
+        let store = inner.store()?;
+        // A result with cells for review is held, not returned.
+        let held = match &outcome {
+            Ok(o) if o.findings.needs_review() => Some(
+                store.hold_result(
+                    granted.account(),
+                    granted.grant().id,
+                    &body.sql,
+                    &serde_json::to_string(&rendered(o, true, None))
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                    &serde_json::to_string(&o.findings.notes)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                )?,
+            ),
+            _ => None,
+        };
+        let detail = audit_detail(&granted, &body.sql, &outcome, held);
         let kind = if outcome.is_ok() {
             "analysis.query"
         } else {
             "analysis.refused"
         };
         // Log before release: no audit event, no result.
-        inner.store()?.audit(
+        store.audit(
             granted.account(),
             kind,
             &format!("project {}", granted.grant().id),
             &detail,
         )?;
         let outcome = outcome.map_err(api_error)?;
-        Ok(result_response(&outcome))
+        let status = if held.is_some() {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        Ok((status, Json(rendered(&outcome, held.is_none(), held))).into_response())
     })
     .await
 }
 
-fn result_response(outcome: &Outcome) -> Response {
+/// A result as it leaves (or waits): withheld cells NULL; with `rows`
+/// false (held for review), the shape and statuses only.
+fn rendered(outcome: &Outcome, rows: bool, airlock: Option<i64>) -> QueryResult {
+    let values = |r: usize, c: usize| -> Value {
+        match outcome.findings.cells[r][c] {
+            Status::Pass | Status::Review => json_cell(&outcome.computed.rows[r][c]),
+            Status::Suppressed | Status::Secondary => Value::Null,
+        }
+    };
     let held = outcome.findings.needs_review();
-    let result = QueryResult {
-        status: if held { "review" } else { "released" },
-        columns: outcome.released.columns.clone(),
-        rows: if held {
-            Vec::new()
+    QueryResult {
+        status: if held && airlock.is_some() {
+            "review"
         } else {
-            outcome
-                .released
-                .rows
-                .iter()
-                .map(|r| r.iter().map(json_cell).collect())
+            "released"
+        },
+        columns: outcome.computed.columns.clone(),
+        rows: if rows {
+            (0..outcome.computed.rows.len())
+                .map(|r| {
+                    (0..outcome.computed.columns.len())
+                        .map(|c| values(r, c))
+                        .collect()
+                })
                 .collect()
+        } else {
+            Vec::new()
         },
         cells: outcome
             .findings
@@ -189,13 +242,8 @@ fn result_response(outcome: &Outcome) -> Response {
             .map(|r| r.iter().map(|s| status_name(*s)).collect())
             .collect(),
         notes: outcome.findings.notes.clone(),
-    };
-    let status = if held {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    (status, Json(result)).into_response()
+        airlock,
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -219,4 +267,199 @@ async fn tables(granted: Granted) -> Json<Vec<TableView>> {
             })
             .collect(),
     )
+}
+
+#[utoipa::path(get, path = "/api/v1/projects/{id}/results/{result}", params(("id" = i64, Path, description = "Project (grant) id"), ("result" = i64, Path, description = "Held result id")), responses((status = 200, description = "A result two reviewers released", body = QueryResult), (status = 202, description = "Still held for review"), (status = 403, description = "Refused by the gate, or rejected by a reviewer"), (status = 404, description = "No such result in this project")))]
+async fn fetch_result(
+    State(state): State<AppState>,
+    granted: Granted,
+    Path(params): Path<std::collections::HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let id: i64 = params
+        .get("result")
+        .and_then(|r| r.parse().ok())
+        .ok_or_else(|| ApiError::NotFound("no such result".into()))?;
+    let inner = state.inner();
+    blocking(move || {
+        let store = inner.store()?;
+        let not_found = || ApiError::NotFound(format!("no result {id} in this project"));
+        let held = store.held(id).map_err(|_| not_found())?;
+        if held.grant_id != granted.grant().id {
+            return Err(not_found());
+        }
+        match held.status.as_str() {
+            "released" => {
+                // Log before release, as for a query.
+                store.audit(
+                    granted.account(),
+                    "analysis.fetch",
+                    &format!("project {}", held.grant_id),
+                    &json!({ "result": id, "sql": held.sql }).to_string(),
+                )?;
+                Ok((
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    held.result,
+                )
+                    .into_response())
+            }
+            "rejected" => {
+                let reasons: Vec<String> = held
+                    .reviews
+                    .iter()
+                    .filter(|r| r.decision == "reject")
+                    .map(|r| r.comment.clone())
+                    .collect();
+                Err(ApiError::Forbidden(format!(
+                    "result {id} was rejected: {}",
+                    reasons.join("; ")
+                )))
+            }
+            _ => Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({
+                    "status": "review",
+                    "airlock": id,
+                    "releases": held.reviews.iter().filter(|r| r.decision == "release").count()
+                })),
+            )
+                .into_response()),
+        }
+    })
+    .await
+}
+
+/// A held result as a reviewer sees it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct HeldView {
+    id: i64,
+    project: i64,
+    author: String,
+    sql: String,
+    status: String,
+    created_at: String,
+    /// The result with its cells for review shown (suppressed cells stay
+    /// withheld).
+    #[schema(value_type = Object)]
+    result: Value,
+    #[schema(value_type = Object)]
+    findings: Value,
+    reviews: Vec<HeldReview>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct HeldReview {
+    reviewer: String,
+    decision: String,
+    comment: String,
+}
+
+impl From<niji_store::Held> for HeldView {
+    fn from(h: niji_store::Held) -> Self {
+        HeldView {
+            id: h.id,
+            project: h.grant_id,
+            result: serde_json::from_str(&h.result).unwrap_or(Value::Null),
+            findings: serde_json::from_str(&h.findings).unwrap_or(Value::Null),
+            author: h.author,
+            sql: h.sql,
+            status: h.status,
+            created_at: h.created_at,
+            reviews: h
+                .reviews
+                .into_iter()
+                .map(|r| HeldReview {
+                    reviewer: r.reviewer,
+                    decision: r.decision,
+                    comment: r.comment,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn session_reviewer(caller: &Caller) -> Result<(), ApiError> {
+    if caller.project.is_some() {
+        return Err(ApiError::Forbidden(
+            "an API token reaches its project's data only".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/v1/airlock", responses((status = 200, description = "Held results the reviewer may check", body = Vec<HeldView>), (status = 403, description = "Not a reviewer")))]
+async fn airlock_queue(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<HeldView>>, ApiError> {
+    session_reviewer(&caller)?;
+    let inner = state.inner();
+    let queue = blocking(move || Ok(inner.store()?.airlock_queue(&caller.account)?)).await?;
+    Ok(Json(queue.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/airlock/{result}", params(("result" = i64, Path, description = "Held result id")), responses((status = 200, body = HeldView), (status = 403, description = "Not a reviewer who may check it"), (status = 404, description = "No such result")))]
+async fn airlock_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<HeldView>, ApiError> {
+    session_reviewer(&caller)?;
+    let inner = state.inner();
+    let held = blocking(move || {
+        let store = inner.store()?;
+        let visible = store
+            .airlock_queue(&caller.account)?
+            .into_iter()
+            .any(|h| h.id == id);
+        let held = store.held(id)?;
+        // Who already checked it still sees it; others outside the queue do not.
+        let checked = held
+            .reviews
+            .iter()
+            .any(|r| r.reviewer == caller.account.name);
+        if !(visible || checked) {
+            return Err(ApiError::Forbidden(format!(
+                "result {id} is not one `{}` may check",
+                caller.account.name
+            )));
+        }
+        Ok(held)
+    })
+    .await?;
+    Ok(Json(held.into()))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct AirlockDecision {
+    /// `release` or `reject`.
+    decision: String,
+    #[serde(default)]
+    comment: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/airlock/{result}/reviews", params(("result" = i64, Path, description = "Held result id")), request_body = AirlockDecision, responses((status = 200, body = HeldView), (status = 403, description = "The author, a project member or not a reviewer"), (status = 422, description = "Decided already, or a rejection without reasons")))]
+async fn airlock_review(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<AirlockDecision>,
+) -> Result<Json<HeldView>, ApiError> {
+    session_reviewer(&caller)?;
+    let verdict = match body.decision.as_str() {
+        "release" => niji_store::Verdict::Release,
+        "reject" => niji_store::Verdict::Reject,
+        other => {
+            return Err(ApiError::Unprocessable(format!(
+                "decision `{other}`: release or reject"
+            )));
+        }
+    };
+    let inner = state.inner();
+    let held = blocking(move || {
+        Ok(inner
+            .store()?
+            .review_result(&caller.account, id, verdict, &body.comment)?)
+    })
+    .await?;
+    Ok(Json(held.into()))
 }

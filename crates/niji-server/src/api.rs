@@ -111,7 +111,13 @@ pub fn routes() -> Router<AppState> {
         crate::admin::create_organization,
         crate::admin::certify,
         crate::analysis::query,
-        crate::analysis::tables
+        crate::analysis::tables,
+        crate::analysis::fetch_result,
+        crate::analysis::airlock_queue,
+        crate::analysis::airlock_item,
+        crate::analysis::airlock_review,
+        crate::dp::dp_query,
+        crate::dp::budget
     )
 )]
 pub struct ApiDoc;

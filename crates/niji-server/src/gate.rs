@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use niji_core::Role;
 use niji_query::{Analysis, GrantedTable, Limits};
 use niji_store::{Grant, Store};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A project whose grant the caller passed.
 pub struct Granted {
@@ -71,9 +71,14 @@ impl FromRequestParts<AppState> for Granted {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        let Path(project) = Path::<i64>::from_request_parts(parts, state)
+        // The project is the path's `{id}`; a route may have more parameters.
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::NotFound(format!("no such project: {e}")))?;
+        let project: i64 = params
+            .get("id")
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| ApiError::NotFound("no such project".into()))?;
         let inner = state.inner();
         blocking(move || {
             let store = inner.store()?;

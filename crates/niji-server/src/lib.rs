@@ -49,6 +49,7 @@ mod analysis;
 mod api;
 mod auth;
 mod caller;
+mod dp;
 mod error;
 mod fhir;
 mod gate;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(admin::routes())
         .merge(analysis::routes())
+        .merge(dp::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -24,6 +24,9 @@ pub enum ApiError {
     /// Too many failed logins.
     #[error("too many failed logins; try again later")]
     TooMany,
+    /// Busy: try again shortly (sent with Retry-After).
+    #[error("{0}")]
+    Busy(String),
     /// Something on our side; the detail goes to the log only.
     #[error("internal error")]
     Internal(String),
@@ -53,7 +56,9 @@ impl IntoResponse for ApiError {
             ApiError::Unprocessable(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content")
             }
-            ApiError::TooMany => (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+            ApiError::TooMany | ApiError::Busy(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
+            }
             ApiError::Internal(reason) => {
                 tracing::error!(%reason, "API request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -70,6 +75,12 @@ impl IntoResponse for ApiError {
             CONTENT_TYPE,
             "application/problem+json".parse().expect("a valid header"),
         );
+        if matches!(self, ApiError::Busy(_)) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 WWW_AUTHENTICATE,

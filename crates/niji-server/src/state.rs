@@ -26,6 +26,32 @@ pub(crate) struct Inner {
     /// Whether browsers reach the server over TLS (a terminating proxy),
     /// so session cookies are `Secure`.
     pub secure_cookies: bool,
+    /// Analysis requests running, per project.
+    pub slots: Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
+}
+
+/// Analysis requests one project may run at once; more get 429.
+pub const MAX_CONCURRENT_QUERIES: usize = 2;
+
+impl Inner {
+    /// A slot for one analysis request of `project`, or 429.
+    pub fn slot(
+        &self,
+        project: i64,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, crate::problem::ApiError> {
+        let semaphore = self
+            .slots
+            .lock()
+            .map_err(|_| crate::problem::ApiError::Internal("slot lock poisoned".into()))?
+            .entry(project)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)))
+            .clone();
+        semaphore.try_acquire_owned().map_err(|_| {
+            crate::problem::ApiError::Busy(format!(
+                "project {project} already runs {MAX_CONCURRENT_QUERIES} analysis requests; retry shortly"
+            ))
+        })
+    }
 }
 
 impl Inner {
@@ -58,6 +84,7 @@ impl AppState {
                 throttle: Mutex::default(),
                 quorum: niji_store::governance::DEFAULT_QUORUM,
                 secure_cookies: false,
+                slots: Mutex::default(),
             }),
         }
     }

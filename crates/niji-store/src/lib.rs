@@ -41,19 +41,23 @@ let linkage = store.open_key(&keystore, "linkage")?.hmac_key()?;
 #![deny(missing_docs)]
 
 pub mod accounts;
+pub mod airlock;
 pub mod governance;
 pub mod keystore;
+pub mod ledger;
 mod lock;
 pub mod migrate;
 pub mod releases;
 pub mod sources;
 
 pub use accounts::Account;
+pub use airlock::{AirlockReview, Held, Verdict};
 pub use governance::{
     ApiToken, Application, ApplicationForm, Conditions, Decision, Grant, Item, Organization,
     Purpose, RegisterEntry, Review, ReviewOutcome, TokenRefusal,
 };
 pub use keystore::{KeyInfo, KeyKind, KeyMaterial, Keystore};
+pub use ledger::Budget;
 pub use migrate::{AppliedMigration, Migration, MigrationSet};
 pub use releases::{AuditEvent, NewRelease, Reidentification, ReleaseInfo};
 pub use sources::{CredentialRefusal, SourceClient};

@@ -2,7 +2,9 @@
 //! refusal the rules make.
 
 use niji_core::{Role, SecretString};
-use niji_store::{Account, ApplicationForm, Conditions, Decision, Item, Store, StoreError};
+use niji_store::{
+    Account, ApplicationForm, Conditions, Decision, Item, Store, StoreError, Verdict,
+};
 
 fn account(name: &str, role: Role) -> Account {
     Account {
@@ -489,4 +491,88 @@ fn reviews_keep_their_rounds_and_reasons() {
         [(1, "changes", "name the drugs"), (2, "approve", "fine now")]
     );
     assert_eq!(reviews[0].at.len(), 16, "{}", reviews[0].at);
+}
+
+#[test]
+fn a_held_result_needs_two_outside_reviewers_and_one_rejection_stops_it() {
+    let (_dir, store) = setup();
+    let alice = account("alice", Role::Researcher);
+    let (rev1, rev2, rev3) = (
+        account("rev1", Role::Reviewer),
+        account("rev2", Role::Reviewer),
+        account("rev3", Role::Reviewer),
+    );
+    let mut f = form("anonymized");
+    f.members = vec!["carol".into(), "rev3".into()];
+    let app = store.create_application(&alice, &f).unwrap();
+    store.submit_application(&alice, app.id).unwrap();
+    store
+        .review_application(&rev1, app.id, Decision::Approve, "", None, 2)
+        .unwrap();
+    let grant = store
+        .review_application(&rev2, app.id, Decision::Approve, "", Some(&conditions()), 2)
+        .unwrap()
+        .grant
+        .unwrap();
+
+    let held = store
+        .hold_result(
+            "alice",
+            grant.id,
+            "SELECT max(x) FROM t",
+            "{\"rows\":[]}",
+            "[]",
+        )
+        .unwrap();
+    // The author, a researcher and a member of the project may not check it.
+    let carol = account("carol", Role::Researcher);
+    assert!(refusal(store.review_result(&alice, held, Verdict::Release, "")).contains("reviewers"));
+    assert!(refusal(store.review_result(&carol, held, Verdict::Release, "")).contains("reviewers"));
+    assert!(refusal(store.review_result(&rev3, held, Verdict::Release, "")).contains("conflict"));
+    assert_eq!(store.airlock_queue(&rev3).unwrap().len(), 0);
+    assert_eq!(store.airlock_queue(&rev1).unwrap().len(), 1);
+
+    let once = store
+        .review_result(&rev1, held, Verdict::Release, "fine")
+        .unwrap();
+    assert_eq!(once.status, "held");
+    assert!(refusal(store.review_result(&rev1, held, Verdict::Release, "")).contains("already"));
+    assert_eq!(
+        store.airlock_queue(&rev1).unwrap().len(),
+        0,
+        "checked already"
+    );
+    let twice = store
+        .review_result(&rev2, held, Verdict::Release, "fine")
+        .unwrap();
+    assert_eq!(twice.status, "released");
+    assert_eq!(twice.reviews.len(), 2);
+
+    // Another one is rejected by one reviewer, with reasons.
+    let other = store
+        .hold_result("alice", grant.id, "SELECT min(x) FROM t", "{}", "[]")
+        .unwrap();
+    assert!(refusal(store.review_result(&rev2, other, Verdict::Reject, " ")).contains("reasons"));
+    let rejected = store
+        .review_result(&rev2, other, Verdict::Reject, "one person's value")
+        .unwrap();
+    assert_eq!(rejected.status, "rejected");
+    assert!(
+        refusal(store.review_result(&rev1, other, Verdict::Release, ""))
+            .contains("rejected already")
+    );
+    let kinds: Vec<String> = store
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for kind in [
+        "airlock.hold",
+        "airlock.review",
+        "airlock.released",
+        "airlock.rejected",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind}");
+    }
 }
