@@ -445,3 +445,58 @@ fn dp_queries_debit_the_budget_and_parallel_requests_cannot_overspend() {
         1 + fit
     );
 }
+
+/// The notebooks in notebooks/ run, cell by cell, against a server on
+/// synthetic data, as a researcher would run them (nbclient).
+#[test]
+fn the_notebooks_run_against_the_platform() {
+    let python = std::env::var_os("NIJI_NOTEBOOK_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/niji/venvs/notebooks/bin/python")
+        });
+    assert!(
+        python.exists(),
+        "{}: no notebook environment; `bash .ci/run` creates it (or set NIJI_NOTEBOOK_PYTHON)",
+        python.display()
+    );
+    let env = platform();
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let p = project(
+        &server,
+        &alice,
+        &[
+            ("persons", "age"),
+            ("persons", "sex"),
+            ("drugs", "code"),
+            ("drugs", "days"),
+        ],
+    );
+    let token = alice.send(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"project": p, "expires": "2030-01-01"})),
+    );
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("notebooks");
+    let run = std::process::Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("notebooks/run.py"))
+        .arg(&out)
+        .env("NIJI_URL", &server.url)
+        .env("NIJI_TOKEN", token.body["token"].as_str().unwrap())
+        .env("NIJI_PROJECT", p.to_string())
+        .output()
+        .unwrap();
+    server.stop();
+    assert!(
+        run.status.success(),
+        "a notebook failed:\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for name in ["prevalence_by_age.ipynb", "drug_utilization_dp.ipynb"] {
+        let executed = std::fs::read_to_string(out.join(name)).unwrap();
+        assert!(executed.contains("\"outputs\""), "{name}");
+    }
+}

@@ -41,10 +41,12 @@ use polars::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-/// The longest group OpenDP is told about. Far above any per-person bound,
-/// as OpenDP issue #2945 needs, and public (it is a constant, not a count
-/// of the data).
-pub const MAX_GROUP_LENGTH: u32 = 1 << 30;
+/// The longest group OpenDP is told about: far above any per-person bound,
+/// as OpenDP issue #2945 needs, and public (a constant, not a count of the
+/// data). A float sum's noise grows with it (OpenDP accounts for rounding
+/// over this many terms), so it is no larger than the largest input a
+/// query may read: 2²⁴ rows; more are refused.
+pub const MAX_GROUP_LENGTH: u32 = 1 << 24;
 
 /// The most rows of one person a query may keep.
 pub const MAX_ROWS_PER_PERSON: u32 = 100;
@@ -357,6 +359,16 @@ impl Prepared {
 
     /// Runs the measurement once on `rows`.
     pub fn release(self, rows: &Rows) -> Result<Released, DpError> {
+        let n = match (rows.keys.first(), rows.values.first()) {
+            (Some(k), _) => k.len(),
+            (None, Some(v)) => v.len(),
+            (None, None) => 0,
+        };
+        if n > MAX_GROUP_LENGTH as usize {
+            return Err(DpError::Refused(format!(
+                "{n} rows are more than a DP query may read ({MAX_GROUP_LENGTH}); lower max_rows_per_person"
+            )));
+        }
         let noise = self.noise()?;
         let frame = frame(&self.query, rows)?;
         let out = self

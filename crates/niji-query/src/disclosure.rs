@@ -376,6 +376,7 @@ pub fn release(result: &ResultSet, findings: &Findings) -> ResultSet {
         .collect();
     ResultSet {
         columns: result.columns.clone(),
+        kinds: result.kinds.clone(),
         rows,
     }
 }

@@ -49,7 +49,7 @@ pub mod sandbox;
 
 pub use check::{Allowlist, Checked, check};
 pub use disclosure::{Findings, Output, RuleSet, Status};
-pub use sandbox::{Cell, GrantedTable, Limits, ResultSet, Sandbox};
+pub use sandbox::{Cell, GrantedTable, Kind, Limits, ResultSet, Sandbox};
 
 use sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, TableFactor};
 use sqlparser::dialect::DuckDbDialect;
@@ -456,6 +456,9 @@ fn take_persons(result: &mut ResultSet) -> Result<Vec<u64>, QueryError> {
         .rposition(|c| c == PERSONS)
         .ok_or_else(|| QueryError::Internal("the person count is missing".into()))?;
     result.columns.remove(at);
+    if at < result.kinds.len() {
+        result.kinds.remove(at);
+    }
     result
         .rows
         .iter_mut()

@@ -78,11 +78,27 @@ impl Cell {
     }
 }
 
+/// What a result column holds, as the query declared it (known even when
+/// every value is NULL or there are no rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Integers.
+    Int,
+    /// Floating-point and decimal numbers.
+    Float,
+    /// Booleans.
+    Bool,
+    /// Text, and whatever is rendered as text (dates).
+    Text,
+}
+
 /// A result: column names and rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultSet {
     /// The column names, in order.
     pub columns: Vec<String>,
+    /// Each column's kind.
+    pub kinds: Vec<Kind>,
     /// The rows.
     pub rows: Vec<Vec<Cell>>,
 }
@@ -203,11 +219,36 @@ impl Sandbox {
             }
             out.push(cells);
         }
-        let columns = match rows.as_ref() {
-            Some(stmt) => stmt.column_names(),
-            None => (0..width).map(|i| i.to_string()).collect(),
+        let (columns, kinds) = match rows.as_ref() {
+            Some(stmt) => (
+                stmt.column_names(),
+                (0..stmt.column_count())
+                    .map(|i| kind_of(&stmt.column_type(i)))
+                    .collect(),
+            ),
+            None => (
+                (0..width).map(|i| i.to_string()).collect(),
+                vec![Kind::Text; width],
+            ),
         };
-        Ok(ResultSet { columns, rows: out })
+        Ok(ResultSet {
+            columns,
+            kinds,
+            rows: out,
+        })
+    }
+}
+
+fn kind_of(t: &duckdb::arrow::datatypes::DataType) -> Kind {
+    use duckdb::arrow::datatypes::DataType as T;
+    if *t == T::Boolean {
+        Kind::Bool
+    } else if t.is_integer() {
+        Kind::Int
+    } else if t.is_numeric() {
+        Kind::Float
+    } else {
+        Kind::Text
     }
 }
 

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
-use niji_query::{Cell, Limits, Outcome, QueryError, RuleSet, Status};
+use niji_query::{Cell, Kind, Limits, Outcome, QueryError, RuleSet, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -67,6 +67,9 @@ pub(crate) struct QueryResult {
     /// reviewers release it.
     #[serde(skip_serializing_if = "Option::is_none")]
     airlock: Option<i64>,
+    /// Each column's type as the query computed it, for Arrow.
+    #[serde(skip)]
+    types: Vec<Option<arrow_schema::DataType>>,
 }
 
 fn status_name(s: Status) -> &'static str {
@@ -147,8 +150,10 @@ fn api_error(e: QueryError) -> ApiError {
 async fn query(
     State(state): State<AppState>,
     granted: Granted,
+    headers: axum::http::HeaderMap,
     Json(body): Json<QueryBody>,
 ) -> Result<Response, ApiError> {
+    let arrow = crate::arrow::wants_arrow(&headers);
     let rules = RuleSet::builtin()
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .remove(&granted.grant().conditions.rule_set)
@@ -202,9 +207,57 @@ async fn query(
         } else {
             StatusCode::OK
         };
-        Ok((status, Json(rendered(&outcome, held.is_none(), held))).into_response())
+        let result = rendered(&outcome, held.is_none(), held);
+        if arrow && held.is_none() {
+            return arrow_response(&result);
+        }
+        Ok((status, Json(result)).into_response())
     })
     .await
+}
+
+/// A released result as an Arrow IPC stream, its findings in the
+/// schema's metadata.
+fn arrow_response(result: &QueryResult) -> Result<Response, ApiError> {
+    let text = |e: serde_json::Error| ApiError::Internal(e.to_string());
+    let mut metadata = std::collections::HashMap::new();
+    metadata.insert("niji.status".to_owned(), result.status.to_owned());
+    metadata.insert(
+        "niji.cells".to_owned(),
+        serde_json::to_string(&result.cells).map_err(text)?,
+    );
+    metadata.insert(
+        "niji.notes".to_owned(),
+        serde_json::to_string(&result.notes).map_err(text)?,
+    );
+    let bytes = crate::arrow::stream(&result.columns, &result.types, &result.rows, metadata)?;
+    // The notes also travel as a header, for readers that do not expose
+    // Arrow schema metadata (polars); ASCII-escaped JSON.
+    let notes: String = serde_json::to_string(&result.notes)
+        .map_err(text)?
+        .chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                format!("\\u{:04x}", c as u32)
+            }
+        })
+        .collect();
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                crate::arrow::ARROW_STREAM.to_owned(),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-niji-findings"),
+                notes,
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// A result as it leaves (or waits): withheld cells NULL; with `rows`
@@ -243,6 +296,20 @@ fn rendered(outcome: &Outcome, rows: bool, airlock: Option<i64>) -> QueryResult 
             .collect(),
         notes: outcome.findings.notes.clone(),
         airlock,
+        types: outcome
+            .computed
+            .kinds
+            .iter()
+            .map(|k| {
+                use arrow_schema::DataType;
+                Some(match k {
+                    Kind::Int => DataType::Int64,
+                    Kind::Float => DataType::Float64,
+                    Kind::Bool => DataType::Boolean,
+                    Kind::Text => DataType::Utf8,
+                })
+            })
+            .collect(),
     }
 }
 

@@ -47,6 +47,7 @@ axum::serve(listener, router(state)).await?;
 mod admin;
 mod analysis;
 mod api;
+mod arrow;
 mod auth;
 mod caller;
 mod dp;
