@@ -1,7 +1,9 @@
 //! The analysis API on the real binary over a real release: the purpose
 //! gate (membership, token scope, an active grant), SQL outside the grant
 //! refused with the reason, small cells suppressed by the grant's rule
-//! set, and an audit event for every request, allowed or refused.
+//! set, an audit event for every request, the airlock, DP queries and their
+//! ledger, the notebooks (nbclient) and schemathesis over the OpenAPI
+//! document.
 
 mod common;
 use common::client::*;
@@ -499,4 +501,54 @@ fn the_notebooks_run_against_the_platform() {
         let executed = std::fs::read_to_string(out.join(name)).unwrap();
         assert!(executed.contains("\"outputs\""), "{name}");
     }
+}
+
+/// schemathesis (PyPI) fuzzes every operation of /api/openapi.json with a
+/// project's API token: no request may end in a server error (5xx).
+#[test]
+fn schemathesis_finds_no_server_error() {
+    let st = std::env::var_os("NIJI_SCHEMATHESIS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/niji/venvs/schemathesis/bin/st")
+        });
+    assert!(
+        st.exists(),
+        "{}: no schemathesis environment; `bash .ci/run` creates it (or set NIJI_SCHEMATHESIS)",
+        st.display()
+    );
+    let env = platform();
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let p = project(&server, &alice, &[("persons", "age"), ("persons", "sex")]);
+    let token = alice.send(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"project": p, "expires": "2030-01-01"})),
+    );
+    let token = token.body["token"].as_str().unwrap().to_owned();
+    let reports = Path::new(env!("CARGO_TARGET_TMPDIR")).join("schemathesis");
+    let run = std::process::Command::new(st)
+        .args(["run", &format!("{}/api/openapi.json", server.url)])
+        .args(["--checks", "not_a_server_error"])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(["--max-examples", "25", "--workers", "2", "--seed", "2026"])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .arg("--report-dir")
+        .arg(&reports)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    server.stop();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "schemathesis found server errors:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    eprintln!(
+        "{}",
+        stdout.lines().rev().take(6).collect::<Vec<_>>().join("\n")
+    );
 }
