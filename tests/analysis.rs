@@ -22,7 +22,7 @@ fn platform() -> Env {
     ok(&env.init(&[]));
     let pop = env.synth(800, 8, "2021-01", "2022-12");
     let mut cmd = env.niji(&["ingest"]);
-    for dir in ["uke", "care", "dpc", "checkups", "eligibility"] {
+    for dir in ["uke", "care", "dpc", "checkups", "eligibility", "fhir"] {
         if pop.join(dir).is_dir() {
             cmd.arg(pop.join(dir));
         }
@@ -550,5 +550,91 @@ fn schemathesis_finds_no_server_error() {
     eprintln!(
         "{}",
         stdout.lines().rev().take(6).collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// A certified organization's project on the pseudonymized release may
+/// see rows; the pseudonyms those rows show are recorded before they leave.
+#[test]
+fn row_level_results_record_the_pseudonyms_they_show() {
+    let env = platform();
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("policies/release-pseudonymized-example.toml")
+        .display()
+        .to_string();
+    ok(&env
+        .niji(&["release", "build", "--policy", &policy, "--name", "charts"])
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap());
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let items = json!([
+        {"release": "charts", "table": "persons", "column": "sex"},
+        {"release": "charts", "table": "persons", "column": "pseudonym"}
+    ]);
+    let app = alice.send(
+        "POST",
+        "/api/v1/applications",
+        Some(json!({
+            "title": "Adverse events after a new drug", "purpose": "drug-safety",
+            "lay_summary": "Patients' charts, looked at one by one.", "items": items,
+            "tier": "pseudonymized", "starts": "2026-01-01", "ends": "2027-12-31"
+        })),
+    );
+    let id = app.body["id"].as_i64().unwrap();
+    assert_eq!(
+        alice
+            .send("POST", &format!("/api/v1/applications/{id}/submit"), None)
+            .status,
+        200
+    );
+    let mut p = None;
+    for reviewer in ["rev1", "rev2"] {
+        let r = Client::login(&server, reviewer, PASSWORD).send(
+            "POST",
+            &format!("/api/v1/applications/{id}/reviews"),
+            Some(json!({"decision": "approve", "conditions": {
+                "items": items, "rule_set": "ndb", "row_level": true, "dp_rho": 1.0, "expires": "2099-12-31"
+            }})),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        p = r.body["project"]["id"].as_i64();
+    }
+    let p = p.unwrap();
+    let rows = sql(
+        &alice,
+        p,
+        "SELECT pseudonym, sex FROM persons ORDER BY pseudonym LIMIT 5",
+    );
+    assert_eq!(rows.status, 200, "{}", rows.body);
+    let shown: Vec<String> = rows.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(shown.len(), 5);
+    // Aggregates still go through disclosure control.
+    let counts = sql(&alice, p, "SELECT sex, count(*) FROM persons GROUP BY sex");
+    assert_eq!(counts.status, 200);
+    assert!(counts.body["cells"][0][1].is_string());
+    server.stop();
+
+    let store = niji_store::Store::open(&env.data()).unwrap();
+    for pseudonym in &shown {
+        let seen = store.disclosures_of("charts", pseudonym).unwrap();
+        assert_eq!(seen.len(), 1, "{pseudonym}");
+        assert_eq!((seen[0].grant_id, seen[0].account.as_str()), (p, "alice"));
+    }
+    let unseen = "a".repeat(32);
+    assert!(store.disclosures_of("charts", &unseen).unwrap().is_empty());
+    assert!(
+        store
+            .audit_events()
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "analysis.rows")
     );
 }

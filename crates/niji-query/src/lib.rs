@@ -196,6 +196,25 @@ impl Analysis {
         Sandbox::open(&self.tables, limits)?.run(&sql)
     }
 
+    /// Runs a query whose rows may be rows of the release (a grant that
+    /// allows row-level results): checked like any query, judged by no
+    /// rule. Its pseudonyms are the caller's to record.
+    pub fn rows(&self, sql: &str) -> Result<Outcome, QueryError> {
+        let checked = self.check(sql)?;
+        let result = Sandbox::open(&self.tables, self.limits.clone())?.run(sql)?;
+        let findings = Findings {
+            cells: vec![vec![Status::Pass; result.columns.len()]; result.rows.len()],
+            notes: vec!["row-level result: no disclosure rule applies".into()],
+        };
+        Ok(Outcome {
+            checked,
+            persons: Vec::new(),
+            released: result.clone(),
+            computed: result,
+            findings,
+        })
+    }
+
     /// Runs an aggregate query and judges its cells by `rules`.
     pub fn aggregate(&self, sql: &str, rules: &RuleSet) -> Result<Outcome, QueryError> {
         let checked = self.check(sql)?;
@@ -446,6 +465,28 @@ fn match_shares(
             );
         }
     }
+}
+
+/// Whether a value looks like a release pseudonym: 32 letters `a`–`p`
+/// (128 bits, four to a letter).
+pub fn is_pseudonym(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| (b'a'..=b'p').contains(&b))
+}
+
+/// Every pseudonym a result shows, in any column, once each.
+pub fn pseudonyms_in(result: &ResultSet) -> Vec<String> {
+    let mut found: Vec<String> = result
+        .rows
+        .iter()
+        .flatten()
+        .filter_map(|c| match c {
+            Cell::Text(t) if is_pseudonym(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// Removes the person-count column, returning its values.

@@ -169,10 +169,27 @@ async fn query(
     blocking(move || {
         let _slot = slot;
         // The query runs without the store's lock; only the writes take it.
-        let outcome = granted
-            .analysis(Limits::default())
-            .aggregate(&body.sql, &rules);
+        let analysis = granted.analysis(Limits::default());
+        // A grant that allows row-level results (pseudonymized tier,
+        // certified organization) answers non-aggregate queries as rows.
+        let row_level = granted.grant().conditions.row_level
+            && analysis.check(&body.sql).is_ok_and(|c| !c.aggregate);
+        let outcome = if row_level {
+            analysis.rows(&body.sql)
+        } else {
+            analysis.aggregate(&body.sql, &rules)
+        };
         let store = inner.store()?;
+        // The pseudonyms a row-level result shows are recorded, with their
+        // audit event, before it leaves: citizens can learn who saw theirs.
+        if let (true, Ok(o)) = (row_level, &outcome) {
+            let shown = niji_query::pseudonyms_in(&o.computed);
+            let mut releases: Vec<String> =
+                granted.tables().iter().map(|t| t.release.clone()).collect();
+            releases.sort();
+            releases.dedup();
+            store.record_row_level(granted.grant().id, granted.account(), &releases, &shown)?;
+        }
         // A result with cells for review is held, not returned.
         let held = match &outcome {
             Ok(o) if o.findings.needs_review() => Some(

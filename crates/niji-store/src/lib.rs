@@ -42,6 +42,7 @@ let linkage = store.open_key(&keystore, "linkage")?.hmac_key()?;
 
 pub mod accounts;
 pub mod airlock;
+pub mod disclosed;
 pub mod governance;
 pub mod keystore;
 pub mod ledger;
@@ -52,6 +53,7 @@ pub mod sources;
 
 pub use accounts::Account;
 pub use airlock::{AirlockReview, Held, Verdict};
+pub use disclosed::Disclosure;
 pub use governance::{
     ApiToken, Application, ApplicationForm, Conditions, Decision, Grant, Item, Organization,
     Purpose, RegisterEntry, Review, ReviewOutcome, TokenRefusal,
