@@ -61,7 +61,8 @@ fn whole_batches_only(data: &Path) -> (usize, i64) {
 fn a_killed_ingest_leaves_only_whole_batches_and_a_rerun_completes() {
     let env = Env::new();
     ok(&env.init(&[]));
-    let pop = env.synth(150, 3, "2020-01", "2020-12");
+    // Large enough that an ingest outlasts several kills (about 3 s here).
+    let pop = env.synth(500, 3, "2020-01", "2020-12");
     let truth = std::fs::read_to_string(pop.join("truth/records.csv")).unwrap();
     let truth_records = truth.lines().count() as i64 - 1;
     // Every source directory; truth/ is not a source and would be refused.
@@ -81,7 +82,7 @@ fn a_killed_ingest_leaves_only_whole_batches_and_a_rerun_completes() {
 
     let mut killed_mid_way = 0;
     let mut previous = 0;
-    for delay_ms in [150, 400, 700, 1000, 1500, 2500, 4000] {
+    for delay_ms in [300, 600, 900, 1200, 1600, 2000, 2600, 3400, 4500] {
         let mut child = ingest().spawn().unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         if child.try_wait().unwrap().is_some() {
