@@ -21,18 +21,7 @@ fn platform() -> Env {
     let env = Env::new();
     ok(&env.init(&[]));
     let pop = env.synth(800, 8, "2021-01", "2022-12");
-    let mut cmd = env.niji(&["ingest"]);
-    for dir in ["uke", "care", "dpc", "checkups", "eligibility", "fhir"] {
-        if pop.join(dir).is_dir() {
-            cmd.arg(pop.join(dir));
-        }
-    }
-    ok(&cmd
-        .env("NIJI_PASSPHRASE", PASSPHRASE)
-        .stdout(Stdio::null())
-        .output()
-        .unwrap());
-    ok(&env.niji(&["link"]).stdout(Stdio::null()).output().unwrap());
+    env.ingest_and_link(&pop);
     let policy = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("policies/release-anonymized-example.toml")
         .display()
@@ -43,30 +32,16 @@ fn platform() -> Env {
         .stdout(Stdio::null())
         .output()
         .unwrap());
-    for (org, certified) in [("univ", true), ("startup", false), ("board", false)] {
-        let mut args = vec!["organizations", "add", org];
-        if certified {
-            args.push("--certified");
-        }
-        ok(&env.niji(&args).output().unwrap());
-    }
-    for (name, role, org) in [
-        ("alice", "researcher", "univ"),
-        ("bob", "researcher", "startup"),
-        ("rev1", "reviewer", "board"),
-        ("rev2", "reviewer", "board"),
-    ] {
-        let mut cmd = env.niji(&[
-            "accounts",
-            "add",
-            name,
-            "--role",
-            role,
-            "--organization",
-            org,
-        ]);
-        ok(&cmd.env("NIJI_ACCOUNT_PASSWORD", PASSWORD).output().unwrap());
-    }
+    env.organizations(&[("univ", true), ("startup", false), ("board", false)]);
+    env.accounts(
+        &[
+            ("alice", "researcher", "univ"),
+            ("bob", "researcher", "startup"),
+            ("rev1", "reviewer", "board"),
+            ("rev2", "reviewer", "board"),
+        ],
+        PASSWORD,
+    );
     env
 }
 
@@ -96,20 +71,10 @@ fn project_under(server: &Server, who: &Client, items: &[(&str, &str)], rule_set
     );
     let id = app.body["id"].as_i64().unwrap();
     who.send("POST", &format!("/api/v1/applications/{id}/submit"), None);
-    let mut project = None;
-    for reviewer in ["rev1", "rev2"] {
-        let conditions = json!({
-            "items": items, "rule_set": rule_set, "dp_rho": 1.0, "expires": "2099-12-31"
-        });
-        let r = Client::login(server, reviewer, PASSWORD).send(
-            "POST",
-            &format!("/api/v1/applications/{id}/reviews"),
-            Some(json!({"decision": "approve", "conditions": conditions})),
-        );
-        assert_eq!(r.status, 200, "{}", r.body);
-        project = r.body["project"]["id"].as_i64();
-    }
-    project.unwrap()
+    let conditions = json!({
+        "items": items, "rule_set": rule_set, "dp_rho": 1.0, "expires": "2099-12-31"
+    });
+    approve(server, id, &["rev1", "rev2"], PASSWORD, conditions)
 }
 
 fn sql(client: &Client, project: i64, text: &str) -> Reply {
@@ -452,17 +417,7 @@ fn dp_queries_debit_the_budget_and_parallel_requests_cannot_overspend() {
 /// synthetic data, as a researcher would run them (nbclient).
 #[test]
 fn the_notebooks_run_against_the_platform() {
-    let python = std::env::var_os("NIJI_NOTEBOOK_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/niji/venvs/notebooks/bin/python")
-        });
-    assert!(
-        python.exists(),
-        "{}: no notebook environment; `bash .ci/run` creates it (or set NIJI_NOTEBOOK_PYTHON)",
-        python.display()
-    );
+    let python = venv_tool("NIJI_NOTEBOOK_PYTHON", "notebooks/bin/python");
     let env = platform();
     let server = Server::start(&env);
     let alice = Client::login(&server, "alice", PASSWORD);
@@ -507,17 +462,7 @@ fn the_notebooks_run_against_the_platform() {
 /// project's API token: no request may end in a server error (5xx).
 #[test]
 fn schemathesis_finds_no_server_error() {
-    let st = std::env::var_os("NIJI_SCHEMATHESIS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/niji/venvs/schemathesis/bin/st")
-        });
-    assert!(
-        st.exists(),
-        "{}: no schemathesis environment; `bash .ci/run` creates it (or set NIJI_SCHEMATHESIS)",
-        st.display()
-    );
+    let st = venv_tool("NIJI_SCHEMATHESIS", "schemathesis/bin/st");
     let env = platform();
     let server = Server::start(&env);
     let alice = Client::login(&server, "alice", PASSWORD);
@@ -590,19 +535,10 @@ fn row_level_results_record_the_pseudonyms_they_show() {
             .status,
         200
     );
-    let mut p = None;
-    for reviewer in ["rev1", "rev2"] {
-        let r = Client::login(&server, reviewer, PASSWORD).send(
-            "POST",
-            &format!("/api/v1/applications/{id}/reviews"),
-            Some(json!({"decision": "approve", "conditions": {
-                "items": items, "rule_set": "ndb", "row_level": true, "dp_rho": 1.0, "expires": "2099-12-31"
-            }})),
-        );
-        assert_eq!(r.status, 200, "{}", r.body);
-        p = r.body["project"]["id"].as_i64();
-    }
-    let p = p.unwrap();
+    let conditions = json!({
+        "items": items, "rule_set": "ndb", "row_level": true, "dp_rho": 1.0, "expires": "2099-12-31"
+    });
+    let p = approve(&server, id, &["rev1", "rev2"], PASSWORD, conditions);
     let rows = sql(
         &alice,
         p,

@@ -13,31 +13,17 @@ const PASSWORD: &str = "governance-password";
 
 fn setup(env: &Env) {
     ok(&env.init(&[]));
-    for (org, certified) in [("univ", true), ("startup", false), ("board", false)] {
-        let mut args = vec!["organizations", "add", org];
-        if certified {
-            args.push("--certified");
-        }
-        ok(&env.niji(&args).output().unwrap());
-    }
-    for (name, role, org) in [
-        ("alice", "researcher", "univ"),
-        ("bob", "researcher", "startup"),
-        ("rev1", "reviewer", "board"),
-        ("rev2", "reviewer", "board"),
-        ("rev3", "reviewer", "univ"),
-    ] {
-        let mut cmd = env.niji(&[
-            "accounts",
-            "add",
-            name,
-            "--role",
-            role,
-            "--organization",
-            org,
-        ]);
-        ok(&cmd.env("NIJI_ACCOUNT_PASSWORD", PASSWORD).output().unwrap());
-    }
+    env.organizations(&[("univ", true), ("startup", false), ("board", false)]);
+    env.accounts(
+        &[
+            ("alice", "researcher", "univ"),
+            ("bob", "researcher", "startup"),
+            ("rev1", "reviewer", "board"),
+            ("rev2", "reviewer", "board"),
+            ("rev3", "reviewer", "univ"),
+        ],
+        PASSWORD,
+    );
 }
 
 fn application() -> Value {
@@ -538,23 +524,10 @@ fn approved_project(server: &Server, applicant: &Client) -> (i64, i64) {
         "items": [{"release": "claims", "table": "persons", "column": "age"}],
         "rule_set": "ndb", "dp_rho": 0.5, "expires": "2099-12-31"
     });
-    let mut project = None;
-    for (reviewer, body) in [
-        ("rev1", json!({"decision": "approve"})),
-        (
-            "rev2",
-            json!({"decision": "approve", "conditions": conditions}),
-        ),
-    ] {
-        let r = Client::login(server, reviewer, PASSWORD).send(
-            "POST",
-            &format!("/api/v1/applications/{a}/reviews"),
-            Some(body),
-        );
-        assert_eq!(r.status, 200, "{}", r.body);
-        project = r.body["project"]["id"].as_i64();
-    }
-    (a, project.unwrap())
+    (
+        a,
+        approve(server, a, &["rev1", "rev2"], PASSWORD, conditions),
+    )
 }
 
 #[test]

@@ -16,17 +16,7 @@ use std::path::{Path, PathBuf};
 const PASSWORD: &str = "browser-journey-password";
 
 fn python() -> PathBuf {
-    let python = std::env::var_os("NIJI_BROWSER_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/niji/venvs/browser/bin/python")
-        });
-    assert!(
-        python.exists(),
-        "{}: no Playwright environment; `bash .ci/run` creates it (or set NIJI_BROWSER_PYTHON)",
-        python.display()
-    );
+    let python = venv_tool("NIJI_BROWSER_PYTHON", "browser/bin/python");
     assert!(
         Path::new("/usr/bin/chromium").exists(),
         "/usr/bin/chromium is missing; `bash .ci/run` installs Debian's chromium"
@@ -36,29 +26,15 @@ fn python() -> PathBuf {
 
 fn setup(env: &Env) {
     ok(&env.init(&[]));
-    for (org, certified) in [("univ", true), ("board", false)] {
-        let mut args = vec!["organizations", "add", org];
-        if certified {
-            args.push("--certified");
-        }
-        ok(&env.niji(&args).output().unwrap());
-    }
-    for (name, role, org) in [
-        ("alice", "researcher", "univ"),
-        ("rev1", "reviewer", "board"),
-        ("rev2", "reviewer", "board"),
-    ] {
-        let mut cmd = env.niji(&[
-            "accounts",
-            "add",
-            name,
-            "--role",
-            role,
-            "--organization",
-            org,
-        ]);
-        ok(&cmd.env("NIJI_ACCOUNT_PASSWORD", PASSWORD).output().unwrap());
-    }
+    env.organizations(&[("univ", true), ("board", false)]);
+    env.accounts(
+        &[
+            ("alice", "researcher", "univ"),
+            ("rev1", "reviewer", "board"),
+            ("rev2", "reviewer", "board"),
+        ],
+        PASSWORD,
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use common::*;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const ANONYMIZED: &str = "policies/release-anonymized-example.toml";
 const PSEUDONYMIZED: &str = "policies/release-pseudonymized-example.toml";
@@ -24,18 +24,7 @@ fn linked() -> (Env, PathBuf) {
     let env = Env::new();
     ok(&env.init(&[]));
     let pop = env.synth(800, 21, "2021-01", "2022-12");
-    let mut cmd = env.niji(&["ingest"]);
-    for dir in ["uke", "care", "dpc", "fhir", "checkups", "eligibility"] {
-        if pop.join(dir).is_dir() {
-            cmd.arg(pop.join(dir));
-        }
-    }
-    ok(&cmd
-        .env("NIJI_PASSPHRASE", PASSPHRASE)
-        .stdout(Stdio::null())
-        .output()
-        .unwrap());
-    ok(&env.niji(&["link"]).stdout(Stdio::null()).output().unwrap());
+    env.ingest_and_link(&pop);
     (env, pop)
 }
 
@@ -105,17 +94,7 @@ fn strings(v: &Value) -> Vec<String> {
 /// pycanon's k and l of a CSV file, from the virtual environment .ci/run
 /// creates.
 fn pycanon(csv: &Path, quasi: &[String], sensitive: &str) -> (u64, u64) {
-    let python = std::env::var_os("NIJI_PYCANON_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap())
-                .join(".cache/niji/venvs/pycanon/bin/python")
-        });
-    assert!(
-        python.exists(),
-        "{}: no pycanon environment; `bash .ci/run` creates it (or set NIJI_PYCANON_PYTHON)",
-        python.display()
-    );
+    let python = venv_tool("NIJI_PYCANON_PYTHON", "pycanon/bin/python");
     let script = "import sys, pandas as pd\n\
                   from pycanon import anonymity\n\
                   df = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)\n\

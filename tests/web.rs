@@ -93,20 +93,8 @@ fn log_in(server: &Server, name: &str, password: &str, headers: &[(&str, &str)])
 
 fn setup(env: &Env) {
     ok(&env.init(&[]));
-    ok(&env
-        .niji(&["organizations", "add", "univ", "--certified"])
-        .output()
-        .unwrap());
-    let mut cmd = env.niji(&[
-        "accounts",
-        "add",
-        "alice",
-        "--role",
-        "researcher",
-        "--organization",
-        "univ",
-    ]);
-    ok(&cmd.env("NIJI_ACCOUNT_PASSWORD", PASSWORD).output().unwrap());
+    env.organizations(&[("univ", true)]);
+    env.accounts(&[("alice", "researcher", "univ")], PASSWORD);
 }
 
 #[test]

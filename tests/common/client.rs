@@ -113,3 +113,25 @@ impl Client {
         c
     }
 }
+
+/// Each of `reviewers` approves application `id` with `conditions`;
+/// returns the project the approval that completed the quorum made.
+pub fn approve(
+    server: &Server,
+    id: i64,
+    reviewers: &[&str],
+    password: &str,
+    conditions: Value,
+) -> i64 {
+    let mut project = None;
+    for reviewer in reviewers {
+        let r = Client::login(server, reviewer, password).send(
+            "POST",
+            &format!("/api/v1/applications/{id}/reviews"),
+            Some(json!({"decision": "approve", "conditions": conditions})),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        project = r.body["project"]["id"].as_i64().or(project);
+    }
+    project.expect("the quorum was met")
+}

@@ -101,6 +101,71 @@ impl Env {
     }
 }
 
+impl Env {
+    /// `niji organizations add` for each (name, certified).
+    pub fn organizations(&self, orgs: &[(&str, bool)]) {
+        for (org, certified) in orgs {
+            let mut args = vec!["organizations", "add", org];
+            if *certified {
+                args.push("--certified");
+            }
+            ok(&self.niji(&args).output().unwrap());
+        }
+    }
+
+    /// `niji accounts add` for each (name, role, organization), all with
+    /// `password`.
+    pub fn accounts(&self, accounts: &[(&str, &str, &str)], password: &str) {
+        for (name, role, org) in accounts {
+            let args = [
+                "accounts",
+                "add",
+                name,
+                "--role",
+                role,
+                "--organization",
+                org,
+            ];
+            let mut cmd = self.niji(&args);
+            ok(&cmd.env("NIJI_ACCOUNT_PASSWORD", password).output().unwrap());
+        }
+    }
+
+    /// Ingests every source directory of a synthetic population and links
+    /// the records.
+    pub fn ingest_and_link(&self, pop: &std::path::Path) {
+        let mut cmd = self.niji(&["ingest"]);
+        for dir in ["uke", "care", "dpc", "fhir", "checkups", "eligibility"] {
+            if pop.join(dir).is_dir() {
+                cmd.arg(pop.join(dir));
+            }
+        }
+        ok(&cmd
+            .env("NIJI_PASSPHRASE", PASSPHRASE)
+            .stdout(Stdio::null())
+            .output()
+            .unwrap());
+        ok(&self.niji(&["link"]).stdout(Stdio::null()).output().unwrap());
+    }
+}
+
+/// A program of one of the virtual environments `.ci/run` creates: `var`
+/// names it, else `~/.cache/niji/venvs/<relative>`. Fails clearly when it
+/// is missing.
+pub fn venv_tool(var: &str, relative: &str) -> PathBuf {
+    let tool = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/niji/venvs")
+            .join(relative)
+    });
+    assert!(
+        tool.exists(),
+        "{}: missing; `bash .ci/run` creates it (or set {var})",
+        tool.display()
+    );
+    tool
+}
+
 /// `niji serve` on a free port of 127.0.0.1, stopped when dropped.
 pub struct Server {
     pub child: std::process::Child,

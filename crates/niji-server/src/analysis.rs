@@ -136,7 +136,7 @@ fn audit_detail(
     Value::Object(detail).to_string()
 }
 
-fn api_error(e: QueryError) -> ApiError {
+pub(crate) fn api_error(e: QueryError) -> ApiError {
     match e {
         QueryError::Refused(reason) => ApiError::Forbidden(reason),
         QueryError::Syntax(_) | QueryError::Timeout(_) | QueryError::Failed(_) => {
@@ -461,21 +461,12 @@ impl From<niji_store::Held> for HeldView {
     }
 }
 
-fn session_reviewer(caller: &Caller) -> Result<(), ApiError> {
-    if caller.project.is_some() {
-        return Err(ApiError::Forbidden(
-            "an API token reaches its project's data only".into(),
-        ));
-    }
-    Ok(())
-}
-
 #[utoipa::path(get, path = "/api/v1/airlock", responses((status = 200, description = "Held results the reviewer may check", body = Vec<HeldView>), (status = 403, description = "Not a reviewer")))]
 async fn airlock_queue(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<HeldView>>, ApiError> {
-    session_reviewer(&caller)?;
+    crate::api::session_only(&caller)?;
     let inner = state.inner();
     let queue = blocking(move || Ok(inner.store()?.airlock_queue(&caller.account)?)).await?;
     Ok(Json(queue.into_iter().map(Into::into).collect()))
@@ -487,7 +478,7 @@ async fn airlock_item(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<HeldView>, ApiError> {
-    session_reviewer(&caller)?;
+    crate::api::session_only(&caller)?;
     let inner = state.inner();
     let held = blocking(move || {
         let store = inner.store()?;
@@ -528,7 +519,7 @@ async fn airlock_review(
     Path(id): Path<i64>,
     Json(body): Json<AirlockDecision>,
 ) -> Result<Json<HeldView>, ApiError> {
-    session_reviewer(&caller)?;
+    crate::api::session_only(&caller)?;
     let verdict = match body.decision.as_str() {
         "release" => niji_store::Verdict::Release,
         "reject" => niji_store::Verdict::Reject,

@@ -243,7 +243,7 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn session_only(caller: &Caller) -> Result<(), ApiError> {
+pub(crate) fn session_only(caller: &Caller) -> Result<(), ApiError> {
     match caller.project {
         None => Ok(()),
         Some(_) => Err(ApiError::Forbidden(

@@ -96,17 +96,22 @@ impl Sessions {
     }
 }
 
-/// The session id in a request's cookies.
-pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
+/// The value of cookie `name` in a request's cookies.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE).then(|| value.to_owned())
+            let (n, value) = pair.trim().split_once('=')?;
+            (n == name).then(|| value.to_owned())
         })
+}
+
+/// The session id in a request's cookies.
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<SecretString> {

@@ -13,7 +13,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::{Json, Router, routing::get, routing::post};
 use niji_dp::{DpError, DpQuery, GroupKey, KeySets, Measure, Prepared, Rows};
-use niji_query::{Cell, Limits, QueryError};
+use niji_query::{Cell, Limits};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -156,16 +156,6 @@ fn dp_error(e: DpError) -> ApiError {
     }
 }
 
-fn query_error(e: QueryError) -> ApiError {
-    match e {
-        QueryError::Refused(reason) => ApiError::Forbidden(reason),
-        QueryError::Timeout(_) | QueryError::Failed(_) | QueryError::Syntax(_) => {
-            ApiError::Unprocessable(e.to_string())
-        }
-        QueryError::Policy(_) | QueryError::Internal(_) => ApiError::Internal(e.to_string()),
-    }
-}
-
 /// The kept rows as measurement input: keys as text, values as numbers
 /// (a missing value counts as 0 clamped into its bounds).
 fn rows_of(result: &niji_query::ResultSet, keys: usize) -> Rows {
@@ -203,7 +193,7 @@ async fn dp_query(
     blocking(move || {
         let _slot = slot;
         let spec = format!("{query:?}");
-        let outcome = run(&granted, &query, &inner);
+        let outcome = run(&granted, &query, &spec, &inner);
         // Log before release: the refusal or the release, with ρ.
         let detail = json!({
             "project": granted.grant().id,
@@ -231,6 +221,7 @@ async fn dp_query(
 fn run(
     granted: &Granted,
     query: &DpQuery,
+    spec: &str,
     inner: &crate::state::Inner,
 ) -> Result<DpResult, ApiError> {
     let keysets = KeySets::builtin().map_err(dp_error)?;
@@ -240,14 +231,12 @@ fn run(
     let data = granted
         .analysis(Limits::default())
         .person_rows(&query.table, &columns, query.max_rows_per_person)
-        .map_err(query_error)?;
+        .map_err(crate::analysis::api_error)?;
     let rows = rows_of(&data, query.group_by.len());
-    let budget = inner.store()?.debit_rho(
-        granted.grant().id,
-        granted.account(),
-        prepared.rho(),
-        &format!("{query:?}"),
-    )?;
+    let budget =
+        inner
+            .store()?
+            .debit_rho(granted.grant().id, granted.account(), prepared.rho(), spec)?;
     let released = prepared.release(&rows).map_err(dp_error)?;
     Ok(DpResult {
         rows: released

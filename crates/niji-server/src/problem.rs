@@ -47,22 +47,30 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The HTTP status of this failure (the API's and the pages' alike).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooMany | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, title) = match &self {
-            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "Unauthorized"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "Not Found"),
-            ApiError::Unprocessable(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable Content")
-            }
-            ApiError::TooMany | ApiError::Busy(_) => {
-                (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")
-            }
-            ApiError::Internal(reason) => {
-                tracing::error!(%reason, "API request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-            }
+        let status = self.status();
+        if let ApiError::Internal(reason) = &self {
+            tracing::error!(%reason, "API request failed");
+        }
+        let title = match status {
+            // RFC 9110's name for 422.
+            StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable Content",
+            other => other.canonical_reason().unwrap_or("Error"),
         };
         let body = serde_json::json!({
             "type": "about:blank",

@@ -49,12 +49,16 @@ struct Catalogue {
     purpose: Vec<Purpose>,
 }
 
-/// The purposes of the catalogue this build carries.
-pub fn purposes() -> Vec<Purpose> {
-    // Checked by a unit test; a broken catalogue cannot ship.
-    toml::from_str::<Catalogue>(PURPOSES_TOML)
-        .map(|c| c.purpose)
-        .unwrap_or_else(|e| panic!("policies/purposes.toml: {e}"))
+/// The purposes of the catalogue this build carries, parsed once (pages
+/// name a purpose on every row they show).
+pub fn purposes() -> &'static [Purpose] {
+    static PURPOSES: std::sync::LazyLock<Vec<Purpose>> = std::sync::LazyLock::new(|| {
+        // Checked by a unit test; a broken catalogue cannot ship.
+        toml::from_str::<Catalogue>(PURPOSES_TOML)
+            .map(|c| c.purpose)
+            .unwrap_or_else(|e| panic!("policies/purposes.toml: {e}"))
+    });
+    &PURPOSES
 }
 
 /// One column of one table of one release.
@@ -540,7 +544,7 @@ impl Store {
             "a draft or a returned application can be submitted",
         )?;
         if !purposes().iter().any(|p| p.id == app.form.purpose) {
-            let ids: Vec<String> = purposes().into_iter().map(|p| p.id).collect();
+            let ids: Vec<&str> = purposes().iter().map(|p| p.id.as_str()).collect();
             return Err(refused(format!(
                 "purpose `{}` is not in the catalogue ({})",
                 app.form.purpose,

@@ -4,7 +4,7 @@
 //! choice is remembered in a cookie.
 
 use axum::extract::FromRequestParts;
-use axum::http::header::{ACCEPT_LANGUAGE, COOKIE};
+use axum::http::header::ACCEPT_LANGUAGE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri};
 use std::collections::HashMap;
@@ -133,17 +133,7 @@ fn query_lang(uri: &Uri) -> Option<Lang> {
 }
 
 fn cookie_lang(headers: &HeaderMap) -> Option<Lang> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == LANG_COOKIE)
-                .then(|| Lang::from_code(value))
-                .flatten()
-        })
+    Lang::from_code(&crate::caller::cookie(headers, LANG_COOKIE)?)
 }
 
 /// The supported language with the highest q-value, earliest first on ties.

@@ -145,17 +145,10 @@ impl IntoResponse for PageError {
             PageError::LoginNeeded => return see_other("/login"),
             PageError::Failed(error) => error,
         };
-        let status = match &error {
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooMany | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Internal(reason) => {
-                tracing::error!(%reason, "page failed");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+        let status = error.status();
+        if let ApiError::Internal(reason) = &error {
+            tracing::error!(%reason, "page failed");
+        }
         let mut response = status.into_response();
         response.extensions_mut().insert(Failure {
             detail: error.to_string(),
@@ -198,6 +191,20 @@ impl Nav {
             role: viewer.map(|v| v.account.role),
             csrf: viewer.map(|v| v.csrf.clone()).unwrap_or_default(),
         }
+    }
+
+    /// A purpose of the catalogue by its name in the page's language.
+    pub fn purpose(&self, id: &str) -> String {
+        niji_store::governance::purposes()
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(
+                || id.to_owned(),
+                |p| match self.lang {
+                    "ja" => p.name_ja.clone(),
+                    _ => p.name.clone(),
+                },
+            )
     }
 
     /// Whether the viewer has `role` (the header's links).

@@ -5,12 +5,12 @@
 use super::{Catalogue, Lang, MaybeViewer, Nav, PageError, Posted, Viewer, render, see_other};
 use crate::admin::{AccountView, NewAccount, OrganizationView};
 use crate::api::{authenticate, forwarded_tls, project_for, session_cookie, visible};
-use crate::caller::random_hex;
+use crate::caller::{cookie, random_hex};
 use crate::problem::{ApiError, blocking};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{ConnectInfo, Form, Path, State};
-use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Router, routing::get, routing::post};
@@ -69,35 +69,10 @@ impl Catalogue {
     }
 }
 
-fn purpose_name(lang: Lang, id: &str) -> String {
-    niji_store::governance::purposes()
-        .into_iter()
-        .find(|p| p.id == id)
-        .map_or_else(
-            || id.to_owned(),
-            |p| match lang {
-                Lang::Ja => p.name_ja,
-                Lang::En => p.name,
-            },
-        )
-}
-
 fn set_cookie(response: &mut Response, cookie: &str) {
     if let Ok(value) = HeaderValue::from_str(cookie) {
         response.headers_mut().append(SET_COOKIE, value);
     }
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (n, value) = pair.trim().split_once('=')?;
-            (n == name).then(|| value.to_owned())
-        })
 }
 
 // ---------------------------------------------------------------- home
@@ -261,15 +236,8 @@ fn project_rows(store: &Store, grants: Vec<Grant>) -> Result<Vec<ProjectRow>, Ap
 struct ApplicationsPage {
     t: &'static Catalogue,
     nav: Nav,
-    lang: Lang,
     applications: Vec<Application>,
     projects: Vec<ProjectRow>,
-}
-
-impl ApplicationsPage {
-    fn purpose(&self, id: &str) -> String {
-        purpose_name(self.lang, id)
-    }
 }
 
 async fn applications(
@@ -289,7 +257,6 @@ async fn applications(
     render(&ApplicationsPage {
         t: lang.catalogue(),
         nav: Nav::new(lang, Some(&viewer)),
-        lang,
         applications,
         projects,
     })
@@ -392,22 +359,12 @@ impl ApplicationFields {
 struct ApplicationFormPage {
     t: &'static Catalogue,
     nav: Nav,
-    lang: Lang,
     /// Where the form posts.
     action: String,
     heading: &'static str,
     fields: ApplicationFields,
-    purposes: Vec<Purpose>,
+    purposes: &'static [Purpose],
     error: Option<String>,
-}
-
-impl ApplicationFormPage {
-    fn purpose_label(&self, p: &Purpose) -> String {
-        match self.lang {
-            Lang::Ja => p.name_ja.clone(),
-            Lang::En => p.name.clone(),
-        }
-    }
 }
 
 fn form_page(
@@ -426,7 +383,6 @@ fn form_page(
     let mut response = render(&ApplicationFormPage {
         t: lang.catalogue(),
         nav: Nav::new(lang, Some(viewer)),
-        lang,
         action,
         heading,
         fields,
@@ -538,7 +494,6 @@ async fn update_application(
 struct ApplicationPage {
     t: &'static Catalogue,
     nav: Nav,
-    purpose: String,
     app: Application,
     reviews: Vec<Review>,
     /// The review board sees who reviewed; the applicant sees the reasons.
@@ -562,7 +517,6 @@ async fn application(
     .await?;
     render(&ApplicationPage {
         t: lang.catalogue(),
-        purpose: purpose_name(lang, &app.form.purpose),
         own: app.applicant == viewer.account.name,
         board: matches!(viewer.account.role, Role::Reviewer | Role::Admin),
         nav: Nav::new(lang, Some(&viewer)),
@@ -619,14 +573,7 @@ async fn withdraw(
 struct QueuePage {
     t: &'static Catalogue,
     nav: Nav,
-    lang: Lang,
     applications: Vec<Application>,
-}
-
-impl QueuePage {
-    fn purpose(&self, id: &str) -> String {
-        purpose_name(self.lang, id)
-    }
 }
 
 async fn queue(
@@ -640,7 +587,6 @@ async fn queue(
     render(&QueuePage {
         t: lang.catalogue(),
         nav: Nav::new(lang, Some(&viewer)),
-        lang,
         applications,
     })
 }
@@ -650,7 +596,6 @@ async fn queue(
 struct ReviewPage {
     t: &'static Catalogue,
     nav: Nav,
-    purpose: String,
     app: Application,
     reviews: Vec<Review>,
     items: String,
@@ -675,7 +620,6 @@ async fn review_page(
     render(&ReviewPage {
         t: lang.catalogue(),
         nav: Nav::new(lang, Some(&viewer)),
-        purpose: purpose_name(lang, &app.form.purpose),
         items: format_items(&app.form.items),
         app,
         reviews,
@@ -1039,14 +983,7 @@ async fn certify(
 struct RegisterPage {
     t: &'static Catalogue,
     nav: Nav,
-    lang: Lang,
     entries: Vec<RegisterEntry>,
-}
-
-impl RegisterPage {
-    fn purpose(&self, id: &str) -> String {
-        purpose_name(self.lang, id)
-    }
 }
 
 async fn register(
@@ -1059,7 +996,6 @@ async fn register(
     let response = render(&RegisterPage {
         t: lang.catalogue(),
         nav: Nav::new(lang, viewer.as_ref()),
-        lang,
         entries,
     })?;
     Ok(response.into_response())
