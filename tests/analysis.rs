@@ -77,12 +77,13 @@ fn project_under(server: &Server, who: &Client, items: &[(&str, &str)], rule_set
     approve(server, id, &["rev1", "rev2"], PASSWORD, conditions)
 }
 
+/// An SQL request's answer (followed to its end if it became a job).
 fn sql(client: &Client, project: i64, text: &str) -> Reply {
-    client.send(
+    client.settle(client.send(
         "POST",
         &format!("/api/v1/projects/{project}/queries"),
         Some(json!({ "sql": text })),
-    )
+    ))
 }
 
 fn refusal(reply: &Reply) -> String {
@@ -191,6 +192,9 @@ fn queries_pass_the_gate_and_disclosure_control_and_are_all_logged() {
     let detail: Value = serde_json::from_str(&logged.detail).unwrap();
     assert_eq!(detail["purpose"], "public-health-policy");
     assert_eq!(detail["tables"], json!(["persons"]));
+    // One row per person: the query read the whole table.
+    let persons = store.release("claims").unwrap().unwrap().persons;
+    assert_eq!(detail["rows_scanned"].as_i64(), Some(persons), "{detail}");
     assert_eq!(detail["shape"][0].as_u64(), Some(rows.len() as u64));
     assert!(
         detail["sql"]
@@ -292,7 +296,7 @@ fn a_flagged_result_waits_in_the_airlock_for_two_outside_reviewers() {
 }
 
 fn dp(client: &Client, project: i64, rho: f64) -> Reply {
-    client.send(
+    client.settle(client.send(
         "POST",
         &format!("/api/v1/projects/{project}/dp-queries"),
         Some(json!({
@@ -301,7 +305,7 @@ fn dp(client: &Client, project: i64, rho: f64) -> Reply {
             "measures": [{"kind": "count"}],
             "rho": rho
         })),
-    )
+    ))
 }
 
 #[test]
@@ -413,13 +417,148 @@ fn dp_queries_debit_the_budget_and_parallel_requests_cannot_overspend() {
     );
 }
 
+/// Polls job `id` until it is no longer running; its last status.
+fn ended(client: &Client, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let status = client.send("GET", &format!("/api/v1/jobs/{id}"), None);
+        assert_eq!(status.status, 200, "{}", status.body);
+        if status.body["status"] != "running" {
+            return status.body;
+        }
+        assert!(std::time::Instant::now() < deadline, "job {id} never ended");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn requests_that_outlast_the_wait_become_jobs_to_poll_fetch_or_cancel() {
+    let env = platform();
+    // No wait at all: every analysis request that is not instant is a job.
+    let server = Server::start_with(&env, &[("NIJI_JOB_AFTER_MS", "0")]);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let p = project(&server, &alice, &[("persons", "age"), ("persons", "sex")]);
+    let post = |text: &str| {
+        alice.send(
+            "POST",
+            &format!("/api/v1/projects/{p}/queries"),
+            Some(json!({ "sql": text })),
+        )
+    };
+
+    // A job: 202 at once, its status, then the same answer a wait gives.
+    let text = "SELECT sex, count(*) AS n FROM persons GROUP BY sex ORDER BY sex";
+    let accepted = post(text);
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let id = accepted.body["job"].as_str().unwrap().to_owned();
+    assert_eq!(accepted.body["project"], p);
+    assert_eq!(accepted.body["kind"], "query");
+    let done = ended(&alice, &id);
+    assert_eq!(done["status"], "done", "{done}");
+    let fetched = alice.send("GET", &format!("/api/v1/jobs/{id}/result"), None);
+    assert_eq!(fetched.status, 200, "{}", fetched.body);
+    assert_eq!(fetched.body["columns"], json!(["sex", "n"]));
+    let rows = fetched.body["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for (row, cells) in rows.iter().zip(fetched.body["cells"].as_array().unwrap()) {
+        if cells[1] == "pass" {
+            assert!(row[1].as_i64().unwrap() >= 10, "{row}");
+        }
+    }
+    // A DP query is a job too, and its result carries the budget after it.
+    let dp_job = alice.send(
+        "POST",
+        &format!("/api/v1/projects/{p}/dp-queries"),
+        Some(
+            json!({"table": "persons", "group_by": [{"column": "sex", "keyset": "sex"}],
+                     "measures": [{"kind": "count"}], "rho": 0.1}),
+        ),
+    );
+    assert_eq!(dp_job.status, 202, "{}", dp_job.body);
+    assert_eq!(dp_job.body["kind"], "dp-query");
+    let released = alice.settle(dp_job);
+    assert_eq!(released.status, 200, "{}", released.body);
+    assert!(released.body["budget"]["spent"].as_f64().unwrap() > 0.0);
+
+    // Another account's job does not exist for bob, even by its id.
+    let bob = Client::login(&server, "bob", PASSWORD);
+    for path in [
+        format!("/api/v1/jobs/{id}"),
+        format!("/api/v1/jobs/{id}/result"),
+    ] {
+        assert_eq!(bob.send("GET", &path, None).status, 404, "{path}");
+    }
+    assert_eq!(
+        bob.send("DELETE", &format!("/api/v1/jobs/{id}"), None)
+            .status,
+        404
+    );
+
+    // A long query (a triple cross join), cancelled while it runs: it
+    // stops, and its result is gone.
+    let long = post(
+        "SELECT a.sex, count(*) AS n FROM persons a, persons b, persons c \
+         WHERE a.age <> c.age OR b.sex <> c.sex GROUP BY a.sex",
+    );
+    assert_eq!(long.status, 202, "{}", long.body);
+    let long_id = long.body["job"].as_str().unwrap().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let running = alice.send("GET", &format!("/api/v1/jobs/{long_id}"), None);
+    assert_eq!(running.body["status"], "running", "{}", running.body);
+    eprintln!("progress while running: {}", running.body["progress"]);
+    let cancelled = alice.send("DELETE", &format!("/api/v1/jobs/{long_id}"), None);
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let stopped = std::time::Instant::now();
+    let last = ended(&alice, &long_id);
+    assert_eq!(last["status"], "cancelled", "{last}");
+    // Interrupted, not run to its 30 s timeout.
+    assert!(stopped.elapsed().as_secs() < 10, "{:?}", stopped.elapsed());
+    let gone = alice.send("GET", &format!("/api/v1/jobs/{long_id}/result"), None);
+    assert_eq!(gone.status, 410, "{}", gone.body);
+
+    // A finished job can be forgotten; then it is not there.
+    assert_eq!(
+        alice
+            .send("DELETE", &format!("/api/v1/jobs/{id}"), None)
+            .status,
+        200
+    );
+    assert_eq!(
+        alice
+            .send("GET", &format!("/api/v1/jobs/{id}"), None)
+            .status,
+        404
+    );
+    server.stop();
+
+    // Each step is in the log: the queries, the fetches, the cancellation.
+    let store = niji_store::Store::open(&env.data()).unwrap();
+    let events = store.audit_events().unwrap();
+    let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(count("analysis.query"), 1);
+    assert_eq!(count("analysis.dp"), 1);
+    assert_eq!(count("analysis.fetch"), 2);
+    assert_eq!(count("analysis.cancel"), 2);
+    let refused: Vec<Value> = events
+        .iter()
+        .filter(|e| e.kind == "analysis.refused")
+        .map(|e| serde_json::from_str(&e.detail).unwrap())
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0]["reason"].as_str().unwrap().contains("cancelled"),
+        "{refused:?}"
+    );
+}
+
 /// The notebooks in notebooks/ run, cell by cell, against a server on
-/// synthetic data, as a researcher would run them (nbclient).
+/// synthetic data, as a researcher would run them (nbclient). The server
+/// waits for no request, so the client follows every answer as a job.
 #[test]
 fn the_notebooks_run_against_the_platform() {
     let python = venv_tool("NIJI_NOTEBOOK_PYTHON", "notebooks/bin/python");
     let env = platform();
-    let server = Server::start(&env);
+    let server = Server::start_with(&env, &[("NIJI_JOB_AFTER_MS", "0")]);
     let alice = Client::login(&server, "alice", PASSWORD);
     let p = project(
         &server,
@@ -456,6 +595,11 @@ fn the_notebooks_run_against_the_platform() {
         let executed = std::fs::read_to_string(out.join(name)).unwrap();
         assert!(executed.contains("\"outputs\""), "{name}");
     }
+    // The client fetched its answers from jobs.
+    let store = niji_store::Store::open(&env.data()).unwrap();
+    let events = store.audit_events().unwrap();
+    let fetched = events.iter().filter(|e| e.kind == "analysis.fetch").count();
+    assert!(fetched >= 2, "{fetched} results fetched from jobs");
 }
 
 /// schemathesis (PyPI) fuzzes every operation of /api/openapi.json with a

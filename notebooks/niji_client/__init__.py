@@ -15,11 +15,16 @@ Aggregate results come as Arrow IPC streams; suppressed cells are null, and
 what disclosure control did, in words, is in ``niji.last_findings``. A result held for
 review raises ``Held`` with its airlock id; fetch it later with
 ``niji.result(id)``. Refusals raise ``NijiError`` with the server's reason.
+
+A request that runs longer than the server waits becomes a job: the client
+polls it (``GET /api/v1/jobs/{id}``), printing its progress, and fetches its
+result when it ends. Interrupting the notebook cancels the job.
 """
 
 import io
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 
@@ -72,6 +77,28 @@ class Client:
                 detail = text
             raise NijiError(error.code, detail) from None
 
+    def _settled(self, reply, accept="application/json"):
+        """The answer of an analysis request, following it if it became a job."""
+        status, headers, body = reply
+        if status != 202 or not headers.get("Content-Type", "").startswith("application/json"):
+            return reply
+        job = json.loads(body).get("job")
+        if job is None:
+            return reply
+        try:
+            while True:
+                _, _, body = self._request("GET", f"/api/v1/jobs/{job}")
+                view = json.loads(body)
+                if view["status"] != "running":
+                    break
+                if view.get("progress") is not None:
+                    print(f"job {job[:8]}: {view['progress']:.0f}%", end="\r")
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            self._request("DELETE", f"/api/v1/jobs/{job}")
+            raise
+        return self._request("GET", f"/api/v1/jobs/{job}/result", accept=accept)
+
     def _project(self, rest):
         return f"/api/v1/projects/{self.project}{rest}"
 
@@ -82,8 +109,9 @@ class Client:
 
     def query(self, sql):
         """An aggregate SQL query, as a DataFrame (suppressed cells null)."""
-        status, headers, body = self._request(
-            "POST", self._project("/queries"), {"sql": sql}, accept=ARROW
+        status, headers, body = self._settled(
+            self._request("POST", self._project("/queries"), {"sql": sql}, accept=ARROW),
+            accept=ARROW,
         )
         if status == 202 or not headers.get("Content-Type", "").startswith(ARROW):
             held = json.loads(body)
@@ -108,7 +136,7 @@ class Client:
             "rho": rho,
             "max_rows_per_person": max_rows_per_person,
         }
-        _, _, body = self._request("POST", self._project("/dp-queries"), spec)
+        _, _, body = self._settled(self._request("POST", self._project("/dp-queries"), spec))
         released = json.loads(body)
         frame = pl.DataFrame(released["rows"], schema=released["columns"], orient="row")
         noise = pl.DataFrame(released["noise"])

@@ -19,7 +19,8 @@ pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
     let staging = Staging::open(&config.data)?;
     let state = AppState::new(store, staging, Tokenizer::new(key))
         .with_quorum(config.review.quorum)
-        .with_secure_cookies(config.server.behind_tls);
+        .with_secure_cookies(config.server.behind_tls)
+        .with_job_after(std::time::Duration::from_millis(config.server.job_after_ms));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -35,10 +35,17 @@ impl Client {
 
     pub fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
         let url = format!("{}{path}", self.url);
-        let mut response = if method == "GET" {
-            let mut r = self.agent.get(&url);
+        let mut response = if method == "GET" || method == "DELETE" {
+            let mut r = if method == "GET" {
+                self.agent.get(&url)
+            } else {
+                self.agent.delete(&url)
+            };
             if let Some(c) = &self.cookie {
                 r = r.header("Cookie", c);
+            }
+            if let Some(x) = self.csrf.as_ref().filter(|_| method == "DELETE") {
+                r = r.header("X-CSRF-Token", x);
             }
             if let Some(t) = &self.token {
                 r = r.header("Authorization", format!("Bearer {t}"));
@@ -88,6 +95,23 @@ impl Client {
             content_type,
             body,
         }
+    }
+
+    /// The answer of an analysis request, following it when it became a
+    /// job (202 with a `job`): polled until it ends, then fetched.
+    pub fn settle(&self, reply: Reply) -> Reply {
+        let Some(job) = reply.body.get("job").and_then(Value::as_str) else {
+            return reply;
+        };
+        loop {
+            let status = self.send("GET", &format!("/api/v1/jobs/{job}"), None);
+            assert_eq!(status.status, 200, "{}", status.body);
+            if status.body["status"] != "running" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.send("GET", &format!("/api/v1/jobs/{job}/result"), None)
     }
 
     pub fn login(server: &Server, name: &str, password: &str) -> Client {

@@ -174,9 +174,15 @@ pub struct Server {
 
 impl Server {
     pub fn start(env: &Env) -> Server {
+        Server::start_with(env, &[])
+    }
+
+    /// The server with extra environment (configuration) variables.
+    pub fn start_with(env: &Env, vars: &[(&str, &str)]) -> Server {
         let mut child = env
             .niji(&["serve", "--listen", "127.0.0.1:0"])
             .env("NIJI_PASSPHRASE", PASSPHRASE)
+            .envs(vars.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -70,6 +70,12 @@ pub const KEYS: &[Key] = &[
         doc: "`true` when browsers reach the server over HTTPS through a TLS-terminating proxy: session cookies are then marked `Secure`. A request the proxy marks `X-Forwarded-Proto: https` gets a `Secure` cookie either way.",
     },
     Key {
+        name: "server.job_after_ms",
+        env: "NIJI_JOB_AFTER_MS",
+        default: "2000",
+        doc: "Milliseconds an analysis request (SQL or DP) is waited for before the answer becomes an asynchronous job: the request then gets 202 with the job's id, to poll at `/api/v1/jobs/{id}` and fetch from `/api/v1/jobs/{id}/result`.",
+    },
+    Key {
         name: "review.quorum",
         env: "NIJI_REVIEW_QUORUM",
         default: "2",
@@ -113,6 +119,8 @@ pub struct ServerConfig {
     pub listen: std::net::SocketAddr,
     /// `server.behind_tls`.
     pub behind_tls: bool,
+    /// `server.job_after_ms`.
+    pub job_after_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -120,6 +128,7 @@ impl Default for ServerConfig {
         Self {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
             behind_tls: false,
+            job_after_ms: 2000,
         }
     }
 }
@@ -290,6 +299,12 @@ impl Config {
                 reason: "expected true or false".to_owned(),
             })?;
         }
+        if let Some(ms) = env("NIJI_JOB_AFTER_MS") {
+            self.server.job_after_ms = ms.parse().map_err(|_| ConfigError::Env {
+                var: "NIJI_JOB_AFTER_MS",
+                reason: "expected a whole number of milliseconds".to_owned(),
+            })?;
+        }
         if let Some(quorum) = env("NIJI_REVIEW_QUORUM") {
             self.review.quorum =
                 quorum
@@ -347,6 +362,10 @@ mod tests {
             config.server.behind_tls.to_string(),
             documented("server.behind_tls")
         );
+        assert_eq!(
+            config.server.job_after_ms.to_string(),
+            documented("server.job_after_ms")
+        );
     }
 
     #[test]
@@ -358,6 +377,7 @@ mod tests {
             ("NIJI_LISTEN", "0.0.0.0:9000"),
             ("NIJI_REVIEW_QUORUM", "3"),
             ("NIJI_BEHIND_TLS", "true"),
+            ("NIJI_JOB_AFTER_MS", "0"),
         ];
         assert_eq!(vars.len(), KEYS.len(), "a key without an override test");
         let mut config = Config::from_toml_str("data = \"/elsewhere\"\n", "niji.toml").unwrap();
@@ -368,6 +388,7 @@ mod tests {
         assert_eq!(config.server.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(config.review.quorum, 3);
         assert!(config.server.behind_tls);
+        assert_eq!(config.server.job_after_ms, 0);
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub mod sandbox;
 
 pub use check::{Allowlist, Checked, check};
 pub use disclosure::{Findings, Output, RuleSet, Status};
-pub use sandbox::{Cell, GrantedTable, Kind, Limits, ResultSet, Sandbox};
+pub use sandbox::{Cell, Control, GrantedTable, Kind, Limits, ResultSet, Sandbox};
 
 use sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, TableFactor};
 use sqlparser::dialect::DuckDbDialect;
@@ -78,6 +78,9 @@ pub enum QueryError {
     /// A rule-set file is wrong.
     #[error("disclosure policy: {0}")]
     Policy(String),
+    /// Stopped by its [`Control`] (the researcher cancelled it).
+    #[error("the query was cancelled")]
+    Cancelled,
     /// Something on the platform's side.
     #[error("internal error: {0}")]
     Internal(String),
@@ -131,18 +134,35 @@ pub struct Outcome {
     pub findings: Findings,
     /// What may leave: withheld cells NULL.
     pub released: ResultSet,
+    /// Rows of the tables the query reads, before its filters.
+    pub scanned: u64,
 }
 
 /// Queries over one grant's tables.
 pub struct Analysis {
     tables: Vec<GrantedTable>,
     limits: Limits,
+    control: Control,
 }
 
 impl Analysis {
     /// An analysis over `tables` with `limits`.
     pub fn new(tables: Vec<GrantedTable>, limits: Limits) -> Analysis {
-        Analysis { tables, limits }
+        Analysis {
+            tables,
+            limits,
+            control: Control::default(),
+        }
+    }
+
+    /// The same analysis, its queries stopped by and reporting to `control`.
+    pub fn with_control(mut self, control: Control) -> Analysis {
+        self.control = control;
+        self
+    }
+
+    fn sandbox(&self, limits: Limits) -> Result<Sandbox, QueryError> {
+        Sandbox::open_with(&self.tables, limits, self.control.clone())
     }
 
     /// Checks `sql` against the grant without running it.
@@ -152,13 +172,14 @@ impl Analysis {
 
     /// Up to `per_person` rows of each person (picked at random) of the
     /// granted `columns` of `table`, for a measurement that bounds each
-    /// person's contribution. Platform SQL, in the same sandbox.
+    /// person's contribution. Platform SQL, in the same sandbox. Also the
+    /// rows of `table` it scanned.
     pub fn person_rows(
         &self,
         table: &str,
         columns: &[String],
         per_person: u32,
-    ) -> Result<ResultSet, QueryError> {
+    ) -> Result<(ResultSet, u64), QueryError> {
         let granted = self
             .tables
             .iter()
@@ -193,7 +214,9 @@ impl Analysis {
             max_rows: usize::MAX,
             ..self.limits.clone()
         };
-        Sandbox::open(&self.tables, limits)?.run(&sql)
+        let sandbox = self.sandbox(limits)?;
+        let rows = sandbox.run(&sql)?;
+        Ok((rows, sandbox.rows_of([&granted.view])))
     }
 
     /// Runs a query whose rows may be rows of the release (a grant that
@@ -201,7 +224,9 @@ impl Analysis {
     /// rule. Its pseudonyms are the caller's to record.
     pub fn rows(&self, sql: &str) -> Result<Outcome, QueryError> {
         let checked = self.check(sql)?;
-        let result = Sandbox::open(&self.tables, self.limits.clone())?.run(sql)?;
+        let sandbox = self.sandbox(self.limits.clone())?;
+        let result = sandbox.run(sql)?;
+        let scanned = sandbox.rows_of(&checked.tables);
         let findings = Findings {
             cells: vec![vec![Status::Pass; result.columns.len()]; result.rows.len()],
             notes: vec!["row-level result: no disclosure rule applies".into()],
@@ -212,6 +237,7 @@ impl Analysis {
             released: result.clone(),
             computed: result,
             findings,
+            scanned,
         })
     }
 
@@ -232,7 +258,7 @@ impl Analysis {
             )));
         }
         let (rewritten, outputs) = with_person_count(&checked)?;
-        let sandbox = Sandbox::open(&self.tables, self.limits.clone())?;
+        let sandbox = self.sandbox(self.limits.clone())?;
         let mut result = sandbox.run(&rewritten).map_err(|e| match e {
             QueryError::Failed(text) if text.contains(check::PSEUDONYM) => QueryError::Refused(
                 "an aggregate query must read person-level rows: its first FROM item needs the `pseudonym` column".into(),
@@ -253,6 +279,7 @@ impl Analysis {
         let findings = disclosure::judge(rules, &result, &persons, &outputs, &shares);
         let released = disclosure::release(&result, &findings);
         Ok(Outcome {
+            scanned: sandbox.rows_of(&checked.tables),
             checked,
             computed: result,
             persons,

@@ -7,9 +7,11 @@
 
 use crate::QueryError;
 use crate::check::PSEUDONYM;
-use duckdb::Connection;
+use duckdb::{Connection, InterruptHandle, ProgressHandle};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// One granted table as the sandbox exposes it.
@@ -48,6 +50,68 @@ impl Default for Limits {
             threads: 1,
             timeout: Duration::from_secs(30),
             max_rows: 10_000,
+        }
+    }
+}
+
+/// A handle on the queries of one request, shared with whoever may stop
+/// it or ask how far it got (an asynchronous job). Cloning shares it.
+#[derive(Clone, Default)]
+pub struct Control {
+    state: Arc<ControlState>,
+}
+
+#[derive(Default)]
+struct ControlState {
+    cancelled: AtomicBool,
+    /// The connection running the request's current query.
+    running: Mutex<Option<(Arc<InterruptHandle>, ProgressHandle)>>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("cancelled", &self.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    /// Stops the request: the query running now is interrupted, and no
+    /// later one starts.
+    pub fn cancel(&self) {
+        self.state.cancelled.store(true, Ordering::SeqCst);
+        if let Ok(running) = self.state.running.lock()
+            && let Some((interrupt, _)) = running.as_ref()
+        {
+            interrupt.interrupt();
+        }
+    }
+
+    /// Whether [`Control::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.state.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// DuckDB's estimate of how far the current query is, in percent;
+    /// `None` when no query runs or DuckDB cannot tell.
+    pub fn progress(&self) -> Option<f64> {
+        let running = self.state.running.lock().ok()?;
+        running.as_ref()?.1.query_progress().percentage()
+    }
+
+    /// Fails with [`QueryError::Cancelled`] once the request was cancelled.
+    pub fn check(&self) -> Result<(), QueryError> {
+        if self.is_cancelled() {
+            Err(QueryError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn attach(&self, conn: &Connection) {
+        if let Ok(mut running) = self.state.running.lock() {
+            *running = Some((conn.interrupt_handle(), conn.progress_handle()));
         }
     }
 }
@@ -107,6 +171,9 @@ pub struct ResultSet {
 pub struct Sandbox {
     conn: Connection,
     limits: Limits,
+    control: Control,
+    /// Rows of each view's table, from the release's own metadata.
+    rows: BTreeMap<String, u64>,
 }
 
 fn quote_ident(name: &str) -> String {
@@ -121,6 +188,17 @@ impl Sandbox {
     /// Attaches the releases read-only, creates the views and locks the
     /// connection.
     pub fn open(tables: &[GrantedTable], limits: Limits) -> Result<Sandbox, QueryError> {
+        Sandbox::open_with(tables, limits, Control::default())
+    }
+
+    /// [`Sandbox::open`], its queries stopped by and reporting progress to
+    /// `control`.
+    pub fn open_with(
+        tables: &[GrantedTable],
+        limits: Limits,
+        control: Control,
+    ) -> Result<Sandbox, QueryError> {
+        control.check()?;
         let conn = Connection::open_in_memory().map_err(QueryError::internal)?;
         // Extensions are neither installed nor loaded behind the query's
         // back (DuckDB would fetch them from the network).
@@ -160,6 +238,9 @@ impl Sandbox {
             ))
             .map_err(|e| QueryError::Internal(format!("view {}: {e}", t.view)))?;
         }
+        let rows = table_rows(&conn, tables, &attached)?;
+        conn.set_query_progress_tracking(true)
+            .map_err(QueryError::internal)?;
         // From here the connection reads no file, loads nothing and its
         // settings cannot change: whatever the SQL, it sees the views.
         conn.execute_batch(&format!(
@@ -169,12 +250,33 @@ impl Sandbox {
             limits.threads.max(1)
         ))
         .map_err(QueryError::internal)?;
-        Ok(Sandbox { conn, limits })
+        control.attach(&conn);
+        Ok(Sandbox {
+            conn,
+            limits,
+            control,
+            rows,
+        })
+    }
+
+    /// Rows of the granted tables `views` name (case-insensitive), before
+    /// any filter: what a query over them scans at most.
+    pub fn rows_of<'a>(&self, views: impl IntoIterator<Item = &'a String>) -> u64 {
+        views
+            .into_iter()
+            .filter_map(|v| {
+                self.rows
+                    .iter()
+                    .find(|(view, _)| view.eq_ignore_ascii_case(v))
+                    .map(|(_, n)| *n)
+            })
+            .sum()
     }
 
     /// Runs checked SQL; interrupted at the timeout, refused past the row
     /// limit.
     pub fn run(&self, sql: &str) -> Result<ResultSet, QueryError> {
+        self.control.check()?;
         let handle = self.conn.interrupt_handle();
         let (done, wait) = mpsc::channel::<()>();
         let timeout = self.limits.timeout;
@@ -190,6 +292,7 @@ impl Sandbox {
         let fired = timer.join().unwrap_or(false);
         match result {
             Err(_) if fired => Err(QueryError::Timeout(timeout)),
+            Err(_) if self.control.is_cancelled() => Err(QueryError::Cancelled),
             other => other,
         }
     }
@@ -237,6 +340,32 @@ impl Sandbox {
             rows: out,
         })
     }
+}
+
+/// Each granted view's row count, read from the attached releases'
+/// catalogue (exact for DuckDB tables, and free: no scan).
+fn table_rows(
+    conn: &Connection,
+    tables: &[GrantedTable],
+    attached: &[&PathBuf],
+) -> Result<BTreeMap<String, u64>, QueryError> {
+    let mut rows = BTreeMap::new();
+    let mut stmt = conn
+        .prepare(
+            "SELECT estimated_size FROM duckdb_tables() \
+             WHERE database_name = ? AND schema_name = 'main' AND table_name = ?",
+        )
+        .map_err(QueryError::internal)?;
+    for t in tables {
+        let Some(i) = attached.iter().position(|p| *p == &t.path) else {
+            continue;
+        };
+        let n: Option<i64> = stmt
+            .query_row(duckdb::params![format!("r{i}"), t.table], |r| r.get(0))
+            .ok();
+        rows.insert(t.view.clone(), n.unwrap_or(0).max(0) as u64);
+    }
+    Ok(rows)
 }
 
 fn kind_of(t: &duckdb::arrow::datatypes::DataType) -> Kind {

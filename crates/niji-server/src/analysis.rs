@@ -5,13 +5,14 @@
 
 use crate::caller::Caller;
 use crate::gate::Granted;
+use crate::jobs::Answer;
 use crate::problem::{ApiError, blocking};
-use crate::state::AppState;
+use crate::state::{AppState, Inner};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
-use niji_query::{Cell, Kind, Limits, Outcome, QueryError, RuleSet, Status};
+use niji_query::{Cell, Control, Kind, Limits, Outcome, QueryError, RuleSet, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -118,6 +119,7 @@ fn audit_detail(
                 }),
             );
             detail.insert("tables".into(), json!(o.checked.tables));
+            detail.insert("rows_scanned".into(), json!(o.scanned));
             detail.insert(
                 "shape".into(),
                 json!([o.computed.rows.len(), o.computed.columns.len()]),
@@ -142,11 +144,12 @@ pub(crate) fn api_error(e: QueryError) -> ApiError {
         QueryError::Syntax(_) | QueryError::Timeout(_) | QueryError::Failed(_) => {
             ApiError::Unprocessable(e.to_string())
         }
+        QueryError::Cancelled => ApiError::Gone(e.to_string()),
         QueryError::Policy(_) | QueryError::Internal(_) => ApiError::Internal(e.to_string()),
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/projects/{id}/queries", params(("id" = i64, Path, description = "Project (grant) id")), request_body = QueryBody, responses((status = 200, description = "The result as disclosure control lets it leave", body = QueryResult), (status = 202, description = "Held for review (airlock)", body = QueryResult), (status = 403, description = "Refused by the gate: not a member, grant inactive, or a table, column or function outside the grant"), (status = 422, description = "Not valid SQL, or the query failed or ran too long")))]
+#[utoipa::path(post, path = "/api/v1/projects/{id}/queries", params(("id" = i64, Path, description = "Project (grant) id")), request_body = QueryBody, responses((status = 200, description = "The result as disclosure control lets it leave", body = QueryResult), (status = 202, description = "Held for review (airlock, a `QueryResult`), or running on as a job (a `JobView`)", body = QueryResult), (status = 403, description = "Refused by the gate: not a member, grant inactive, or a table, column or function outside the grant"), (status = 422, description = "Not valid SQL, or the query failed or ran too long"), (status = 429, description = "The project runs as many analysis requests as it may")))]
 async fn query(
     State(state): State<AppState>,
     granted: Granted,
@@ -154,7 +157,20 @@ async fn query(
     Json(body): Json<QueryBody>,
 ) -> Result<Response, ApiError> {
     let arrow = crate::arrow::wants_arrow(&headers);
-    let rules = RuleSet::builtin()
+    let rules = rules_of(&granted)?;
+    let inner = state.inner();
+    let slot = inner.slot(granted.grant().id)?;
+    let owner = crate::jobs::Owner::of(&granted);
+    crate::jobs::answer(&state, owner, "query", arrow, move |control| {
+        let _slot = slot;
+        run_query(&granted, &inner, &body.sql, &rules, control)
+            .map(|(status, result)| Answer::Query(status, result))
+    })
+    .await
+}
+/// The grant's disclosure rule set.
+fn rules_of(granted: &Granted) -> Result<RuleSet, ApiError> {
+    RuleSet::builtin()
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .remove(&granted.grant().conditions.rule_set)
         .ok_or_else(|| {
@@ -163,74 +179,88 @@ async fn query(
                 granted.grant().id,
                 granted.grant().conditions.rule_set
             ))
-        })?;
-    let inner = state.inner();
-    let slot = inner.slot(granted.grant().id)?;
-    blocking(move || {
-        let _slot = slot;
-        // The query runs without the store's lock; only the writes take it.
-        let analysis = granted.analysis(Limits::default());
-        // A grant that allows row-level results (pseudonymized tier,
-        // certified organization) answers non-aggregate queries as rows.
-        let row_level = granted.grant().conditions.row_level
-            && analysis.check(&body.sql).is_ok_and(|c| !c.aggregate);
-        let outcome = if row_level {
-            analysis.rows(&body.sql)
-        } else {
-            analysis.aggregate(&body.sql, &rules)
-        };
-        let store = inner.store()?;
-        // The pseudonyms a row-level result shows are recorded, with their
-        // audit event, before it leaves: citizens can learn who saw theirs.
-        if let (true, Ok(o)) = (row_level, &outcome) {
-            let shown = niji_query::pseudonyms_in(&o.computed);
-            let mut releases: Vec<String> =
-                granted.tables().iter().map(|t| t.release.clone()).collect();
-            releases.sort();
-            releases.dedup();
-            store.record_row_level(granted.grant().id, granted.account(), &releases, &shown)?;
-        }
-        // A result with cells for review is held, not returned.
-        let held = match &outcome {
-            Ok(o) if o.findings.needs_review() => Some(
-                store.hold_result(
-                    granted.account(),
-                    granted.grant().id,
-                    &body.sql,
-                    &serde_json::to_string(&rendered(o, true, None))
-                        .map_err(|e| ApiError::Internal(e.to_string()))?,
-                    &serde_json::to_string(&o.findings.notes)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?,
-                )?,
-            ),
-            _ => None,
-        };
-        let detail = audit_detail(&granted, &body.sql, &outcome, held);
-        let kind = if outcome.is_ok() {
-            "analysis.query"
-        } else {
-            "analysis.refused"
-        };
-        // Log before release: no audit event, no result.
-        store.audit(
-            granted.account(),
-            kind,
-            &format!("project {}", granted.grant().id),
-            &detail,
-        )?;
-        let outcome = outcome.map_err(api_error)?;
-        let status = if held.is_some() {
-            StatusCode::ACCEPTED
-        } else {
-            StatusCode::OK
-        };
-        let result = rendered(&outcome, held.is_none(), held);
-        if arrow && held.is_none() {
-            return arrow_response(&result);
-        }
-        Ok((status, Json(result)).into_response())
-    })
-    .await
+        })
+}
+
+/// Runs one SQL request to its audited end: the result (released, or
+/// held for the airlock) once its audit event is durable.
+fn run_query(
+    granted: &Granted,
+    inner: &Inner,
+    sql: &str,
+    rules: &RuleSet,
+    control: Control,
+) -> Result<(StatusCode, QueryResult), ApiError> {
+    // The query runs without the store's lock; only the writes take it.
+    let analysis = granted.analysis(Limits::default()).with_control(control);
+    // A grant that allows row-level results (pseudonymized tier,
+    // certified organization) answers non-aggregate queries as rows.
+    let row_level =
+        granted.grant().conditions.row_level && analysis.check(sql).is_ok_and(|c| !c.aggregate);
+    let outcome = if row_level {
+        analysis.rows(sql)
+    } else {
+        analysis.aggregate(sql, rules)
+    };
+    let store = inner.store()?;
+    // The pseudonyms a row-level result shows are recorded, with their
+    // audit event, before it leaves: citizens can learn who saw theirs.
+    if let (true, Ok(o)) = (row_level, &outcome) {
+        let shown = niji_query::pseudonyms_in(&o.computed);
+        let mut releases: Vec<String> =
+            granted.tables().iter().map(|t| t.release.clone()).collect();
+        releases.sort();
+        releases.dedup();
+        store.record_row_level(granted.grant().id, granted.account(), &releases, &shown)?;
+    }
+    // A result with cells for review is held, not returned.
+    let held = match &outcome {
+        Ok(o) if o.findings.needs_review() => Some(
+            store.hold_result(
+                granted.account(),
+                granted.grant().id,
+                sql,
+                &serde_json::to_string(&rendered(o, true, None))
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+                &serde_json::to_string(&o.findings.notes)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+            )?,
+        ),
+        _ => None,
+    };
+    let detail = audit_detail(granted, sql, &outcome, held);
+    let kind = if outcome.is_ok() {
+        "analysis.query"
+    } else {
+        "analysis.refused"
+    };
+    // Log before release: no audit event, no result.
+    store.audit(
+        granted.account(),
+        kind,
+        &format!("project {}", granted.grant().id),
+        &detail,
+    )?;
+    let outcome = outcome.map_err(api_error)?;
+    let status = if held.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, rendered(&outcome, held.is_none(), held)))
+}
+
+/// A result as its request answers it: JSON, or a released one as Arrow
+/// when asked.
+pub(crate) fn respond(
+    status: StatusCode,
+    result: &QueryResult,
+    arrow: bool,
+) -> Result<Response, ApiError> {
+    if arrow && status == StatusCode::OK {
+        return arrow_response(result);
+    }
+    Ok((status, Json(result)).into_response())
 }
 
 /// A released result as an Arrow IPC stream, its findings in the

@@ -85,7 +85,7 @@ pub fn routes() -> Router<AppState> {
 #[openapi(
     info(
         title = "niji governance API",
-        description = "Applications, reviews, grants and the public register"
+        description = "Applications, reviews, grants and the public register; the purpose-gated analysis API (SQL, DP, jobs, airlock)"
     ),
     paths(
         login,
@@ -117,7 +117,10 @@ pub fn routes() -> Router<AppState> {
         crate::analysis::airlock_item,
         crate::analysis::airlock_review,
         crate::dp::dp_query,
-        crate::dp::budget
+        crate::dp::budget,
+        crate::jobs::status,
+        crate::jobs::result,
+        crate::jobs::cancel
     )
 )]
 pub struct ApiDoc;

@@ -8,12 +8,14 @@
 //! measurement to collecting its output happens in one blocking task.
 
 use crate::gate::Granted;
+use crate::jobs::Answer;
 use crate::problem::{ApiError, blocking};
 use crate::state::AppState;
 use axum::extract::State;
+use axum::response::Response;
 use axum::{Json, Router, routing::get, routing::post};
 use niji_dp::{DpError, DpQuery, GroupKey, KeySets, Measure, Prepared, Rows};
-use niji_query::{Cell, Limits};
+use niji_query::{Cell, Control, Limits};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -181,64 +183,82 @@ fn rows_of(result: &niji_query::ResultSet, keys: usize) -> Rows {
     rows
 }
 
-#[utoipa::path(post, path = "/api/v1/projects/{id}/dp-queries", params(("id" = i64, Path, description = "Project (grant) id")), request_body = DpQueryBody, responses((status = 200, description = "A DP release, its noise and the budget after it", body = DpResult), (status = 403, description = "Refused by the gate, a column outside the grant, or over budget"), (status = 422, description = "A query OpenDP cannot measure")))]
+#[utoipa::path(post, path = "/api/v1/projects/{id}/dp-queries", params(("id" = i64, Path, description = "Project (grant) id")), request_body = DpQueryBody, responses((status = 200, description = "A DP release, its noise and the budget after it", body = DpResult), (status = 403, description = "Refused by the gate, a column outside the grant, or over budget"), (status = 202, description = "Running on as a job", body = crate::jobs::JobView), (status = 422, description = "A query OpenDP cannot measure"), (status = 429, description = "The project runs as many analysis requests as it may")))]
 async fn dp_query(
     State(state): State<AppState>,
     granted: Granted,
     Json(body): Json<DpQueryBody>,
-) -> Result<Json<DpResult>, ApiError> {
+) -> Result<Response, ApiError> {
     let query = body.into_query()?;
     let inner = state.inner();
     let slot = inner.slot(granted.grant().id)?;
-    blocking(move || {
+    let owner = crate::jobs::Owner::of(&granted);
+    crate::jobs::answer(&state, owner, "dp-query", false, move |control| {
         let _slot = slot;
         let spec = format!("{query:?}");
-        let outcome = run(&granted, &query, &spec, &inner);
+        let outcome = run(&granted, &query, &spec, &inner, control);
         // Log before release: the refusal or the release, with ρ.
+        let released = outcome.as_ref().ok();
         let detail = json!({
             "project": granted.grant().id,
             "purpose": granted.purpose(),
             "spec": spec,
             "tables": [query.table],
-            "rho": outcome.as_ref().map(|r| r.rho).unwrap_or(0.0),
-            "shape": outcome.as_ref().map(|r| json!([r.rows.len(), r.columns.len()])).unwrap_or(json!(null)),
+            "rows_scanned": released.map(|r| r.scanned),
+            "rho": released.map(|r| r.result.rho).unwrap_or(0.0),
+            "shape": released.map(|r| json!([r.result.rows.len(), r.result.columns.len()])),
             "outcome": if outcome.is_ok() { "released" } else { "refused" },
             "reason": outcome.as_ref().err().map(|e| e.to_string()),
         });
-        let kind = if outcome.is_ok() { "analysis.dp" } else { "analysis.refused" };
+        let kind = if outcome.is_ok() {
+            "analysis.dp"
+        } else {
+            "analysis.refused"
+        };
         inner.store()?.audit(
             granted.account(),
             kind,
             &format!("project {}", granted.grant().id),
             &detail.to_string(),
         )?;
-        outcome.map(Json)
+        outcome.map(|r| Answer::Dp(r.result))
     })
     .await
 }
 
-/// Builds, debits, runs: the store is locked only for the debit.
+/// A DP release and the rows it read.
+struct Released {
+    result: DpResult,
+    scanned: u64,
+}
+
+/// Builds, debits, runs: the store is locked only for the debit, and a
+/// request cancelled before it spends nothing.
 fn run(
     granted: &Granted,
     query: &DpQuery,
     spec: &str,
     inner: &crate::state::Inner,
-) -> Result<DpResult, ApiError> {
+    control: Control,
+) -> Result<Released, ApiError> {
     let keysets = KeySets::builtin().map_err(dp_error)?;
     let prepared = Prepared::new(query, &keysets).map_err(dp_error)?;
     let mut columns: Vec<String> = query.group_by.iter().map(|g| g.column.clone()).collect();
     columns.extend(prepared.value_columns());
-    let data = granted
+    let (data, scanned) = granted
         .analysis(Limits::default())
+        .with_control(control.clone())
         .person_rows(&query.table, &columns, query.max_rows_per_person)
         .map_err(crate::analysis::api_error)?;
     let rows = rows_of(&data, query.group_by.len());
+    drop(data);
+    control.check().map_err(crate::analysis::api_error)?;
     let budget =
         inner
             .store()?
             .debit_rho(granted.grant().id, granted.account(), prepared.rho(), spec)?;
     let released = prepared.release(&rows).map_err(dp_error)?;
-    Ok(DpResult {
+    let result = DpResult {
         rows: released
             .rows
             .iter()
@@ -263,7 +283,8 @@ fn run(
             .collect(),
         rho: released.rho,
         budget: budget.into(),
-    })
+    };
+    Ok(Released { result, scanned })
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{id}/budget", params(("id" = i64, Path, description = "Project (grant) id")), responses((status = 200, description = "ρ granted, spent and left", body = BudgetView), (status = 403, description = "Refused by the gate")))]

@@ -79,6 +79,18 @@ impl FromRequestParts<AppState> for Granted {
             .get("id")
             .and_then(|id| id.parse().ok())
             .ok_or_else(|| ApiError::NotFound("no such project".into()))?;
+        Granted::pass_for(state, caller, project).await
+    }
+}
+
+impl Granted {
+    /// The gate for a project a route names otherwise than by its path's
+    /// `{id}` (a job's).
+    pub(crate) async fn pass_for(
+        state: &AppState,
+        caller: Caller,
+        project: i64,
+    ) -> Result<Granted, ApiError> {
         let inner = state.inner();
         blocking(move || {
             let store = inner.store()?;

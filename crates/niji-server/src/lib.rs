@@ -10,6 +10,9 @@ Routes so far:
 | `/api/v1/...` | accounts (session cookie with CSRF token) or notebooks (API token) | logins, tokens, applications, reviews, projects, revocation |
 | `/api/v1/admin/...` | an admin's session | accounts and organizations |
 | `/api/v1/projects/{id}/queries`, `.../tables` | the project's members (session or its token), through the purpose gate ([`Granted`]) | SQL over the granted views, judged by disclosure control |
+| `/api/v1/projects/{id}/dp-queries`, `.../budget` | the same, through the gate | DP releases (OpenDP), debited from the project's ρ ledger |
+| `/api/v1/jobs/{job}`, `.../result` | the job's author, through the gate of its project | analysis requests that outlasted the wait: status, progress, result, cancel |
+| `/api/v1/airlock/...` | reviewers who are neither author nor member | held results: release or reject |
 | `GET /api/v1/register` | anyone | the public register of approved projects |
 | `/`, `/login`, `/applications`, `/reviews`, `/projects/{id}`, `/admin/...`, `/register` | browsers | the web pages (Japanese by default, `?lang=en`) |
 
@@ -54,6 +57,7 @@ mod dp;
 mod error;
 mod fhir;
 mod gate;
+mod jobs;
 mod problem;
 mod state;
 mod web;
@@ -99,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(analysis::routes())
         .merge(dp::routes())
+        .merge(jobs::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

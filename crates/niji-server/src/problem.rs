@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use niji_store::StoreError;
 
 /// An API request that failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// No valid session or token.
     #[error("log in, or send a valid API token")]
@@ -24,6 +24,9 @@ pub enum ApiError {
     /// Too many failed logins.
     #[error("too many failed logins; try again later")]
     TooMany,
+    /// It was there, and is no more (a cancelled job).
+    #[error("{0}")]
+    Gone(String),
     /// Busy: try again shortly (sent with Retry-After).
     #[error("{0}")]
     Busy(String),
@@ -54,6 +57,7 @@ impl ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooMany | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

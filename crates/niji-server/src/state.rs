@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     pub secure_cookies: bool,
     /// Analysis requests running, per project.
     pub slots: Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
+    /// Analysis requests that outlasted the wait, as jobs.
+    pub jobs: crate::jobs::Jobs,
 }
 
 /// Analysis requests one project may run at once; more get 429.
@@ -85,6 +87,7 @@ impl AppState {
                 quorum: niji_store::governance::DEFAULT_QUORUM,
                 secure_cookies: false,
                 slots: Mutex::default(),
+                jobs: crate::jobs::Jobs::default(),
             }),
         }
     }
@@ -108,6 +111,20 @@ impl AppState {
         match Arc::try_unwrap(self.inner) {
             Ok(mut inner) => {
                 inner.secure_cookies = secure;
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
+    }
+
+    /// The same state, turning analysis requests that take longer than
+    /// `after` into asynchronous jobs.
+    pub fn with_job_after(self, after: std::time::Duration) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.jobs.after = after;
                 AppState {
                     inner: Arc::new(inner),
                 }
