@@ -250,9 +250,46 @@ fn a_flagged_result_waits_in_the_airlock_for_two_outside_reviewers() {
         202,
         "one release is not enough"
     );
+    // The second reviewer works from the pages: the queue, the held
+    // result with its query, findings and the cells for review, the form.
     let rev2 = Client::login(&server, "rev2", PASSWORD);
-    let done = review(&rev2, "release", "fine");
-    assert_eq!(done.body["status"], "released", "{}", done.body);
+    let page = |path: &str| -> String {
+        let reply = rev2.send("GET", path, None);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        reply.body.as_str().unwrap().to_owned()
+    };
+    assert!(page("/airlock").contains(&format!("href=\"/airlock/{id}\"")));
+    let held_page = page(&format!("/airlock/{id}"));
+    assert!(held_page.contains(text), "the query is shown");
+    assert!(
+        held_page.contains("[要確認]"),
+        "cells for review are marked"
+    );
+    assert!(
+        held_page.contains("bands, not ages"),
+        "rev1's decision is shown"
+    );
+    let no_redirects: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let posted = no_redirects
+        .post(format!("{}/airlock/{id}", server.url))
+        .header("Cookie", rev2.cookie.as_deref().unwrap())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!(
+            "csrf={}&decision=release&comment=fine",
+            rev2.csrf.as_deref().unwrap()
+        ))
+        .unwrap();
+    assert_eq!(posted.status().as_u16(), 303);
+    let after = page(&format!("/airlock/{id}"));
+    assert!(after.contains("公開済み"), "{after}");
+    assert!(
+        !after.contains("<form method=\"post\" action=\"/airlock/"),
+        "decided: no form"
+    );
     let fetched = alice.send("GET", &fetch, None);
     assert_eq!(fetched.status, 200, "{}", fetched.body);
     assert_eq!(fetched.body["rows"], shown["rows"]);

@@ -510,28 +510,41 @@ async fn airlock_item(
 ) -> Result<Json<HeldView>, ApiError> {
     crate::api::session_only(&caller)?;
     let inner = state.inner();
-    let held = blocking(move || {
-        let store = inner.store()?;
-        let visible = store
-            .airlock_queue(&caller.account)?
-            .into_iter()
-            .any(|h| h.id == id);
-        let held = store.held(id)?;
-        // Who already checked it still sees it; others outside the queue do not.
-        let checked = held
-            .reviews
-            .iter()
-            .any(|r| r.reviewer == caller.account.name);
-        if !(visible || checked) {
-            return Err(ApiError::Forbidden(format!(
-                "result {id} is not one `{}` may check",
-                caller.account.name
-            )));
-        }
-        Ok(held)
-    })
-    .await?;
+    let held = blocking(move || held_for(&*inner.store()?, &caller.account, id)).await?;
     Ok(Json(held.into()))
+}
+
+/// Held result `id` as `reviewer` may see it: in their queue, or one they
+/// already checked. (The API and the pages alike.)
+pub(crate) fn held_for(
+    store: &niji_store::Store,
+    reviewer: &niji_store::Account,
+    id: i64,
+) -> Result<niji_store::Held, ApiError> {
+    let visible = store
+        .airlock_queue(reviewer)?
+        .into_iter()
+        .any(|h| h.id == id);
+    let held = store.held(id)?;
+    let checked = held.reviews.iter().any(|r| r.reviewer == reviewer.name);
+    if !(visible || checked) {
+        return Err(ApiError::Forbidden(format!(
+            "result {id} is not one `{}` may check",
+            reviewer.name
+        )));
+    }
+    Ok(held)
+}
+
+/// A reviewer's decision as the store takes it.
+pub(crate) fn verdict(decision: &str) -> Result<niji_store::Verdict, ApiError> {
+    match decision {
+        "release" => Ok(niji_store::Verdict::Release),
+        "reject" => Ok(niji_store::Verdict::Reject),
+        other => Err(ApiError::Unprocessable(format!(
+            "decision `{other}`: release or reject"
+        ))),
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -550,15 +563,7 @@ async fn airlock_review(
     Json(body): Json<AirlockDecision>,
 ) -> Result<Json<HeldView>, ApiError> {
     crate::api::session_only(&caller)?;
-    let verdict = match body.decision.as_str() {
-        "release" => niji_store::Verdict::Release,
-        "reject" => niji_store::Verdict::Reject,
-        other => {
-            return Err(ApiError::Unprocessable(format!(
-                "decision `{other}`: release or reject"
-            )));
-        }
-    };
+    let verdict = verdict(&body.decision)?;
     let inner = state.inner();
     let held = blocking(move || {
         Ok(inner

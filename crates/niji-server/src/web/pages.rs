@@ -45,6 +45,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/applications/{id}/withdraw", post(withdraw))
         .route("/reviews", get(queue))
         .route("/reviews/{id}", get(review_page).post(review))
+        .route("/airlock", get(airlock_queue))
+        .route("/airlock/{id}", get(airlock_page).post(airlock_decide))
         .route("/projects/{id}", get(project))
         .route("/projects/{id}/revoke", post(revoke))
         .route("/projects/{id}/tokens", post(create_token))
@@ -701,6 +703,147 @@ async fn review(
     })
     .await?;
     Ok(see_other(&format!("/applications/{id}")))
+}
+
+// ---------------------------------------------------------------- airlock
+
+#[derive(Template)]
+#[template(path = "airlock_queue.html")]
+struct AirlockQueuePage {
+    t: &'static Catalogue,
+    nav: Nav,
+    held: Vec<niji_store::Held>,
+}
+
+async fn airlock_queue(
+    State(state): State<AppState>,
+    lang: Lang,
+    viewer: Viewer,
+) -> Result<Response, PageError> {
+    let inner = state.inner();
+    let account = viewer.account.clone();
+    let held = blocking(move || Ok(inner.store()?.airlock_queue(&account)?)).await?;
+    render(&AirlockQueuePage {
+        t: lang.catalogue(),
+        nav: Nav::new(lang, Some(&viewer)),
+        held,
+    })
+}
+
+/// A held result as a table to read: each cell's text and status.
+struct HeldTable {
+    columns: Vec<String>,
+    rows: Vec<Vec<(String, String)>>,
+}
+
+impl HeldTable {
+    /// From the result as it was held (the API's JSON form).
+    fn parse(result: &str) -> HeldTable {
+        let value: serde_json::Value = serde_json::from_str(result).unwrap_or_default();
+        let texts = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|c| match c {
+                            serde_json::Value::String(s) => s.clone(),
+                            serde_json::Value::Null => String::new(),
+                            other => other.to_string(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let cells: Vec<Vec<String>> = value["cells"]
+            .as_array()
+            .map(|rows| rows.iter().map(&texts).collect())
+            .unwrap_or_default();
+        let rows = value["rows"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .enumerate()
+                    .map(|(r, row)| {
+                        texts(row)
+                            .into_iter()
+                            .enumerate()
+                            .map(|(c, text)| {
+                                let status = cells
+                                    .get(r)
+                                    .and_then(|s| s.get(c))
+                                    .cloned()
+                                    .unwrap_or_else(|| "pass".into());
+                                (text, status)
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        HeldTable {
+            columns: texts(&value["columns"]),
+            rows,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "airlock_item.html")]
+struct AirlockPage {
+    t: &'static Catalogue,
+    nav: Nav,
+    held: niji_store::Held,
+    table: HeldTable,
+    findings: Vec<String>,
+    /// Whether the viewer may still decide.
+    open: bool,
+}
+
+async fn airlock_page(
+    State(state): State<AppState>,
+    lang: Lang,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let inner = state.inner();
+    let account = viewer.account.clone();
+    let held = blocking(move || crate::analysis::held_for(&*inner.store()?, &account, id)).await?;
+    let open = held.status == "held"
+        && !held
+            .reviews
+            .iter()
+            .any(|r| r.reviewer == viewer.account.name);
+    render(&AirlockPage {
+        t: lang.catalogue(),
+        nav: Nav::new(lang, Some(&viewer)),
+        table: HeldTable::parse(&held.result),
+        findings: serde_json::from_str(&held.findings).unwrap_or_default(),
+        open,
+        held,
+    })
+}
+
+#[derive(Deserialize)]
+struct AirlockFields {
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn airlock_decide(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Posted { viewer, form }: Posted<AirlockFields>,
+) -> Result<Response, PageError> {
+    let verdict = crate::analysis::verdict(&form.decision)?;
+    let inner = state.inner();
+    blocking(move || {
+        Ok(inner
+            .store()?
+            .review_result(&viewer.account, id, verdict, &form.comment)?)
+    })
+    .await?;
+    Ok(see_other(&format!("/airlock/{id}")))
 }
 
 // ---------------------------------------------------------------- projects

@@ -1,0 +1,349 @@
+//! The gated query path against raw DuckDB, on the same SQL over a claims
+//! release of 10 million rows (`NIJI_BENCH_ROWS` to change), measured in
+//! the same run. Prints a Markdown table and one JSON line.
+//!
+//!     cargo bench --workspace --bench gated
+//!
+//! The gated path is what a researcher's request goes through: HTTP on
+//! loopback with an API token, the purpose gate (token, membership, grant),
+//! parsing and checking the SQL, the person-count rewrite, a fresh sandbox
+//! over the release attached read-only, disclosure control, the audit
+//! event (durable before the answer), and the JSON answer. Raw DuckDB runs
+//! the researcher's SQL on an open connection to the same release, with the
+//! sandbox's thread count and memory limit. A third column runs the
+//! rewritten SQL raw (the researcher's plus `count(DISTINCT pseudonym)`),
+//! to part the cost of counting persons — which disclosure control cannot
+//! do without — from the platform's own.
+//!
+//! The release file is generated once (DuckDB SQL) and kept in the target
+//! directory.
+
+use duckdb::Connection;
+use niji_core::{Role, SecretString};
+use niji_store::{ApplicationForm, Conditions, Decision, Item, NewRelease, Store};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const PASSPHRASE: &str = "bench-passphrase-not-secret";
+const PASSWORD: &str = "bench-password-not-secret";
+
+/// One query: its name, the SQL, and the SQL with the platform's person
+/// count, for the third column.
+struct Query {
+    name: &'static str,
+    heavy: bool,
+    sql: &'static str,
+    persons: &'static str,
+}
+
+const QUERIES: &[Query] = &[
+    Query {
+        name: "claims by kind, type and month: count, sum",
+        heavy: true,
+        sql: "SELECT kind, claim_type, start, count(*) AS n, sum(points) AS total \
+              FROM claims GROUP BY kind, claim_type, start",
+        persons: "SELECT kind, claim_type, start, count(*) AS n, sum(points) AS total, \
+                  count(DISTINCT pseudonym) AS persons FROM claims GROUP BY kind, claim_type, start",
+    },
+    Query {
+        name: "inpatient points by month: mean",
+        heavy: true,
+        sql: "SELECT start, avg(points) AS mean_points, count(*) AS n \
+              FROM claims WHERE inpatient GROUP BY start",
+        persons: "SELECT start, avg(points) AS mean_points, count(*) AS n, \
+                  count(DISTINCT pseudonym) AS persons FROM claims WHERE inpatient GROUP BY start",
+    },
+    Query {
+        name: "points by age band and sex (join to persons)",
+        heavy: true,
+        sql: "SELECT p.age, p.sex, count(*) AS n, sum(c.points) AS total \
+              FROM claims c JOIN persons p ON c.pseudonym = p.pseudonym GROUP BY p.age, p.sex",
+        persons: "SELECT p.age, p.sex, count(*) AS n, sum(c.points) AS total, \
+                  count(DISTINCT c.pseudonym) AS persons \
+                  FROM claims c JOIN persons p ON c.pseudonym = p.pseudonym GROUP BY p.age, p.sex",
+    },
+    Query {
+        name: "one month's claims by kind",
+        heavy: false,
+        sql: "SELECT kind, count(*) AS n FROM claims WHERE start = '2024-12' AND points > 90000 \
+              GROUP BY kind",
+        persons: "SELECT kind, count(*) AS n, count(DISTINCT pseudonym) AS persons FROM claims \
+                  WHERE start = '2024-12' AND points > 90000 GROUP BY kind",
+    },
+    Query {
+        name: "one month's dental claims",
+        heavy: false,
+        sql: "SELECT count(*) AS n FROM claims WHERE start = '2024-11' AND claim_type = 'dental'",
+        persons: "SELECT count(*) AS n, count(DISTINCT pseudonym) AS persons FROM claims \
+                  WHERE start = '2024-11' AND claim_type = 'dental'",
+    },
+];
+
+fn main() {
+    let rows: u64 = std::env::var("NIJI_BENCH_ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10_000_000);
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
+    std::fs::create_dir_all(&cache).unwrap();
+    let release = cache.join(format!("claims-{rows}.duckdb"));
+    if !release.exists() {
+        let started = Instant::now();
+        generate(&release, rows);
+        eprintln!(
+            "generated {} ({rows} claims) in {:.1} s",
+            release.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let data = tempfile::tempdir().unwrap();
+    let (token, project) = platform(data.path(), &release);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = runtime.block_on(serve(data.path()));
+    let raw = raw_connection(&release);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let gated = |sql: &str| -> Duration {
+        let started = Instant::now();
+        let mut reply = agent
+            .post(format!("{url}/api/v1/projects/{project}/queries"))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(json!({ "sql": sql }).to_string())
+            .unwrap();
+        let body: Value =
+            serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap();
+        let took = started.elapsed();
+        assert_eq!(reply.status().as_u16(), 200, "{sql}: {body}");
+        took
+    };
+    let direct = |sql: &str| -> Duration {
+        let started = Instant::now();
+        let mut stmt = raw.prepare(sql).unwrap();
+        let mut out = stmt.query([]).unwrap();
+        let mut n = 0usize;
+        while let Some(row) = out.next().unwrap() {
+            let width = row.as_ref().column_count();
+            for i in 0..width {
+                let _: duckdb::types::Value = row.get(i).unwrap();
+            }
+            n += 1;
+        }
+        assert!(n > 0, "{sql}");
+        started.elapsed()
+    };
+
+    println!("## Gated queries vs raw DuckDB, {rows} claims\n");
+    println!(
+        "| query | raw (ms) | raw + person count (ms) | gated (ms) | gated / raw | added (ms) | gated / (raw + persons) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut report = Vec::new();
+    for q in QUERIES {
+        let runs = if q.heavy { 5 } else { 30 };
+        // Warm both once (the release's pages into the OS cache).
+        gated(q.sql);
+        direct(q.sql);
+        let mut raw_ms = Vec::new();
+        let mut persons_ms = Vec::new();
+        let mut gated_ms = Vec::new();
+        // Interleaved, so that drift hits all three alike.
+        for _ in 0..runs {
+            raw_ms.push(direct(q.sql).as_secs_f64() * 1e3);
+            persons_ms.push(direct(q.persons).as_secs_f64() * 1e3);
+            gated_ms.push(gated(q.sql).as_secs_f64() * 1e3);
+        }
+        let (r, p, g) = (median(raw_ms), median(persons_ms), median(gated_ms));
+        println!(
+            "| {} | {r:.1} | {p:.1} | {g:.1} | {:.2} | {:.1} | {:.2} |",
+            q.name,
+            g / r,
+            g - r,
+            g / p
+        );
+        report.push(json!({
+            "query": q.name, "heavy": q.heavy, "runs": runs,
+            "raw_ms": r, "raw_with_persons_ms": p, "gated_ms": g,
+            "ratio": g / r, "added_ms": g - r, "ratio_to_person_count": g / p,
+        }));
+    }
+    println!();
+    println!(
+        "{}",
+        json!({ "bench": "gated", "rows": rows, "queries": report })
+    );
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// A claims release like an anonymized build's: one row per claim, with
+/// the person's release pseudonym, months as `YYYY-MM`, claims in month
+/// order (as claims arrive), ten claims per person on average.
+fn generate(path: &Path, rows: u64) {
+    let partial = path.with_extension("partial");
+    let _ = std::fs::remove_file(&partial);
+    let conn = Connection::open(&partial).unwrap();
+    let persons = (rows / 10).max(1);
+    conn.execute_batch(&format!(
+        "CREATE TABLE persons AS
+         SELECT translate(md5('bench-' || i::VARCHAR), '0123456789abcdef', 'abcdefghijklmnop') AS pseudonym,
+                CASE WHEN i % 10 = 9 THEN '90+' ELSE printf('%d-%d', (i % 10) * 10, (i % 10) * 10 + 9) END AS age,
+                CASE WHEN i % 2 = 0 THEN '1' ELSE '2' END AS sex,
+                printf('%02d', 1 + (i * 31) % 47) AS prefecture
+         FROM range({persons}) t(i);
+         CREATE TABLE claims AS
+         SELECT translate(md5('bench-' || ((j * 2654435761) % {persons})::VARCHAR),
+                          '0123456789abcdef', 'abcdefghijklmnop') AS pseudonym,
+                ['outpatient', 'inpatient', 'dpc', 'pharmacy'][1 + (j % 4)::INTEGER] AS kind,
+                printf('%04d-%02d', 2020 + (j * 60 // {rows}) // 12, 1 + (j * 60 // {rows}) % 12) AS start,
+                j % 4 IN (1, 2) AS inpatient,
+                ['medical', 'dental', 'pharmacy', 'dpc', 'medical'][1 + ((j // 4) % 5)::INTEGER] AS claim_type,
+                ((j * 40503) % 100000)::INTEGER AS points
+         FROM range({rows}) t(j);
+         CHECKPOINT;"
+    ))
+    .unwrap();
+    drop(conn);
+    std::fs::rename(&partial, path).unwrap();
+}
+
+fn raw_connection(release: &Path) -> Connection {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(&format!(
+        "ATTACH '{}' AS r (READ_ONLY);
+         CREATE VIEW claims AS SELECT * FROM r.main.claims;
+         CREATE VIEW persons AS SELECT * FROM r.main.persons;
+         SET threads = 1; SET memory_limit = '512MB';",
+        release.display()
+    ))
+    .unwrap();
+    conn
+}
+
+/// A data directory with the release recorded, a researcher, and a grant
+/// of every column of it under rule set `ndb`; her API token and the
+/// project.
+fn platform(dir: &Path, release: &Path) -> (String, i64) {
+    let mut store = Store::create(dir).unwrap();
+    let passphrase = SecretString::new(PASSPHRASE.into());
+    store
+        .initialize(&passphrase, "admin", &SecretString::new(PASSWORD.into()))
+        .unwrap();
+    let keystore = store.unlock(&passphrase).unwrap();
+    std::fs::create_dir_all(dir.join("releases")).unwrap();
+    std::os::unix::fs::symlink(release, dir.join("releases/bench.duckdb")).unwrap();
+    store
+        .add_release(
+            &keystore,
+            &NewRelease {
+                name: "bench",
+                tier: "anonymized",
+                policy_sha256: "0",
+                policy: "",
+                file: "releases/bench.duckdb",
+                built_by: "admin",
+                manifest: "{}",
+                members: &[],
+                escrow: None,
+            },
+        )
+        .unwrap();
+    store.add_organization("univ", true, "admin").unwrap();
+    store.add_organization("board", false, "admin").unwrap();
+    let password = SecretString::new(PASSWORD.into());
+    let alice = store
+        .add_account("alice", Role::Researcher, &password, Some("univ"), "admin")
+        .unwrap();
+    let reviewers: Vec<_> = ["rev1", "rev2"]
+        .iter()
+        .map(|r| {
+            store
+                .add_account(r, Role::Reviewer, &password, Some("board"), "admin")
+                .unwrap()
+        })
+        .collect();
+    let item = |table: &str, column: &str| Item {
+        release: "bench".into(),
+        table: table.into(),
+        column: column.into(),
+    };
+    let mut items = vec![
+        item("persons", "age"),
+        item("persons", "sex"),
+        item("persons", "prefecture"),
+    ];
+    for c in ["kind", "start", "inpatient", "claim_type", "points"] {
+        items.push(item("claims", c));
+    }
+    let app = store
+        .create_application(
+            &alice,
+            &ApplicationForm {
+                title: "Claims volume by month".into(),
+                purpose: "public-health-policy".into(),
+                lay_summary: "How many claims, of which kind, month by month.".into(),
+                members: vec![],
+                items: items.clone(),
+                tier: "anonymized".into(),
+                starts: "2026-01-01".into(),
+                ends: "2099-12-31".into(),
+            },
+        )
+        .unwrap();
+    store.submit_application(&alice, app.id).unwrap();
+    let mut sorted = items;
+    sorted.sort_by(|a, b| (&a.table, &a.column).cmp(&(&b.table, &b.column)));
+    let conditions = Conditions {
+        items: sorted,
+        rule_set: "ndb".into(),
+        row_level: false,
+        dp_rho: 1.0,
+        expires: "2099-12-31".into(),
+    };
+    let mut grant = None;
+    for reviewer in &reviewers {
+        let outcome = store
+            .review_application(
+                reviewer,
+                app.id,
+                Decision::Approve,
+                "",
+                Some(&conditions),
+                2,
+            )
+            .unwrap();
+        grant = outcome.grant.or(grant);
+    }
+    let grant = grant.expect("two approvals make the grant");
+    let (_, token) = store
+        .create_api_token(&alice, grant.id, "2099-12-31")
+        .unwrap();
+    (token.expose().to_owned(), grant.id)
+}
+
+/// The server on the data directory, on a loopback port; its URL.
+async fn serve(dir: &Path) -> String {
+    let store = Store::open(dir).unwrap();
+    let keystore = store.unlock(&SecretString::new(PASSPHRASE.into())).unwrap();
+    let key = store
+        .open_key(&keystore, "linkage")
+        .unwrap()
+        .hmac_key()
+        .unwrap();
+    let staging = niji_ingest::Staging::open(dir).unwrap();
+    let state = niji_server::AppState::new(store, staging, niji_linkage::Tokenizer::new(key))
+        .with_job_after(Duration::from_secs(600));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(niji_server::serve(listener, state, std::future::pending()));
+    url
+}
