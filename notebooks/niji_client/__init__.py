@@ -6,6 +6,7 @@ It talks to the server with an API token (made on the project page or with
     from niji_client import Client
     niji = Client()                      # NIJI_URL, NIJI_TOKEN, NIJI_PROJECT
     niji.tables()                        # the granted tables and columns
+    niji.columns()                       # the same, one row per column
     df = niji.query("SELECT sex, count(*) AS n FROM persons GROUP BY sex")
     dp, noise = niji.dp_query("persons", [{"kind": "count"}], rho=0.1,
                               group_by=[("sex", "sex")])
@@ -103,9 +104,19 @@ class Client:
         return f"/api/v1/projects/{self.project}{rest}"
 
     def tables(self):
-        """The granted tables: name, release and columns."""
+        """The granted tables: name, release and columns (name, type, description)."""
         _, _, body = self._request("GET", self._project("/tables"))
         return json.loads(body)
+
+    def columns(self):
+        """Every granted column as a DataFrame: table, column, type, description."""
+        rows = [
+            {"table": t["name"], "column": c["name"], "type": c["type"],
+             "description": c["description"]}
+            for t in self.tables()
+            for c in t["columns"]
+        ]
+        return pl.DataFrame(rows)
 
     def query(self, sql):
         """An aggregate SQL query, as a DataFrame (suppressed cells null)."""

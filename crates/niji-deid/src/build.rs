@@ -306,6 +306,7 @@ fn build_into(
         }
         tables.push((t.name.clone(), rows));
     }
+    describe_columns(&conn, policy, &levels, min_persons).map_err(db)?;
     progress(Step::Finish);
     let batches = batches(&conn).map_err(db)?;
     conn.execute_batch("DETACH content; DROP TABLE IF EXISTS kept; CHECKPOINT;")
@@ -716,6 +717,65 @@ fn write_event_table(conn: &Connection, t: &EventTable) -> duckdb::Result<u64> {
         |r| r.get::<_, i64>(0),
     )
     .map(|n| n as u64)
+}
+
+/// Writes what each released column holds, and what the build did to it,
+/// as DuckDB column comments: the analysis API's table listing shows them.
+fn describe_columns(
+    conn: &Connection,
+    policy: &Policy,
+    levels: &[Level],
+    min_persons: u64,
+) -> duckdb::Result<()> {
+    let mut comments = vec![(
+        "persons".to_owned(),
+        "pseudonym".to_owned(),
+        "the person's pseudonym in this release (its own key: no other release shares it)"
+            .to_owned(),
+    )];
+    for c in policy.persons.iter().map(|c| c.get_ref()) {
+        if c.role == Role::Direct {
+            continue;
+        }
+        let level = levels.iter().find(|l| l.column == c.name);
+        comments.push((
+            "persons".into(),
+            c.name.clone(),
+            c.describe(level.map(|l| l.level)),
+        ));
+    }
+    let anonymized = policy.release.tier == Tier::Anonymized;
+    for t in policy.tables.iter().map(|t| t.get_ref()) {
+        let content = TABLES.iter().find(|c| c.name == t.from).expect("checked");
+        comments.push((
+            t.name.clone(),
+            "pseudonym".into(),
+            "the person's pseudonym in this release".into(),
+        ));
+        for c in t.columns.iter().map(|c| c.get_ref()) {
+            if c.role == Role::Direct {
+                continue;
+            }
+            let source = content.all_columns().find(|x| x.name == c.name);
+            let rare =
+                anonymized && min_persons > 0 && source.is_some_and(|x| x.kind == Kind::Text);
+            let doc = source.map_or("", |x| x.doc);
+            comments.push((
+                t.name.clone(),
+                c.name.clone(),
+                c.describe(doc, rare.then_some(min_persons)),
+            ));
+        }
+    }
+    for (table, column, text) in comments {
+        conn.execute_batch(&format!(
+            "COMMENT ON COLUMN {}.{} IS '{}'",
+            ident(&table),
+            ident(&column),
+            text.replace('\'', "''")
+        ))?;
+    }
+    Ok(())
 }
 
 /// Replaces the values of the table's kept text columns held by fewer than

@@ -110,6 +110,64 @@ pub struct PersonColumn {
     pub top: Option<i64>,
 }
 
+impl Derive {
+    /// What the column holds, in words.
+    pub fn doc(self) -> &'static str {
+        match self {
+            Derive::Age => "age in whole years at the release's reference date",
+            Derive::BirthMonth => "year-month of birth (YYYY-MM)",
+            Derive::Sex => "sex: 1 male, 2 female",
+            Derive::Prefecture => "prefecture (JIS code) the person's records name most often",
+            Derive::MainDiagnosis => {
+                "ICD-10 category the person's main diagnoses name most often (none without one)"
+            }
+        }
+    }
+}
+
+impl PersonColumn {
+    /// What the released column holds and how it was processed; `level`
+    /// is the generalization level the search chose, if it ran.
+    pub fn describe(&self, level: Option<u8>) -> String {
+        let mut text = self.derive.doc().to_owned();
+        match (self.role, &self.generalize) {
+            (Role::Quasi, Some(g)) => {
+                let ladder = match g {
+                    Generalize::Intervals(widths) => format!(
+                        "bands of {} years",
+                        widths
+                            .iter()
+                            .map(i64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Generalize::Prefixes(n) => format!(
+                        "first {} characters",
+                        n.iter()
+                            .map(usize::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Generalize::Regions => "prefecture, then region".into(),
+                    Generalize::Suppress => "the value, or * when suppressed".into(),
+                };
+                text.push_str(&format!(
+                    "; quasi-identifier, generalized ({ladder}, then *)"
+                ));
+                if let Some(l) = level {
+                    text.push_str(&format!(" to level {l}"));
+                }
+            }
+            (Role::Sensitive, _) => text.push_str("; the sensitive attribute of the privacy model"),
+            _ => {}
+        }
+        if let Some(top) = self.top {
+            text.push_str(&format!("; {top} and over as one ({top}+)"));
+        }
+        text
+    }
+}
+
 /// How an event date is released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -145,6 +203,40 @@ pub struct EventColumn {
     /// For a code: keep only the first n characters.
     #[serde(default)]
     pub prefix: Option<usize>,
+}
+
+impl EventColumn {
+    /// What the released column holds (`doc`, the content schema's words)
+    /// and how it was processed; `rare`, the fewest persons a kept code
+    /// value has.
+    pub fn describe(&self, doc: &str, rare: Option<u64>) -> String {
+        let mut text = doc.to_owned();
+        let mut add = |s: String| {
+            if !text.is_empty() {
+                text.push_str("; ");
+            }
+            text.push_str(&s);
+        };
+        match self.date {
+            Some(DateForm::Day) | None => {}
+            Some(DateForm::Month) => add("as year-month (YYYY-MM)".into()),
+            Some(DateForm::Year) => add("as year (YYYY)".into()),
+            Some(DateForm::Shift) => add("shifted by a per-person offset".into()),
+        }
+        if let Some(top) = self.top_code {
+            add(format!("values above {top} top-coded to {top}"));
+        }
+        if let Some(bottom) = self.bottom_code {
+            add(format!("values below {bottom} bottom-coded to {bottom}"));
+        }
+        if let Some(n) = self.prefix {
+            add(format!("first {n} characters"));
+        }
+        if let Some(min) = rare {
+            add(format!("values of fewer than {min} persons replaced by *"));
+        }
+        text
+    }
 }
 
 /// An event table of the release.

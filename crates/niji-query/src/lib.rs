@@ -49,7 +49,7 @@ pub mod sandbox;
 
 pub use check::{Allowlist, Checked, check};
 pub use disclosure::{Findings, Output, RuleSet, Status};
-pub use sandbox::{Cell, Control, GrantedTable, Kind, Limits, ResultSet, Sandbox};
+pub use sandbox::{Cell, ColumnInfo, Control, GrantedTable, Kind, Limits, ResultSet, Sandbox};
 
 use sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, TableFactor};
 use sqlparser::dialect::DuckDbDialect;
@@ -163,6 +163,16 @@ impl Analysis {
 
     fn sandbox(&self, limits: Limits) -> Result<Sandbox, QueryError> {
         Sandbox::open_with(&self.tables, limits, self.control.clone())
+    }
+
+    /// Each granted table (by view name) with its granted columns' types
+    /// and descriptions, read from the releases.
+    pub fn schema(&self) -> Result<Vec<(String, Vec<ColumnInfo>)>, QueryError> {
+        let sandbox = self.sandbox(self.limits.clone())?;
+        self.tables
+            .iter()
+            .map(|t| Ok((t.view.clone(), sandbox.describe(&t.view, &t.columns)?)))
+            .collect()
     }
 
     /// Checks `sql` against the grant without running it.

@@ -174,6 +174,20 @@ pub struct Sandbox {
     control: Control,
     /// Rows of each view's table, from the release's own metadata.
     rows: BTreeMap<String, u64>,
+    /// Each view's attached database and table.
+    sources: Vec<(String, String, String)>,
+}
+
+/// A granted column as the table listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    /// Its name.
+    pub name: String,
+    /// DuckDB's type name (`VARCHAR`, `BIGINT`, …).
+    pub data_type: String,
+    /// What it holds and how the release processed it (the release's
+    /// column comment; empty when it has none).
+    pub description: String,
 }
 
 fn quote_ident(name: &str) -> String {
@@ -207,6 +221,7 @@ impl Sandbox {
         )
         .map_err(QueryError::internal)?;
         let mut attached: Vec<&PathBuf> = Vec::new();
+        let mut sources = Vec::new();
         for t in tables {
             let db = match attached.iter().position(|p| *p == &t.path) {
                 Some(i) => format!("r{i}"),
@@ -223,6 +238,7 @@ impl Sandbox {
                     alias
                 }
             };
+            sources.push((t.view.clone(), db.clone(), t.table.clone()));
             let mut columns = vec![quote_ident(PSEUDONYM)];
             columns.extend(
                 t.columns
@@ -256,7 +272,39 @@ impl Sandbox {
             limits,
             control,
             rows,
+            sources,
         })
+    }
+
+    /// The columns of view `view` that `granted` names, with their types
+    /// and descriptions, in the release's order.
+    pub fn describe(&self, view: &str, granted: &[String]) -> Result<Vec<ColumnInfo>, QueryError> {
+        let Some((_, db, table)) = self.sources.iter().find(|(v, _, _)| v == view) else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT column_name, data_type, coalesce(comment, '') FROM duckdb_columns() \
+                 WHERE database_name = ? AND schema_name = 'main' AND table_name = ? \
+                 ORDER BY column_index",
+            )
+            .map_err(QueryError::internal)?;
+        let columns = stmt
+            .query_map(duckdb::params![db, table], |r| {
+                Ok(ColumnInfo {
+                    name: r.get(0)?,
+                    data_type: r.get(1)?,
+                    description: r.get(2)?,
+                })
+            })
+            .map_err(QueryError::internal)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(QueryError::internal)?;
+        Ok(columns
+            .into_iter()
+            .filter(|c| granted.iter().any(|g| g.eq_ignore_ascii_case(&c.name)))
+            .collect())
     }
 
     /// Rows of the granted tables `views` name (case-insensitive), before

@@ -365,22 +365,47 @@ pub(crate) struct TableView {
     /// The name queries use.
     name: String,
     release: String,
-    columns: Vec<String>,
+    columns: Vec<ColumnView>,
 }
 
-#[utoipa::path(get, path = "/api/v1/projects/{id}/tables", params(("id" = i64, Path, description = "Project (grant) id")), responses((status = 200, description = "The granted tables and columns", body = Vec<TableView>), (status = 403, description = "Refused by the gate")))]
-async fn tables(granted: Granted) -> Json<Vec<TableView>> {
-    Json(
-        granted
-            .tables()
-            .iter()
-            .map(|t| TableView {
-                name: t.view.clone(),
-                release: t.release.clone(),
-                columns: t.columns.clone(),
-            })
-            .collect(),
-    )
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ColumnView {
+    name: String,
+    /// DuckDB's type (`VARCHAR`, `BIGINT`, `BOOLEAN`, …).
+    #[serde(rename = "type")]
+    data_type: String,
+    /// What it holds and how the release processed it.
+    description: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/projects/{id}/tables", params(("id" = i64, Path, description = "Project (grant) id")), responses((status = 200, description = "The granted tables and columns, with types and descriptions", body = Vec<TableView>), (status = 403, description = "Refused by the gate")))]
+async fn tables(granted: Granted) -> Result<Json<Vec<TableView>>, ApiError> {
+    blocking(move || {
+        let schema = granted
+            .analysis(Limits::default())
+            .schema()
+            .map_err(api_error)?;
+        Ok(Json(
+            granted
+                .tables()
+                .iter()
+                .zip(schema)
+                .map(|(t, (_, columns))| TableView {
+                    name: t.view.clone(),
+                    release: t.release.clone(),
+                    columns: columns
+                        .into_iter()
+                        .map(|c| ColumnView {
+                            name: c.name,
+                            data_type: c.data_type,
+                            description: c.description,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        ))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{id}/results/{result}", params(("id" = i64, Path, description = "Project (grant) id"), ("result" = i64, Path, description = "Held result id")), responses((status = 200, description = "A result two reviewers released", body = QueryResult), (status = 202, description = "Still held for review"), (status = 403, description = "Refused by the gate, or rejected by a reviewer"), (status = 404, description = "No such result in this project")))]
