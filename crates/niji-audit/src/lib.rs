@@ -1,0 +1,34 @@
+/*!
+The verifiable access log: one Merkle tree over every audit event, hashed as
+RFC 6962 / RFC 9162 say (SHA-256; a leaf is `H(0x00 ‖ entry)`, a node
+`H(0x01 ‖ left ‖ right)`), with the proofs that let anyone check that an
+entry is in the log ([`merkle::inclusion_proof`], [`merkle::verify_inclusion`])
+and that a later tree extends an earlier one ([`merkle::consistency_proof`],
+[`merkle::verify_consistency`]).
+
+Proofs are produced from the hashes of complete subtrees — the aligned
+ranges of 2^k leaves — which a log keeps as it grows ([`merkle::Subtrees`]),
+so that a proof reads O(log n) of them, never the whole log.
+
+```
+use niji_audit::merkle::{self, MemoryTree};
+
+let mut tree = MemoryTree::default();
+for entry in [b"first".as_slice(), b"second", b"third"] {
+    tree.push(entry);
+}
+let root = merkle::root(&tree, 3)?;
+let proof = merkle::inclusion_proof(&tree, 1, 3)?;
+merkle::verify_inclusion(1, 3, &merkle::leaf_hash(b"second"), &proof, &root)?;
+# Ok::<(), Box<dyn std::error::Error>>(())
+```
+
+# Architecture invariants
+
+- Verification takes bytes as they arrive (any length) and refuses what is
+  not a 32-byte hash; it never panics on a hostile proof.
+- Plain types only: the server owns the wire formats.
+*/
+#![deny(missing_docs)]
+
+pub mod merkle;
