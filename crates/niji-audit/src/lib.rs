@@ -6,6 +6,10 @@ entry is in the log ([`merkle::inclusion_proof`], [`merkle::verify_inclusion`])
 and that a later tree extends an earlier one ([`merkle::consistency_proof`],
 [`merkle::verify_consistency`]).
 
+A checkpoint ([`note::Checkpoint`]) states the tree's size and root; the log
+signs it as a C2SP signed note with its Ed25519 key ([`note::LogKey`]), and
+anyone holding the verifier key can check it ([`note::open_checkpoint`]).
+
 Proofs are produced from the hashes of complete subtrees — the aligned
 ranges of 2^k leaves — which a log keeps as it grows ([`merkle::Subtrees`]),
 so that a proof reads O(log n) of them, never the whole log.
@@ -32,3 +36,4 @@ merkle::verify_inclusion(1, 3, &merkle::leaf_hash(b"second"), &proof, &root)?;
 #![deny(missing_docs)]
 
 pub mod merkle;
+pub mod note;
