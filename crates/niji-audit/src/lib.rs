@@ -6,6 +6,11 @@ entry is in the log ([`merkle::inclusion_proof`], [`merkle::verify_inclusion`])
 and that a later tree extends an earlier one ([`merkle::consistency_proof`],
 [`merkle::verify_consistency`]).
 
+Each entry's leaf covers its canonical bytes ([`entry::Entry::to_bytes`],
+documented there); an entry names no person, and ties to one only through a
+salted commitment ([`entry::commitment`]) that person's lookup can
+recompute.
+
 A checkpoint ([`note::Checkpoint`]) states the tree's size and root; the log
 signs it as a C2SP signed note with its Ed25519 key ([`note::LogKey`]), and
 anyone holding the verifier key can check it ([`note::open_checkpoint`]).
@@ -35,5 +40,6 @@ merkle::verify_inclusion(1, 3, &merkle::leaf_hash(b"second"), &proof, &root)?;
 */
 #![deny(missing_docs)]
 
+pub mod entry;
 pub mod merkle;
 pub mod note;
