@@ -15,6 +15,10 @@ A checkpoint ([`note::Checkpoint`]) states the tree's size and root; the log
 signs it as a C2SP signed note with its Ed25519 key ([`note::LogKey`]), and
 anyone holding the verifier key can check it ([`note::open_checkpoint`]).
 
+A receipt ([`receipt::Receipt`], its file format documented there) carries
+one entry, its inclusion proof, a signed checkpoint and the log's key, so
+that a citizen can check their event without trusting the server.
+
 Proofs are produced from the hashes of complete subtrees — the aligned
 ranges of 2^k leaves — which a log keeps as it grows ([`merkle::Subtrees`]),
 so that a proof reads O(log n) of them, never the whole log.
@@ -43,3 +47,4 @@ merkle::verify_inclusion(1, 3, &merkle::leaf_hash(b"second"), &proof, &root)?;
 pub mod entry;
 pub mod merkle;
 pub mod note;
+pub mod receipt;

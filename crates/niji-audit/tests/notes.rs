@@ -74,3 +74,58 @@ fn checkpoints_round_trip_through_a_signed_note() {
         assert!(Checkpoint::parse(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn a_receipt_checks_and_a_tampered_one_does_not() {
+    use niji_audit::entry::Entry;
+    use niji_audit::merkle::{self, MemoryTree};
+    use niji_audit::receipt::Receipt;
+
+    let key = LogKey::from_seed("niji.example/log", &[3; 32]).unwrap();
+    let mut tree = MemoryTree::default();
+    let entries: Vec<Vec<u8>> = (0..11)
+        .map(|i| {
+            Entry {
+                index: i,
+                at: "2026-11-21 10:00:00".into(),
+                actor: "alice".into(),
+                kind: "analysis.query".into(),
+                subject: "project 1".into(),
+                detail: format!("query {i}"),
+                persons: Vec::new(),
+            }
+            .to_bytes()
+        })
+        .collect();
+    for e in &entries {
+        tree.push(e);
+    }
+    let checkpoint = Checkpoint {
+        origin: "niji.example/log".into(),
+        size: 11,
+        root: merkle::root(&tree, 11).unwrap(),
+    };
+    let signed = key.sign(&checkpoint.text()).unwrap();
+    let receipt = Receipt::new(
+        &entries[6],
+        6,
+        11,
+        &merkle::inclusion_proof(&tree, 6, 11).unwrap(),
+        signed,
+        key.verifier(),
+    );
+    let read = Receipt::from_json(&receipt.to_json()).unwrap();
+    let (cp, entry) = read.verify(&key.verifier()).unwrap();
+    assert_eq!(cp, checkpoint);
+    assert_eq!(entry, entries[6]);
+
+    // Another entry's bytes, another index, another key: refused.
+    let mut other = read.clone();
+    other.entry = STANDARD.encode(&entries[5]);
+    assert!(other.verify(&key.verifier()).is_err());
+    let mut moved = read.clone();
+    moved.index = 5;
+    assert!(moved.verify(&key.verifier()).is_err());
+    let stranger = LogKey::from_seed("niji.example/log", &[4; 32]).unwrap();
+    assert!(read.verify(&stranger.verifier()).is_err());
+}
