@@ -422,6 +422,13 @@ fn check(query: &DpQuery) -> Result<(), DpError> {
     if query.measures.is_empty() {
         return Err(DpError::Refused("name at least one measure".into()));
     }
+    if query.group_by.is_empty() && value_columns(query).is_empty() {
+        // The frame would have no column to count rows by.
+        return Err(DpError::Refused(
+            "a count alone needs a group-by key (a public key set, such as `sex`) or a measured column"
+                .into(),
+        ));
+    }
     if !(1..=MAX_ROWS_PER_PERSON).contains(&query.max_rows_per_person) {
         return Err(DpError::Refused(format!(
             "max_rows_per_person must be 1 to {MAX_ROWS_PER_PERSON}"

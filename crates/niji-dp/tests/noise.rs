@@ -108,3 +108,13 @@ fn the_reported_accuracy_is_the_95_percent_half_width() {
         assert!(within(a) >= 0.95 && within(a - 1) < 0.95, "{noise:?}");
     }
 }
+
+/// A count with nothing to count by is refused, not answered with the
+/// noise around zero an empty frame would give.
+#[test]
+fn a_count_with_no_column_is_refused() {
+    let mut q = query(0.1);
+    q.group_by.clear();
+    let err = Prepared::new(&q, &KeySets::builtin().unwrap()).err().unwrap();
+    assert!(err.to_string().contains("group-by key"), "{err}");
+}

@@ -49,7 +49,9 @@ pub mod sandbox;
 
 pub use check::{Allowlist, Checked, check};
 pub use disclosure::{Findings, Output, RuleSet, Status};
-pub use sandbox::{Cell, ColumnInfo, Control, GrantedTable, Kind, Limits, ResultSet, Sandbox};
+pub use sandbox::{
+    Cell, ColumnInfo, Columns, Control, GrantedTable, Kind, Limits, ResultSet, Sandbox,
+};
 
 use sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, TableFactor};
 use sqlparser::dialect::DuckDbDialect;
@@ -181,15 +183,17 @@ impl Analysis {
     }
 
     /// Up to `per_person` rows of each person (picked at random) of the
-    /// granted `columns` of `table`, for a measurement that bounds each
-    /// person's contribution. Platform SQL, in the same sandbox. Also the
-    /// rows of `table` it scanned.
-    pub fn person_rows(
+    /// granted columns of `table`: `keys` as text, then `values` as
+    /// numbers, for a measurement that bounds each person's contribution.
+    /// Platform SQL, in the same sandbox. Also the rows of `table` it
+    /// scanned.
+    pub fn person_columns(
         &self,
         table: &str,
-        columns: &[String],
+        keys: &[String],
+        values: &[String],
         per_person: u32,
-    ) -> Result<(ResultSet, u64), QueryError> {
+    ) -> Result<(Columns, u64), QueryError> {
         let granted = self
             .tables
             .iter()
@@ -197,7 +201,7 @@ impl Analysis {
             .ok_or_else(|| {
                 QueryError::Refused(format!("table `{table}` is not in this project's grant"))
             })?;
-        for c in columns {
+        for c in keys.iter().chain(values) {
             if !granted.columns.iter().any(|g| g.eq_ignore_ascii_case(c)) {
                 return Err(QueryError::Refused(format!(
                     "column `{c}` of `{table}` is not in this project's grant"
@@ -205,7 +209,15 @@ impl Analysis {
             }
         }
         let quote = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
-        let select: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+        let mut select: Vec<String> = keys
+            .iter()
+            .map(|c| format!("CAST({} AS VARCHAR)", quote(c)))
+            .collect();
+        select.extend(
+            values
+                .iter()
+                .map(|c| format!("TRY_CAST({} AS DOUBLE)", quote(c))),
+        );
         let list = if select.is_empty() {
             "1 AS one".to_owned()
         } else {
@@ -220,13 +232,9 @@ impl Analysis {
             view = quote(&granted.view),
             k = per_person.max(1)
         );
-        let limits = Limits {
-            max_rows: usize::MAX,
-            ..self.limits.clone()
-        };
-        let sandbox = self.sandbox(limits)?;
-        let rows = sandbox.run(&sql)?;
-        Ok((rows, sandbox.rows_of([&granted.view])))
+        let sandbox = self.sandbox(self.limits.clone())?;
+        let columns = sandbox.run_columns(&sql, keys.len(), values.len())?;
+        Ok((columns, sandbox.rows_of([&granted.view])))
     }
 
     /// Runs a query whose rows may be rows of the release (a grant that

@@ -167,6 +167,15 @@ pub struct ResultSet {
     pub rows: Vec<Vec<Cell>>,
 }
 
+/// A result as columns: text keys and numeric values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Columns {
+    /// Per key column, its values.
+    pub keys: Vec<Vec<String>>,
+    /// Per value column, its values.
+    pub values: Vec<Vec<f64>>,
+}
+
 /// A locked connection over the granted views.
 pub struct Sandbox {
     conn: Connection,
@@ -324,6 +333,41 @@ impl Sandbox {
     /// Runs checked SQL; interrupted at the timeout, refused past the row
     /// limit.
     pub fn run(&self, sql: &str) -> Result<ResultSet, QueryError> {
+        self.timed(|| self.fetch(sql))
+    }
+
+    /// Runs platform SQL whose first `keys` columns are text and the next
+    /// `values` numbers, straight into columns (no result-row limit: the
+    /// caller bounds the rows). NULL reads as "" and 0.
+    pub fn run_columns(
+        &self,
+        sql: &str,
+        keys: usize,
+        values: usize,
+    ) -> Result<Columns, QueryError> {
+        self.timed(|| {
+            let mut stmt = self.conn.prepare(sql).map_err(QueryError::from_duckdb)?;
+            let mut rows = stmt.query([]).map_err(QueryError::from_duckdb)?;
+            let mut out = Columns {
+                keys: vec![Vec::new(); keys],
+                values: vec![Vec::new(); values],
+            };
+            while let Some(row) = rows.next().map_err(QueryError::from_duckdb)? {
+                for (i, column) in out.keys.iter_mut().enumerate() {
+                    let v: Option<String> = row.get(i).map_err(QueryError::from_duckdb)?;
+                    column.push(v.unwrap_or_default());
+                }
+                for (i, column) in out.values.iter_mut().enumerate() {
+                    let v: Option<f64> = row.get(keys + i).map_err(QueryError::from_duckdb)?;
+                    column.push(v.unwrap_or(0.0));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Runs `work` under the timeout and the request's control.
+    fn timed<T>(&self, work: impl FnOnce() -> Result<T, QueryError>) -> Result<T, QueryError> {
         self.control.check()?;
         let handle = self.conn.interrupt_handle();
         let (done, wait) = mpsc::channel::<()>();
@@ -335,7 +379,7 @@ impl Sandbox {
             }
             fired
         });
-        let result = self.fetch(sql);
+        let result = work();
         let _ = done.send(());
         let fired = timer.join().unwrap_or(false);
         match result {

@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::{Json, Router, routing::get, routing::post};
 use niji_dp::{DpError, DpQuery, GroupKey, KeySets, Measure, Prepared, Rows};
-use niji_query::{Cell, Control, Limits};
+use niji_query::{Control, Limits};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -158,31 +158,6 @@ fn dp_error(e: DpError) -> ApiError {
     }
 }
 
-/// The kept rows as measurement input: keys as text, values as numbers
-/// (a missing value counts as 0 clamped into its bounds).
-fn rows_of(result: &niji_query::ResultSet, keys: usize) -> Rows {
-    let mut rows = Rows {
-        keys: vec![Vec::with_capacity(result.rows.len()); keys],
-        values: vec![Vec::with_capacity(result.rows.len()); result.columns.len() - keys],
-    };
-    for row in &result.rows {
-        for (i, cell) in row.iter().enumerate() {
-            if i < keys {
-                rows.keys[i].push(match cell {
-                    Cell::Text(s) => s.clone(),
-                    Cell::Int(n) => n.to_string(),
-                    Cell::Float(f) => f.to_string(),
-                    Cell::Bool(b) => b.to_string(),
-                    Cell::Null => String::new(),
-                });
-            } else {
-                rows.values[i - keys].push(cell.as_f64().unwrap_or(0.0));
-            }
-        }
-    }
-    rows
-}
-
 #[utoipa::path(post, path = "/api/v1/projects/{id}/dp-queries", params(("id" = i64, Path, description = "Project (grant) id")), request_body = DpQueryBody, responses((status = 200, description = "A DP release, its noise and the budget after it", body = DpResult), (status = 403, description = "Refused by the gate, a column outside the grant, or over budget"), (status = 202, description = "Running on as a job", body = crate::jobs::JobView), (status = 422, description = "A query OpenDP cannot measure"), (status = 429, description = "The project runs as many analysis requests as it may")))]
 async fn dp_query(
     State(state): State<AppState>,
@@ -243,15 +218,22 @@ fn run(
 ) -> Result<Released, ApiError> {
     let keysets = KeySets::builtin().map_err(dp_error)?;
     let prepared = Prepared::new(query, &keysets).map_err(dp_error)?;
-    let mut columns: Vec<String> = query.group_by.iter().map(|g| g.column.clone()).collect();
-    columns.extend(prepared.value_columns());
+    let keys: Vec<String> = query.group_by.iter().map(|g| g.column.clone()).collect();
     let (data, scanned) = granted
         .analysis(Limits::default())
         .with_control(control.clone())
-        .person_rows(&query.table, &columns, query.max_rows_per_person)
+        .person_columns(
+            &query.table,
+            &keys,
+            &prepared.value_columns(),
+            query.max_rows_per_person,
+        )
         .map_err(crate::analysis::api_error)?;
-    let rows = rows_of(&data, query.group_by.len());
-    drop(data);
+    // A missing value counts as 0, clamped into the measure's bounds.
+    let rows = Rows {
+        keys: data.keys,
+        values: data.values,
+    };
     control.check().map_err(crate::analysis::api_error)?;
     let budget =
         inner
