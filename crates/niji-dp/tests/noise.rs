@@ -115,6 +115,8 @@ fn the_reported_accuracy_is_the_95_percent_half_width() {
 fn a_count_with_no_column_is_refused() {
     let mut q = query(0.1);
     q.group_by.clear();
-    let err = Prepared::new(&q, &KeySets::builtin().unwrap()).err().unwrap();
+    let err = Prepared::new(&q, &KeySets::builtin().unwrap())
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("group-by key"), "{err}");
 }

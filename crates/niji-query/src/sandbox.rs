@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// One granted table as the sandbox exposes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GrantedTable {
     /// The name queries use (a view).
     pub view: String,
@@ -314,6 +314,16 @@ impl Sandbox {
             .into_iter()
             .filter(|c| granted.iter().any(|g| g.eq_ignore_ascii_case(&c.name)))
             .collect())
+    }
+
+    /// The same sandbox for another query: its limits and control anew
+    /// (the views, attachments and lock stay).
+    pub(crate) fn reuse(mut self, limits: Limits, control: Control) -> Result<Sandbox, QueryError> {
+        control.check()?;
+        control.attach(&self.conn);
+        self.limits = limits;
+        self.control = control;
+        Ok(self)
     }
 
     /// Rows of the granted tables `views` name (case-insensitive), before

@@ -99,6 +99,9 @@ fn main() {
     }
     let data = tempfile::tempdir().unwrap();
     let (token, project) = platform(data.path(), &release);
+    if std::env::var_os("NIJI_BENCH_PARTS").is_some() {
+        store_parts(data.path(), &token, project);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -178,6 +181,137 @@ fn main() {
         "{}",
         json!({ "bench": "gated", "rows": rows, "queries": report })
     );
+    if std::env::var_os("NIJI_BENCH_PARTS").is_some() {
+        parts(&url, project, &token, &agent, &release, &direct);
+    }
+}
+
+/// What the store's reads and writes on a request's path cost.
+fn store_parts(dir: &Path, token: &str, project: i64) {
+    let store = Store::open(dir).unwrap();
+    let secret = SecretString::new(token.into());
+    let alice = store.account("alice").unwrap().unwrap();
+    let timed = |f: &dyn Fn()| -> f64 {
+        let mut v = Vec::new();
+        for _ in 0..30 {
+            let t = Instant::now();
+            f();
+            v.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        median(v)
+    };
+    println!("\n| store call | median (ms) |\n|---|---|");
+    let rows: [(&str, &dyn Fn()); 7] = [
+        ("check_api_token", &|| {
+            store.check_api_token(&secret).unwrap().unwrap();
+        }),
+        ("account", &|| {
+            store.account("alice").unwrap();
+        }),
+        ("is_project_member", &|| {
+            store.is_project_member(&alice, project).unwrap();
+        }),
+        ("grant", &|| {
+            store.grant(project).unwrap();
+        }),
+        ("application", &|| {
+            store.application(1).unwrap();
+        }),
+        ("release", &|| {
+            store.release("bench").unwrap();
+        }),
+        ("audit (durable)", &|| {
+            store.audit("alice", "bench", "project", "{}").unwrap();
+        }),
+    ];
+    for (name, f) in rows {
+        println!("| {name} | {:.2} |", timed(f));
+    }
+}
+
+/// Where the fixed cost of a request goes (`NIJI_BENCH_PARTS=1`), and what
+/// other forms of the person count cost.
+fn parts(
+    url: &str,
+    project: i64,
+    token: &str,
+    agent: &ureq::Agent,
+    release: &Path,
+    direct: &dyn Fn(&str) -> Duration,
+) {
+    let timed = |runs: usize, f: &dyn Fn()| -> f64 {
+        let mut v = Vec::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            f();
+            v.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        median(v)
+    };
+    let post = |sql: &str| {
+        let mut r = agent
+            .post(format!("{url}/api/v1/projects/{project}/queries"))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(json!({ "sql": sql }).to_string())
+            .unwrap();
+        let _ = r.body_mut().read_to_string();
+    };
+    let refused = timed(30, &|| post("SELECT count(*) FROM nowhere"));
+    let budget = timed(30, &|| {
+        let mut r = agent
+            .get(format!("{url}/api/v1/projects/{project}/budget"))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        let _ = r.body_mut().read_to_string();
+    });
+    let tables = vec![niji_query::GrantedTable {
+        view: "claims".into(),
+        release: "bench".into(),
+        path: release.to_path_buf(),
+        table: "claims".into(),
+        columns: vec!["kind".into(), "start".into()],
+    }];
+    let sandbox = timed(30, &|| {
+        niji_query::Sandbox::open(&tables, niji_query::Limits::default()).unwrap();
+    });
+    println!("\n| part | median (ms) |\n|---|---|");
+    println!("| token + gate + HTTP (GET budget) | {budget:.1} |");
+    println!("| token + gate + check + audit + HTTP (a refused query) | {refused:.1} |");
+    println!("| a sandbox opened (attach, views, settings) | {sandbox:.1} |");
+    let group = "kind, claim_type, start";
+    for (name, sql) in [
+        (
+            "count(DISTINCT pseudonym)",
+            format!(
+                "SELECT {group}, count(*), sum(points), count(DISTINCT pseudonym) FROM claims GROUP BY ALL"
+            ),
+        ),
+        (
+            "count(DISTINCT hash(pseudonym))",
+            format!(
+                "SELECT {group}, count(*), sum(points), count(DISTINCT hash(pseudonym)) FROM claims GROUP BY ALL"
+            ),
+        ),
+        (
+            "two levels",
+            format!(
+                "SELECT {group}, sum(n), sum(s), count(*) FROM (SELECT {group}, pseudonym, count(*) n, sum(points) s FROM claims GROUP BY ALL) GROUP BY ALL"
+            ),
+        ),
+        (
+            "two levels on hash",
+            format!(
+                "SELECT {group}, sum(n), sum(s), count(*) FROM (SELECT {group}, hash(pseudonym) h, count(*) n, sum(points) s FROM claims GROUP BY ALL) GROUP BY ALL"
+            ),
+        ),
+    ] {
+        let t = timed(3, &|| {
+            direct(&sql);
+        });
+        println!("| heavy query with {name} | {t:.1} |");
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

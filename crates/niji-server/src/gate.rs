@@ -13,9 +13,10 @@ use crate::state::AppState;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use niji_core::Role;
-use niji_query::{Analysis, GrantedTable, Limits};
+use niji_query::{Analysis, GrantedTable, Limits, Pool};
 use niji_store::{Grant, Store};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// A project whose grant the caller passed.
 pub struct Granted {
@@ -23,6 +24,8 @@ pub struct Granted {
     grant: Grant,
     purpose: String,
     tables: Vec<GrantedTable>,
+    /// Idle sandboxes, reused across this grant's queries.
+    pool: Arc<Pool>,
 }
 
 impl Granted {
@@ -48,7 +51,7 @@ impl Granted {
 
     /// Queries over exactly the granted tables and columns.
     pub fn analysis(&self, limits: Limits) -> Analysis {
-        Analysis::new(self.tables.clone(), limits)
+        Analysis::new(self.tables.clone(), limits).with_pool(Arc::clone(&self.pool))
     }
 }
 
@@ -94,14 +97,19 @@ impl Granted {
         let inner = state.inner();
         blocking(move || {
             let store = inner.store()?;
-            pass(&store, &caller, project)
+            pass(&store, &caller, project, Arc::clone(&inner.sandboxes))
         })
         .await
     }
 }
 
 /// The gate's checks, in order: token scope, membership, grant in force.
-fn pass(store: &Store, caller: &Caller, project: i64) -> Result<Granted, ApiError> {
+fn pass(
+    store: &Store,
+    caller: &Caller,
+    project: i64,
+    pool: Arc<Pool>,
+) -> Result<Granted, ApiError> {
     let who = caller.account.name.as_str();
     if let Some(scope) = caller.project.filter(|&p| p != project) {
         return Err(refuse(
@@ -112,21 +120,24 @@ fn pass(store: &Store, caller: &Caller, project: i64) -> Result<Granted, ApiErro
         ));
     }
     // No such project reads as "not a member" (its existence is not told);
-    // a failing store is a failure, not a refusal.
-    let member = match store.is_project_member(&caller.account, project) {
-        Ok(member) => member,
-        Err(niji_store::StoreError::Refused(_)) => false,
+    // a failing store is a failure, not a refusal. The grant and its
+    // application are read once: membership, activity and purpose.
+    let found = match store.grant(project) {
+        Ok(grant) => Some((store.application(grant.application_id)?, grant)),
+        Err(niji_store::StoreError::Refused(_)) => None,
         Err(other) => return Err(other.into()),
     };
-    if !member || caller.account.role == Role::Citizen {
+    let member = found
+        .as_ref()
+        .is_some_and(|(app, _)| app.applicant == who || app.form.members.iter().any(|m| m == who));
+    let (Some((app, grant)), true) = (found, member && caller.account.role != Role::Citizen) else {
         return Err(refuse(
             store,
             who,
             project,
             format!("`{who}` is not a member of project {project}"),
         ));
-    }
-    let grant = store.grant(project)?;
+    };
     if !grant.active {
         let reason = match &grant.revoked_at {
             Some(at) => format!("the grant of project {project} was revoked at {at}"),
@@ -137,13 +148,14 @@ fn pass(store: &Store, caller: &Caller, project: i64) -> Result<Granted, ApiErro
         };
         return Err(refuse(store, who, project, reason));
     }
-    let purpose = store.application(grant.application_id)?.form.purpose;
+    let purpose = app.form.purpose;
     let tables = granted_tables(store, &grant)?;
     Ok(Granted {
         account: who.to_owned(),
         grant,
         purpose,
         tables,
+        pool,
     })
 }
 

@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub slots: Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
     /// Analysis requests that outlasted the wait, as jobs.
     pub jobs: crate::jobs::Jobs,
+    /// Opened sandboxes, reused by the next query of the same grant.
+    pub sandboxes: Arc<niji_query::Pool>,
 }
 
 /// Analysis requests one project may run at once; more get 429.
@@ -88,6 +90,7 @@ impl AppState {
                 secure_cookies: false,
                 slots: Mutex::default(),
                 jobs: crate::jobs::Jobs::default(),
+                sandboxes: Arc::default(),
             }),
         }
     }
