@@ -11,7 +11,7 @@
 //! event (durable before the answer), and the JSON answer. Raw DuckDB runs
 //! the researcher's SQL on an open connection to the same release, with the
 //! sandbox's thread count and memory limit. A third column runs the
-//! rewritten SQL raw (the researcher's plus `count(DISTINCT pseudonym)`),
+//! rewritten SQL raw (the researcher's plus `count(DISTINCT hash(pseudonym))`),
 //! to part the cost of counting persons — which disclosure control cannot
 //! do without — from the platform's own.
 //!
@@ -44,7 +44,7 @@ const QUERIES: &[Query] = &[
         sql: "SELECT kind, claim_type, start, count(*) AS n, sum(points) AS total \
               FROM claims GROUP BY kind, claim_type, start",
         persons: "SELECT kind, claim_type, start, count(*) AS n, sum(points) AS total, \
-                  count(DISTINCT pseudonym) AS persons FROM claims GROUP BY kind, claim_type, start",
+                  count(DISTINCT hash(pseudonym)) AS persons FROM claims GROUP BY kind, claim_type, start",
     },
     Query {
         name: "inpatient points by month: mean",
@@ -52,7 +52,7 @@ const QUERIES: &[Query] = &[
         sql: "SELECT start, avg(points) AS mean_points, count(*) AS n \
               FROM claims WHERE inpatient GROUP BY start",
         persons: "SELECT start, avg(points) AS mean_points, count(*) AS n, \
-                  count(DISTINCT pseudonym) AS persons FROM claims WHERE inpatient GROUP BY start",
+                  count(DISTINCT hash(pseudonym)) AS persons FROM claims WHERE inpatient GROUP BY start",
     },
     Query {
         name: "points by age band and sex (join to persons)",
@@ -60,7 +60,7 @@ const QUERIES: &[Query] = &[
         sql: "SELECT p.age, p.sex, count(*) AS n, sum(c.points) AS total \
               FROM claims c JOIN persons p ON c.pseudonym = p.pseudonym GROUP BY p.age, p.sex",
         persons: "SELECT p.age, p.sex, count(*) AS n, sum(c.points) AS total, \
-                  count(DISTINCT c.pseudonym) AS persons \
+                  count(DISTINCT hash(c.pseudonym)) AS persons \
                   FROM claims c JOIN persons p ON c.pseudonym = p.pseudonym GROUP BY p.age, p.sex",
     },
     Query {
@@ -68,14 +68,14 @@ const QUERIES: &[Query] = &[
         heavy: false,
         sql: "SELECT kind, count(*) AS n FROM claims WHERE start = '2024-12' AND points > 90000 \
               GROUP BY kind",
-        persons: "SELECT kind, count(*) AS n, count(DISTINCT pseudonym) AS persons FROM claims \
+        persons: "SELECT kind, count(*) AS n, count(DISTINCT hash(pseudonym)) AS persons FROM claims \
                   WHERE start = '2024-12' AND points > 90000 GROUP BY kind",
     },
     Query {
         name: "one month's dental claims",
         heavy: false,
         sql: "SELECT count(*) AS n FROM claims WHERE start = '2024-11' AND claim_type = 'dental'",
-        persons: "SELECT count(*) AS n, count(DISTINCT pseudonym) AS persons FROM claims \
+        persons: "SELECT count(*) AS n, count(DISTINCT hash(pseudonym)) AS persons FROM claims \
                   WHERE start = '2024-11' AND claim_type = 'dental'",
     },
 ];

@@ -158,15 +158,13 @@ impl Store {
 
     /// One account by name: asked on every API request.
     pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT name, role, CAST(created_at AS VARCHAR) FROM accounts WHERE name = ?",
-                params![name],
-                account_from_row,
-            )
-            .optional()?
-            .map(to_account)
-            .transpose()
+        self.cached_row(
+            "SELECT name, role, CAST(created_at AS VARCHAR) FROM accounts WHERE name = ?",
+            params![name],
+            account_from_row,
+        )?
+        .map(to_account)
+        .transpose()
     }
 
     /// Checks a login. `Ok(None)` for an unknown name or a wrong password,

@@ -610,8 +610,7 @@ impl Store {
     /// One application.
     pub fn application(&self, id: i64) -> Result<Application, StoreError> {
         let row = self
-            .conn
-            .query_row(
+            .cached_row(
                 "SELECT a.applicant, o.name, a.status, a.round, a.title, a.purpose, a.lay_summary, a.tier,
                         CAST(a.starts AS VARCHAR), CAST(a.ends AS VARCHAR)
                  FROM applications a JOIN organizations o ON o.id = a.organization_id WHERE a.id = ?",
@@ -629,8 +628,7 @@ impl Store {
                         ),
                     ))
                 },
-            )
-            .optional()?
+            )?
             .ok_or_else(|| refused(format!("no application {id}")))?;
         let (
             (applicant, organization, status, round),
@@ -638,7 +636,7 @@ impl Store {
         ) = row;
         let mut stmt = self
             .conn
-            .prepare("SELECT account FROM application_members WHERE application_id = ? AND account <> ? ORDER BY account")?;
+            .prepare_cached("SELECT account FROM application_members WHERE application_id = ? AND account <> ? ORDER BY account")?;
         let members = stmt
             .query_map(params![id, applicant], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
@@ -663,7 +661,7 @@ impl Store {
     }
 
     fn items(&self, table: &str, key: &str, id: i64) -> Result<Vec<Item>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT release, table_name, column_name FROM {table} WHERE {key} = ? ORDER BY ALL"
         ))?;
         let rows = stmt.query_map(params![id], |r| {
@@ -862,8 +860,7 @@ impl Store {
     /// One grant, with whether it is in force now.
     pub fn grant(&self, id: i64) -> Result<Grant, StoreError> {
         let row = self
-            .conn
-            .query_row(
+            .cached_row(
                 "SELECT application_id, rule_set, row_level, dp_rho, CAST(expires_on AS VARCHAR),
                         CAST(revoked_at AS VARCHAR), revoked_at IS NULL AND CAST(? AS DATE) <= expires_on
                  FROM grants WHERE id = ?",
@@ -879,8 +876,7 @@ impl Store {
                         r.get::<_, bool>(6)?,
                     ))
                 },
-            )
-            .optional()?
+            )?
             .ok_or_else(|| refused(format!("no grant {id}")))?;
         let (application_id, rule_set, row_level, dp_rho, expires, revoked_at, active) = row;
         Ok(Grant {
@@ -1112,14 +1108,11 @@ impl Store {
     }
 
     fn api_token(&self, token_id: &str) -> Result<Option<ApiToken>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("{TOKEN_COLUMNS} WHERE token_id = ?"),
-                params![token_id],
-                token_from_row,
-            )
-            .optional()?)
+        self.cached_row(
+            &format!("{TOKEN_COLUMNS} WHERE token_id = ?"),
+            params![token_id],
+            token_from_row,
+        )
     }
 
     /// An account's API tokens (never their secrets), newest first.
@@ -1175,14 +1168,11 @@ impl Store {
         let Some((token_id, secret)) = presented.expose().split_once('.') else {
             return Ok(Err(TokenRefusal::Malformed));
         };
-        let stored: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT secret_sha256 FROM api_tokens WHERE token_id = ?",
-                params![token_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let stored: Option<Vec<u8>> = self.cached_row(
+            "SELECT secret_sha256 FROM api_tokens WHERE token_id = ?",
+            params![token_id],
+            |r| r.get(0),
+        )?;
         // Digests are compared, not secrets (see sources.rs).
         if stored.as_deref() != Some(crate::sources::digest(secret).as_slice()) {
             return Ok(Err(TokenRefusal::Unknown));
@@ -1198,11 +1188,13 @@ impl Store {
         }
         // Asked on every request a notebook makes: the grant's state only,
         // not its columns.
-        let active: bool = self.conn.query_row(
-            "SELECT revoked_at IS NULL AND CAST(? AS DATE) <= expires_on FROM grants WHERE id = ?",
-            params![today(), token.grant_id],
-            |r| r.get(0),
-        )?;
+        let active: bool = self
+            .cached_row(
+                "SELECT revoked_at IS NULL AND CAST(? AS DATE) <= expires_on FROM grants WHERE id = ?",
+                params![today(), token.grant_id],
+                |r| r.get(0),
+            )?
+            .unwrap_or(false);
         if !active {
             return Ok(Err(TokenRefusal::GrantInactive));
         }

@@ -267,6 +267,24 @@ pub struct StoreStatus {
 }
 
 impl Store {
+    /// At most one row of a query asked on every request, its prepared
+    /// statement kept (parsing and planning cost more than the lookup).
+    pub(crate) fn cached_row<T>(
+        &self,
+        sql: &str,
+        params: impl duckdb::Params,
+        f: impl FnOnce(&duckdb::Row<'_>) -> duckdb::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        use duckdb::OptionalExt;
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(params, f)
+            .optional()?)
+    }
+}
+
+impl Store {
     /// Opens the store of an existing data directory, applying pending
     /// migrations. Fails with [`StoreError::NoStore`] if there is none.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {

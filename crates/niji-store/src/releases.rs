@@ -205,14 +205,11 @@ impl Store {
 
     /// One release by name.
     pub fn release(&self, name: &str) -> Result<Option<ReleaseInfo>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE name = ?"),
-                params![name],
-                release_from_row,
-            )
-            .optional()?)
+        self.cached_row(
+            &format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE name = ?"),
+            params![name],
+            release_from_row,
+        )
     }
 
     /// The person keys a release holds.
