@@ -45,7 +45,9 @@ impl std::ops::Deref for Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        if let (Some(sandbox), Some((pool, key))) = (self.sandbox.take(), self.home.take()) {
+        if let (Some(sandbox), Some((pool, key))) = (self.sandbox.take(), self.home.take())
+            && let Some(sandbox) = sandbox.release()
+        {
             pool.put(key, sandbox);
         }
     }

@@ -114,6 +114,14 @@ impl Control {
             *running = Some((conn.interrupt_handle(), conn.progress_handle()));
         }
     }
+
+    /// Lets go of the connection, so that a later cancel cannot reach
+    /// whatever query runs on it next.
+    fn detach(&self) {
+        if let Ok(mut running) = self.state.running.lock() {
+            *running = None;
+        }
+    }
 }
 
 /// A value of a result cell.
@@ -185,6 +193,9 @@ pub struct Sandbox {
     rows: BTreeMap<String, u64>,
     /// Each view's attached database and table.
     sources: Vec<(String, String, String)>,
+    /// Set when a query was interrupted (timeout or cancel): the
+    /// connection is not lent again.
+    interrupted: std::cell::Cell<bool>,
 }
 
 /// A granted column as the table listing shows it.
@@ -282,6 +293,7 @@ impl Sandbox {
             control,
             rows,
             sources,
+            interrupted: std::cell::Cell::new(false),
         })
     }
 
@@ -314,6 +326,13 @@ impl Sandbox {
             .into_iter()
             .filter(|c| granted.iter().any(|g| g.eq_ignore_ascii_case(&c.name)))
             .collect())
+    }
+
+    /// Whether it may serve another query: never interrupted, and let go
+    /// of the request it served.
+    pub(crate) fn release(self) -> Option<Sandbox> {
+        self.control.detach();
+        (!self.interrupted.get()).then_some(self)
     }
 
     /// The same sandbox for another query: its limits and control anew
@@ -392,6 +411,9 @@ impl Sandbox {
         let result = work();
         let _ = done.send(());
         let fired = timer.join().unwrap_or(false);
+        if fired || self.control.is_cancelled() {
+            self.interrupted.set(true);
+        }
         match result {
             Err(_) if fired => Err(QueryError::Timeout(timeout)),
             Err(_) if self.control.is_cancelled() => Err(QueryError::Cancelled),

@@ -268,7 +268,9 @@ fn every_hostile_query_is_refused_or_contained() {
         memory: "256MB".into(),
         ..Limits::default()
     };
-    let a = analysis(&path, limits);
+    // Through a pool, as the server runs them: a sandbox one hostile
+    // query used serves the next.
+    let a = analysis(&path, limits).with_pool(std::sync::Arc::default());
     let corpus = hostile(dir.path());
     assert!(corpus.len() >= 50, "{} queries", corpus.len());
     let mut escaped = Vec::new();
@@ -354,4 +356,28 @@ fn a_sum_one_person_dominates_is_suppressed_under_acro() {
     // The NDB rules have no dominance rule: the sum passes there.
     let ndb = a.aggregate(sql, &rules("ndb")).unwrap();
     assert_eq!(ndb.findings.cells[2][1], Status::Pass);
+}
+
+/// A pooled sandbox serves the next query of the same tables with the same
+/// answers; one whose query was interrupted is not lent again.
+#[test]
+fn pooled_sandboxes_are_reused_until_a_query_is_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = release(dir.path());
+    let limits = Limits {
+        timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let a = analysis(&path, limits).with_pool(std::sync::Arc::default());
+    let sql = "SELECT age_band, count(*) AS n FROM persons GROUP BY age_band ORDER BY age_band";
+    let first = a.aggregate(sql, &rules("ndb")).unwrap();
+    let again = a.aggregate(sql, &rules("ndb")).unwrap();
+    assert_eq!(first.released, again.released);
+    let bomb = "SELECT count(*) AS n FROM claims a, claims b, claims c, claims d";
+    assert!(matches!(
+        a.aggregate(bomb, &rules("ndb")),
+        Err(QueryError::Timeout(_))
+    ));
+    let after = a.aggregate(sql, &rules("ndb")).unwrap();
+    assert_eq!(first.released, after.released);
 }
