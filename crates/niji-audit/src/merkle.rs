@@ -307,9 +307,8 @@ impl MemoryTree {
 
     /// Appends a leaf by its hash; returns its index.
     pub fn push_hash(&mut self, leaf: Hash) -> u64 {
-        let made = completed(self.len(), leaf, |level, index| {
-            self.levels[level as usize][index as usize]
-        });
+        let made = completed(self.len(), leaf, |level, index| self.subtree(level, index))
+            .expect("a memory tree holds every subtree it completed");
         for (level, hash) in made {
             if self.levels.len() <= level as usize {
                 self.levels.push(Vec::new());
@@ -332,17 +331,21 @@ impl MemoryTree {
 
 /// The subtrees that appending leaf `index` (hashed `leaf`) completes, from
 /// the leaf up: `(level, hash)`. `stored(level, i)` reads an existing one.
-pub fn completed(index: u64, leaf: Hash, stored: impl Fn(u32, u64) -> Hash) -> Vec<(u32, Hash)> {
+pub fn completed<E>(
+    index: u64,
+    leaf: Hash,
+    mut stored: impl FnMut(u32, u64) -> Result<Hash, E>,
+) -> Result<Vec<(u32, Hash)>, E> {
     let mut out = vec![(0, leaf)];
     let (mut hash, mut i, mut level) = (leaf, index, 0u32);
     // A right child completes its parent.
     while i & 1 == 1 {
-        hash = node_hash(&stored(level, i - 1), &hash);
+        hash = node_hash(&stored(level, i - 1)?, &hash);
         i >>= 1;
         level += 1;
         out.push((level, hash));
     }
-    out
+    Ok(out)
 }
 
 impl Subtrees for MemoryTree {

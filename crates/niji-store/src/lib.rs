@@ -47,6 +47,7 @@ pub mod governance;
 pub mod keystore;
 pub mod ledger;
 mod lock;
+pub mod log;
 pub mod migrate;
 pub mod releases;
 pub mod sources;
@@ -315,6 +316,7 @@ impl Store {
             source,
         })?;
         migrate::migrate(&mut conn, migrations, &file)?;
+        log::catch_up(&conn)?;
         Ok(Self {
             conn,
             dir: data_dir.to_path_buf(),

@@ -233,19 +233,21 @@ impl Store {
     /// Records an opt-out (again is a no-op), with its audit event. The
     /// event names no person: the citizen's own view finds it by key.
     pub fn add_opt_out(&self, person_key: i64, actor: &str) -> Result<(), StoreError> {
-        let added = self.conn.execute(
+        let tx = self.conn.unchecked_transaction()?;
+        let added = tx.execute(
             "INSERT INTO opt_outs (person_key) VALUES (?) ON CONFLICT DO NOTHING",
             params![person_key],
         )?;
         if added > 0 {
             audit_in(
-                &self.conn,
+                &tx,
                 actor,
                 "opt-out",
                 "person",
                 "a person opted out of secondary use",
             )?;
         }
+        tx.commit()?;
         Ok(())
     }
 
@@ -383,7 +385,10 @@ impl Store {
         subject: &str,
         detail: &str,
     ) -> Result<(), StoreError> {
-        audit_in(&self.conn, actor, kind, subject, detail)
+        let tx = self.conn.unchecked_transaction()?;
+        audit_in(&tx, actor, kind, subject, detail)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Every audit event, in order.
@@ -428,6 +433,8 @@ impl Store {
     }
 }
 
+/// Writes an audit event and its leaf in the access log, inside the
+/// caller's transaction.
 pub(crate) fn audit_in(
     conn: &duckdb::Connection,
     actor: &str,
@@ -435,9 +442,13 @@ pub(crate) fn audit_in(
     subject: &str,
     detail: &str,
 ) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO audit_events (actor, kind, subject, detail) VALUES (?, ?, ?, ?)",
-        params![actor, kind, subject, detail],
-    )?;
+    // The event and its leaf in the access log are one write: the caller's
+    // transaction holds both.
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO audit_events (actor, kind, subject, detail) VALUES (?, ?, ?, ?) RETURNING id",
+        )?
+        .query_row(params![actor, kind, subject, detail], |r| r.get(0))?;
+    crate::log::append(conn, id)?;
     Ok(())
 }
