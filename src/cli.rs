@@ -71,6 +71,15 @@ pub enum Command {
     /// Research organizations, and whether each is certified for the pseudonymized tier
     #[command(subcommand)]
     Organizations(OrganizationsCommand),
+    /// The access log: a Merkle tree over every audit event
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Recompute the whole tree from the audit events and check every stored hash; names the first entry that differs
+    Verify(ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -52,5 +52,6 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Organizations(command) => {
             commands::accounts::organizations(&config, &command)
         }
+        cli::Command::Log(cli::LogCommand::Verify(args)) => commands::log::verify(&config, &args),
     }
 }

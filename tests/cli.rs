@@ -36,6 +36,7 @@ fn help_lists_exactly_the_commands_that_exist() {
             "release",
             "accounts",
             "organizations",
+            "log",
             "help"
         ],
         "{help}"
@@ -52,6 +53,7 @@ fn help_lists_exactly_the_commands_that_exist() {
         "release",
         "accounts",
         "organizations",
+        "log",
     ] {
         ok(&env.niji(&[command, "--help"]).output().unwrap());
     }
@@ -418,4 +420,43 @@ fn ingest_reports_batches_refuses_what_is_no_source_and_repeats_as_no_ops() {
     let check = json(ok(&check));
     assert!(check["ingested"].as_u64().unwrap() > 0);
     assert!(!env.root.path().join("elsewhere").exists());
+}
+
+/// `niji log verify` recomputes the access log from the audit events; one
+/// event altered in the database file makes it fail, naming the entry.
+#[test]
+fn log_verify_names_an_altered_entry() {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    env.organizations(&[("univ", true), ("board", false)]);
+    let verified = stdout(ok(&env.niji(&["log", "verify"]).output().unwrap()));
+    assert!(verified.contains("access log verified"), "{verified}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(ok(&env
+        .niji(&["log", "verify", "--json"])
+        .output()
+        .unwrap())))
+    .unwrap();
+    let entries = json["entries"].as_u64().unwrap();
+    assert!(entries >= 2, "{json}");
+    // The second organization's event, rewritten behind the log's back.
+    let conn = duckdb::Connection::open(env.data().join(niji_store::STORE_FILE)).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE audit_events SET subject = 'elsewhere' WHERE subject = 'board'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let index: i64 = conn
+        .query_row(
+            "SELECT l.idx FROM log_leaves l JOIN audit_events e ON e.id = l.event_id WHERE e.subject = 'elsewhere'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+    let failed = env.niji(&["log", "verify"]).output().unwrap();
+    assert!(!failed.status.success());
+    let err = stderr(&failed);
+    assert!(err.contains(&format!("access log entry {index}")), "{err}");
 }

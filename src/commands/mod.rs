@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod init;
 pub mod keys;
 pub mod link;
+pub mod log;
 pub mod release;
 pub mod serve;
 pub mod sources;
