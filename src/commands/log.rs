@@ -11,16 +11,25 @@ use serde::Serialize;
 struct Verified {
     entries: u64,
     root: String,
+    checkpoints: usize,
 }
 
 pub fn verify(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     let store = Store::open(&config.data)?;
     let entries = store.verify_log()?;
+    let checkpoints = store.verify_checkpoints()?;
     let root = base64::engine::general_purpose::STANDARD.encode(store.log_root(entries)?);
-    emit(args.json, &Verified { entries, root }, |v| {
+    let verified = Verified {
+        entries,
+        root,
+        checkpoints,
+    };
+    emit(args.json, &verified, |v| {
         format!(
-            "access log verified: {} entries, every leaf and subtree as recomputed\nroot: {}\n",
-            v.entries, v.root
+            "access log verified: {} entries, every leaf and subtree as recomputed\n\
+             {} checkpoints: each signed, each root the log's, each consistent with the one before\n\
+             root: {}\n",
+            v.entries, v.checkpoints, v.root
         )
     })
 }

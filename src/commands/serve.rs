@@ -16,11 +16,13 @@ pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
     let passphrase = secrets::require(secrets::PASSPHRASE, "keystore passphrase", Ask::Once)?;
     let keystore = store.unlock(&passphrase)?;
     let key = store.open_key(&keystore, "linkage")?.hmac_key()?;
+    let log_key = store.log_key(&keystore)?;
     let staging = Staging::open(&config.data)?;
     let state = AppState::new(store, staging, Tokenizer::new(key))
         .with_quorum(config.review.quorum)
         .with_secure_cookies(config.server.behind_tls)
-        .with_job_after(std::time::Duration::from_millis(config.server.job_after_ms));
+        .with_job_after(std::time::Duration::from_millis(config.server.job_after_ms))
+        .with_log_key(log_key);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -139,7 +139,7 @@ pub fn consistency_proof(
 ) -> Result<Vec<Hash>, ProofError> {
     if first == 0 || first > second {
         return Err(ProofError::Invalid(format!(
-            "no consistency proof from {first} to {second} leaves"
+            "a consistency proof needs 0 < from ≤ to, not {first} to {second}"
         )));
     }
     let mut proof = Vec::new();

@@ -125,6 +125,32 @@ impl LogKey {
         })
     }
 
+    /// The key of `name` from a key pair held elsewhere (the keystore).
+    pub fn from_pair(name: &str, pair: Ed25519KeyPair) -> Result<LogKey, NoteError> {
+        if !valid_name(name) {
+            return Err(NoteError::Key(format!(
+                "`{name}` is not a key name (no spaces or +)"
+            )));
+        }
+        Ok(LogKey {
+            name: name.to_owned(),
+            pair,
+        })
+    }
+
+    /// The log's conventional origin and key name for a key pair:
+    /// `niji-log-` and the first eight hex digits of SHA-256(public key),
+    /// so that two platforms' logs never share an origin.
+    pub fn origin_for(pair: &Ed25519KeyPair) -> String {
+        let digest = ring::digest::digest(&SHA256, pair.public_key().as_ref());
+        format!("niji-log-{}", hex(&digest.as_ref()[..4]))
+    }
+
+    /// The key's name (the log's origin).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The verifier key anyone checks its notes with.
     pub fn verifier(&self) -> String {
         let public = self.pair.public_key().as_ref();

@@ -120,7 +120,11 @@ pub fn routes() -> Router<AppState> {
         crate::dp::budget,
         crate::jobs::status,
         crate::jobs::result,
-        crate::jobs::cancel
+        crate::jobs::cancel,
+        crate::log::checkpoint,
+        crate::log::key,
+        crate::log::inclusion,
+        crate::log::consistency
     )
 )]
 pub struct ApiDoc;
@@ -188,7 +192,7 @@ pub(crate) fn session_cookie(id: &str, secure: bool) -> String {
 }
 
 /// Checks a password with throttling per account and per address; a
-/// failure and a throttled attempt are audit events. The API and the login
+/// login, a failure and a throttled attempt are audit events. The API and the login
 /// page both come here.
 pub(crate) async fn authenticate(
     state: &AppState,
@@ -220,8 +224,10 @@ pub(crate) async fn authenticate(
     let account = blocking(move || {
         let store = inner2.store()?;
         let account = store.check_login(&name, &password)?;
-        if account.is_none() {
-            store.audit(&name, "login.failed", "api", "wrong account or password")?;
+        // Logins are in the access log, as its issue asks: who, and whether.
+        match &account {
+            Some(_) => store.audit(&name, "login", "api", "logged in")?,
+            None => store.audit(&name, "login.failed", "api", "wrong account or password")?,
         }
         Ok(account)
     })

@@ -14,6 +14,7 @@ Routes so far:
 | `/api/v1/jobs/{job}`, `.../result` | the job's author, through the gate of its project | analysis requests that outlasted the wait: status, progress, result, cancel |
 | `/api/v1/airlock/...` | reviewers who are neither author nor member | held results: release or reject |
 | `GET /api/v1/register` | anyone | the public register of approved projects |
+| `GET /log/checkpoint`, `/log/proof/inclusion`, `/log/proof/consistency` | anyone | the access log's signed checkpoint and its proofs (hashes only) |
 | `/`, `/login`, `/applications`, `/reviews`, `/projects/{id}`, `/admin/...`, `/register` | browsers | the web pages (Japanese by default, `?lang=en`) |
 
 ```no_run
@@ -58,6 +59,7 @@ mod error;
 mod fhir;
 mod gate;
 mod jobs;
+mod log;
 mod problem;
 mod state;
 mod web;
@@ -79,6 +81,9 @@ use axum::routing::post;
 /// a whole chart export belongs in a file ingest, not a request).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// How often the server signs a checkpoint of the access log (when it grew).
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Serves [`router`] on `listener` until `shutdown` resolves; requests in
 /// flight then finish.
 pub async fn serve(
@@ -86,6 +91,17 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // A checkpoint a minute when the log grew; the task ends with the runtime.
+    let ticker = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(e) = log::issue(&ticker).await {
+                tracing::error!(error = %e, "issuing a checkpoint failed");
+            }
+        }
+    });
     // The peer's address is kept for login throttling per address.
     axum::serve(
         listener,
@@ -104,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .merge(analysis::routes())
         .merge(dp::routes())
         .merge(jobs::routes())
+        .merge(log::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -32,6 +32,8 @@ pub(crate) struct Inner {
     pub jobs: crate::jobs::Jobs,
     /// Opened sandboxes, reused by the next query of the same grant.
     pub sandboxes: Arc<niji_query::Pool>,
+    /// The access log's signing key, when the keystore was unlocked.
+    pub log_key: Option<niji_audit::note::LogKey>,
 }
 
 /// Analysis requests one project may run at once; more get 429.
@@ -91,6 +93,7 @@ impl AppState {
                 slots: Mutex::default(),
                 jobs: crate::jobs::Jobs::default(),
                 sandboxes: Arc::default(),
+                log_key: None,
             }),
         }
     }
@@ -128,6 +131,19 @@ impl AppState {
         match Arc::try_unwrap(self.inner) {
             Ok(mut inner) => {
                 inner.jobs.after = after;
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
+    }
+
+    /// The same state, signing access-log checkpoints with `key`.
+    pub fn with_log_key(self, key: niji_audit::note::LogKey) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.log_key = Some(key);
                 AppState {
                     inner: Arc::new(inner),
                 }

@@ -8,6 +8,7 @@ use crate::{Store, StoreError};
 use duckdb::{Connection, OptionalExt, params};
 use niji_audit::entry::Entry;
 use niji_audit::merkle::{self, Hash, MemoryTree, ProofError, Subtrees};
+use niji_audit::note::{Checkpoint, LogKey};
 
 /// The stored subtrees, read through one connection.
 struct Stored<'a>(&'a Connection);
@@ -198,4 +199,116 @@ impl Store {
         }
         Ok(leaves.len() as u64)
     }
+}
+
+/// A checkpoint as issued and kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCheckpoint {
+    /// The tree size it states.
+    pub size: u64,
+    /// The signed note.
+    pub note: String,
+    /// The verifier key that checks it.
+    pub verifier: String,
+    /// When it was issued (UTC).
+    pub issued_at: String,
+}
+
+impl Store {
+    /// The log's signing key, from the keystore (`checkpoint-signing`); its
+    /// name is the log's origin.
+    pub fn log_key(&self, keystore: &crate::keystore::Keystore) -> Result<LogKey, StoreError> {
+        let pair = self
+            .open_key(keystore, "checkpoint-signing")?
+            .signing_key()?;
+        LogKey::from_pair(&LogKey::origin_for(&pair), pair)
+            .map_err(|e| StoreError::Crypto(e.to_string()))
+    }
+
+    /// Signs a checkpoint of the log as it is now and keeps it; when the
+    /// log has not grown since the last one, that one is returned.
+    pub fn issue_checkpoint(&self, key: &LogKey) -> Result<IssuedCheckpoint, StoreError> {
+        let size = self.log_size()?;
+        if let Some(last) = self.latest_checkpoint()?
+            && last.size == size
+        {
+            return Ok(last);
+        }
+        let root = self.log_root(size)?;
+        let checkpoint = Checkpoint {
+            origin: key.name().to_owned(),
+            size,
+            root,
+        };
+        let note = key
+            .sign(&checkpoint.text())
+            .map_err(|e| StoreError::Crypto(e.to_string()))?;
+        // Not itself an audit event: the log would grow with every
+        // checkpoint, and a checkpoint would never be current.
+        self.conn.execute(
+            "INSERT INTO log_checkpoints (size, root, note, verifier) VALUES (?, ?, ?, ?)",
+            params![size as i64, root.to_vec(), note, key.verifier()],
+        )?;
+        self.latest_checkpoint()?
+            .ok_or_else(|| StoreError::Damaged {
+                what: "a checkpoint vanished after it was written".into(),
+            })
+    }
+
+    /// Every checkpoint issued, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<IssuedCheckpoint>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT size, note, verifier, CAST(issued_at AS VARCHAR) FROM log_checkpoints ORDER BY size",
+        )?;
+        let rows = stmt.query_map([], checkpoint_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The latest checkpoint, if one was issued.
+    pub fn latest_checkpoint(&self) -> Result<Option<IssuedCheckpoint>, StoreError> {
+        self.cached_row(
+            "SELECT size, note, verifier, CAST(issued_at AS VARCHAR) FROM log_checkpoints ORDER BY size DESC LIMIT 1",
+            [],
+            checkpoint_from_row,
+        )
+    }
+
+    /// Checks every stored checkpoint: its signature, its root against the
+    /// recomputed tree, and a consistency proof from the one before.
+    pub fn verify_checkpoints(&self) -> Result<usize, StoreError> {
+        let all = self.checkpoints()?;
+        let mut previous: Option<Checkpoint> = None;
+        for issued in &all {
+            let damaged = |what: String| StoreError::Damaged {
+                what: format!("checkpoint of size {}: {what}", issued.size),
+            };
+            let checkpoint = niji_audit::note::open_checkpoint(&issued.note, &issued.verifier)
+                .map_err(|e| damaged(e.to_string()))?;
+            if checkpoint.size != issued.size || checkpoint.root != self.log_root(issued.size)? {
+                return Err(damaged("its root is not the log's at that size".into()));
+            }
+            if let Some(before) = previous.as_ref().filter(|b| b.size > 0) {
+                let proof = self.log_consistency(before.size, checkpoint.size)?;
+                merkle::verify_consistency(
+                    before.size,
+                    checkpoint.size,
+                    &before.root,
+                    &checkpoint.root,
+                    &proof,
+                )
+                .map_err(|e| damaged(format!("not consistent with the one before: {e}")))?;
+            }
+            previous = Some(checkpoint);
+        }
+        Ok(all.len())
+    }
+}
+
+fn checkpoint_from_row(r: &duckdb::Row<'_>) -> duckdb::Result<IssuedCheckpoint> {
+    Ok(IssuedCheckpoint {
+        size: r.get::<_, i64>(0)? as u64,
+        note: r.get(1)?,
+        verifier: r.get(2)?,
+        issued_at: r.get(3)?,
+    })
 }
