@@ -4,6 +4,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+mod common;
+
 use niji_audit::note::{self, Checkpoint, LogKey, NoteError};
 
 const VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
@@ -77,46 +79,14 @@ fn checkpoints_round_trip_through_a_signed_note() {
 
 #[test]
 fn a_receipt_checks_and_a_tampered_one_does_not() {
-    use niji_audit::entry::Entry;
-    use niji_audit::merkle::{self, MemoryTree};
     use niji_audit::receipt::Receipt;
 
-    let key = LogKey::from_seed("niji.example/log", &[3; 32]).unwrap();
-    let mut tree = MemoryTree::default();
-    let entries: Vec<Vec<u8>> = (0..11)
-        .map(|i| {
-            Entry {
-                index: i,
-                at: "2026-11-21 10:00:00".into(),
-                actor: "alice".into(),
-                kind: "analysis.query".into(),
-                subject: "project 1".into(),
-                detail: format!("query {i}"),
-                persons: Vec::new(),
-            }
-            .to_bytes()
-        })
-        .collect();
-    for e in &entries {
-        tree.push(e);
-    }
-    let checkpoint = Checkpoint {
-        origin: "niji.example/log".into(),
-        size: 11,
-        root: merkle::root(&tree, 11).unwrap(),
-    };
-    let signed = key.sign(&checkpoint.text()).unwrap();
-    let receipt = Receipt::new(
-        &entries[6],
-        6,
-        11,
-        &merkle::inclusion_proof(&tree, 6, 11).unwrap(),
-        signed,
-        key.verifier(),
-    );
+    let log = common::SignedLog::new(11, 3);
+    let (key, entries) = (&log.key, &log.entries);
+    let receipt = log.receipt(6, key.verifier());
     let read = Receipt::from_json(&receipt.to_json()).unwrap();
     let (cp, entry) = read.verify(&key.verifier()).unwrap();
-    assert_eq!(cp, checkpoint);
+    assert_eq!(cp, log.checkpoint);
     assert_eq!(entry, entries[6]);
 
     // Another entry's bytes, another index, another key: refused.

@@ -2,9 +2,9 @@
 //! written with only hashlib and `cryptography`, accepts a receipt niji
 //! makes and refuses a tampered one.
 
-use niji_audit::entry::Entry;
-use niji_audit::merkle::{self, MemoryTree};
-use niji_audit::note::{Checkpoint, LogKey};
+mod common;
+
+use niji_audit::note::LogKey;
 use niji_audit::receipt::Receipt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,41 +50,10 @@ fn check(receipt: &Receipt, key: &str) -> (bool, String) {
 
 #[test]
 fn an_independent_python_verifier_accepts_receipts_and_refuses_tampering() {
-    let key = LogKey::from_seed("niji.example/log", &[5; 32]).unwrap();
-    let mut tree = MemoryTree::default();
-    let entries: Vec<Vec<u8>> = (0..23)
-        .map(|i| {
-            Entry {
-                index: i,
-                at: "2026-11-21 10:00:00".into(),
-                actor: "alice".into(),
-                kind: "analysis.query".into(),
-                subject: "project 1".into(),
-                detail: format!("{{\"sql\":\"SELECT {i}\"}} 日本語"),
-                persons: vec![niji_audit::entry::commitment(b"salt", i)],
-            }
-            .to_bytes()
-        })
-        .collect();
-    for e in &entries {
-        tree.push(e);
-    }
-    let size = entries.len() as u64;
-    let checkpoint = Checkpoint {
-        origin: "niji.example/log".into(),
-        size,
-        root: merkle::root(&tree, size).unwrap(),
-    };
-    let signed = key.sign(&checkpoint.text()).unwrap();
+    let log = common::SignedLog::new(23, 5);
+    let (key, entries, size) = (&log.key, &log.entries, log.checkpoint.size);
     for index in [0, 7, 16, 22] {
-        let receipt = Receipt::new(
-            &entries[index as usize],
-            index,
-            size,
-            &merkle::inclusion_proof(&tree, index, size).unwrap(),
-            signed.clone(),
-            key.verifier(),
-        );
+        let receipt = log.receipt(index, key.verifier());
         let (ok, out) = check(&receipt, &key.verifier());
         assert!(ok, "{out}");
         assert!(
@@ -114,14 +83,7 @@ fn an_independent_python_verifier_accepts_receipts_and_refuses_tampering() {
         assert!(!ok && out.contains("refused"), "{out}");
     }
     let stranger = LogKey::from_seed("niji.example/log", &[6; 32]).unwrap();
-    let receipt = Receipt::new(
-        &entries[3],
-        3,
-        size,
-        &merkle::inclusion_proof(&tree, 3, size).unwrap(),
-        signed,
-        stranger.verifier(),
-    );
+    let receipt = log.receipt(3, stranger.verifier());
     let (ok, out) = check(&receipt, &stranger.verifier());
     assert!(!ok, "a checkpoint another key signed: {out}");
 }

@@ -191,15 +191,6 @@ fn store_parts(dir: &Path, token: &str, project: i64) {
     let store = Store::open(dir).unwrap();
     let secret = SecretString::new(token.into());
     let alice = store.account("alice").unwrap().unwrap();
-    let timed = |f: &dyn Fn()| -> f64 {
-        let mut v = Vec::new();
-        for _ in 0..30 {
-            let t = Instant::now();
-            f();
-            v.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        median(v)
-    };
     println!("\n| store call | median (ms) |\n|---|---|");
     let rows: [(&str, &dyn Fn()); 7] = [
         ("check_api_token", &|| {
@@ -225,7 +216,7 @@ fn store_parts(dir: &Path, token: &str, project: i64) {
         }),
     ];
     for (name, f) in rows {
-        println!("| {name} | {:.2} |", timed(f));
+        println!("| {name} | {:.2} |", timed(30, f));
     }
 }
 
@@ -239,15 +230,6 @@ fn parts(
     release: &Path,
     direct: &dyn Fn(&str) -> Duration,
 ) {
-    let timed = |runs: usize, f: &dyn Fn()| -> f64 {
-        let mut v = Vec::new();
-        for _ in 0..runs {
-            let t = Instant::now();
-            f();
-            v.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        median(v)
-    };
     let post = |sql: &str| {
         let mut r = agent
             .post(format!("{url}/api/v1/projects/{project}/queries"))
@@ -312,6 +294,17 @@ fn parts(
         });
         println!("| heavy query with {name} | {t:.1} |");
     }
+}
+
+/// The median time of `runs` calls of `f`, in ms.
+fn timed(runs: usize, f: &dyn Fn()) -> f64 {
+    let mut v = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f();
+        v.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    median(v)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

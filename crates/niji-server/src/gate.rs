@@ -127,9 +127,7 @@ fn pass(
         Err(niji_store::StoreError::Refused(_)) => None,
         Err(other) => return Err(other.into()),
     };
-    let member = found
-        .as_ref()
-        .is_some_and(|(app, _)| app.applicant == who || app.form.members.iter().any(|m| m == who));
+    let member = found.as_ref().is_some_and(|(app, _)| app.has_member(who));
     let (Some((app, grant)), true) = (found, member && caller.account.role != Role::Citizen) else {
         return Err(refuse(
             store,

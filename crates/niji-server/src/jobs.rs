@@ -300,19 +300,8 @@ async fn result(
         Some(answered) => {
             if answered {
                 // Log before release, as for the request itself.
-                let inner = state.inner();
-                let detail =
-                    json!({ "project": job.project, "job": job.id, "kind": job.kind }).to_string();
-                blocking(move || {
-                    inner.store()?.audit(
-                        granted.account(),
-                        "analysis.fetch",
-                        &format!("project {}", granted.grant().id),
-                        &detail,
-                    )?;
-                    Ok(())
-                })
-                .await?;
+                let detail = json!({ "project": job.project, "job": job.id, "kind": job.kind });
+                audit(&state, granted, "analysis.fetch", detail).await?;
             }
             let ended = job
                 .ended
@@ -340,21 +329,30 @@ async fn cancel(
     } else {
         state.inner().jobs.forget(&job.id);
     }
-    let inner = state.inner();
     let detail = json!({
         "project": job.project, "job": job.id, "kind": job.kind,
         "action": if running { "cancel" } else { "forget" },
-    })
-    .to_string();
+    });
+    audit(&state, granted, "analysis.cancel", detail).await?;
+    Ok(Json(job.view()?))
+}
+
+/// An audit event of a job call, durable before the call answers.
+async fn audit(
+    state: &AppState,
+    granted: Granted,
+    kind: &'static str,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    let inner = state.inner();
     blocking(move || {
         inner.store()?.audit(
             granted.account(),
-            "analysis.cancel",
+            kind,
             &format!("project {}", granted.grant().id),
-            &detail,
+            &detail.to_string(),
         )?;
         Ok(())
     })
-    .await?;
-    Ok(Json(job.view()?))
+    .await
 }

@@ -110,6 +110,13 @@ pub struct Application {
     pub form: ApplicationForm,
 }
 
+impl Application {
+    /// Whether `account` is in the project: its applicant or a member.
+    pub fn has_member(&self, account: &str) -> bool {
+        self.applicant == account || self.form.members.iter().any(|m| m == account)
+    }
+}
+
 /// A reviewer's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -681,7 +688,7 @@ impl Store {
         reviewer: &Account,
         app: &Application,
     ) -> Result<Result<(), String>, StoreError> {
-        if app.applicant == reviewer.name || app.form.members.contains(&reviewer.name) {
+        if app.has_member(&reviewer.name) {
             return Ok(Err(format!(
                 "`{}` is a member of application {} and cannot review it",
                 reviewer.name, app.id
@@ -1206,7 +1213,7 @@ impl Store {
     /// Whether `who` may read an application: its members, and the review
     /// board and admins once it has been submitted.
     pub fn may_see_application(&self, who: &Account, app: &Application) -> bool {
-        let member = app.applicant == who.name || app.form.members.contains(&who.name);
+        let member = app.has_member(&who.name);
         let board = matches!(who.role, Role::Reviewer | Role::Admin) && app.status != "draft";
         member || board
     }
@@ -1245,6 +1252,6 @@ impl Store {
     pub fn is_project_member(&self, who: &Account, id: i64) -> Result<bool, StoreError> {
         let grant = self.grant(id)?;
         let app = self.application(grant.application_id)?;
-        Ok(app.applicant == who.name || app.form.members.contains(&who.name))
+        Ok(app.has_member(&who.name))
     }
 }
