@@ -353,6 +353,32 @@ impl Staging {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// The person keys of the records that carry any of `tokens` (a
+    /// citizen's enrolment: their insured-number tokens find their
+    /// records). Empty before the first linkage run.
+    pub fn persons_with_tokens(&self, tokens: &[[u8; 32]]) -> Result<Vec<i64>, IngestError> {
+        self.ensure_person_tables()?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT p.person_key FROM tokens t JOIN person_records p USING (batch_id, record)
+                 WHERE t.token = ?",
+            )
+            .map_err(self.err())?;
+        let mut keys = Vec::new();
+        for token in tokens {
+            let found = stmt
+                .query_map([token.to_vec()], |r| r.get::<_, i64>(0))
+                .map_err(self.err())?;
+            for key in found {
+                keys.push(key.map_err(self.err())?);
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        Ok(keys)
+    }
+
     fn damaged(&self, reason: String) -> IngestError {
         IngestError::Io {
             path: self.path.clone(),

@@ -240,6 +240,44 @@ impl Tokenizer {
     }
 }
 
+impl Tokenizer {
+    /// The enrolment claim of an insured person: a keyed hash, under the
+    /// linkage key and a domain of its own (`enrolment`), of the normalized
+    /// insured-person number (insurer, symbol, number, branch) and birth
+    /// date. An enrolment code is bound to it, so that the code works only
+    /// with the identifiers it was issued for, and neither is stored. `None`
+    /// when a part is missing (the symbol may be empty).
+    pub fn enrolment_claim(&self, id: &Identity) -> Option<[u8; 32]> {
+        use normalize::{branch, date, insurer, name};
+        let parts = [
+            id.insurer.map(insurer)?,
+            id.symbol.map(name).unwrap_or_default(),
+            id.number.map(name)?,
+            id.branch.map(branch)?,
+            id.birth.map(date)?,
+        ];
+        if parts[0].is_empty() || parts[2].is_empty() || parts[3].is_empty() {
+            return None;
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        Some(self.hash("enrolment", &refs))
+    }
+
+    /// The tokens that find an insured person's records: those of the
+    /// plan's `insured` domain made from the number alone (the current
+    /// card, and the eligibility service's oldest number, hash alike).
+    pub fn insured_tokens(&self, id: &Identity) -> Vec<Token> {
+        let number_only = Identity {
+            insurer: id.insurer,
+            symbol: id.symbol,
+            number: id.number,
+            branch: id.branch,
+            ..Identity::default()
+        };
+        self.tokens(&number_only)
+    }
+}
+
 /// The 1-based line holding byte `offset` of `text`.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]

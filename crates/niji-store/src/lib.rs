@@ -42,6 +42,7 @@ let linkage = store.open_key(&keystore, "linkage")?.hmac_key()?;
 
 pub mod accounts;
 pub mod airlock;
+pub mod citizens;
 pub mod disclosed;
 pub mod governance;
 pub mod keystore;
@@ -54,6 +55,7 @@ pub mod sources;
 
 pub use accounts::Account;
 pub use airlock::{AirlockReview, Held, Verdict};
+pub use citizens::{Access, Accesses, EnrolmentCode, HeldIn, OptOutState, Project};
 pub use disclosed::Disclosure;
 pub use governance::{
     ApiToken, Application, ApplicationForm, Conditions, Decision, Grant, Item, Organization,
@@ -226,6 +228,9 @@ pub struct Store {
     // released, so no second process can open the file while it is flushed.
     conn: Connection,
     dir: PathBuf,
+    /// The access log's per-person index, brought up to date from the
+    /// committed rows on each lookup.
+    index: std::cell::RefCell<niji_audit::index::PersonIndex>,
     _lock: lock::WriterLock,
 }
 
@@ -316,10 +321,16 @@ impl Store {
             source,
         })?;
         migrate::migrate(&mut conn, migrations, &file)?;
-        log::catch_up(&conn)?;
+        if log::has_log(&conn)? {
+            // Scopes of the leaves from before the index first, so that
+            // the leaves caught up next are not mistaken for all of them.
+            log::index_catch_up(&conn)?;
+            log::catch_up(&conn)?;
+        }
         Ok(Self {
             conn,
             dir: data_dir.to_path_buf(),
+            index: Default::default(),
             _lock: lock,
         })
     }

@@ -6,9 +6,11 @@
 
 use crate::{Store, StoreError};
 use duckdb::{Connection, OptionalExt, params};
-use niji_audit::entry::Entry;
+use niji_audit::entry::{Entry, commitment};
+use niji_audit::index::PersonIndex;
 use niji_audit::merkle::{self, Hash, MemoryTree, ProofError, Subtrees};
 use niji_audit::note::{Checkpoint, LogKey};
+use std::collections::BTreeMap;
 
 /// The stored subtrees, read through one connection.
 struct Stored<'a>(&'a Connection);
@@ -38,9 +40,10 @@ fn proof_error(e: ProofError) -> StoreError {
     }
 }
 
-/// The entry of event `event_id` at leaf `index`.
+/// The entry of event `event_id` at leaf `index`, with the commitments
+/// of the persons `log_persons` ties to that leaf.
 fn entry_of(conn: &Connection, event_id: i64, index: u64) -> Result<Entry, StoreError> {
-    Ok(conn
+    let mut entry = conn
         .prepare_cached(
             "SELECT CAST(occurred_at AS VARCHAR), actor, kind, subject, detail \
              FROM audit_events WHERE id = ?",
@@ -55,20 +58,80 @@ fn entry_of(conn: &Connection, event_id: i64, index: u64) -> Result<Entry, Store
                 detail: r.get(4)?,
                 persons: Vec::new(),
             })
-        })?)
+        })?;
+    let salts: Vec<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT s.salt FROM log_persons p JOIN person_salts s USING (person_key) WHERE p.idx = ?",
+        )?
+        .query_map(params![index as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    entry.persons = salts.iter().map(|s| commitment(s, index)).collect();
+    // Sorted, so that the order says nothing about the persons' keys.
+    entry.persons.sort_unstable();
+    Ok(entry)
 }
 
+/// The next leaf index: the log's size. Read from the leaves' primary
+/// key, not counted.
 fn size_of(conn: &Connection) -> Result<u64, StoreError> {
     let n: i64 = conn
-        .prepare_cached("SELECT count(*) FROM log_leaves")?
+        .prepare_cached("SELECT coalesce(max(idx) + 1, 0) FROM log_leaves")?
         .query_row([], |r| r.get(0))?;
     Ok(n as u64)
 }
 
-/// Appends event `event_id` as the next leaf. The caller holds the
-/// transaction that wrote the event.
-pub(crate) fn append(conn: &Connection, event_id: i64) -> Result<u64, StoreError> {
+/// The releases an event used, from what it names: a release's own events
+/// (`release.*`) name it as their subject; a project's events (`project N`,
+/// `grant N`) use every release its grant covers.
+fn releases_of(conn: &Connection, kind: &str, subject: &str) -> Result<Vec<i64>, StoreError> {
+    let ids = if let Some(grant) = crate::citizens::project_id(subject) {
+        conn.prepare_cached(
+            "SELECT DISTINCT r.release_id FROM grant_items g JOIN releases r ON r.name = g.release \
+             WHERE g.grant_id = ? ORDER BY 1",
+        )?
+        .query_map(params![grant], |r| r.get(0))?
+        .collect::<Result<_, _>>()?
+    } else if kind.starts_with("release.") {
+        conn.prepare_cached("SELECT release_id FROM releases WHERE name = ?")?
+            .query_map(params![subject], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(ids)
+}
+
+/// A person's commitment salt, made on first need.
+fn salt_of(conn: &Connection, person: i64) -> Result<(), StoreError> {
+    let mut salt = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
+        .map_err(|_| StoreError::Crypto("system random source failed".into()))?;
+    conn.prepare_cached(
+        "INSERT INTO person_salts (person_key, salt) VALUES (?, ?) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![person, salt.to_vec()])?;
+    Ok(())
+}
+
+/// Appends event `event_id` as the next leaf, scoped to the releases it
+/// used and naming `persons` (person keys) by commitment. The caller holds
+/// the transaction that wrote the event.
+pub(crate) fn append(conn: &Connection, event_id: i64, persons: &[i64]) -> Result<u64, StoreError> {
     let index = size_of(conn)?;
+    let (kind, subject): (String, String) = conn
+        .prepare_cached("SELECT kind, subject FROM audit_events WHERE id = ?")?
+        .query_row(params![event_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    for release in releases_of(conn, &kind, &subject)? {
+        conn.prepare_cached("INSERT INTO log_scopes (idx, release_id) VALUES (?, ?)")?
+            .execute(params![index as i64, release])?;
+    }
+    for &person in persons {
+        salt_of(conn, person)?;
+        conn.prepare_cached(
+            "INSERT INTO log_persons (idx, person_key) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![index as i64, person])?;
+    }
     let leaf = entry_of(conn, event_id, index)?.leaf_hash();
     let stored = Stored(conn);
     let made =
@@ -83,19 +146,21 @@ pub(crate) fn append(conn: &Connection, event_id: i64) -> Result<u64, StoreError
     Ok(index)
 }
 
-/// Appends, in order, every event that has no leaf yet (a store from
-/// before the log, or events written by an older niji).
-pub(crate) fn catch_up(conn: &Connection) -> Result<u64, StoreError> {
-    // A store opened with another migration set may have no log.
+/// Whether the store has the access log's tables (a store opened with
+/// another migration set may not).
+pub(crate) fn has_log(conn: &Connection) -> Result<bool, StoreError> {
     let tables: i64 = conn.query_row(
         "SELECT count(*) FROM information_schema.tables \
-         WHERE table_schema = 'main' AND table_name IN ('audit_events', 'log_leaves', 'log_nodes')",
+         WHERE table_schema = 'main' AND table_name IN ('audit_events', 'log_leaves', 'log_nodes', 'log_scopes')",
         [],
         |r| r.get(0),
     )?;
-    if tables < 3 {
-        return Ok(0);
-    }
+    Ok(tables == 4)
+}
+
+/// Appends, in order, every event that has no leaf yet (a store from
+/// before the log, or events written by an older niji).
+pub(crate) fn catch_up(conn: &Connection) -> Result<u64, StoreError> {
     let pending: Vec<i64> = conn
         .prepare(
             "SELECT id FROM audit_events WHERE id NOT IN (SELECT event_id FROM log_leaves) ORDER BY id",
@@ -107,7 +172,7 @@ pub(crate) fn catch_up(conn: &Connection) -> Result<u64, StoreError> {
     }
     conn.execute_batch("BEGIN TRANSACTION")?;
     for id in &pending {
-        if let Err(e) = append(conn, *id) {
+        if let Err(e) = append(conn, *id, &[]) {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(e);
         }
@@ -311,4 +376,127 @@ fn checkpoint_from_row(r: &duckdb::Row<'_>) -> duckdb::Result<IssuedCheckpoint> 
         verifier: r.get(2)?,
         issued_at: r.get(3)?,
     })
+}
+
+/// A release's members as the index stores them (a serialized roaring
+/// bitmap of person numbers).
+pub(crate) fn members_bitmap(members: &[i64]) -> Result<Vec<u8>, StoreError> {
+    let numbers = members
+        .iter()
+        .map(|&k| person_number(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PersonIndex::members_bytes(numbers))
+}
+
+/// A person key as the index numbers it.
+fn person_number(key: i64) -> Result<u32, StoreError> {
+    u32::try_from(key).map_err(|_| StoreError::Damaged {
+        what: format!("person key {key} is outside the index's range (0 to 2^32)"),
+    })
+}
+
+/// Writes the member bitmap of every release that lacks one (releases
+/// built before the index), and the scopes of the leaves appended before
+/// it. Runs on open, after the migrations.
+pub(crate) fn index_catch_up(conn: &Connection) -> Result<(), StoreError> {
+    let missing: Vec<i64> = conn
+        .prepare(
+            "SELECT release_id FROM releases WHERE release_id NOT IN (SELECT release_id FROM release_bitmaps)",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let unscoped: i64 = conn.query_row(
+        "SELECT count(*) FROM log_leaves WHERE (SELECT count(*) FROM log_scopes) = 0",
+        [],
+        |r| r.get(0),
+    )?;
+    if missing.is_empty() && unscoped == 0 {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    for release in missing {
+        let members: Vec<i64> = tx
+            .prepare("SELECT person_key FROM release_members WHERE release_id = ?")?
+            .query_map(params![release], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        tx.execute(
+            "INSERT INTO release_bitmaps (release_id, members) VALUES (?, ?)",
+            params![release, members_bitmap(&members)?],
+        )?;
+    }
+    if unscoped > 0 {
+        let leaves: Vec<(i64, String, String)> = tx
+            .prepare(
+                "SELECT l.idx, e.kind, e.subject FROM log_leaves l JOIN audit_events e ON e.id = l.event_id ORDER BY l.idx",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        for (idx, kind, subject) in leaves {
+            for release in releases_of(&tx, &kind, &subject)? {
+                tx.execute(
+                    "INSERT INTO log_scopes (idx, release_id) VALUES (?, ?)",
+                    params![idx, release],
+                )?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Brings the in-memory index up to what is committed: the members of
+/// releases it has not loaded, and the scopes and persons of the leaves
+/// after the last it read. Reading only committed rows keeps it right
+/// whatever transaction rolled back.
+pub(crate) fn refresh(conn: &Connection, index: &mut PersonIndex) -> Result<(), StoreError> {
+    let releases: Vec<i64> = conn
+        .prepare_cached("SELECT release_id FROM release_bitmaps ORDER BY release_id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for release in releases {
+        if index.has_members(release as u64) {
+            continue;
+        }
+        let bytes: Vec<u8> = conn
+            .prepare_cached("SELECT members FROM release_bitmaps WHERE release_id = ?")?
+            .query_row(params![release], |r| r.get(0))?;
+        index
+            .add_release_bytes(release as u64, &bytes)
+            .map_err(|e| StoreError::Damaged {
+                what: e.to_string(),
+            })?;
+    }
+    let (from, to) = (index.next(), size_of(conn)?);
+    if from >= to {
+        return Ok(());
+    }
+    let mut links: BTreeMap<u64, (Vec<u64>, Vec<u32>)> = BTreeMap::new();
+    let range = params![from as i64, to as i64];
+    let mut scopes = conn.prepare_cached(
+        "SELECT idx, release_id FROM log_scopes WHERE idx >= ? AND idx < ? ORDER BY idx",
+    )?;
+    let mut rows = scopes.query(range)?;
+    while let Some(r) = rows.next()? {
+        let idx: i64 = r.get(0)?;
+        let release: i64 = r.get(1)?;
+        links.entry(idx as u64).or_default().0.push(release as u64);
+    }
+    let mut persons = conn.prepare_cached(
+        "SELECT idx, person_key FROM log_persons WHERE idx >= ? AND idx < ? ORDER BY idx",
+    )?;
+    let mut rows = persons.query(params![from as i64, to as i64])?;
+    while let Some(r) = rows.next()? {
+        let idx: i64 = r.get(0)?;
+        let person = person_number(r.get(1)?)?;
+        links.entry(idx as u64).or_default().1.push(person);
+    }
+    for idx in from..to {
+        let (releases, persons) = links.remove(&idx).unwrap_or_default();
+        index
+            .add_entry(idx, &releases, &persons)
+            .map_err(|e| StoreError::Damaged {
+                what: e.to_string(),
+            })?;
+    }
+    Ok(())
 }

@@ -148,6 +148,10 @@ impl Store {
             }
             app.flush()?;
         }
+        tx.execute(
+            "INSERT INTO release_bitmaps (release_id, members) VALUES (?, ?)",
+            params![release_id, crate::log::members_bitmap(r.members)?],
+        )?;
         if let Some((nonce, sealed)) = sealed {
             tx.execute(
                 "INSERT INTO release_escrow (release_id, nonce, sealed) VALUES (?, ?, ?)",
@@ -231,24 +235,63 @@ impl Store {
     }
 
     /// Records an opt-out (again is a no-op), with its audit event. The
-    /// event names no person: the citizen's own view finds it by key.
-    pub fn add_opt_out(&self, person_key: i64, actor: &str) -> Result<(), StoreError> {
+    /// entry names the person only by commitment; their own view finds it.
+    pub fn add_opt_out(&self, person_key: i64, actor: &str) -> Result<bool, StoreError> {
+        self.add_opt_outs(&[person_key], actor)
+    }
+
+    /// Records the opt-out of one person held under several keys (a
+    /// citizen whose records were linked more than once), as one event;
+    /// whether anything changed.
+    pub fn add_opt_outs(&self, persons: &[i64], actor: &str) -> Result<bool, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        let added = tx.execute(
-            "INSERT INTO opt_outs (person_key) VALUES (?) ON CONFLICT DO NOTHING",
-            params![person_key],
-        )?;
+        let mut added = 0;
+        for person in persons {
+            added += tx.execute(
+                "INSERT INTO opt_outs (person_key) VALUES (?) ON CONFLICT DO NOTHING",
+                params![person],
+            )?;
+        }
         if added > 0 {
-            audit_in(
+            audit_for(
                 &tx,
                 actor,
                 "opt-out",
                 "person",
-                "a person opted out of secondary use",
+                "a person refused further provision of their data for secondary use",
+                persons,
             )?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(added > 0)
+    }
+
+    /// Withdraws an opt-out: releases built from now on may include the
+    /// person again. Logged like the opt-out; whether anything changed.
+    pub fn withdraw_opt_outs(&self, persons: &[i64], actor: &str) -> Result<bool, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut removed = 0;
+        for person in persons {
+            removed += tx.execute("DELETE FROM opt_outs WHERE person_key = ?", params![person])?;
+            tx.execute(
+                "INSERT INTO opt_out_withdrawals (person_key) VALUES (?)",
+                params![person],
+            )?;
+        }
+        if removed > 0 {
+            audit_for(
+                &tx,
+                actor,
+                "opt-out.withdraw",
+                "person",
+                "a person withdrew their refusal: later releases may include their data",
+                persons,
+            )?;
+            tx.commit()?;
+        } else {
+            tx.rollback()?;
+        }
+        Ok(removed > 0)
     }
 
     /// Files a re-identification request against a pseudonymized release.
@@ -391,6 +434,23 @@ impl Store {
         Ok(())
     }
 
+    /// Appends an audit event that concerns `persons` (person keys)
+    /// directly: the entry carries their commitments, and each person's
+    /// view lists it. Its leaf index.
+    pub fn audit_persons(
+        &self,
+        actor: &str,
+        kind: &str,
+        subject: &str,
+        detail: &str,
+        persons: &[i64],
+    ) -> Result<u64, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let index = audit_for(&tx, actor, kind, subject, detail, persons)?;
+        tx.commit()?;
+        Ok(index)
+    }
+
     /// Every audit event, in order.
     pub fn audit_events(&self) -> Result<Vec<AuditEvent>, StoreError> {
         let mut stmt = self
@@ -442,6 +502,20 @@ pub(crate) fn audit_in(
     subject: &str,
     detail: &str,
 ) -> Result<(), StoreError> {
+    audit_for(conn, actor, kind, subject, detail, &[]).map(|_| ())
+}
+
+/// Writes an audit event that concerns `persons` (person keys) directly,
+/// and appends it to the access log; its leaf index. The entry names them
+/// only by commitment.
+pub(crate) fn audit_for(
+    conn: &duckdb::Connection,
+    actor: &str,
+    kind: &str,
+    subject: &str,
+    detail: &str,
+    persons: &[i64],
+) -> Result<u64, StoreError> {
     // The event and its leaf in the access log are one write: the caller's
     // transaction holds both.
     let id: i64 = conn
@@ -449,6 +523,5 @@ pub(crate) fn audit_in(
             "INSERT INTO audit_events (actor, kind, subject, detail) VALUES (?, ?, ?, ?) RETURNING id",
         )?
         .query_row(params![actor, kind, subject, detail], |r| r.get(0))?;
-    crate::log::append(conn, id)?;
-    Ok(())
+    crate::log::append(conn, id, persons)
 }

@@ -1,0 +1,521 @@
+//! Citizens: enrolment with a one-time code bound to the identifiers it was
+//! issued for, the binding of a citizen account to person keys (the only
+//! trace enrolment leaves), and what the access log says about a person.
+
+use crate::accounts::{self, Account};
+use crate::{Store, StoreError};
+use duckdb::params;
+use niji_audit::index::Found;
+use niji_audit::note::LogKey;
+use niji_audit::receipt::Receipt;
+use niji_core::{Role, SecretString};
+use ring::rand::{SecureRandom, SystemRandom};
+use std::collections::HashMap;
+
+/// How long an enrolment code stays valid.
+pub const CODE_VALID_DAYS: i64 = 90;
+
+/// The code alphabet: Crockford's base 32 (no I, L, O, U), so that a code
+/// read off a letter is typed back without confusion.
+const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// Characters in a code: 20 of 32 symbols, 100 bits.
+const CODE_CHARS: usize = 20;
+
+/// One issued code, shown once.
+#[derive(Debug)]
+pub struct EnrolmentCode {
+    /// The code, in groups of five (`XXXXX-XXXXX-XXXXX-XXXXX`).
+    pub code: SecretString,
+    /// The last moment it can be used (UTC).
+    pub expires_at: String,
+}
+
+/// A code as typed: upper case, without separators or spaces; Crockford's
+/// readings of I, L (1) and O (0).
+fn normalized_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| !matches!(c, '-' | ' ' | '\u{3000}'))
+        .map(|c| match c.to_ascii_uppercase() {
+            'I' | 'L' => '1',
+            'O' => '0',
+            c => c,
+        })
+        .collect()
+}
+
+fn code_digest(code: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, normalized_code(code).as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
+    let mut out = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut out)
+        .map_err(|_| StoreError::Crypto("system random source failed".into()))?;
+    Ok(out)
+}
+
+fn new_code() -> Result<String, StoreError> {
+    let bytes: [u8; CODE_CHARS] = random_bytes()?;
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|b| CODE_ALPHABET[usize::from(b % 32)] as char)
+        .collect();
+    Ok(chars
+        .chunks(5)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-"))
+}
+
+/// A project as a person's view names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// The project (grant) id.
+    pub id: i64,
+    /// Its title.
+    pub title: String,
+    /// Its purpose id (`policies/purposes.toml`).
+    pub purpose: String,
+    /// The organization that runs it.
+    pub organization: String,
+}
+
+/// One entry of the log that concerns a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// The entry's index in the log (its id in the person's view).
+    pub index: u64,
+    /// When (UTC).
+    pub at: String,
+    /// What happened (`release.build`, `analysis.query`, `opt-out`, …).
+    pub kind: String,
+    /// Whether the entry names the person directly (by commitment) rather
+    /// than through a release they are in.
+    pub direct: bool,
+    /// The person's releases the entry used.
+    pub releases: Vec<String>,
+    /// The project, for a project's events.
+    pub project: Option<Project>,
+}
+
+/// A release a person is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldIn {
+    /// Its name.
+    pub name: String,
+    /// `anonymized` or `pseudonymized`.
+    pub tier: String,
+    /// When it was built (UTC).
+    pub built_at: String,
+}
+
+/// A page of a person's view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accesses {
+    /// Entries that concern the person, in all.
+    pub total: u64,
+    /// The releases they are in.
+    pub releases: Vec<HeldIn>,
+    /// This page, newest first.
+    pub rows: Vec<Access>,
+    /// The `before` of the next (older) page, if there is one.
+    pub next_before: Option<u64>,
+}
+
+/// Where a person stands on provision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOutState {
+    /// When they refused further provision, if they have (and not withdrawn).
+    pub since: Option<String>,
+    /// Releases built before the refusal that hold their data: these remain.
+    pub kept: Vec<HeldIn>,
+}
+
+impl Store {
+    /// Issues a one-time enrolment code for the person whose claim (see
+    /// `Tokenizer::enrolment_claim`) is `claim`: what an insurer's letter
+    /// would carry. Admins only; logged without the claim.
+    pub fn issue_enrolment_code(
+        &self,
+        admin: &Account,
+        claim: &[u8; 32],
+    ) -> Result<EnrolmentCode, StoreError> {
+        if admin.role != Role::Admin {
+            return Err(StoreError::Forbidden(format!(
+                "`{}` is not an admin: only an admin issues enrolment codes",
+                admin.name
+            )));
+        }
+        let code = new_code()?;
+        let tx = self.conn.unchecked_transaction()?;
+        let expires_at: String = tx.query_row(
+            "INSERT INTO enrolment_codes (code_sha256, claim, issued_by, expires_at) \
+             VALUES (?, ?, ?, CAST(current_timestamp AS TIMESTAMP) + to_days(CAST(? AS INTEGER))) \
+             RETURNING CAST(expires_at AS VARCHAR)",
+            params![
+                code_digest(&code),
+                claim.to_vec(),
+                admin.name,
+                CODE_VALID_DAYS
+            ],
+            |r| r.get(0),
+        )?;
+        crate::releases::audit_in(
+            &tx,
+            &admin.name,
+            "citizen.code",
+            "enrolment",
+            &format!("an enrolment code was issued, valid {CODE_VALID_DAYS} days"),
+        )?;
+        tx.commit()?;
+        Ok(EnrolmentCode {
+            code: SecretString::new(code),
+            expires_at,
+        })
+    }
+
+    /// Enrols a citizen: spends `code`, which must have been issued for
+    /// `claim`, and creates a citizen account bound to `persons` (the
+    /// person keys the claim's identifiers found). The account's name is
+    /// the platform's (`citizen-` and ten random characters), so that no
+    /// chosen name reaches the log. All or nothing.
+    pub fn enrol(
+        &self,
+        code: &str,
+        claim: &[u8; 32],
+        persons: &[i64],
+        password: &SecretString,
+    ) -> Result<Account, StoreError> {
+        let refused = || {
+            StoreError::Forbidden(
+                "the enrolment code, the insured-person number or the birth date does not match, \
+                 or the code has expired or was used"
+                    .into(),
+            )
+        };
+        let digest = code_digest(code);
+        let stored: Option<Vec<u8>> = self.cached_row(
+            "SELECT c.claim FROM enrolment_codes c \
+             WHERE c.code_sha256 = ? AND c.expires_at > current_timestamp \
+             AND c.code_sha256 NOT IN (SELECT code_sha256 FROM enrolment_uses)",
+            params![digest],
+            |r| r.get(0),
+        )?;
+        let stored = stored.ok_or_else(refused)?;
+        // Compared without an early exit, so that timing says nothing of
+        // how much of the claim matched.
+        let differ = stored.len() != claim.len()
+            || stored
+                .iter()
+                .zip(claim)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                != 0;
+        if differ {
+            return Err(refused());
+        }
+        if persons.is_empty() {
+            return Err(StoreError::Refused(
+                "no records are held for this insured-person number: there is nothing to show yet"
+                    .into(),
+            ));
+        }
+        let suffix: [u8; 10] = random_bytes()?;
+        let name: String = std::iter::once("citizen-".to_owned())
+            .chain(
+                suffix
+                    .iter()
+                    .map(|b| (CODE_ALPHABET[usize::from(b % 32)] as char).to_ascii_lowercase())
+                    .map(String::from),
+            )
+            .collect();
+        let tx = self.conn.unchecked_transaction()?;
+        // A second enrolment with the same code loses here, whatever the
+        // race: the use is keyed by the code.
+        tx.execute(
+            "INSERT INTO enrolment_uses (code_sha256, account) VALUES (?, ?)",
+            params![digest, name],
+        )
+        .map_err(|_| refused())?;
+        accounts::insert(&tx, &name, Role::Citizen, password)?;
+        for person in persons {
+            tx.execute(
+                "INSERT INTO citizens (account, person_key) VALUES (?, ?)",
+                params![name, person],
+            )?;
+        }
+        crate::releases::audit_for(
+            &tx,
+            &name,
+            "citizen.enrol",
+            "person",
+            "a citizen enrolled in the access portal",
+            persons,
+        )?;
+        tx.commit()?;
+        self.account(&name)?.ok_or_else(|| StoreError::Damaged {
+            what: format!("account `{name}` is missing after enrolment"),
+        })
+    }
+
+    /// The person keys a citizen account is bound to; refused for any
+    /// other account.
+    pub fn citizen_persons(&self, account: &Account) -> Result<Vec<i64>, StoreError> {
+        if account.role != Role::Citizen {
+            return Err(StoreError::Forbidden(format!(
+                "`{}` is not a citizen account",
+                account.name
+            )));
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT person_key FROM citizens WHERE account = ? ORDER BY 1")?;
+        let rows = stmt.query_map(params![account.name], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// What the index finds for `persons`, brought up to date first.
+    fn found(&self, persons: &[i64]) -> Result<Found, StoreError> {
+        let mut index = self.index.borrow_mut();
+        crate::log::refresh(&self.conn, &mut index)?;
+        let numbers: Vec<u32> = persons
+            .iter()
+            .filter_map(|&k| u32::try_from(k).ok())
+            .collect();
+        Ok(index.lookup_all(&numbers))
+    }
+
+    /// A page of the entries that concern `persons`, newest first: those
+    /// before log index `before` (all, without it), at most `limit`.
+    pub fn accesses(
+        &self,
+        persons: &[i64],
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Accesses, StoreError> {
+        let found = self.found(persons)?;
+        let total = found.entries.len();
+        // Entries below `before`: their count is the rank of before - 1.
+        let below = match before {
+            Some(0) => 0,
+            Some(b) => found.entries.rank(b - 1),
+            None => total,
+        };
+        let page: Vec<u64> = (0..below)
+            .rev()
+            .take(limit)
+            .filter_map(|n| found.entries.select(n))
+            .collect();
+        let next_before = (below > page.len() as u64)
+            .then(|| page.last().copied())
+            .flatten();
+        let releases = self.held_in(&found.releases)?;
+        let rows = self.access_rows(&page, &found)?;
+        Ok(Accesses {
+            total,
+            releases,
+            rows,
+            next_before,
+        })
+    }
+
+    /// One entry of a person's view; refused (as missing) when it does not
+    /// concern them.
+    pub fn access(&self, persons: &[i64], index: u64) -> Result<Access, StoreError> {
+        let found = self.found(persons)?;
+        if !found.entries.contains(index) {
+            return Err(StoreError::Refused(format!("no access {index} of yours")));
+        }
+        self.access_rows(&[index], &found)?
+            .pop()
+            .ok_or_else(|| StoreError::Refused(format!("no access {index} of yours")))
+    }
+
+    /// A receipt for entry `index` of a person's view: its bytes, an
+    /// inclusion proof and a signed checkpoint that covers it (issued now
+    /// if the latest does not).
+    pub fn receipt(
+        &self,
+        persons: &[i64],
+        index: u64,
+        key: &LogKey,
+    ) -> Result<Receipt, StoreError> {
+        self.access(persons, index)?;
+        let checkpoint = match self.latest_checkpoint()? {
+            Some(c) if c.size > index => c,
+            _ => self.issue_checkpoint(key)?,
+        };
+        let entry = self.log_entry(index)?;
+        let proof = self.log_inclusion(index, checkpoint.size)?;
+        Ok(Receipt::new(
+            &entry.to_bytes(),
+            index,
+            checkpoint.size,
+            &proof,
+            checkpoint.note,
+            checkpoint.verifier,
+        ))
+    }
+
+    /// Where `persons` stand on provision, and which releases built before
+    /// their refusal keep their data.
+    pub fn opt_out_state(&self, persons: &[i64]) -> Result<OptOutState, StoreError> {
+        let mut since: Option<String> = None;
+        for person in persons {
+            let at: Option<String> = self.cached_row(
+                "SELECT CAST(opted_out_at AS VARCHAR) FROM opt_outs WHERE person_key = ?",
+                params![person],
+                |r| r.get(0),
+            )?;
+            since = match (since, at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        let kept = match &since {
+            Some(at) => {
+                let found = self.found(persons)?;
+                self.held_in(&found.releases)?
+                    .into_iter()
+                    .filter(|r| r.built_at.as_str() < at.as_str())
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        Ok(OptOutState { since, kept })
+    }
+
+    fn held_in(&self, releases: &[u64]) -> Result<Vec<HeldIn>, StoreError> {
+        let mut out = Vec::with_capacity(releases.len());
+        for id in releases {
+            if let Some(r) = self.cached_row(
+                "SELECT name, tier, CAST(built_at AS VARCHAR) FROM releases WHERE release_id = ?",
+                params![*id as i64],
+                |r| {
+                    Ok(HeldIn {
+                        name: r.get(0)?,
+                        tier: r.get(1)?,
+                        built_at: r.get(2)?,
+                    })
+                },
+            )? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rows of `page` (log indices), in that order.
+    fn access_rows(&self, page: &[u64], found: &Found) -> Result<Vec<Access>, StoreError> {
+        if page.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The indices come from the index, numbers only: safe to inline, and
+        // one statement reads the page.
+        let list = page
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut by_index: HashMap<u64, (String, String, String)> = HashMap::new();
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT l.idx, CAST(e.occurred_at AS VARCHAR), e.kind, e.subject \
+             FROM log_leaves l JOIN audit_events e ON e.id = l.event_id WHERE l.idx IN ({list})"
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            by_index.insert(
+                r.get::<_, i64>(0)? as u64,
+                (r.get(1)?, r.get(2)?, r.get(3)?),
+            );
+        }
+        let mut scopes: HashMap<u64, Vec<String>> = HashMap::new();
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT s.idx, s.release_id, r.name FROM log_scopes s JOIN releases r USING (release_id) \
+             WHERE s.idx IN ({list}) ORDER BY s.idx, s.release_id"
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let release = r.get::<_, i64>(1)? as u64;
+            if found.releases.contains(&release) {
+                scopes
+                    .entry(r.get::<_, i64>(0)? as u64)
+                    .or_default()
+                    .push(r.get(2)?);
+            }
+        }
+        let mut projects: HashMap<i64, Option<Project>> = HashMap::new();
+        let mut out = Vec::with_capacity(page.len());
+        for index in page {
+            let Some((at, kind, subject)) = by_index.remove(index) else {
+                return Err(StoreError::Damaged {
+                    what: format!("access log entry {index} has no event"),
+                });
+            };
+            let project = match project_id(&subject) {
+                Some(id) => match projects.get(&id) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = self.project(id)?;
+                        projects.insert(id, p.clone());
+                        p
+                    }
+                },
+                None => None,
+            };
+            out.push(Access {
+                index: *index,
+                at,
+                kind,
+                direct: found.direct.contains(*index),
+                releases: scopes.remove(index).unwrap_or_default(),
+                project,
+            });
+        }
+        Ok(out)
+    }
+
+    fn project(&self, id: i64) -> Result<Option<Project>, StoreError> {
+        self.cached_row(
+            "SELECT g.id, a.title, a.purpose, o.name FROM grants g \
+             JOIN applications a ON a.id = g.application_id \
+             JOIN organizations o ON o.id = a.organization_id WHERE g.id = ?",
+            params![id],
+            |r| {
+                Ok(Project {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    purpose: r.get(2)?,
+                    organization: r.get(3)?,
+                })
+            },
+        )
+    }
+}
+
+/// The project (grant) an event's subject names, if it names one.
+pub(crate) fn project_id(subject: &str) -> Option<i64> {
+    subject
+        .strip_prefix("project ")
+        .or_else(|| subject.strip_prefix("grant "))
+        .and_then(|n| n.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_typed_back_as_they_read() {
+        let code = new_code().unwrap();
+        assert_eq!(code.len(), CODE_CHARS + 3);
+        assert_eq!(
+            code_digest(&code),
+            code_digest(&code.to_lowercase().replace('-', " "))
+        );
+        assert_eq!(code_digest("O1IL-x"), code_digest("0111X"));
+        assert_ne!(code_digest(&code), code_digest(&new_code().unwrap()));
+    }
+}
