@@ -311,8 +311,9 @@ impl Store {
         let next_before = (below > page.len() as u64)
             .then(|| page.last().copied())
             .flatten();
-        let releases = self.held_in(&found.releases)?;
-        let rows = self.access_rows(&page, &found)?;
+        let held = self.held_in(&found.releases)?;
+        let rows = self.access_rows(&page, &found, &held)?;
+        let releases = held.into_iter().map(|(_, r)| r).collect();
         Ok(Accesses {
             total,
             releases,
@@ -328,7 +329,8 @@ impl Store {
         if !found.entries.contains(index) {
             return Err(StoreError::Refused(format!("no access {index} of yours")));
         }
-        self.access_rows(&[index], &found)?
+        let held = self.held_in(&found.releases)?;
+        self.access_rows(&[index], &found, &held)?
             .pop()
             .ok_or_else(|| StoreError::Refused(format!("no access {index} of yours")))
     }
@@ -379,6 +381,7 @@ impl Store {
                 let found = self.found(persons)?;
                 self.held_in(&found.releases)?
                     .into_iter()
+                    .map(|(_, r)| r)
                     .filter(|r| r.built_at.as_str() < at.as_str())
                     .collect()
             }
@@ -387,69 +390,57 @@ impl Store {
         Ok(OptOutState { since, kept })
     }
 
-    fn held_in(&self, releases: &[u64]) -> Result<Vec<HeldIn>, StoreError> {
-        let mut out = Vec::with_capacity(releases.len());
-        for id in releases {
-            if let Some(r) = self.cached_row(
-                "SELECT name, tier, CAST(built_at AS VARCHAR) FROM releases WHERE release_id = ?",
-                params![*id as i64],
-                |r| {
-                    Ok(HeldIn {
-                        name: r.get(0)?,
-                        tier: r.get(1)?,
-                        built_at: r.get(2)?,
-                    })
-                },
-            )? {
-                out.push(r);
+    /// The releases of `ids`, by id. One read of the catalogue of releases
+    /// (hundreds of rows), not one per release.
+    fn held_in(&self, ids: &[u64]) -> Result<Vec<(u64, HeldIn)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT release_id, name, tier, CAST(built_at AS VARCHAR) FROM releases ORDER BY release_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::with_capacity(ids.len());
+        while let Some(r) = rows.next()? {
+            let id = r.get::<_, i64>(0)? as u64;
+            if ids.contains(&id) {
+                out.push((
+                    id,
+                    HeldIn {
+                        name: r.get(1)?,
+                        tier: r.get(2)?,
+                        built_at: r.get(3)?,
+                    },
+                ));
             }
         }
         Ok(out)
     }
 
-    /// The rows of `page` (log indices), in that order.
-    fn access_rows(&self, page: &[u64], found: &Found) -> Result<Vec<Access>, StoreError> {
-        if page.is_empty() {
-            return Ok(Vec::new());
-        }
-        // The indices come from the index, numbers only: safe to inline, and
-        // one statement reads the page.
-        let list = page
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut by_index: HashMap<u64, (String, String, String)> = HashMap::new();
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT l.idx, CAST(e.occurred_at AS VARCHAR), e.kind, e.subject \
-             FROM log_leaves l JOIN audit_events e ON e.id = l.event_id WHERE l.idx IN ({list})"
-        ))?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            by_index.insert(
-                r.get::<_, i64>(0)? as u64,
-                (r.get(1)?, r.get(2)?, r.get(3)?),
-            );
-        }
+    /// The rows of `page` (log indices, newest first), in that order.
+    fn access_rows(
+        &self,
+        page: &[u64],
+        found: &Found,
+        held: &[(u64, HeldIn)],
+    ) -> Result<Vec<Access>, StoreError> {
+        let mut events: HashMap<u64, (String, String, String)> = HashMap::new();
         let mut scopes: HashMap<u64, Vec<String>> = HashMap::new();
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT s.idx, s.release_id, r.name FROM log_scopes s JOIN releases r USING (release_id) \
-             WHERE s.idx IN ({list}) ORDER BY s.idx, s.release_id"
-        ))?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let release = r.get::<_, i64>(1)? as u64;
-            if found.releases.contains(&release) {
-                scopes
-                    .entry(r.get::<_, i64>(0)? as u64)
-                    .or_default()
-                    .push(r.get(2)?);
+        for (low, high) in runs(page) {
+            self.read_run(low, high, page, &mut events)?;
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT idx, release_id FROM log_scopes WHERE idx BETWEEN ? AND ? ORDER BY idx, release_id",
+            )?;
+            let mut rows = stmt.query(params![low as i64, high as i64])?;
+            while let Some(r) = rows.next()? {
+                let index = r.get::<_, i64>(0)? as u64;
+                let release = r.get::<_, i64>(1)? as u64;
+                if let Some((_, r)) = held.iter().find(|(id, _)| *id == release) {
+                    scopes.entry(index).or_default().push(r.name.clone());
+                }
             }
         }
         let mut projects: HashMap<i64, Option<Project>> = HashMap::new();
         let mut out = Vec::with_capacity(page.len());
         for index in page {
-            let Some((at, kind, subject)) = by_index.remove(index) else {
+            let Some((at, kind, subject)) = events.remove(index) else {
                 return Err(StoreError::Damaged {
                     what: format!("access log entry {index} has no event"),
                 });
@@ -477,6 +468,42 @@ impl Store {
         Ok(out)
     }
 
+    /// The events of the leaves `low..=high` that `page` holds. Leaves and
+    /// events are both written in order, so each side is one range that
+    /// the tables' zone maps prune to a few row groups.
+    fn read_run(
+        &self,
+        low: u64,
+        high: u64,
+        page: &[u64],
+        events: &mut HashMap<u64, (String, String, String)>,
+    ) -> Result<(), StoreError> {
+        let mut ids: HashMap<i64, u64> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT idx, event_id FROM log_leaves WHERE idx BETWEEN ? AND ?")?;
+        let mut rows = stmt.query(params![low as i64, high as i64])?;
+        while let Some(r) = rows.next()? {
+            let index = r.get::<_, i64>(0)? as u64;
+            if page.contains(&index) {
+                ids.insert(r.get(1)?, index);
+            }
+        }
+        let (Some(first), Some(last)) = (ids.keys().min(), ids.keys().max()) else {
+            return Ok(());
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, CAST(occurred_at AS VARCHAR), kind, subject FROM audit_events WHERE id BETWEEN ? AND ?",
+        )?;
+        let mut rows = stmt.query(params![first, last])?;
+        while let Some(r) = rows.next()? {
+            if let Some(index) = ids.get(&r.get::<_, i64>(0)?) {
+                events.insert(*index, (r.get(1)?, r.get(2)?, r.get(3)?));
+            }
+        }
+        Ok(())
+    }
+
     fn project(&self, id: i64) -> Result<Option<Project>, StoreError> {
         self.cached_row(
             "SELECT g.id, a.title, a.purpose, o.name FROM grants g \
@@ -493,6 +520,24 @@ impl Store {
             },
         )
     }
+}
+
+/// A page's indices as runs of nearby leaves (`low`, `high`): one range
+/// read each. A run breaks at a gap wider than a few hundred leaves, so a
+/// person with few, scattered entries reads a few small ranges, not the
+/// log between them.
+fn runs(page: &[u64]) -> Vec<(u64, u64)> {
+    const GAP: u64 = 256;
+    let mut sorted = page.to_vec();
+    sorted.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for index in sorted {
+        match out.last_mut() {
+            Some((_, high)) if index - *high <= GAP => *high = index,
+            _ => out.push((index, index)),
+        }
+    }
+    out
 }
 
 /// The project (grant) an event's subject names, if it names one.

@@ -64,7 +64,7 @@ pub use governance::{
 pub use keystore::{KeyInfo, KeyKind, KeyMaterial, Keystore};
 pub use ledger::Budget;
 pub use migrate::{AppliedMigration, Migration, MigrationSet};
-pub use releases::{AuditEvent, NewRelease, Reidentification, ReleaseInfo};
+pub use releases::{AuditEvent, NewEvent, NewRelease, Reidentification, ReleaseInfo};
 pub use sources::{CredentialRefusal, SourceClient};
 
 use duckdb::{Connection, OptionalExt};

@@ -10,7 +10,7 @@ use niji_audit::entry::{Entry, commitment};
 use niji_audit::index::PersonIndex;
 use niji_audit::merkle::{self, Hash, MemoryTree, ProofError, Subtrees};
 use niji_audit::note::{Checkpoint, LogKey};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The stored subtrees, read through one connection.
 struct Stored<'a>(&'a Connection);
@@ -73,7 +73,7 @@ fn entry_of(conn: &Connection, event_id: i64, index: u64) -> Result<Entry, Store
 
 /// The next leaf index: the log's size. Read from the leaves' primary
 /// key, not counted.
-fn size_of(conn: &Connection) -> Result<u64, StoreError> {
+pub(crate) fn size(conn: &Connection) -> Result<u64, StoreError> {
     let n: i64 = conn
         .prepare_cached("SELECT coalesce(max(idx) + 1, 0) FROM log_leaves")?
         .query_row([], |r| r.get(0))?;
@@ -101,49 +101,121 @@ fn releases_of(conn: &Connection, kind: &str, subject: &str) -> Result<Vec<i64>,
     Ok(ids)
 }
 
-/// A person's commitment salt, made on first need.
-fn salt_of(conn: &Connection, person: i64) -> Result<(), StoreError> {
-    let mut salt = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
-        .map_err(|_| StoreError::Crypto("system random source failed".into()))?;
-    conn.prepare_cached(
-        "INSERT INTO person_salts (person_key, salt) VALUES (?, ?) ON CONFLICT DO NOTHING",
-    )?
-    .execute(params![person, salt.to_vec()])?;
-    Ok(())
+/// Ties leaf `index` to `persons` (deduplicated), making their salts on
+/// first need; their commitments, sorted as [`entry_of`] reads them back.
+fn tie_persons(conn: &Connection, index: u64, persons: &[i64]) -> Result<Vec<Hash>, StoreError> {
+    let mut persons = persons.to_vec();
+    persons.sort_unstable();
+    persons.dedup();
+    let mut out = Vec::with_capacity(persons.len());
+    for person in persons {
+        let mut salt = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
+            .map_err(|_| StoreError::Crypto("system random source failed".into()))?;
+        conn.prepare_cached(
+            "INSERT INTO person_salts (person_key, salt) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![person, salt.to_vec()])?;
+        let salt: Vec<u8> = conn
+            .prepare_cached("SELECT salt FROM person_salts WHERE person_key = ?")?
+            .query_row(params![person], |r| r.get(0))?;
+        conn.prepare_cached("INSERT INTO log_persons (idx, person_key) VALUES (?, ?)")?
+            .execute(params![index as i64, person])?;
+        out.push(commitment(&salt, index));
+    }
+    out.sort_unstable();
+    Ok(out)
 }
 
-/// Appends event `event_id` as the next leaf, scoped to the releases it
-/// used and naming `persons` (person keys) by commitment. The caller holds
-/// the transaction that wrote the event.
-pub(crate) fn append(conn: &Connection, event_id: i64, persons: &[i64]) -> Result<u64, StoreError> {
-    let index = size_of(conn)?;
-    let (kind, subject): (String, String) = conn
-        .prepare_cached("SELECT kind, subject FROM audit_events WHERE id = ?")?
-        .query_row(params![event_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    for release in releases_of(conn, &kind, &subject)? {
-        conn.prepare_cached("INSERT INTO log_scopes (idx, release_id) VALUES (?, ?)")?
-            .execute(params![index as i64, release])?;
-    }
-    for &person in persons {
-        salt_of(conn, person)?;
-        conn.prepare_cached(
-            "INSERT INTO log_persons (idx, person_key) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![index as i64, person])?;
-    }
-    let leaf = entry_of(conn, event_id, index)?.leaf_hash();
+/// The complete subtrees on the right edge of a tree of `size` leaves: one
+/// per bit set in `size`. Appending reads only these, and the nodes it
+/// makes itself.
+fn frontier(conn: &Connection, size: u64) -> Result<HashMap<(u32, u64), Hash>, StoreError> {
     let stored = Stored(conn);
-    let made =
-        merkle::completed(index, leaf, |level, i| stored.subtree(level, i)).map_err(proof_error)?;
-    conn.prepare_cached("INSERT INTO log_leaves (idx, event_id) VALUES (?, ?)")?
-        .execute(params![index as i64, event_id])?;
-    let mut insert =
-        conn.prepare_cached("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)")?;
-    for (level, hash) in made {
-        insert.execute(params![level, (index >> level) as i64, hash.to_vec()])?;
+    let mut out = HashMap::new();
+    for level in 0..64u32 {
+        if size >> level & 1 == 1 {
+            let index = (size >> level) - 1;
+            let hash = stored.subtree(level, index).map_err(proof_error)?;
+            out.insert((level, index), hash);
+        }
     }
-    Ok(index)
+    Ok(out)
+}
+
+/// An audit event as written, for its leaf.
+pub(crate) struct Written<'a> {
+    /// Its row id.
+    pub id: i64,
+    /// `occurred_at` as the store renders it.
+    pub at: String,
+    pub actor: &'a str,
+    pub kind: &'a str,
+    pub subject: &'a str,
+    pub detail: &'a str,
+    /// The person keys it concerns directly.
+    pub persons: &'a [i64],
+}
+
+/// Appends `events` as the next leaves, in order, each scoped to the
+/// releases it used and naming its persons by commitment; their indices.
+/// The hashes are computed here from the frontier, so a batch reads a
+/// handful of rows however long it is. The caller holds the transaction
+/// that wrote the events.
+pub(crate) fn append_all(conn: &Connection, events: &[Written]) -> Result<Vec<u64>, StoreError> {
+    let start = size(conn)?;
+    let mut nodes = frontier(conn, start)?;
+    let mut scopes: HashMap<(&str, &str), Vec<i64>> = HashMap::new();
+    let mut made_nodes = Vec::with_capacity(events.len() * 2);
+    let mut scoped = Vec::new();
+    let mut indices = Vec::with_capacity(events.len());
+    for (k, e) in events.iter().enumerate() {
+        let index = start + k as u64;
+        if !scopes.contains_key(&(e.kind, e.subject)) {
+            let found = releases_of(conn, e.kind, e.subject)?;
+            scopes.insert((e.kind, e.subject), found);
+        }
+        for release in &scopes[&(e.kind, e.subject)] {
+            scoped.push((index, *release));
+        }
+        let entry = Entry {
+            index,
+            at: e.at.clone(),
+            actor: e.actor.to_owned(),
+            kind: e.kind.to_owned(),
+            subject: e.subject.to_owned(),
+            detail: e.detail.to_owned(),
+            persons: tie_persons(conn, index, e.persons)?,
+        };
+        let made = merkle::completed(index, entry.leaf_hash(), |level, i| {
+            nodes
+                .get(&(level, i))
+                .copied()
+                .ok_or(ProofError::Missing { level, index: i })
+        })
+        .map_err(proof_error)?;
+        for (level, hash) in made {
+            nodes.insert((level, index >> level), hash);
+            made_nodes.push((level, index >> level, hash));
+        }
+        indices.push((index, e.id));
+    }
+    let mut leaves = conn.appender("log_leaves")?;
+    for (index, id) in &indices {
+        leaves.append_row(params![*index as i64, id])?;
+    }
+    leaves.flush()?;
+    let mut stored = conn.appender("log_nodes")?;
+    for (level, index, hash) in made_nodes {
+        stored.append_row(params![level, index as i64, hash.to_vec()])?;
+    }
+    stored.flush()?;
+    let mut scopes = conn.appender("log_scopes")?;
+    for (index, release) in scoped {
+        scopes.append_row(params![index as i64, release])?;
+    }
+    scopes.flush()?;
+    Ok(indices.into_iter().map(|(index, _)| index).collect())
 }
 
 /// Whether the store has the access log's tables (a store opened with
@@ -161,30 +233,40 @@ pub(crate) fn has_log(conn: &Connection) -> Result<bool, StoreError> {
 /// Appends, in order, every event that has no leaf yet (a store from
 /// before the log, or events written by an older niji).
 pub(crate) fn catch_up(conn: &Connection) -> Result<u64, StoreError> {
-    let pending: Vec<i64> = conn
+    let rows: Vec<(i64, String, String, String, String, String)> = conn
         .prepare(
-            "SELECT id FROM audit_events WHERE id NOT IN (SELECT event_id FROM log_leaves) ORDER BY id",
+            "SELECT id, CAST(occurred_at AS VARCHAR), actor, kind, subject, detail FROM audit_events \
+             WHERE id NOT IN (SELECT event_id FROM log_leaves) ORDER BY id",
         )?
-        .query_map([], |r| r.get(0))?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })?
         .collect::<Result<_, _>>()?;
-    if pending.is_empty() {
+    let events: Vec<Written> = rows
+        .iter()
+        .map(|(id, at, actor, kind, subject, detail)| Written {
+            id: *id,
+            at: at.clone(),
+            actor,
+            kind,
+            subject,
+            detail,
+            persons: &[],
+        })
+        .collect();
+    if events.is_empty() {
         return Ok(0);
     }
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    for id in &pending {
-        if let Err(e) = append(conn, *id, &[]) {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(e);
-        }
-    }
-    conn.execute_batch("COMMIT")?;
-    Ok(pending.len() as u64)
+    let tx = conn.unchecked_transaction()?;
+    append_all(&tx, &events)?;
+    tx.commit()?;
+    Ok(events.len() as u64)
 }
 
 impl Store {
     /// Leaves in the log.
     pub fn log_size(&self) -> Result<u64, StoreError> {
-        size_of(&self.conn)
+        size(&self.conn)
     }
 
     /// The entry at leaf `index`.
@@ -466,7 +548,7 @@ pub(crate) fn refresh(conn: &Connection, index: &mut PersonIndex) -> Result<(), 
                 what: e.to_string(),
             })?;
     }
-    let (from, to) = (index.next(), size_of(conn)?);
+    let (from, to) = (index.next(), size(conn)?);
     if from >= to {
         return Ok(());
     }

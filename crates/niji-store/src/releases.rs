@@ -434,6 +434,20 @@ impl Store {
         Ok(())
     }
 
+    /// Appends audit events in one transaction, in order: a group commit,
+    /// so that many requests' entries share one durable write. Their leaf
+    /// indices; all or none.
+    pub fn audit_many(&self, events: &[NewEvent<'_>]) -> Result<Vec<u64>, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut written = Vec::with_capacity(events.len());
+        for e in events {
+            written.push(insert_event(&tx, e)?);
+        }
+        let indices = crate::log::append_all(&tx, &written)?;
+        tx.commit()?;
+        Ok(indices)
+    }
+
     /// Appends an audit event that concerns `persons` (person keys)
     /// directly: the entry carries their commitments, and each person's
     /// view lists it. Its leaf index.
@@ -518,10 +532,54 @@ pub(crate) fn audit_for(
 ) -> Result<u64, StoreError> {
     // The event and its leaf in the access log are one write: the caller's
     // transaction holds both.
-    let id: i64 = conn
+    let event = NewEvent {
+        actor,
+        kind,
+        subject,
+        detail,
+        persons,
+    };
+    let written = insert_event(conn, &event)?;
+    let indices = crate::log::append_all(conn, &[written])?;
+    indices.first().copied().ok_or_else(|| StoreError::Damaged {
+        what: "an audit event was not appended to the log".into(),
+    })
+}
+
+fn insert_event<'a>(
+    conn: &duckdb::Connection,
+    e: &NewEvent<'a>,
+) -> Result<crate::log::Written<'a>, StoreError> {
+    let (id, at) = conn
         .prepare_cached(
-            "INSERT INTO audit_events (actor, kind, subject, detail) VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO audit_events (actor, kind, subject, detail) VALUES (?, ?, ?, ?) \
+             RETURNING id, CAST(occurred_at AS VARCHAR)",
         )?
-        .query_row(params![actor, kind, subject, detail], |r| r.get(0))?;
-    crate::log::append(conn, id, persons)
+        .query_row(params![e.actor, e.kind, e.subject, e.detail], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok(crate::log::Written {
+        id,
+        at,
+        actor: e.actor,
+        kind: e.kind,
+        subject: e.subject,
+        detail: e.detail,
+        persons: e.persons,
+    })
+}
+
+/// An audit event to append with [`Store::audit_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    /// Who acted.
+    pub actor: &'a str,
+    /// What happened.
+    pub kind: &'a str,
+    /// What it concerns.
+    pub subject: &'a str,
+    /// Details (never personal data).
+    pub detail: &'a str,
+    /// The person keys it concerns directly (named by commitment).
+    pub persons: &'a [i64],
 }

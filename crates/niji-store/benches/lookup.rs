@@ -1,0 +1,208 @@
+//! A person's lookup in the access log: `Store::accesses` (the per-person
+//! index brought up to date, then the first page of 50 rows read from the
+//! store) at 10⁶ persons and 10⁵ log entries, for 1,000 random persons.
+//! Prints p50, p99 and the worst, and what loading the index and writing
+//! the log took.
+//!
+//! `cargo bench --workspace --bench lookup`. `NIJI_BENCH_PERSONS` and
+//! `NIJI_BENCH_ENTRIES` change the sizes. The store is built once under
+//! the target directory and reused while its sizes match.
+//!
+//! The log's shape: eight releases, each holding a different 60% of the
+//! persons; 99% of the entries are scoped to one or two releases (builds,
+//! grants, queries: what a national service logs most), 1% name one to
+//! three persons directly (opt-outs, re-identifications, row-level results).
+
+use niji_core::SecretString;
+use niji_store::{NewEvent, NewRelease, Store};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const RELEASES: u64 = 8;
+const BATCH: usize = 5_000;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A reproducible stream of numbers (splitmix64), so that a rebuilt store
+/// and the persons looked up are the same every run.
+struct Numbers(u64);
+
+impl Numbers {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn release_name(r: u64) -> String {
+    format!("claims-{r}")
+}
+
+/// Person `p` is in release `r` for 60% of the (p, r) pairs.
+fn member(p: u64, r: u64) -> bool {
+    (p.wrapping_mul(2_654_435_761).wrapping_add(r * 97)) % 10 < 6
+}
+
+fn build(dir: &std::path::Path, persons: u64, entries: u64) -> (Duration, Duration) {
+    let _ = std::fs::remove_dir_all(dir);
+    let passphrase = SecretString::new("bench-lookup-passphrase".into());
+    let mut store = Store::create(dir).unwrap();
+    store
+        .initialize(
+            &passphrase,
+            "admin",
+            &SecretString::new("bench-lookup-admin-password".into()),
+        )
+        .unwrap();
+    let keystore = store.unlock(&passphrase).unwrap();
+    let started = Instant::now();
+    for r in 0..RELEASES {
+        let members: Vec<i64> = (1..=persons)
+            .filter(|&p| member(p, r))
+            .map(|p| p as i64)
+            .collect();
+        store
+            .add_release(
+                &keystore,
+                &NewRelease {
+                    name: &release_name(r),
+                    tier: "anonymized",
+                    policy_sha256: "00",
+                    policy: "",
+                    file: "releases/bench.duckdb",
+                    built_by: "admin",
+                    manifest: "{}",
+                    members: &members,
+                    escrow: None,
+                },
+            )
+            .unwrap();
+    }
+    let releases = started.elapsed();
+    let started = Instant::now();
+    let mut numbers = Numbers(7);
+    let mut written = store.log_size().unwrap();
+    while written < entries {
+        let n = BATCH.min((entries - written) as usize);
+        let specs: Vec<(String, &str, String, Vec<i64>)> = (0..n)
+            .map(|_| {
+                let roll = numbers.next() % 100;
+                if roll == 0 {
+                    let k = 1 + numbers.next() % 3;
+                    let persons = (0..k)
+                        .map(|_| 1 + (numbers.next() % persons) as i64)
+                        .collect();
+                    (
+                        "admin".into(),
+                        "reidentification.result",
+                        "person".into(),
+                        persons,
+                    )
+                } else {
+                    let r = numbers.next() % RELEASES;
+                    (
+                        "researcher".into(),
+                        "release.query",
+                        release_name(r),
+                        Vec::new(),
+                    )
+                }
+            })
+            .collect();
+        let events: Vec<NewEvent> = specs
+            .iter()
+            .map(|(actor, kind, subject, persons)| NewEvent {
+                actor,
+                kind,
+                subject,
+                detail: "{\"sql\":\"SELECT count(*) FROM claims GROUP BY month\"}",
+                persons,
+            })
+            .collect();
+        store.audit_many(&events).unwrap();
+        written += n as u64;
+        eprintln!("  {written} of {entries} entries");
+    }
+    (releases, started.elapsed())
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let persons = env_or("NIJI_BENCH_PERSONS", 1_000_000);
+    let entries = env_or("NIJI_BENCH_ENTRIES", 100_000);
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("lookup-{persons}-{entries}"));
+    let built = if Store::exists(&dir) {
+        None
+    } else {
+        eprintln!("building the store: {persons} persons, {entries} entries");
+        Some(build(&dir, persons, entries))
+    };
+    let store = Store::open(&dir).unwrap();
+    let size = store.log_size().unwrap();
+    assert!(size >= entries, "the cached store is short: remove {dir:?}");
+
+    // The first lookup loads the index from the store.
+    let started = Instant::now();
+    store.accesses(&[1], None, 50).unwrap();
+    let load = started.elapsed();
+
+    let mut numbers = Numbers(11);
+    let mut times = Vec::with_capacity(1_000);
+    let mut rows = 0u64;
+    for _ in 0..1_000 {
+        let person = 1 + (numbers.next() % persons) as i64;
+        let started = Instant::now();
+        let page = store.accesses(&[person], None, 50).unwrap();
+        times.push(started.elapsed());
+        rows += page.total;
+    }
+    times.sort();
+    let (p50, p99, worst) = (
+        quantile(&times, 0.5),
+        quantile(&times, 0.99),
+        *times.last().unwrap(),
+    );
+    println!(
+        "| persons | entries | index load | lookup p50 | lookup p99 | worst | entries per person (mean) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| {persons} | {size} | {:.0} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
+        ms(load),
+        ms(p50),
+        ms(p99),
+        ms(worst),
+        rows / 1_000
+    );
+    if let Some((releases, log)) = built {
+        println!(
+            "built: {RELEASES} releases in {:.1} s; {entries} entries in {:.1} s ({:.0} entries/s, batches of {BATCH})",
+            releases.as_secs_f64(),
+            log.as_secs_f64(),
+            entries as f64 / log.as_secs_f64()
+        );
+    }
+    println!(
+        "{{\"bench\":\"lookup\",\"persons\":{persons},\"entries\":{size},\"load_ms\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+        ms(load),
+        ms(p50),
+        ms(p99),
+        ms(worst)
+    );
+}
