@@ -80,6 +80,21 @@ pub enum Command {
 pub enum LogCommand {
     /// Recompute the whole tree from the audit events and check every stored hash; names the first entry that differs
     Verify(ReportArgs),
+    /// Check a citizen's receipt (niji-receipt/v1) without the server: the entry's inclusion proof against a checkpoint signed by the log key
+    VerifyReceipt(VerifyReceiptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyReceiptArgs {
+    /// The receipt file, as downloaded from /api/v1/me/accesses/{id}/receipt
+    pub file: std::path::PathBuf,
+
+    /// The log key to trust (`name+id+base64`, as GET /log/key publishes it). Without it the receipt is checked against the key it carries, which only shows it is self-consistent: compare that key with the published one
+    #[arg(long, value_name = "VERIFIER")]
+    pub key: Option<String>,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Subcommand)]

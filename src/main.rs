@@ -53,5 +53,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
             commands::accounts::organizations(&config, &command)
         }
         cli::Command::Log(cli::LogCommand::Verify(args)) => commands::log::verify(&config, &args),
+        cli::Command::Log(cli::LogCommand::VerifyReceipt(args)) => {
+            commands::log::verify_receipt(&args)
+        }
     }
 }

@@ -84,7 +84,7 @@ impl Client {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        if let Some(c) = cookie {
+        if let Some(c) = cookie.filter(|c| c.starts_with("niji_session")) {
             assert!(
                 c.contains("HttpOnly") && c.contains("SameSite=Strict"),
                 "{c}"
@@ -95,6 +95,29 @@ impl Client {
             content_type,
             body,
         }
+    }
+
+    /// The body of a page or a plain-text route, as text (JSON re-encoded).
+    pub fn text(&self, method: &str, path: &str) -> String {
+        match self.send(method, path, None).body {
+            Value::String(text) => text,
+            other => other.to_string(),
+        }
+    }
+
+    /// The status of a GET, without following a redirect.
+    pub fn status(&self, method: &str, path: &str) -> u16 {
+        assert_eq!(method, "GET", "only GETs are probed unfollowed");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let mut r = agent.get(format!("{}{path}", self.url));
+        if let Some(c) = &self.cookie {
+            r = r.header("Cookie", c);
+        }
+        r.call().unwrap().status().as_u16()
     }
 
     /// The answer of an analysis request, following it when it became a

@@ -65,6 +65,9 @@ struct Release {
 pub struct PersonIndex {
     releases: BTreeMap<u64, Release>,
     direct: HashMap<u32, RoaringTreemap>,
+    /// Each project's queries, so that a person's view can say how many
+    /// ran on data that holds them.
+    queries: BTreeMap<u64, RoaringTreemap>,
     /// The entries added so far: every index below this one was offered.
     next: u64,
 }
@@ -78,6 +81,9 @@ pub struct Found {
     pub entries: RoaringTreemap,
     /// Those that name them directly.
     pub direct: RoaringTreemap,
+    /// Per project, how many of its queries are among the entries, for
+    /// the projects that have any.
+    pub queries: Vec<(u64, u64)>,
 }
 
 impl PersonIndex {
@@ -140,6 +146,20 @@ impl PersonIndex {
         Ok(())
     }
 
+    /// Marks entry `index` (added already) as a query of `project`.
+    pub fn mark_query(&mut self, project: u64, index: u64) {
+        self.queries.entry(project).or_default().insert(index);
+    }
+
+    fn count_queries(&self, found: &mut Found) {
+        found.queries = self
+            .queries
+            .iter()
+            .map(|(project, q)| (*project, q.intersection_len(&found.entries)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+    }
+
     /// The first log index not yet added.
     pub fn next(&self) -> u64 {
         self.next
@@ -170,6 +190,7 @@ impl PersonIndex {
             found.entries |= direct;
             found.direct |= direct;
         }
+        self.count_queries(&mut found);
         found
     }
 
@@ -185,6 +206,7 @@ impl PersonIndex {
         }
         found.releases.sort_unstable();
         found.releases.dedup();
+        self.count_queries(&mut found);
         found
     }
 }
@@ -223,6 +245,11 @@ mod tests {
         let both = index.lookup_all(&[1, 3]);
         assert_eq!(both.entries.iter().collect::<Vec<_>>(), vec![0, 1, 2, 3]);
         assert_eq!(both.releases, vec![1, 2]);
+        index.mark_query(7, 1);
+        index.mark_query(7, 2);
+        index.mark_query(8, 0);
+        assert_eq!(index.lookup(3).queries, vec![(7, 2)]);
+        assert_eq!(index.lookup(1).queries, vec![(7, 1), (8, 1)]);
     }
 
     #[test]

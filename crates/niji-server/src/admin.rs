@@ -42,6 +42,23 @@ pub(crate) fn admin_only(caller: &Caller) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// An admin's session, as an extractor: a handler that takes it refuses
+/// everyone else before it reads a body.
+pub(crate) struct Admin(pub Caller);
+
+impl axum::extract::FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        admin_only(&caller)?;
+        Ok(Admin(caller))
+    }
+}
+
 /// An account as the admin sees it.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AccountView {

@@ -30,7 +30,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    fn blocked(&mut self, keys: &[String]) -> bool {
+    pub(crate) fn blocked(&mut self, keys: &[String]) -> bool {
         self.failures
             .retain(|_, (_, first)| first.elapsed() < WINDOW);
         keys.iter().any(|k| {
@@ -40,7 +40,7 @@ impl Throttle {
         })
     }
 
-    fn fail(&mut self, keys: &[String]) {
+    pub(crate) fn fail(&mut self, keys: &[String]) {
         for k in keys {
             self.failures
                 .entry(k.clone())
@@ -85,7 +85,7 @@ pub fn routes() -> Router<AppState> {
 #[openapi(
     info(
         title = "niji governance API",
-        description = "Applications, reviews, grants and the public register; the purpose-gated analysis API (SQL, DP, jobs, airlock)"
+        description = "Applications, reviews, grants and the public register; the purpose-gated analysis API (SQL, DP, jobs, airlock); the access log and the citizen portal"
     ),
     paths(
         login,
@@ -124,7 +124,14 @@ pub fn routes() -> Router<AppState> {
         crate::log::checkpoint,
         crate::log::key,
         crate::log::inclusion,
-        crate::log::consistency
+        crate::log::consistency,
+        crate::citizen::issue_code,
+        crate::citizen::enrol,
+        crate::citizen::accesses,
+        crate::citizen::receipt,
+        crate::citizen::opt_out,
+        crate::citizen::refuse,
+        crate::citizen::withdraw
     )
 )]
 pub struct ApiDoc;
@@ -191,6 +198,16 @@ pub(crate) fn session_cookie(id: &str, secure: bool) -> String {
     format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}")
 }
 
+/// The failed-attempt counters (logins, enrolments).
+pub(crate) fn throttle(
+    inner: &crate::state::Inner,
+) -> Result<std::sync::MutexGuard<'_, Throttle>, ApiError> {
+    inner
+        .throttle
+        .lock()
+        .map_err(|_| ApiError::Internal("throttle lock poisoned".into()))
+}
+
 /// Checks a password with throttling per account and per address; a
 /// login, a failure and a throttled attempt are audit events. The API and the login
 /// page both come here.
@@ -202,14 +219,6 @@ pub(crate) async fn authenticate(
 ) -> Result<Account, ApiError> {
     let keys = vec![format!("account:{name}"), format!("address:{}", peer.ip())];
     let inner = state.inner();
-    fn throttle(
-        inner: &crate::state::Inner,
-    ) -> Result<std::sync::MutexGuard<'_, Throttle>, ApiError> {
-        inner
-            .throttle
-            .lock()
-            .map_err(|_| ApiError::Internal("throttle lock poisoned".into()))
-    }
     if throttle(&inner)?.blocked(&keys) {
         let inner = state.inner();
         blocking(move || {

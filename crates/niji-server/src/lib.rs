@@ -54,10 +54,12 @@ mod api;
 mod arrow;
 mod auth;
 mod caller;
+mod citizen;
 mod dp;
 mod error;
 mod fhir;
 mod gate;
+mod identity;
 mod jobs;
 mod log;
 mod problem;
@@ -121,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dp::routes())
         .merge(jobs::routes())
         .merge(log::routes())
+        .merge(citizen::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -121,6 +121,8 @@ pub struct Accesses {
     pub releases: Vec<HeldIn>,
     /// This page, newest first.
     pub rows: Vec<Access>,
+    /// Per project, the queries it ran on releases that hold the person.
+    pub queries: Vec<(Project, u64)>,
     /// The `before` of the next (older) page, if there is one.
     pub next_before: Option<u64>,
 }
@@ -314,10 +316,17 @@ impl Store {
         let held = self.held_in(&found.releases)?;
         let rows = self.access_rows(&page, &found, &held)?;
         let releases = held.into_iter().map(|(_, r)| r).collect();
+        let mut queries = Vec::with_capacity(found.queries.len());
+        for (id, n) in &found.queries {
+            if let Some(project) = self.project(*id as i64)? {
+                queries.push((project, *n));
+            }
+        }
         Ok(Accesses {
             total,
             releases,
             rows,
+            queries,
             next_before,
         })
     }

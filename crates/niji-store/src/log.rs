@@ -580,5 +580,18 @@ pub(crate) fn refresh(conn: &Connection, index: &mut PersonIndex) -> Result<(), 
                 what: e.to_string(),
             })?;
     }
+    // The queries of each project, for the count a person's view shows.
+    let mut queries = conn.prepare_cached(
+        "SELECT l.idx, e.subject FROM log_leaves l JOIN audit_events e ON e.id = l.event_id \
+         WHERE l.idx >= ? AND l.idx < ? AND e.kind IN ('analysis.query', 'analysis.dp')",
+    )?;
+    let mut rows = queries.query(params![from as i64, to as i64])?;
+    while let Some(r) = rows.next()? {
+        let idx: i64 = r.get(0)?;
+        let subject: String = r.get(1)?;
+        if let Some(project) = crate::citizens::project_id(&subject) {
+            index.mark_query(project as u64, idx as u64);
+        }
+    }
     Ok(())
 }

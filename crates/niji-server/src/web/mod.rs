@@ -11,6 +11,7 @@
 //!   request's language.
 
 mod i18n;
+mod me;
 mod pages;
 
 pub use i18n::{Catalogue, LANG_COOKIE, Lang};
@@ -37,7 +38,9 @@ const MAX_FORM: usize = 256 * 1024;
 
 /// The pages' routes, with the error-page and language layer.
 pub fn routes() -> Router<AppState> {
-    pages::routes().layer(axum::middleware::from_fn(localize))
+    pages::routes()
+        .merge(me::routes())
+        .layer(axum::middleware::from_fn(localize))
 }
 
 /// The logged-in account of a page.
@@ -195,22 +198,34 @@ impl Nav {
 
     /// A purpose of the catalogue by its name in the page's language.
     pub fn purpose(&self, id: &str) -> String {
-        niji_store::governance::purposes()
-            .iter()
-            .find(|p| p.id == id)
-            .map_or_else(
-                || id.to_owned(),
-                |p| match self.lang {
-                    "ja" => p.name_ja.clone(),
-                    _ => p.name.clone(),
-                },
-            )
+        purpose_of(id, self.lang == "ja")
     }
 
     /// Whether the viewer has `role` (the header's links).
     pub fn is(&self, role: &str) -> bool {
         self.role.is_some_and(|r| r.as_str() == role)
     }
+}
+
+/// A purpose of the catalogue by its name in `lang`; its id if unknown.
+pub(crate) fn purpose_name(id: &str, lang: Lang) -> String {
+    purpose_of(id, lang.code() == "ja")
+}
+
+fn purpose_of(id: &str, japanese: bool) -> String {
+    niji_store::governance::purposes()
+        .iter()
+        .find(|p| p.id == id)
+        .map_or_else(
+            || id.to_owned(),
+            |p| {
+                if japanese {
+                    p.name_ja.clone()
+                } else {
+                    p.name.clone()
+                }
+            },
+        )
 }
 
 #[derive(Template)]

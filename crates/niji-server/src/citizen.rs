@@ -1,0 +1,518 @@
+//! The citizen portal's API: enrolment, and a person's own view of the
+//! access log.
+//!
+//! - `POST /api/v1/admin/enrolment-codes` (an admin): a one-time code for
+//!   the insured person the body names, as an insurer's letter carries it;
+//! - `POST /api/v1/enrol` (no login): the citizen's insured-person number,
+//!   birth date, code and password make a citizen account, bound to the
+//!   person keys of their records;
+//! - `GET /api/v1/me/accesses`: the log entries that concern them, newest
+//!   first, each said in plain words;
+//! - `GET /api/v1/me/accesses/{id}/receipt`: one entry with its inclusion
+//!   proof, a signed checkpoint and the log key (`niji-receipt/v1`);
+//! - `GET`, `PUT`, `DELETE /api/v1/me/opt-out`: where they stand, refuse
+//!   further provision, withdraw the refusal.
+//!
+//! A `/me` handler takes a [`Citizen`], which only a citizen's session
+//! yields, carrying the person keys the store bound to that account: the
+//! handlers have no other way to name a person, so a citizen cannot ask for
+//! another's entries.
+
+use crate::admin::Admin;
+use crate::caller::Caller;
+use crate::identity::{IdentitySource, InsuredPerson, Linkage};
+use crate::problem::{ApiError, blocking};
+use crate::state::AppState;
+use crate::web::{Catalogue, Lang};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, routing::get, routing::post};
+use niji_core::{Role, SecretString};
+use niji_store::{Access, Accesses, Account, OptOutState};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// The portal's API routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/admin/enrolment-codes", post(issue_code))
+        .route("/api/v1/enrol", post(enrol))
+        .route("/api/v1/me/accesses", get(accesses))
+        .route("/api/v1/me/accesses/{id}/receipt", get(receipt))
+        .route(
+            "/api/v1/me/opt-out",
+            get(opt_out).put(refuse).delete(withdraw),
+        )
+}
+
+/// A citizen's session, with the person keys their account is bound to.
+#[derive(Clone)]
+pub(crate) struct Citizen {
+    /// The account.
+    pub account: Account,
+    /// Their person keys: every `/me` lookup is of these and no other.
+    pub persons: Vec<i64>,
+}
+
+impl Citizen {
+    /// The citizen of a caller; anyone else is refused.
+    pub(crate) async fn of(state: &AppState, account: Account) -> Result<Citizen, ApiError> {
+        if account.role != Role::Citizen {
+            return Err(ApiError::Forbidden(
+                "only a citizen's own account sees its accesses".into(),
+            ));
+        }
+        let inner = state.inner();
+        blocking(move || {
+            let persons = inner.store()?.citizen_persons(&account)?;
+            Ok(Citizen { account, persons })
+        })
+        .await
+    }
+}
+
+impl FromRequestParts<AppState> for Citizen {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.project.is_some() {
+            return Err(ApiError::Forbidden(
+                "an API token reaches its project's data only".into(),
+            ));
+        }
+        Citizen::of(state, caller.account).await
+    }
+}
+
+/// An issued code, shown once.
+#[derive(Serialize, utoipa::ToSchema)]
+struct IssuedCode {
+    /// The code, for the letter.
+    code: String,
+    /// The last moment it works (UTC).
+    expires_at: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/enrolment-codes", request_body = InsuredPerson, responses((status = 201, description = "The one-time code, shown once", body = IssuedCode), (status = 403, description = "Not an admin"), (status = 422, description = "An identifier is missing or malformed")))]
+async fn issue_code(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Json(person): Json<InsuredPerson>,
+) -> Result<Response, ApiError> {
+    let inner = state.inner();
+    let code = blocking(move || {
+        let identified = {
+            let staging = inner
+                .staging
+                .lock()
+                .map_err(|_| ApiError::Internal("staging lock poisoned".into()))?;
+            Linkage {
+                tokenizer: &inner.tokenizer,
+                staging: &staging,
+            }
+            .identify(&person)?
+        };
+        Ok(inner
+            .store()?
+            .issue_enrolment_code(&caller.account, &identified.claim)?)
+    })
+    .await?;
+    let body = IssuedCode {
+        code: code.code.expose().to_owned(),
+        expires_at: code.expires_at,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// What a citizen sends to enrol.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct Enrolment {
+    /// Their insured-person number and birth date.
+    #[serde(flatten)]
+    pub person: InsuredPerson,
+    /// The code of their letter.
+    pub code: String,
+    /// The password they choose (12 characters at least).
+    pub password: String,
+}
+
+/// A new citizen account.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Enrolled {
+    /// The account name to log in with, assigned by the platform.
+    pub account: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/enrol", request_body = Enrolment, responses((status = 201, description = "Enrolled: the account to log in with", body = Enrolled), (status = 403, description = "The code, number or birth date does not match"), (status = 422, description = "Malformed, or no records are held"), (status = 429, description = "Too many failed attempts from this address")))]
+async fn enrol(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(body): Json<Enrolment>,
+) -> Result<Response, ApiError> {
+    let account = enrol_citizen(&state, body, peer).await?;
+    Ok((StatusCode::CREATED, Json(Enrolled { account })).into_response())
+}
+
+/// Enrols, throttled per address like a login (a code has 100 bits, but
+/// the number and birth date beside it are guessable): the API and the
+/// enrolment page both come here. The new account's name.
+pub(crate) async fn enrol_citizen(
+    state: &AppState,
+    body: Enrolment,
+    peer: SocketAddr,
+) -> Result<String, ApiError> {
+    let keys = vec![format!("enrol:{}", peer.ip())];
+    let inner = state.inner();
+    if crate::api::throttle(&inner)?.blocked(&keys) {
+        return Err(ApiError::TooMany);
+    }
+    let work = state.inner();
+    let outcome = blocking(move || {
+        let identified = {
+            let staging = work
+                .staging
+                .lock()
+                .map_err(|_| ApiError::Internal("staging lock poisoned".into()))?;
+            Linkage {
+                tokenizer: &work.tokenizer,
+                staging: &staging,
+            }
+            .identify(&body.person)?
+        };
+        let password = SecretString::new(body.password);
+        Ok(work.store()?.enrol(
+            &body.code,
+            &identified.claim,
+            &identified.persons,
+            &password,
+        )?)
+    })
+    .await;
+    match outcome {
+        Ok(account) => Ok(account.name),
+        Err(e @ ApiError::Forbidden(_)) => {
+            crate::api::throttle(&inner)?.fail(&keys);
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(crate) struct Page {
+    /// Entries older than this one (its id); the newest without it.
+    before: Option<u64>,
+    /// At most this many rows (50 without it, 500 at most).
+    limit: Option<usize>,
+    /// `en` for English words; Japanese without it.
+    #[allow(dead_code)]
+    lang: Option<String>,
+}
+
+/// Rows a page shows unless asked otherwise.
+pub(crate) const PAGE_ROWS: usize = 50;
+
+/// A project as a row names it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ProjectView {
+    pub id: i64,
+    pub title: String,
+    /// The purpose's name in the language asked.
+    pub purpose: String,
+    pub organization: String,
+}
+
+/// One entry that concerns the citizen.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AccessView {
+    /// Its id: the entry's index in the log.
+    pub id: u64,
+    /// When (UTC).
+    pub at: String,
+    /// What happened, in plain words.
+    pub what: String,
+    /// The log's name for it (`release.build`, `analysis.query`, …).
+    pub kind: String,
+    /// Who: the project's organization, or the platform.
+    pub organization: String,
+    pub project: Option<ProjectView>,
+    /// The citizen's releases it used.
+    pub releases: Vec<String>,
+    /// Whether the entry names the citizen directly (by commitment).
+    pub direct: bool,
+    /// Where its receipt is.
+    pub receipt: String,
+}
+
+/// A release that holds the citizen's data.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ReleaseView {
+    pub name: String,
+    pub tier: String,
+    pub built_at: String,
+}
+
+/// Queries a project ran on releases that hold the citizen.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct QueriesView {
+    pub project: ProjectView,
+    pub queries: u64,
+    /// In plain words.
+    pub what: String,
+}
+
+/// The citizen's view.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AccessesView {
+    /// Entries that concern the citizen, in all.
+    pub total: u64,
+    pub releases: Vec<ReleaseView>,
+    pub queries: Vec<QueriesView>,
+    /// This page, newest first.
+    pub rows: Vec<AccessView>,
+    /// `before` of the next (older) page.
+    pub next_before: Option<u64>,
+}
+
+/// The platform as the organization of its own steps.
+const PLATFORM: &str = "niji";
+
+fn project_view(p: &niji_store::Project, lang: Lang) -> ProjectView {
+    ProjectView {
+        id: p.id,
+        title: p.title.clone(),
+        purpose: crate::web::purpose_name(&p.purpose, lang),
+        organization: p.organization.clone(),
+    }
+}
+
+/// `template` with `{name}` replaced by each value.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values
+        .iter()
+        .fold(template.to_owned(), |text, (name, value)| {
+            text.replace(&format!("{{{name}}}"), value)
+        })
+}
+
+/// An entry in plain words, in the catalogue's language.
+pub(crate) fn what(t: &Catalogue, a: &Access) -> String {
+    let release = a.releases.join(", ");
+    let project = a.project.as_ref().map_or("", |p| p.title.as_str());
+    let key = match a.kind.as_str() {
+        "release.build" => "me.what.release_build",
+        "grant.create" => "me.what.grant",
+        "analysis.rows" if a.direct => "me.what.row_shown",
+        "analysis.query" | "analysis.dp" | "analysis.rows" | "analysis.fetch" => "me.what.query",
+        "analysis.refused" => "me.what.refused",
+        "reidentification.result" => "me.what.reidentified",
+        "opt-out" => "me.what.opt_out",
+        "opt-out.withdraw" => "me.what.opt_out_withdrawn",
+        "citizen.enrol" => "me.what.enrolled",
+        _ if a.project.is_some() => "me.what.project_other",
+        _ => "me.what.other",
+    };
+    fill(
+        t.s(key),
+        &[
+            ("release", &release),
+            ("project", project),
+            ("kind", &a.kind),
+        ],
+    )
+}
+
+/// The citizen's view as the API and the page give it.
+pub(crate) fn view(found: Accesses, lang: Lang) -> AccessesView {
+    let t = lang.catalogue();
+    AccessesView {
+        total: found.total,
+        releases: found
+            .releases
+            .into_iter()
+            .map(|r| ReleaseView {
+                name: r.name,
+                tier: r.tier,
+                built_at: r.built_at,
+            })
+            .collect(),
+        queries: found
+            .queries
+            .iter()
+            .map(|(p, n)| QueriesView {
+                project: project_view(p, lang),
+                queries: *n,
+                what: fill(
+                    t.s("me.what.queries"),
+                    &[("project", &p.title), ("n", &n.to_string())],
+                ),
+            })
+            .collect(),
+        rows: found
+            .rows
+            .iter()
+            .map(|a| AccessView {
+                id: a.index,
+                at: a.at.clone(),
+                what: what(t, a),
+                kind: a.kind.clone(),
+                organization: a
+                    .project
+                    .as_ref()
+                    .map_or(PLATFORM.to_owned(), |p| p.organization.clone()),
+                project: a.project.as_ref().map(|p| project_view(p, lang)),
+                releases: a.releases.clone(),
+                direct: a.direct,
+                receipt: format!("/api/v1/me/accesses/{}/receipt", a.index),
+            })
+            .collect(),
+        next_before: found.next_before,
+    }
+}
+
+/// A page of the citizen's accesses.
+pub(crate) async fn accesses_of(
+    state: &AppState,
+    citizen: Citizen,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<Accesses, ApiError> {
+    let inner = state.inner();
+    blocking(move || {
+        Ok(inner
+            .store()?
+            .accesses(&citizen.persons, before, limit.clamp(1, 500))?)
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/me/accesses", params(Page), responses((status = 200, body = AccessesView), (status = 401, description = "Not logged in"), (status = 403, description = "Not a citizen")))]
+async fn accesses(
+    State(state): State<AppState>,
+    lang: Lang,
+    citizen: Citizen,
+    Query(page): Query<Page>,
+) -> Result<Json<AccessesView>, ApiError> {
+    let found = accesses_of(
+        &state,
+        citizen,
+        page.before,
+        page.limit.unwrap_or(PAGE_ROWS),
+    )
+    .await?;
+    Ok(Json(view(found, lang)))
+}
+
+#[utoipa::path(get, path = "/api/v1/me/accesses/{id}/receipt", params(("id" = u64, Path, description = "The access's id")), responses((status = 200, description = "The receipt (niji-receipt/v1), as a file", content_type = "application/json"), (status = 404, description = "No such access of this citizen")))]
+async fn receipt(
+    State(state): State<AppState>,
+    citizen: Citizen,
+    Path(id): Path<u64>,
+) -> Result<Response, ApiError> {
+    let inner = state.inner();
+    let receipt = blocking(move || {
+        let key = inner
+            .log_key
+            .as_ref()
+            .ok_or_else(|| ApiError::NotFound("this server signs no checkpoints".into()))?;
+        Ok(inner.store()?.receipt(&citizen.persons, id, key)?)
+    })
+    .await?;
+    Ok((
+        [
+            (CONTENT_TYPE, "application/json".to_owned()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"niji-receipt-{id}.json\""),
+            ),
+        ],
+        receipt.to_json(),
+    )
+        .into_response())
+}
+
+/// Where the citizen stands on provision.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct OptOutView {
+    /// Whether they refuse further provision.
+    pub opted_out: bool,
+    /// Since when (UTC).
+    pub since: Option<String>,
+    /// Releases built before the refusal that hold their data: these
+    /// remain, and projects granted them may go on using them.
+    pub kept: Vec<ReleaseView>,
+}
+
+pub(crate) fn opt_out_view(state: OptOutState) -> OptOutView {
+    OptOutView {
+        opted_out: state.since.is_some(),
+        since: state.since,
+        kept: state
+            .kept
+            .into_iter()
+            .map(|r| ReleaseView {
+                name: r.name,
+                tier: r.tier,
+                built_at: r.built_at,
+            })
+            .collect(),
+    }
+}
+
+/// Refuses (`true`) or allows again (`false`), then where they stand.
+pub(crate) async fn set_opt_out(
+    state: &AppState,
+    citizen: Citizen,
+    refuse: Option<bool>,
+) -> Result<OptOutState, ApiError> {
+    let inner = state.inner();
+    blocking(move || {
+        let store = inner.store()?;
+        let name = &citizen.account.name;
+        match refuse {
+            Some(true) => {
+                store.add_opt_outs(&citizen.persons, name)?;
+            }
+            Some(false) => {
+                store.withdraw_opt_outs(&citizen.persons, name)?;
+            }
+            None => {}
+        }
+        Ok(store.opt_out_state(&citizen.persons)?)
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/me/opt-out", responses((status = 200, body = OptOutView), (status = 403, description = "Not a citizen")))]
+async fn opt_out(
+    State(state): State<AppState>,
+    citizen: Citizen,
+) -> Result<Json<OptOutView>, ApiError> {
+    Ok(Json(opt_out_view(
+        set_opt_out(&state, citizen, None).await?,
+    )))
+}
+
+#[utoipa::path(put, path = "/api/v1/me/opt-out", responses((status = 200, description = "Refused: releases built from now on leave the citizen out", body = OptOutView), (status = 403, description = "Not a citizen")))]
+async fn refuse(
+    State(state): State<AppState>,
+    citizen: Citizen,
+) -> Result<Json<OptOutView>, ApiError> {
+    Ok(Json(opt_out_view(
+        set_opt_out(&state, citizen, Some(true)).await?,
+    )))
+}
+
+#[utoipa::path(delete, path = "/api/v1/me/opt-out", responses((status = 200, description = "Withdrawn: later releases may include the citizen again", body = OptOutView), (status = 403, description = "Not a citizen")))]
+async fn withdraw(
+    State(state): State<AppState>,
+    citizen: Citizen,
+) -> Result<Json<OptOutView>, ApiError> {
+    Ok(Json(opt_out_view(
+        set_opt_out(&state, citizen, Some(false)).await?,
+    )))
+}

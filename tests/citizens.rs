@@ -1,0 +1,410 @@
+//! The citizen portal on the real binary over a real release: an admin's
+//! enrolment code, a citizen's enrolment with their insurance card and birth
+//! date, their view of who used their data (the release, the project's
+//! grant, its queries), a receipt checked by `niji log verify-receipt` and
+//! by the independent Python verifier, opt-out and its withdrawal against
+//! a later release, and who may call each `/me` route.
+
+mod common;
+use common::client::*;
+use common::*;
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+
+const PASSWORD: &str = "citizen-test-password";
+
+/// Insured persons of the synthetic population: insurance card and birth
+/// date, from its ground truth (the only place raw identifiers live).
+fn insured(pop: &Path) -> Vec<Value> {
+    let births: HashMap<String, String> = std::fs::read_to_string(pop.join("truth/persons.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_owned(), f[2].to_owned())
+        })
+        .collect();
+    std::fs::read_to_string(pop.join("truth/insurance.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            json!({
+                "insurer": f[3], "symbol": f[4], "number": f[5], "branch": f[6],
+                "birth": births[f[0]],
+            })
+        })
+        .collect()
+}
+
+fn build(env: &Env, name: &str) {
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("policies/release-anonymized-example.toml")
+        .display()
+        .to_string();
+    ok(&env
+        .niji(&["release", "build", "--policy", &policy, "--name", name])
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap());
+}
+
+/// Enrols the next of `people` whose card finds records; the account and
+/// the identity used.
+fn enrol_next(admin: &Client, anonymous: &Client, people: &mut Vec<Value>) -> (String, Value) {
+    while let Some(person) = people.pop() {
+        let code = admin.send(
+            "POST",
+            "/api/v1/admin/enrolment-codes",
+            Some(person.clone()),
+        );
+        assert_eq!(code.status, 201, "{}", code.body);
+        let mut form = person.clone();
+        form["code"] = code.body["code"].clone();
+        form["password"] = json!(PASSWORD);
+        let enrolled = anonymous.send("POST", "/api/v1/enrol", Some(form));
+        match enrolled.status {
+            201 => {
+                let account = enrolled.body["account"].as_str().unwrap().to_owned();
+                return (account, person);
+            }
+            // A card whose period saw no claim: no records carry it.
+            422 => continue,
+            other => panic!("enrolment answered {other}: {}", enrolled.body),
+        }
+    }
+    panic!("no insured person of the population has records");
+}
+
+fn kinds(view: &Value) -> Vec<&str> {
+    view["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_citizen_sees_who_used_their_data_with_receipts_and_can_opt_out() {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    let pop = env.synth(300, 8, "2021-01", "2022-12");
+    env.ingest_and_link(&pop);
+    build(&env, "claims");
+    env.organizations(&[("univ", true), ("board", false)]);
+    env.accounts(
+        &[
+            ("alice", "researcher", "univ"),
+            ("rev1", "reviewer", "board"),
+            ("rev2", "reviewer", "board"),
+        ],
+        PASSWORD,
+    );
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let app = alice.send(
+        "POST",
+        "/api/v1/applications",
+        Some(json!({
+            "title": "Claimants by sex",
+            "purpose": "public-health-policy",
+            "lay_summary": "Who uses care, by sex.",
+            "items": [{"release": "claims", "table": "persons", "column": "sex"}],
+            "tier": "anonymized",
+            "starts": "2026-01-01",
+            "ends": "2027-12-31"
+        })),
+    );
+    let id = app.body["id"].as_i64().unwrap();
+    alice.send("POST", &format!("/api/v1/applications/{id}/submit"), None);
+    let conditions = json!({
+        "items": [{"release": "claims", "table": "persons", "column": "sex"}],
+        "rule_set": "ndb", "dp_rho": 1.0, "expires": "2099-12-31"
+    });
+    let project = approve(&server, id, &["rev1", "rev2"], PASSWORD, conditions);
+    for _ in 0..3 {
+        let r = alice.settle(alice.send(
+            "POST",
+            &format!("/api/v1/projects/{project}/queries"),
+            Some(json!({"sql": "SELECT sex, count(*) AS n FROM persons GROUP BY sex"})),
+        ));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
+    // Enrolment: the code works with the identity it was issued for only,
+    // and once.
+    let admin = Client::login(&server, "admin", ADMIN_PASSWORD);
+    let anonymous = Client::new(&server);
+    let mut people = insured(&pop);
+    let (account, person) = enrol_next(&admin, &anonymous, &mut people);
+    assert!(account.starts_with("citizen-"), "{account}");
+    let code = admin.send(
+        "POST",
+        "/api/v1/admin/enrolment-codes",
+        Some(person.clone()),
+    );
+    let mut wrong = person.clone();
+    wrong["birth"] = json!("1900-01-01");
+    wrong["code"] = code.body["code"].clone();
+    wrong["password"] = json!(PASSWORD);
+    let refused = anonymous.send("POST", "/api/v1/enrol", Some(wrong.clone()));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        !refused
+            .body
+            .to_string()
+            .contains(person["number"].as_str().unwrap()),
+        "the refusal repeats no identifier"
+    );
+    let citizen = Client::login(&server, &account, PASSWORD);
+
+    // Who used my data: the release, the grant, the queries; the count of
+    // queries per project; the enrolment itself, direct.
+    let view = citizen.send("GET", "/api/v1/me/accesses?lang=en", None);
+    assert_eq!(view.status, 200, "{}", view.body);
+    let body = &view.body;
+    let seen = kinds(body);
+    for kind in [
+        "release.build",
+        "grant.create",
+        "analysis.query",
+        "citizen.enrol",
+    ] {
+        assert!(seen.contains(&kind), "{kind} missing from {seen:?}");
+    }
+    assert_eq!(body["releases"][0]["name"], "claims");
+    assert_eq!(body["queries"][0]["project"]["title"], "Claimants by sex");
+    assert_eq!(body["queries"][0]["queries"], 3, "{}", body["queries"]);
+    let query = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "analysis.query")
+        .unwrap();
+    assert_eq!(query["organization"], "univ");
+    assert_eq!(
+        query["what"],
+        "Project “Claimants by sex” ran a query on release claims, which holds your data."
+    );
+    let japanese = citizen.send("GET", "/api/v1/me/accesses", None);
+    assert!(
+        japanese.body["rows"][0]["what"]
+            .as_str()
+            .unwrap()
+            .contains("あなた")
+    );
+
+    // A receipt, checked by niji alone and by the independent verifier.
+    let key = Client::new(&server)
+        .text("GET", "/log/key")
+        .trim()
+        .to_owned();
+    let index = query["id"].as_u64().unwrap();
+    let receipt = citizen.text("GET", &format!("/api/v1/me/accesses/{index}/receipt"));
+    let file = env.root.path().join("receipt.json");
+    std::fs::write(&file, &receipt).unwrap();
+    let checked = json(ok(&env
+        .niji(&["log", "verify-receipt", "--json", "--key", &key])
+        .arg(&file)
+        .output()
+        .unwrap()));
+    assert_eq!(checked["index"], index);
+    assert_eq!(checked["entry"]["kind"], "analysis.query");
+    assert_eq!(checked["key_pinned"], true);
+    let python = venv_tool("NIJI_RECEIPT_PYTHON", "receipts/bin/python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/receipts/verify_receipt.py");
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg(&file)
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // An altered receipt fails, naming why.
+    let mut altered: Value = serde_json::from_str(&receipt).unwrap();
+    altered["index"] = json!(index + 1);
+    std::fs::write(&file, altered.to_string()).unwrap();
+    let failed = env
+        .niji(&["log", "verify-receipt", "--key", &key])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(
+        stderr(&failed).contains("does not verify"),
+        "{}",
+        stderr(&failed)
+    );
+
+    // Opt-out: later releases leave the citizen out; the earlier stays,
+    // and the view says so. Withdrawn, the next release holds them again.
+    let out = citizen.send("PUT", "/api/v1/me/opt-out", None);
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(out.body["opted_out"], true);
+    assert_eq!(out.body["kept"][0]["name"], "claims");
+    server.stop();
+    build(&env, "claims-after");
+    let server = Server::start(&env);
+    let citizen = Client::login(&server, &account, PASSWORD);
+    let view = citizen.send("GET", "/api/v1/me/accesses", None);
+    let releases: Vec<&str> = view.body["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(releases, ["claims"], "left out of the later release");
+    assert_eq!(kinds(&view.body)[0], "opt-out");
+    let page = citizen.text("GET", "/me?lang=en");
+    assert!(
+        page.contains("Releases built before your refusal remain"),
+        "{page}"
+    );
+    assert!(page.contains("claims"));
+    let back = citizen.send("DELETE", "/api/v1/me/opt-out", None);
+    assert_eq!(back.body["opted_out"], false, "{}", back.body);
+    server.stop();
+    build(&env, "claims-again");
+    let server = Server::start(&env);
+    let citizen = Client::login(&server, &account, PASSWORD);
+    let view = citizen.send("GET", "/api/v1/me/accesses", None);
+    assert_eq!(view.body["releases"][1]["name"], "claims-again");
+    assert!(
+        citizen
+            .text("GET", "/me")
+            .contains("わたしのデータの利用記録")
+    );
+
+    // The whole log still verifies.
+    server.stop();
+    ok(&env.niji(&["log", "verify"]).output().unwrap());
+}
+
+#[test]
+fn each_me_route_answers_its_own_citizen_only() {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    let pop = env.synth(200, 9, "2021-01", "2022-06");
+    env.ingest_and_link(&pop);
+    build(&env, "claims");
+    env.organizations(&[("univ", true)]);
+    env.accounts(&[("alice", "researcher", "univ")], PASSWORD);
+    let server = Server::start(&env);
+    let admin = Client::login(&server, "admin", ADMIN_PASSWORD);
+    let anonymous = Client::new(&server);
+    let mut people = insured(&pop);
+    let (a, _) = enrol_next(&admin, &anonymous, &mut people);
+    let (b, _) = enrol_next(&admin, &anonymous, &mut people);
+    let citizen_a = Client::login(&server, &a, PASSWORD);
+    let citizen_b = Client::login(&server, &b, PASSWORD);
+    // Each citizen's own entry: their enrolment, which names them alone.
+    let own = |c: &Client| {
+        c.send("GET", "/api/v1/me/accesses", None).body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == "citizen.enrol")
+            .unwrap()["id"]
+            .as_u64()
+            .unwrap()
+    };
+    let (ea, eb) = (own(&citizen_a), own(&citizen_b));
+    let callers: Vec<(&str, &Client)> = vec![
+        ("anonymous", &anonymous),
+        ("a", &citizen_a),
+        ("b", &citizen_b),
+        ("admin", &admin),
+    ];
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let matrix: &[(&str, String, &[(&str, u16)])] = &[
+        (
+            "GET",
+            "/api/v1/me/accesses".into(),
+            &[("anonymous", 401), ("a", 200), ("b", 200), ("admin", 403)],
+        ),
+        (
+            "GET",
+            format!("/api/v1/me/accesses/{ea}/receipt"),
+            &[("anonymous", 401), ("a", 200), ("b", 404), ("admin", 403)],
+        ),
+        (
+            "GET",
+            format!("/api/v1/me/accesses/{eb}/receipt"),
+            &[("anonymous", 401), ("a", 404), ("b", 200), ("admin", 403)],
+        ),
+        (
+            "GET",
+            "/api/v1/me/opt-out".into(),
+            &[("anonymous", 401), ("a", 200), ("b", 200), ("admin", 403)],
+        ),
+        (
+            "PUT",
+            "/api/v1/me/opt-out".into(),
+            &[("anonymous", 401), ("admin", 403)],
+        ),
+        (
+            "DELETE",
+            "/api/v1/me/opt-out".into(),
+            &[("anonymous", 401), ("admin", 403)],
+        ),
+        (
+            "POST",
+            "/api/v1/admin/enrolment-codes".into(),
+            &[("anonymous", 401), ("a", 403), ("b", 403)],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (method, path, expected) in matrix {
+        for (who, status) in *expected {
+            let client = callers.iter().find(|(n, _)| n == who).unwrap().1;
+            let body = (*method == "POST").then(|| {
+                json!({"insurer": "01130012", "number": "1", "branch": "00", "birth": "1970-01-01"})
+            });
+            let got = client.send(method, path, body).status;
+            if got != *status {
+                failures.push(format!(
+                    "{method} {path} as {who}: {got}, expected {status}"
+                ));
+            }
+        }
+        let got = alice.send(method, path, None).status;
+        if got != 403 {
+            failures.push(format!(
+                "{method} {path} as a researcher: {got}, expected 403"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // B's opt-out leaves A's standing alone.
+    citizen_b.send("PUT", "/api/v1/me/opt-out", None);
+    let a_state = citizen_a.send("GET", "/api/v1/me/opt-out", None);
+    assert_eq!(a_state.body["opted_out"], false);
+    // The page is the citizen's own too.
+    assert_eq!(anonymous.status("GET", "/me"), 303);
+    assert_eq!(alice.status("GET", "/me"), 403);
+
+    // Guessing at enrolment is throttled per address.
+    let mut guess = json!({
+        "insurer": "01130012", "number": "1", "branch": "00", "birth": "1970-01-01",
+        "code": "AAAAA-AAAAA-AAAAA-AAAAA", "password": PASSWORD
+    });
+    let mut statuses = Vec::new();
+    for n in 0..7 {
+        guess["number"] = json!(n.to_string());
+        statuses.push(
+            anonymous
+                .send("POST", "/api/v1/enrol", Some(guess.clone()))
+                .status,
+        );
+    }
+    assert_eq!(&statuses[..5], [403; 5], "{statuses:?}");
+    assert_eq!(statuses[6], 429, "{statuses:?}");
+    server.stop();
+}
