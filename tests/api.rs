@@ -622,6 +622,13 @@ fn the_openapi_document_describes_every_route() {
         ("/api/v1/admin/organizations", "get"),
         ("/api/v1/admin/organizations", "post"),
         ("/api/v1/admin/organizations/{name}", "put"),
+        ("/api/v1/admin/enrolment-codes", "post"),
+        ("/api/v1/enrol", "post"),
+        ("/api/v1/me/accesses", "get"),
+        ("/api/v1/me/accesses/{id}/receipt", "get"),
+        ("/api/v1/me/opt-out", "get"),
+        ("/api/v1/me/opt-out", "put"),
+        ("/api/v1/me/opt-out", "delete"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

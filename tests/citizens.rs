@@ -287,6 +287,9 @@ fn a_citizen_sees_who_used_their_data_with_receipts_and_can_opt_out() {
     ok(&env.niji(&["log", "verify"]).output().unwrap());
 }
 
+/// One row of the `/me` matrix: method, path, and each caller's status.
+type Row = (&'static str, String, &'static [(&'static str, u16)]);
+
 #[test]
 fn each_me_route_answers_its_own_citizen_only() {
     let env = Env::new();
@@ -323,7 +326,7 @@ fn each_me_route_answers_its_own_citizen_only() {
         ("admin", &admin),
     ];
     let alice = Client::login(&server, "alice", PASSWORD);
-    let matrix: &[(&str, String, &[(&str, u16)])] = &[
+    let matrix: &[Row] = &[
         (
             "GET",
             "/api/v1/me/accesses".into(),

@@ -649,11 +649,14 @@ fn approve(config: &Config, args: &ReidentifyApproveArgs) -> anyhow::Result<()> 
             .collect(),
         None => Vec::new(),
     };
-    store.audit(
+    // The person it found is named by commitment: their own view lists
+    // the step, and no one else's does.
+    store.audit_persons(
         &admin.name,
         "reidentification.result",
         &info.name,
         &format!("request {}: {} source records", request.id, records.len()),
+        person.as_slice(),
     )?;
     let view = OpenedView {
         request: request.into(),

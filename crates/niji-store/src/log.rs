@@ -171,13 +171,13 @@ pub(crate) fn append_all(conn: &Connection, events: &[Written]) -> Result<Vec<u6
     let mut indices = Vec::with_capacity(events.len());
     for (k, e) in events.iter().enumerate() {
         let index = start + k as u64;
-        if !scopes.contains_key(&(e.kind, e.subject)) {
-            let found = releases_of(conn, e.kind, e.subject)?;
-            scopes.insert((e.kind, e.subject), found);
-        }
-        for release in &scopes[&(e.kind, e.subject)] {
-            scoped.push((index, *release));
-        }
+        let releases = match scopes.entry((e.kind, e.subject)) {
+            std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(releases_of(conn, e.kind, e.subject)?)
+            }
+        };
+        scoped.extend(releases.iter().map(|release| (index, *release)));
         let entry = Entry {
             index,
             at: e.at.clone(),
