@@ -202,44 +202,49 @@ fn run_query(
     } else {
         analysis.aggregate(sql, rules)
     };
-    let store = inner.store()?;
-    // The pseudonyms a row-level result shows are recorded, with their
-    // audit event, before it leaves: citizens can learn who saw theirs.
-    if let (true, Ok(o)) = (row_level, &outcome) {
-        let shown = niji_query::pseudonyms_in(&o.computed);
-        let mut releases: Vec<String> =
-            granted.tables().iter().map(|t| t.release.clone()).collect();
-        releases.sort();
-        releases.dedup();
-        store.record_row_level(granted.grant().id, granted.account(), &releases, &shown)?;
-    }
-    // A result with cells for review is held, not returned.
-    let held = match &outcome {
-        Ok(o) if o.findings.needs_review() => Some(
-            store.hold_result(
-                granted.account(),
-                granted.grant().id,
-                sql,
-                &serde_json::to_string(&rendered(o, true, None))
-                    .map_err(|e| ApiError::Internal(e.to_string()))?,
-                &serde_json::to_string(&o.findings.notes)
-                    .map_err(|e| ApiError::Internal(e.to_string()))?,
-            )?,
-        ),
-        _ => None,
+    let held = {
+        let store = inner.store()?;
+        // The pseudonyms a row-level result shows are recorded, with their
+        // audit event, before it leaves: citizens can learn who saw theirs.
+        if let (true, Ok(o)) = (row_level, &outcome) {
+            let shown = niji_query::pseudonyms_in(&o.computed);
+            let mut releases: Vec<String> =
+                granted.tables().iter().map(|t| t.release.clone()).collect();
+            releases.sort();
+            releases.dedup();
+            store.record_row_level(granted.grant().id, granted.account(), &releases, &shown)?;
+        }
+        // A result with cells for review is held, not returned.
+        match &outcome {
+            Ok(o) if o.findings.needs_review() => Some(
+                store.hold_result(
+                    granted.account(),
+                    granted.grant().id,
+                    sql,
+                    &serde_json::to_string(&rendered(o, true, None))
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                    &serde_json::to_string(&o.findings.notes)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                )?,
+            ),
+            _ => None,
+        }
     };
-    let detail = audit_detail(granted, sql, &outcome, held);
     let kind = if outcome.is_ok() {
         "analysis.query"
     } else {
         "analysis.refused"
     };
-    // Log before release: no audit event, no result.
-    store.audit(
-        granted.account(),
-        kind,
-        &format!("project {}", granted.grant().id),
-        &detail,
+    // Log before release: no audit event, no result. Requests finishing
+    // together share one commit (crate::audit).
+    crate::audit::log(
+        inner,
+        crate::audit::Event {
+            actor: granted.account().to_owned(),
+            kind: kind.to_owned(),
+            subject: format!("project {}", granted.grant().id),
+            detail: audit_detail(granted, sql, &outcome, held),
+        },
     )?;
     let outcome = outcome.map_err(api_error)?;
     let status = if held.is_some() {

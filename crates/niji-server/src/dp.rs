@@ -190,11 +190,14 @@ async fn dp_query(
         } else {
             "analysis.refused"
         };
-        inner.store()?.audit(
-            granted.account(),
-            kind,
-            &format!("project {}", granted.grant().id),
-            &detail.to_string(),
+        crate::audit::log(
+            &inner,
+            crate::audit::Event {
+                actor: granted.account().to_owned(),
+                kind: kind.to_owned(),
+                subject: format!("project {}", granted.grant().id),
+                detail: detail.to_string(),
+            },
         )?;
         outcome.map(|r| Answer::Dp(r.result))
     })

@@ -346,11 +346,14 @@ async fn audit(
 ) -> Result<(), ApiError> {
     let inner = state.inner();
     blocking(move || {
-        inner.store()?.audit(
-            granted.account(),
-            kind,
-            &format!("project {}", granted.grant().id),
-            &detail.to_string(),
+        crate::audit::log(
+            &inner,
+            crate::audit::Event {
+                actor: granted.account().to_owned(),
+                kind: kind.to_owned(),
+                subject: format!("project {}", granted.grant().id),
+                detail: detail.to_string(),
+            },
         )?;
         Ok(())
     })

@@ -52,6 +52,7 @@ mod admin;
 mod analysis;
 mod api;
 mod arrow;
+mod audit;
 mod auth;
 mod caller;
 mod citizen;

@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub sandboxes: Arc<niji_query::Pool>,
     /// The access log's signing key, when the keystore was unlocked.
     pub log_key: Option<niji_audit::note::LogKey>,
+    /// Audit events waiting for the log's group commit.
+    pub log_queue: crate::audit::Queue,
 }
 
 /// Analysis requests one project may run at once; more get 429.
@@ -94,6 +96,7 @@ impl AppState {
                 jobs: crate::jobs::Jobs::default(),
                 sandboxes: Arc::default(),
                 log_key: None,
+                log_queue: crate::audit::Queue::default(),
             }),
         }
     }

@@ -22,7 +22,7 @@ impl Subtrees for Stored<'_> {
             .0
             .prepare_cached("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?")
             .and_then(|mut s| {
-                s.query_row(params![level, index as i64], |r| r.get(0))
+                s.query_row(params![level as i32, index as i64], |r| r.get(0))
                     .optional()
             })
             .map_err(|_| missing.clone())?;
@@ -207,7 +207,7 @@ pub(crate) fn append_all(conn: &Connection, events: &[Written]) -> Result<Vec<u6
     leaves.flush()?;
     let mut stored = conn.appender("log_nodes")?;
     for (level, index, hash) in made_nodes {
-        stored.append_row(params![level, index as i64, hash.to_vec()])?;
+        stored.append_row(params![level as i32, index as i64, hash.to_vec()])?;
     }
     stored.flush()?;
     let mut scopes = conn.appender("log_scopes")?;
