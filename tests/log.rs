@@ -2,7 +2,9 @@
 //! signed checkpoint that verifies, inclusion proofs of logged events
 //! against it, a consistency proof between two checkpoints, clear
 //! refusals of sizes the log does not have, and `niji log verify` over
-//! every checkpoint issued.
+//! every checkpoint issued; and a server killed with SIGKILL under a load
+//! of queries: every result a client received has its entry, and the log
+//! verifies against every checkpoint issued before the kill.
 
 mod common;
 use common::client::*;
@@ -126,4 +128,151 @@ fn checkpoints_and_proofs_verify_without_logging_in() {
         .and_then(|n| n.parse().ok())
         .unwrap();
     assert!(count >= 2, "{verified}");
+}
+
+/// A researcher's project on a release of a small population, and the
+/// server serving it.
+fn project_on_a_release(env: &Env) -> i64 {
+    ok(&env.init(&[]));
+    let pop = env.synth(200, 5, "2021-01", "2021-12");
+    env.ingest_and_link(&pop);
+    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("policies/release-anonymized-example.toml")
+        .display()
+        .to_string();
+    ok(&env
+        .niji(&["release", "build", "--policy", &policy, "--name", "claims"])
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap());
+    env.organizations(&[("univ", true), ("board", false)]);
+    env.accounts(
+        &[
+            ("alice", "researcher", "univ"),
+            ("rev1", "reviewer", "board"),
+            ("rev2", "reviewer", "board"),
+        ],
+        "kill-test-password",
+    );
+    let server = Server::start(env);
+    let alice = Client::login(&server, "alice", "kill-test-password");
+    let items = serde_json::json!([{"release": "claims", "table": "persons", "column": "sex"}]);
+    let app = alice.send(
+        "POST",
+        "/api/v1/applications",
+        Some(serde_json::json!({
+            "title": "Claimants by sex", "purpose": "public-health-policy",
+            "lay_summary": "Who uses care, by sex.", "items": items, "tier": "anonymized",
+            "starts": "2026-01-01", "ends": "2027-12-31"
+        })),
+    );
+    let id = app.body["id"].as_i64().unwrap();
+    alice.send("POST", &format!("/api/v1/applications/{id}/submit"), None);
+    let conditions = serde_json::json!({
+        "items": items, "rule_set": "ndb", "dp_rho": 1.0, "expires": "2099-12-31"
+    });
+    let project = approve(
+        &server,
+        id,
+        &["rev1", "rev2"],
+        "kill-test-password",
+        conditions,
+    );
+    server.stop();
+    project
+}
+
+#[test]
+fn a_server_killed_under_load_loses_no_entry_of_a_result_it_gave() {
+    let env = Env::new();
+    let project = project_on_a_release(&env);
+    let server = Server::start_with(&env, &[("NIJI_JOB_AFTER_MS", "60000")]);
+    let url = server.url.clone();
+    let alice = Client::login(&server, "alice", "kill-test-password");
+    let (cookie, csrf) = (alice.cookie.clone().unwrap(), alice.csrf.clone().unwrap());
+    let vkey = text(&server, "/log/key").1.trim().to_owned();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Four clients query without pause; each keeps the markers of the
+    // results it was given (the marker is in the SQL, which the entry holds).
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (url, cookie, csrf, stop) = (url.clone(), cookie.clone(), csrf.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let mut received = Vec::new();
+                for n in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let marker = format!("{c}-{n}");
+                    let sql = format!(
+                        "SELECT sex, count(*) AS n FROM persons WHERE 'q{marker}' <> '' GROUP BY sex"
+                    );
+                    let reply = agent
+                        .post(format!("{url}/api/v1/projects/{project}/queries"))
+                        .header("Content-Type", "application/json")
+                        .header("Cookie", &cookie)
+                        .header("X-CSRF-Token", &csrf)
+                        .send(serde_json::json!({ "sql": sql }).to_string());
+                    match reply {
+                        Ok(r) if r.status().as_u16() == 200 => received.push(marker),
+                        Ok(r) if r.status().as_u16() == 429 => {}
+                        Ok(r) => panic!("query answered {}", r.status()),
+                        // The server is gone.
+                        Err(_) => break,
+                    }
+                }
+                received
+            })
+        })
+        .collect();
+    // Checkpoints issued while the load runs.
+    let mut notes = Vec::new();
+    for _ in 0..6 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let (status, note) = text(&server, "/log/checkpoint");
+        assert_eq!(status, 200, "{note}");
+        notes.push(note);
+    }
+    drop(server); // SIGKILL, mid-load
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let received: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(
+        received.len() > 10,
+        "the load ran: {} results",
+        received.len()
+    );
+
+    // After the kill: the log and every stored checkpoint verify…
+    ok(&env.niji(&["log", "verify"]).output().unwrap());
+    let store = niji_store::Store::open(&env.data()).unwrap();
+    let size = store.log_size().unwrap();
+    eprintln!(
+        "{} results received before the kill; {size} entries after it",
+        received.len()
+    );
+    // …every checkpoint a client fetched is the log's root at its size…
+    for note in &notes {
+        let checkpoint = note::open_checkpoint(note, &vkey).unwrap();
+        assert!(checkpoint.size <= size);
+        assert_eq!(store.log_root(checkpoint.size).unwrap(), checkpoint.root);
+    }
+    // …and every result a client received has its entry.
+    let logged: String = (0..size)
+        .map(|i| store.log_entry(i).unwrap())
+        .filter(|e| e.kind == "analysis.query")
+        .map(|e| e.detail)
+        .collect();
+    let missing: Vec<&String> = received
+        .iter()
+        .filter(|m| !logged.contains(&format!("'q{m}'")))
+        .collect();
+    assert!(missing.is_empty(), "results without an entry: {missing:?}");
 }
