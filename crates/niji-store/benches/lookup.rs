@@ -134,6 +134,18 @@ fn build(dir: &std::path::Path, persons: u64, entries: u64) -> (Duration, Durati
     (releases, started.elapsed())
 }
 
+/// The mean time of 200 commits of one event each.
+fn commits(store: &Store) -> Duration {
+    let started = Instant::now();
+    for n in 0..200 {
+        let detail = format!("{{\"n\":{n}}}");
+        store
+            .audit("researcher", "release.query", "claims-0", &detail)
+            .unwrap();
+    }
+    started.elapsed() / 200
+}
+
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
@@ -198,6 +210,10 @@ fn main() {
             entries as f64 / log.as_secs_f64()
         );
     }
+    // One event per commit, as a request writes it alone (the server's
+    // group commit with no one to share it): the head kept between commits.
+    let one = commits(&store);
+    println!("one event per commit: {:.2} ms (mean of 200)", ms(one));
     println!(
         "{{\"bench\":\"lookup\",\"persons\":{persons},\"entries\":{size},\"load_ms\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
         ms(load),

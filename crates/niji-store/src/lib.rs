@@ -231,6 +231,8 @@ pub struct Store {
     /// The access log's per-person index, brought up to date from the
     /// committed rows on each lookup.
     index: std::cell::RefCell<niji_audit::index::PersonIndex>,
+    /// The access log's size and frontier after this store's last batch.
+    head: std::cell::RefCell<Option<log::Head>>,
     _lock: lock::WriterLock,
 }
 
@@ -331,6 +333,7 @@ impl Store {
             conn,
             dir: data_dir.to_path_buf(),
             index: Default::default(),
+            head: Default::default(),
             _lock: lock,
         })
     }

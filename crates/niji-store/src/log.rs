@@ -11,6 +11,7 @@ use niji_audit::index::PersonIndex;
 use niji_audit::merkle::{self, Hash, MemoryTree, ProofError, Subtrees};
 use niji_audit::note::{Checkpoint, LogKey};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The stored subtrees, read through one connection.
 struct Stored<'a>(&'a Connection);
@@ -157,14 +158,66 @@ pub(crate) struct Written<'a> {
     pub persons: &'a [i64],
 }
 
-/// Appends `events` as the next leaves, in order, each scoped to the
-/// releases it used and naming its persons by commitment; their indices.
-/// The hashes are computed here from the frontier, so a batch reads a
-/// handful of rows however long it is. The caller holds the transaction
-/// that wrote the events.
+/// Appends made other than through [`append_batch`] (an event written in a
+/// governance transaction, a catch-up), in this process: a cached [`Head`]
+/// taken before one of them is stale. Process-wide, so another store's
+/// appends only cost a needless re-read.
+static OTHER_APPENDS: AtomicU64 = AtomicU64::new(0);
+
+/// The log's size and the frontier of its tree, as the last batch left
+/// them: what the next batch needs, kept so that it reads nothing.
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    size: u64,
+    frontier: HashMap<(u32, u64), Hash>,
+    others: u64,
+}
+
+fn read_head(conn: &Connection) -> Result<Head, StoreError> {
+    let others = OTHER_APPENDS.load(Ordering::SeqCst);
+    let size = size(conn)?;
+    Ok(Head {
+        size,
+        frontier: frontier(conn, size)?,
+        others,
+    })
+}
+
+/// Appends `events` as the next leaves (see [`append_batch`]), reading the
+/// head from the store.
 pub(crate) fn append_all(conn: &Connection, events: &[Written]) -> Result<Vec<u64>, StoreError> {
-    let start = size(conn)?;
-    let mut nodes = frontier(conn, start)?;
+    OTHER_APPENDS.fetch_add(1, Ordering::SeqCst);
+    let head = read_head(conn)?;
+    append_from(conn, head, events).map(|(indices, _)| indices)
+}
+
+/// Appends `events` as the next leaves from `cached`, the head a previous
+/// batch of this store left, when nothing else appended since; their
+/// indices and the new head, to keep once the transaction commits.
+pub(crate) fn append_batch(
+    conn: &Connection,
+    cached: Option<Head>,
+    events: &[Written],
+) -> Result<(Vec<u64>, Head), StoreError> {
+    let head = match cached {
+        Some(head) if head.others == OTHER_APPENDS.load(Ordering::SeqCst) => head,
+        _ => read_head(conn)?,
+    };
+    append_from(conn, head, events)
+}
+
+/// Appends `events` as the next leaves, in order, each scoped to the
+/// releases it used and naming its persons by commitment. The hashes are
+/// computed here from the head's frontier, so a batch reads nothing of the
+/// tree however long it is. The caller holds the transaction that wrote
+/// the events.
+fn append_from(
+    conn: &Connection,
+    head: Head,
+    events: &[Written],
+) -> Result<(Vec<u64>, Head), StoreError> {
+    let (start, others) = (head.size, head.others);
+    let mut nodes = head.frontier;
     let mut scopes: HashMap<(&str, &str), Vec<i64>> = HashMap::new();
     let mut made_nodes = Vec::with_capacity(events.len() * 2);
     let mut scoped = Vec::new();
@@ -215,7 +268,23 @@ pub(crate) fn append_all(conn: &Connection, events: &[Written]) -> Result<Vec<u6
         scopes.append_row(params![index as i64, release])?;
     }
     scopes.flush()?;
-    Ok(indices.into_iter().map(|(index, _)| index).collect())
+    let size = start + events.len() as u64;
+    let mut frontier = HashMap::new();
+    for level in 0..64u32 {
+        if size >> level & 1 == 1 {
+            let key = (level, (size >> level) - 1);
+            let hash = nodes.get(&key).copied().ok_or(StoreError::Damaged {
+                what: format!("access log: subtree {key:?} of the frontier is missing"),
+            })?;
+            frontier.insert(key, hash);
+        }
+    }
+    let head = Head {
+        size,
+        frontier,
+        others,
+    };
+    Ok((indices.into_iter().map(|(index, _)| index).collect(), head))
 }
 
 /// Whether the store has the access log's tables (a store opened with

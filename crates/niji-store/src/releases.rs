@@ -428,23 +428,24 @@ impl Store {
         subject: &str,
         detail: &str,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
-        audit_in(&tx, actor, kind, subject, detail)?;
-        tx.commit()?;
-        Ok(())
+        self.audit_persons(actor, kind, subject, detail, &[])
+            .map(|_| ())
     }
 
     /// Appends audit events in one transaction, in order: a group commit,
     /// so that many requests' entries share one durable write. Their leaf
     /// indices; all or none.
     pub fn audit_many(&self, events: &[NewEvent<'_>]) -> Result<Vec<u64>, StoreError> {
+        // Taken out: a batch that fails leaves no head behind.
+        let cached = self.head.borrow_mut().take();
         let tx = self.conn.unchecked_transaction()?;
         let mut written = Vec::with_capacity(events.len());
         for e in events {
             written.push(insert_event(&tx, e)?);
         }
-        let indices = crate::log::append_all(&tx, &written)?;
+        let (indices, head) = crate::log::append_batch(&tx, cached, &written)?;
         tx.commit()?;
+        *self.head.borrow_mut() = Some(head);
         Ok(indices)
     }
 
@@ -459,10 +460,19 @@ impl Store {
         detail: &str,
         persons: &[i64],
     ) -> Result<u64, StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
-        let index = audit_for(&tx, actor, kind, subject, detail, persons)?;
-        tx.commit()?;
-        Ok(index)
+        let event = NewEvent {
+            actor,
+            kind,
+            subject,
+            detail,
+            persons,
+        };
+        self.audit_many(&[event])?
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Damaged {
+                what: "an audit event was not appended to the log".into(),
+            })
     }
 
     /// Every audit event, in order.
