@@ -140,7 +140,7 @@ fn commits(store: &Store) -> Duration {
     for n in 0..200 {
         let detail = format!("{{\"n\":{n}}}");
         store
-            .audit("researcher", "release.query", "claims-0", &detail)
+            .audit("researcher", "analysis.query", "project 1", &detail)
             .unwrap();
     }
     started.elapsed() / 200

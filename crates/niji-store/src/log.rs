@@ -158,6 +158,26 @@ pub(crate) struct Written<'a> {
     pub persons: &'a [i64],
 }
 
+/// Batches up to this many events are written with prepared inserts.
+const SMALL_BATCH: usize = 16;
+
+fn insert_rows(conn: &Connection, sql: &str, rows: &[(i64, i64)]) -> Result<(), StoreError> {
+    let mut insert = conn.prepare_cached(sql)?;
+    for (a, b) in rows {
+        insert.execute(params![a, b])?;
+    }
+    Ok(())
+}
+
+fn append_rows(conn: &Connection, table: &str, rows: &[(i64, i64)]) -> Result<(), StoreError> {
+    let mut appender = conn.appender(table)?;
+    for (a, b) in rows {
+        appender.append_row(params![a, b])?;
+    }
+    appender.flush()?;
+    Ok(())
+}
+
 /// Appends made other than through [`append_batch`] (an event written in a
 /// governance transaction, a catch-up), in this process: a cached [`Head`]
 /// taken before one of them is stale. Process-wide, so another store's
@@ -253,21 +273,39 @@ fn append_from(
         }
         indices.push((index, e.id));
     }
-    let mut leaves = conn.appender("log_leaves")?;
-    for (index, id) in &indices {
-        leaves.append_row(params![*index as i64, id])?;
+    let nodes_made: Vec<(i32, i64, Vec<u8>)> = made_nodes
+        .into_iter()
+        .map(|(level, index, hash)| (level as i32, index as i64, hash.to_vec()))
+        .collect();
+    let leaves: Vec<(i64, i64)> = indices.iter().map(|(i, id)| (*i as i64, *id)).collect();
+    let scoped: Vec<(i64, i64)> = scoped.into_iter().map(|(i, r)| (i as i64, r)).collect();
+    // A request's batch is a few rows: prepared inserts, kept, cost less
+    // than opening appenders; a long batch goes through appenders.
+    if events.len() <= SMALL_BATCH {
+        insert_rows(
+            conn,
+            "INSERT INTO log_leaves (idx, event_id) VALUES (?, ?)",
+            &leaves,
+        )?;
+        let mut insert =
+            conn.prepare_cached("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)")?;
+        for (level, index, hash) in &nodes_made {
+            insert.execute(params![level, index, hash])?;
+        }
+        insert_rows(
+            conn,
+            "INSERT INTO log_scopes (idx, release_id) VALUES (?, ?)",
+            &scoped,
+        )?;
+    } else {
+        append_rows(conn, "log_leaves", &leaves)?;
+        let mut stored = conn.appender("log_nodes")?;
+        for (level, index, hash) in &nodes_made {
+            stored.append_row(params![level, index, hash])?;
+        }
+        stored.flush()?;
+        append_rows(conn, "log_scopes", &scoped)?;
     }
-    leaves.flush()?;
-    let mut stored = conn.appender("log_nodes")?;
-    for (level, index, hash) in made_nodes {
-        stored.append_row(params![level as i32, index as i64, hash.to_vec()])?;
-    }
-    stored.flush()?;
-    let mut scopes = conn.appender("log_scopes")?;
-    for (index, release) in scoped {
-        scopes.append_row(params![index as i64, release])?;
-    }
-    scopes.flush()?;
     let size = start + events.len() as u64;
     let mut frontier = HashMap::new();
     for level in 0..64u32 {
@@ -284,7 +322,10 @@ fn append_from(
         frontier,
         others,
     };
-    Ok((indices.into_iter().map(|(index, _)| index).collect(), head))
+    Ok((
+        leaves.into_iter().map(|(index, _)| index as u64).collect(),
+        head,
+    ))
 }
 
 /// Whether the store has the access log's tables (a store opened with
