@@ -237,15 +237,8 @@ fn run_query(
     };
     // Log before release: no audit event, no result. Requests finishing
     // together share one commit (crate::audit).
-    crate::audit::log(
-        inner,
-        crate::audit::Event {
-            actor: granted.account().to_owned(),
-            kind: kind.to_owned(),
-            subject: format!("project {}", granted.grant().id),
-            detail: audit_detail(granted, sql, &outcome, held),
-        },
-    )?;
+    let detail = audit_detail(granted, sql, &outcome, held);
+    crate::audit::log(inner, crate::audit::Event::of(granted, kind, detail))?;
     let outcome = outcome.map_err(api_error)?;
     let status = if held.is_some() {
         StatusCode::ACCEPTED

@@ -25,6 +25,18 @@ pub(crate) struct Event {
     pub detail: String,
 }
 
+impl Event {
+    /// An event of an analysis request on `granted`'s project.
+    pub(crate) fn of(granted: &crate::gate::Granted, kind: &str, detail: String) -> Event {
+        Event {
+            actor: granted.account().to_owned(),
+            kind: kind.to_owned(),
+            subject: format!("project {}", granted.grant().id),
+            detail,
+        }
+    }
+}
+
 type Waiter = SyncSender<Result<u64, ApiError>>;
 
 /// Events waiting for the writer.

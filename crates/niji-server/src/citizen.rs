@@ -20,7 +20,7 @@
 
 use crate::admin::Admin;
 use crate::caller::Caller;
-use crate::identity::{IdentitySource, InsuredPerson, Linkage};
+use crate::identity::{Identified, IdentitySource, InsuredPerson, Linkage};
 use crate::problem::{ApiError, blocking};
 use crate::state::AppState;
 use crate::web::{Catalogue, Lang};
@@ -88,6 +88,20 @@ impl FromRequestParts<AppState> for Citizen {
     }
 }
 
+/// The claim and person keys of `person`, from the linkage (the one
+/// identity source this build has). On the blocking pool.
+fn identify(inner: &crate::state::Inner, person: &InsuredPerson) -> Result<Identified, ApiError> {
+    let staging = inner
+        .staging
+        .lock()
+        .map_err(|_| ApiError::Internal("staging lock poisoned".into()))?;
+    Linkage {
+        tokenizer: &inner.tokenizer,
+        staging: &staging,
+    }
+    .identify(person)
+}
+
 /// An issued code, shown once.
 #[derive(Serialize, utoipa::ToSchema)]
 struct IssuedCode {
@@ -105,17 +119,7 @@ async fn issue_code(
 ) -> Result<Response, ApiError> {
     let inner = state.inner();
     let code = blocking(move || {
-        let identified = {
-            let staging = inner
-                .staging
-                .lock()
-                .map_err(|_| ApiError::Internal("staging lock poisoned".into()))?;
-            Linkage {
-                tokenizer: &inner.tokenizer,
-                staging: &staging,
-            }
-            .identify(&person)?
-        };
+        let identified = identify(&inner, &person)?;
         Ok(inner
             .store()?
             .issue_enrolment_code(&caller.account, &identified.claim)?)
@@ -172,17 +176,7 @@ pub(crate) async fn enrol_citizen(
     }
     let work = state.inner();
     let outcome = blocking(move || {
-        let identified = {
-            let staging = work
-                .staging
-                .lock()
-                .map_err(|_| ApiError::Internal("staging lock poisoned".into()))?;
-            Linkage {
-                tokenizer: &work.tokenizer,
-                staging: &staging,
-            }
-            .identify(&body.person)?
-        };
+        let identified = identify(&work, &body.person)?;
         let password = SecretString::new(body.password);
         Ok(work.store()?.enrol(
             &body.code,

@@ -192,12 +192,7 @@ async fn dp_query(
         };
         crate::audit::log(
             &inner,
-            crate::audit::Event {
-                actor: granted.account().to_owned(),
-                kind: kind.to_owned(),
-                subject: format!("project {}", granted.grant().id),
-                detail: detail.to_string(),
-            },
+            crate::audit::Event::of(&granted, kind, detail.to_string()),
         )?;
         outcome.map(|r| Answer::Dp(r.result))
     })

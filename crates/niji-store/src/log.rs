@@ -150,12 +150,8 @@ pub(crate) struct Written<'a> {
     pub id: i64,
     /// `occurred_at` as the store renders it.
     pub at: String,
-    pub actor: &'a str,
-    pub kind: &'a str,
-    pub subject: &'a str,
-    pub detail: &'a str,
-    /// The person keys it concerns directly.
-    pub persons: &'a [i64],
+    /// The event.
+    pub event: crate::NewEvent<'a>,
 }
 
 /// Batches up to this many events are written with prepared inserts.
@@ -244,6 +240,7 @@ fn append_from(
     let mut indices = Vec::with_capacity(events.len());
     for (k, e) in events.iter().enumerate() {
         let index = start + k as u64;
+        let (id, at, e) = (e.id, &e.at, &e.event);
         let releases = match scopes.entry((e.kind, e.subject)) {
             std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
             std::collections::hash_map::Entry::Vacant(slot) => {
@@ -253,7 +250,7 @@ fn append_from(
         scoped.extend(releases.iter().map(|release| (index, *release)));
         let entry = Entry {
             index,
-            at: e.at.clone(),
+            at: at.clone(),
             actor: e.actor.to_owned(),
             kind: e.kind.to_owned(),
             subject: e.subject.to_owned(),
@@ -271,7 +268,7 @@ fn append_from(
             nodes.insert((level, index >> level), hash);
             made_nodes.push((level, index >> level, hash));
         }
-        indices.push((index, e.id));
+        indices.push((index, id));
     }
     let nodes_made: Vec<(i32, i64, Vec<u8>)> = made_nodes
         .into_iter()
@@ -357,11 +354,13 @@ pub(crate) fn catch_up(conn: &Connection) -> Result<u64, StoreError> {
         .map(|(id, at, actor, kind, subject, detail)| Written {
             id: *id,
             at: at.clone(),
-            actor,
-            kind,
-            subject,
-            detail,
-            persons: &[],
+            event: crate::NewEvent {
+                actor,
+                kind,
+                subject,
+                detail,
+                persons: &[],
+            },
         })
         .collect();
     if events.is_empty() {

@@ -568,15 +568,7 @@ fn insert_event<'a>(
         .query_row(params![e.actor, e.kind, e.subject, e.detail], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
-    Ok(crate::log::Written {
-        id,
-        at,
-        actor: e.actor,
-        kind: e.kind,
-        subject: e.subject,
-        detail: e.detail,
-        persons: e.persons,
-    })
+    Ok(crate::log::Written { id, at, event: *e })
 }
 
 /// An audit event to append with [`Store::audit_many`].
