@@ -10,15 +10,19 @@ use common::client::*;
 use common::*;
 
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::Stdio;
 
 const PASSWORD: &str = "citizen-test-password";
 
 /// Insured persons of the synthetic population: insurance card and birth
 /// date, from its ground truth (the only place raw identifiers live).
 fn insured(pop: &Path) -> Vec<Value> {
+    insured_where(pop, |_| true)
+}
+
+/// Those of the insured persons whose id `keep` accepts.
+fn insured_where(pop: &Path, keep: impl Fn(&str) -> bool) -> Vec<Value> {
     let births: HashMap<String, String> = std::fs::read_to_string(pop.join("truth/persons.csv"))
         .unwrap()
         .lines()
@@ -32,8 +36,9 @@ fn insured(pop: &Path) -> Vec<Value> {
         .unwrap()
         .lines()
         .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
+        .map(|l| l.split(',').collect::<Vec<&str>>())
+        .filter(|f| keep(f[0]))
+        .map(|f| {
             json!({
                 "insurer": f[3], "symbol": f[4], "number": f[5], "branch": f[6],
                 "birth": births[f[0]],
@@ -43,16 +48,24 @@ fn insured(pop: &Path) -> Vec<Value> {
 }
 
 fn build(env: &Env, name: &str) {
+    build_from(env, name, "release-anonymized-example.toml");
+}
+
+/// Builds release `name` from an example policy; the build's report.
+fn build_from(env: &Env, name: &str, policy: &str) -> Value {
     let policy = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("policies/release-anonymized-example.toml")
+        .join("policies")
+        .join(policy)
         .display()
         .to_string();
-    ok(&env
-        .niji(&["release", "build", "--policy", &policy, "--name", name])
+    json(
+        &env.niji(&[
+            "release", "build", "--json", "--policy", &policy, "--name", name,
+        ])
         .env("NIJI_PASSPHRASE", PASSPHRASE)
-        .stdout(Stdio::null())
         .output()
-        .unwrap());
+        .unwrap(),
+    )
 }
 
 /// Enrols the next of `people` whose card finds records; the account and
@@ -284,6 +297,139 @@ fn a_citizen_sees_who_used_their_data_with_receipts_and_can_opt_out() {
 
     // The whole log still verifies.
     server.stop();
+    ok(&env.niji(&["log", "verify"]).output().unwrap());
+}
+
+/// The newest row of `view` of entry kind `kind`.
+fn row_of<'a>(view: &'a Value, kind: &str) -> Option<&'a Value> {
+    view["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == kind)
+}
+
+#[test]
+fn a_row_shown_to_a_researcher_reaches_the_person_it_was_about_only() {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    let pop = env.synth(300, 11, "2021-01", "2022-12");
+    env.ingest_and_link(&pop);
+    let report = build_from(&env, "charts", "release-pseudonymized-example.toml");
+    let members = report["persons"].as_u64().unwrap();
+    assert!(members >= 4, "{report}");
+    env.organizations(&[("univ", true), ("board", false)]);
+    env.accounts(
+        &[
+            ("alice", "researcher", "univ"),
+            ("rev1", "reviewer", "board"),
+            ("rev2", "reviewer", "board"),
+        ],
+        PASSWORD,
+    );
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let items = json!([
+        {"release": "charts", "table": "persons", "column": "pseudonym"},
+        {"release": "charts", "table": "persons", "column": "sex"}
+    ]);
+    let app = alice.send(
+        "POST",
+        "/api/v1/applications",
+        Some(json!({
+            "title": "Chart review", "purpose": "drug-safety",
+            "lay_summary": "Patients' charts, looked at one by one.", "items": items,
+            "tier": "pseudonymized", "starts": "2026-01-01", "ends": "2027-12-31"
+        })),
+    );
+    let id = app.body["id"].as_i64().unwrap();
+    alice.send("POST", &format!("/api/v1/applications/{id}/submit"), None);
+    let conditions = json!({
+        "items": items, "rule_set": "ndb", "row_level": true, "dp_rho": 1.0, "expires": "2099-12-31"
+    });
+    let project = approve(&server, id, &["rev1", "rev2"], PASSWORD, conditions);
+    // Half of the release's persons are shown, one row each.
+    let half = members / 2;
+    let rows = alice.settle(alice.send(
+        "POST",
+        &format!("/api/v1/projects/{project}/queries"),
+        Some(json!({"sql": format!("SELECT pseudonym, sex FROM persons ORDER BY pseudonym LIMIT {half}")})),
+    ));
+    assert_eq!(rows.status, 200, "{}", rows.body);
+    let shown: Vec<String> = rows.body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(shown.len() as u64, half);
+
+    // Citizens in the release: one whose row was shown, one whose was not.
+    let admin = Client::login(&server, "admin", ADMIN_PASSWORD);
+    let anonymous = Client::new(&server);
+    // The persons with chart records: the release's candidates.
+    let charted: HashSet<String> = std::fs::read_to_string(pop.join("truth/records.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("fhir/"))
+        .filter_map(|l| l.rsplit(',').next().map(str::to_owned))
+        .collect();
+    let mut people = insured_where(&pop, |id| charted.contains(id));
+    let (mut seen, mut unseen) = (None, None);
+    for _ in 0..16 {
+        if seen.is_some() && unseen.is_some() {
+            break;
+        }
+        let (account, _) = enrol_next(&admin, &anonymous, &mut people);
+        let citizen = Client::login(&server, &account, PASSWORD);
+        let view = citizen
+            .send("GET", "/api/v1/me/accesses?lang=en", None)
+            .body;
+        if view["releases"].as_array().unwrap().is_empty() {
+            continue;
+        }
+        // Every member sees the project's request on a release that holds
+        // them; only the persons it showed see it as about them.
+        let entry = row_of(&view, "analysis.rows").expect("the request is in a member's view");
+        if entry["direct"] == true {
+            seen.get_or_insert((citizen, entry.clone()));
+        } else {
+            unseen.get_or_insert(entry.clone());
+        }
+    }
+    let (citizen, entry) = seen.expect("no enrolled member's row was shown");
+    let unseen = unseen.expect("every enrolled member's row was shown");
+    assert_eq!(
+        entry["what"],
+        "A row about you was shown to a certified researcher of project “Chart review”."
+    );
+    assert_eq!(
+        unseen["what"],
+        "Project “Chart review” ran a query on release charts, which holds your data."
+    );
+    // Its receipt carries the entry, with no pseudonym in the clear.
+    let index = entry["id"].as_u64().unwrap();
+    let receipt = citizen.text("GET", &format!("/api/v1/me/accesses/{index}/receipt"));
+    for p in &shown {
+        assert!(!receipt.contains(p.as_str()), "a pseudonym in a receipt");
+    }
+    let file = env.root.path().join("receipt.json");
+    std::fs::write(&file, &receipt).unwrap();
+    let checked = json(
+        &env.niji(&["log", "verify-receipt", "--json"])
+            .arg(&file)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(checked["entry"]["kind"], "analysis.rows");
+    server.stop();
+
+    // The entry names, by commitment, exactly the persons it showed.
+    let store = niji_store::Store::open(&env.data()).unwrap();
+    let logged = store.log_entry(index).unwrap();
+    assert_eq!(logged.persons.len() as u64, half, "{}", logged.detail);
+    assert_eq!(logged.detail, format!("{half} pseudonyms"));
+    drop(store);
     ok(&env.niji(&["log", "verify"]).output().unwrap());
 }
 

@@ -12,6 +12,7 @@ use niji_core::Config;
 use niji_deid::build::{self, Built, Request, Step};
 use niji_deid::policy::{Policy, Tier};
 use niji_ingest::{STAGING_FILE, Staging};
+use niji_linkage::Tokenizer;
 use niji_store::{Account, NewRelease, ReleaseInfo, Store};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -190,20 +191,29 @@ fn build_release(config: &Config, args: &ReleaseBuildArgs) -> anyhow::Result<()>
     let built = built?;
     let report = report(&args.name, &file, &policy, &text, &built);
     let manifest = serde_json::to_string(&report)?;
-    let recorded = store.add_release(
-        &keystore,
-        &NewRelease {
-            name: &args.name,
-            tier: policy.release.tier.as_str(),
-            policy_sha256: &report.policy_sha256,
-            policy: &text,
-            file: &file,
-            built_by: &report.built_by,
-            manifest: &manifest,
-            members: &built.members,
-            escrow: (policy.release.tier == Tier::Pseudonymized).then_some(&key_bytes[..]),
-        },
-    );
+    let pseudonymized = policy.release.tier == Tier::Pseudonymized;
+    let recorded = (|| {
+        let tags = if pseudonymized {
+            disclosure_tags(&store, &keystore, &args.name, &key, &built.members)?
+        } else {
+            Vec::new()
+        };
+        store.add_release(
+            &keystore,
+            &NewRelease {
+                name: &args.name,
+                tier: policy.release.tier.as_str(),
+                policy_sha256: &report.policy_sha256,
+                policy: &text,
+                file: &file,
+                built_by: &report.built_by,
+                manifest: &manifest,
+                members: &built.members,
+                escrow: pseudonymized.then_some(&key_bytes[..]),
+                tags: &tags,
+            },
+        )
+    })();
     if let Err(e) = recorded {
         // A release the store does not know must not stay on disk.
         remove_release_file(&out);
@@ -211,6 +221,29 @@ fn build_release(config: &Config, args: &ReleaseBuildArgs) -> anyhow::Result<()>
     }
     tracing::info!(release = %args.name, tier = report.tier, persons = report.persons, "release built");
     emit(args.report.json, &report, text_report)
+}
+
+/// Each member's disclosure tag, in tag order: what lets a row-level
+/// result of a pseudonymized release tell whom it showed.
+fn disclosure_tags(
+    store: &Store,
+    keystore: &niji_store::Keystore,
+    release: &str,
+    key: &hmac::Key,
+    members: &[i64],
+) -> Result<Vec<([u8; 32], i64)>, niji_store::StoreError> {
+    let linkage = Tokenizer::new(store.open_key(keystore, "linkage")?.hmac_key()?);
+    let mut tags: Vec<([u8; 32], i64)> = members
+        .iter()
+        .map(|&k| {
+            (
+                linkage.disclosure_tag(release, &build::pseudonym(key, k)),
+                k,
+            )
+        })
+        .collect();
+    tags.sort_unstable();
+    Ok(tags)
 }
 
 fn remove_release_file(path: &Path) {

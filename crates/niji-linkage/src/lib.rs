@@ -263,6 +263,18 @@ impl Tokenizer {
         Some(self.hash("enrolment", &refs))
     }
 
+    /// The disclosure tag of a pseudonym in a pseudonymized release: a
+    /// keyed hash, under the linkage key and a domain of its own
+    /// (`disclosure`), of the release name and the pseudonym. The release
+    /// build stores each member's tag beside their person key; a row-level
+    /// result that shows a pseudonym finds, by its tag, whom it showed, so
+    /// that the person's view can say so. Keyed, so that the stored tags
+    /// lead from a pseudonym to a person only for the holder of the linkage
+    /// key, who could already re-link the person's identifiers.
+    pub fn disclosure_tag(&self, release: &str, pseudonym: &str) -> [u8; 32] {
+        self.hash("disclosure", &[release, pseudonym])
+    }
+
     /// The tokens that find an insured person's records: those of the
     /// plan's `insured` domain made from the number alone (the current
     /// card, and the eligibility service's oldest number, hash alike).
@@ -331,6 +343,22 @@ mod tests {
             assert!(find(&base, kind).is_some(), "{kind:?}");
             assert_eq!(find(&base, kind), find(&other, kind), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn disclosure_tags_are_keyed_and_scoped_to_their_release() {
+        let p = "abcdefghijklmnopabcdefghijklmnop";
+        let t = tokenizer(1);
+        assert_eq!(t.disclosure_tag("r1", p), t.disclosure_tag("r1", p));
+        assert_ne!(t.disclosure_tag("r1", p), t.disclosure_tag("r2", p));
+        assert_ne!(
+            t.disclosure_tag("r1", p),
+            tokenizer(2).disclosure_tag("r1", p)
+        );
+        assert_ne!(
+            t.disclosure_tag("r1", p),
+            t.disclosure_tag("r1", "bbcdefghijklmnopabcdefghijklmnop")
+        );
     }
 
     #[test]

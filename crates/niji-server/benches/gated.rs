@@ -381,6 +381,7 @@ fn platform(dir: &Path, release: &Path) -> (String, i64) {
                 manifest: "{}",
                 members: &[],
                 escrow: None,
+                tags: &[],
             },
         )
         .unwrap();

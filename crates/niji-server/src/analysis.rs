@@ -207,12 +207,8 @@ fn run_query(
         // The pseudonyms a row-level result shows are recorded, with their
         // audit event, before it leaves: citizens can learn who saw theirs.
         if let (true, Ok(o)) = (row_level, &outcome) {
-            let shown = niji_query::pseudonyms_in(&o.computed);
-            let mut releases: Vec<String> =
-                granted.tables().iter().map(|t| t.release.clone()).collect();
-            releases.sort();
-            releases.dedup();
-            store.record_row_level(granted.grant().id, granted.account(), &releases, &shown)?;
+            let shown = shown(&inner.tokenizer, granted, &o.computed);
+            store.record_row_level(granted.grant().id, granted.account(), &shown)?;
         }
         // A result with cells for review is held, not returned.
         match &outcome {
@@ -246,6 +242,34 @@ fn run_query(
         StatusCode::OK
     };
     Ok((status, rendered(&outcome, held.is_none(), held)))
+}
+
+/// The pseudonyms a row-level result shows, in each release of the grant
+/// (a pseudonym is release-scoped, and the result does not say which
+/// release a column came from), with their disclosure tags.
+fn shown(
+    tokenizer: &niji_linkage::Tokenizer,
+    granted: &Granted,
+    result: &niji_query::ResultSet,
+) -> Vec<niji_store::Shown> {
+    let mut releases: Vec<&str> = granted
+        .tables()
+        .iter()
+        .map(|t| t.release.as_str())
+        .collect();
+    releases.sort_unstable();
+    releases.dedup();
+    let pseudonyms = niji_query::pseudonyms_in(result);
+    releases
+        .iter()
+        .flat_map(|release| {
+            pseudonyms.iter().map(|p| niji_store::Shown {
+                release: (*release).to_owned(),
+                pseudonym: p.clone(),
+                tag: tokenizer.disclosure_tag(release, p),
+            })
+        })
+        .collect()
 }
 
 /// A result as its request answers it: JSON, or a released one as Arrow

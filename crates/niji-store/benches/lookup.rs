@@ -82,6 +82,7 @@ fn build(dir: &std::path::Path, persons: u64, entries: u64) -> (Duration, Durati
                     manifest: "{}",
                     members: &members,
                     escrow: None,
+                    tags: &[],
                 },
             )
             .unwrap();

@@ -1,9 +1,11 @@
-//! Row-level disclosures: the pseudonyms a row-level result showed, kept
-//! so that a person can later learn which projects saw theirs. Written in
-//! one transaction with its audit event, before the result leaves.
+//! Row-level disclosures: the pseudonyms a row-level result showed, and
+//! the log entry that names, by commitment, the persons they belong to, so
+//! that each learns which projects saw a row about them. Written in one
+//! transaction with that entry, before the result leaves.
 
 use crate::{Store, StoreError};
-use duckdb::params;
+use duckdb::{OptionalExt, params};
+use std::collections::BTreeMap;
 
 /// One recorded disclosure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,36 +18,63 @@ pub struct Disclosure {
     pub release: String,
 }
 
+/// A pseudonym a row-level result showed, as it reads in one release of
+/// the grant, with its disclosure tag there (`Tokenizer::disclosure_tag`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    /// The release.
+    pub release: String,
+    /// The pseudonym.
+    pub pseudonym: String,
+    /// Its tag in that release.
+    pub tag: [u8; 32],
+}
+
+/// Tags looked up per statement: a bound on the statement's size.
+const TAGS_PER_LOOKUP: usize = 500;
+
 impl Store {
-    /// Records that `pseudonyms` left in a row-level result of a project
-    /// whose grant covers `releases`.
+    /// Records that a row-level result of project `grant_id`, run by
+    /// `account`, showed `shown`, with its audit event, in one
+    /// transaction; the event's log index. The persons the tags find (in
+    /// pseudonymized releases: see migration 0012) are named by the entry
+    /// through their commitments, so that each one's view lists it.
     pub fn record_row_level(
         &self,
         grant_id: i64,
         account: &str,
-        releases: &[String],
-        pseudonyms: &[String],
-    ) -> Result<(), StoreError> {
+        shown: &[Shown],
+    ) -> Result<u64, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut insert = tx.prepare(
-                "INSERT INTO row_level_disclosures (grant_id, account, release, pseudonym) VALUES (?, ?, ?, ?)",
-            )?;
-            for release in releases {
-                for p in pseudonyms {
-                    insert.execute(params![grant_id, account, release, p])?;
-                }
-            }
-        }
-        crate::releases::audit_in(
+        let persons = persons_shown(&tx, shown)?;
+        let mut distinct: Vec<&str> = shown.iter().map(|s| s.pseudonym.as_str()).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let index = crate::releases::audit_for(
             &tx,
             account,
             "analysis.rows",
             &format!("project {grant_id}"),
-            &format!("{} pseudonyms", pseudonyms.len()),
+            &format!("{} pseudonyms", distinct.len()),
+            &persons,
         )?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO row_level_disclosures (grant_id, account, release, pseudonym, idx) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )?;
+            for s in shown {
+                insert.execute(params![
+                    grant_id,
+                    account,
+                    s.release,
+                    s.pseudonym,
+                    index as i64
+                ])?;
+            }
+        }
         tx.commit()?;
-        Ok(())
+        Ok(index)
     }
 
     /// The disclosures of one pseudonym in one release.
@@ -67,4 +96,36 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// The person keys whose tags are among `shown`, sorted, once each.
+fn persons_shown(conn: &duckdb::Connection, shown: &[Shown]) -> Result<Vec<i64>, StoreError> {
+    let mut by_release: BTreeMap<&str, Vec<&[u8]>> = BTreeMap::new();
+    for s in shown {
+        by_release.entry(&s.release).or_default().push(&s.tag);
+    }
+    let mut persons = Vec::new();
+    for (release, tags) in by_release {
+        let id: Option<i64> = conn
+            .prepare_cached("SELECT release_id FROM releases WHERE name = ?")?
+            .query_row(params![release], |r| r.get(0))
+            .optional()?;
+        let Some(id) = id else { continue };
+        for chunk in tags.chunks(TAGS_PER_LOOKUP) {
+            let values = vec!["(?)"; chunk.len()].join(", ");
+            let mut stmt = conn.prepare(&format!(
+                "SELECT person_key FROM release_disclosure_tags \
+                 WHERE release_id = ? AND tag IN (SELECT * FROM (VALUES {values}))"
+            ))?;
+            let params = std::iter::once(&id as &dyn duckdb::ToSql)
+                .chain(chunk.iter().map(|t| t as &dyn duckdb::ToSql));
+            let rows = stmt.query_map(duckdb::params_from_iter(params), |r| r.get(0))?;
+            for row in rows {
+                persons.push(row?);
+            }
+        }
+    }
+    persons.sort_unstable();
+    persons.dedup();
+    Ok(persons)
 }

@@ -56,7 +56,7 @@ pub mod sources;
 pub use accounts::Account;
 pub use airlock::{AirlockReview, Held, Verdict};
 pub use citizens::{Access, Accesses, EnrolmentCode, HeldIn, OptOutState, Project};
-pub use disclosed::Disclosure;
+pub use disclosed::{Disclosure, Shown};
 pub use governance::{
     ApiToken, Application, ApplicationForm, Conditions, Decision, Grant, Item, Organization,
     Purpose, RegisterEntry, Review, ReviewOutcome, TokenRefusal,

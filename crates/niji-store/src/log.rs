@@ -10,25 +10,59 @@ use niji_audit::entry::{Entry, commitment};
 use niji_audit::index::PersonIndex;
 use niji_audit::merkle::{self, Hash, MemoryTree, ProofError, Subtrees};
 use niji_audit::note::{Checkpoint, LogKey};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The stored subtrees, read through one connection.
-struct Stored<'a>(&'a Connection);
+/// The stored subtrees, read through one connection. A statement that
+/// fails is kept, so that the caller reports the store's error rather than
+/// a missing subtree ([`Stored::result`]).
+struct Stored<'a> {
+    conn: &'a Connection,
+    failed: RefCell<Option<duckdb::Error>>,
+}
+
+impl<'a> Stored<'a> {
+    fn new(conn: &'a Connection) -> Self {
+        Self {
+            conn,
+            failed: RefCell::new(None),
+        }
+    }
+
+    /// The error of a statement that failed since the last call, if any.
+    fn check(&self) -> Result<(), StoreError> {
+        match self.failed.borrow_mut().take() {
+            Some(e) => Err(StoreError::Sql(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// `r` as the store reports it: the statement's error if one failed.
+    fn result<T>(&self, r: Result<T, ProofError>) -> Result<T, StoreError> {
+        self.check()?;
+        r.map_err(proof_error)
+    }
+}
 
 impl Subtrees for Stored<'_> {
     fn subtree(&self, level: u32, index: u64) -> Result<Hash, ProofError> {
         let missing = ProofError::Missing { level, index };
         let hash: Option<Vec<u8>> = self
-            .0
+            .conn
             .prepare_cached("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?")
             .and_then(|mut s| {
                 s.query_row(params![level as i32, index as i64], |r| r.get(0))
                     .optional()
             })
-            .map_err(|_| missing.clone())?;
-        hash.and_then(|h| Hash::try_from(h.as_slice()).ok())
-            .ok_or(missing)
+            .map_err(|e| {
+                self.failed.replace(Some(e));
+                missing.clone()
+            })?;
+        match hash {
+            Some(h) => Hash::try_from(h.as_slice()).map_err(|_| ProofError::Length(h.len())),
+            None => Err(missing),
+        }
     }
 }
 
@@ -132,12 +166,12 @@ fn tie_persons(conn: &Connection, index: u64, persons: &[i64]) -> Result<Vec<Has
 /// per bit set in `size`. Appending reads only these, and the nodes it
 /// makes itself.
 fn frontier(conn: &Connection, size: u64) -> Result<HashMap<(u32, u64), Hash>, StoreError> {
-    let stored = Stored(conn);
+    let stored = Stored::new(conn);
     let mut out = HashMap::new();
     for level in 0..64u32 {
         if size >> level & 1 == 1 {
             let index = (size >> level) - 1;
-            let hash = stored.subtree(level, index).map_err(proof_error)?;
+            let hash = stored.result(stored.subtree(level, index))?;
             out.insert((level, index), hash);
         }
     }
@@ -393,19 +427,22 @@ impl Store {
     /// The root of the tree of the first `size` leaves.
     pub fn log_root(&self, size: u64) -> Result<Hash, StoreError> {
         self.within(size)?;
-        merkle::root(&Stored(&self.conn), size).map_err(proof_error)
+        let stored = Stored::new(&self.conn);
+        stored.result(merkle::root(&stored, size))
     }
 
     /// The inclusion proof of leaf `index` in the tree of `size` leaves.
     pub fn log_inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
         self.within(size)?;
-        merkle::inclusion_proof(&Stored(&self.conn), index, size).map_err(proof_error)
+        let stored = Stored::new(&self.conn);
+        stored.result(merkle::inclusion_proof(&stored, index, size))
     }
 
     /// The consistency proof from the tree of `first` leaves to `second`.
     pub fn log_consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, StoreError> {
         self.within(second)?;
-        merkle::consistency_proof(&Stored(&self.conn), first, second).map_err(proof_error)
+        let stored = Stored::new(&self.conn);
+        stored.result(merkle::consistency_proof(&stored, first, second))
     }
 
     fn within(&self, size: u64) -> Result<(), StoreError> {
@@ -428,7 +465,7 @@ impl Store {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         let mut tree = MemoryTree::default();
-        let stored = Stored(&self.conn);
+        let stored = Stored::new(&self.conn);
         for (expected, (index, event)) in leaves.iter().enumerate() {
             let index = *index as u64;
             let damaged = |what: &str| StoreError::Damaged {
@@ -444,7 +481,9 @@ impl Store {
                 .map_err(proof_error)?;
             tree.push_hash(leaf);
             for (level, hash) in made {
-                if stored.subtree(level, index >> level).ok() != Some(hash) {
+                let found = stored.subtree(level, index >> level);
+                stored.check()?;
+                if found.ok() != Some(hash) {
                     return Err(damaged(if level == 0 {
                         "its event differs from what was logged"
                     } else {

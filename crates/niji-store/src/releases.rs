@@ -31,6 +31,10 @@ pub struct NewRelease<'a> {
     /// For a pseudonymized release: its pseudonym key, to seal under the
     /// escrow key.
     pub escrow: Option<&'a [u8]>,
+    /// For a pseudonymized release: each member's disclosure tag
+    /// (`Tokenizer::disclosure_tag` of their pseudonym) and person key, so
+    /// that a row-level result can tell whom it showed. Empty otherwise.
+    pub tags: &'a [([u8; 32], i64)],
 }
 
 /// A recorded release.
@@ -152,6 +156,19 @@ impl Store {
             "INSERT INTO release_bitmaps (release_id, members) VALUES (?, ?)",
             params![release_id, crate::log::members_bitmap(r.members)?],
         )?;
+        if !r.tags.is_empty() && r.escrow.is_none() {
+            return Err(StoreError::Refused(format!(
+                "release `{}`: only a pseudonymized release keeps disclosure tags",
+                r.name
+            )));
+        }
+        {
+            let mut app = tx.appender("release_disclosure_tags")?;
+            for (tag, k) in r.tags {
+                app.append_row(params![release_id, &tag[..], k])?;
+            }
+            app.flush()?;
+        }
         if let Some((nonce, sealed)) = sealed {
             tx.execute(
                 "INSERT INTO release_escrow (release_id, nonce, sealed) VALUES (?, ?, ?)",

@@ -37,6 +37,7 @@ fn release(store: &mut Store, name: &str, members: &[i64]) {
                 manifest: "{}",
                 members,
                 escrow: None,
+                tags: &[],
             },
         )
         .unwrap();

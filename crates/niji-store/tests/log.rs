@@ -92,3 +92,32 @@ fn a_store_without_its_log_rebuilds_it_on_open() {
     assert_eq!(store.log_root(size).unwrap(), root);
     assert_eq!(store.verify_log().unwrap(), size);
 }
+
+#[test]
+fn a_subtree_that_cannot_be_read_is_reported_as_what_went_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let size = store.log_size().unwrap();
+    drop(store);
+    // A stored hash cut short is named by its length, not as missing.
+    let conn = duckdb::Connection::open(dir.path().join(STORE_FILE)).unwrap();
+    conn.execute_batch(
+        "UPDATE log_nodes SET hash = unhex(repeat('ab', 31)) WHERE level = 5 AND idx = 0",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(dir.path()).unwrap();
+    let err = store.log_root(size).unwrap_err().to_string();
+    assert!(err.contains("a hash of 31 bytes"), "{err}");
+    drop(store);
+    // A table that cannot be read is the store's error, not a missing
+    // subtree.
+    let conn = duckdb::Connection::open(dir.path().join(STORE_FILE)).unwrap();
+    conn.execute_batch("ALTER TABLE log_nodes RENAME COLUMN hash TO digest")
+        .unwrap();
+    drop(conn);
+    let store = Store::open(dir.path()).unwrap();
+    let err = store.log_inclusion(3, size).unwrap_err().to_string();
+    assert!(err.starts_with("control-plane store:"), "{err}");
+    assert!(!err.contains("no subtree"), "{err}");
+}
