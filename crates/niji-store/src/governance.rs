@@ -5,7 +5,9 @@
 //! (the API, the web pages, the command line) meets the same ones:
 //!
 //! - only a certified organization may apply for the pseudonymized tier,
-//!   checked at submission;
+//!   checked at submission; a pseudonymized release is reachable only from
+//!   that tier, checked at submission and at the grant, and a grant that
+//!   covers one is out of force while its organization is not certified;
 //! - nobody reviews an application of their own organization (conflict of
 //!   interest) or one they are a member of;
 //! - a grant needs `quorum` approvals in the current round; one rejection
@@ -570,6 +572,7 @@ impl Store {
                 app.organization
             )));
         }
+        self.check_pseudonymized(&app, &app.form.items, certified)?;
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
             "UPDATE applications SET status = 'submitted', round = round + 1, submitted_at = current_timestamp WHERE id = ?",
@@ -829,6 +832,32 @@ impl Store {
         })
     }
 
+    /// A pseudonymized release is for the pseudonymized tier of a certified
+    /// organization only: an anonymized-tier application cannot reach one.
+    fn check_pseudonymized(
+        &self,
+        app: &Application,
+        items: &[Item],
+        certified: bool,
+    ) -> Result<(), StoreError> {
+        if app.form.tier == "pseudonymized" && certified {
+            return Ok(());
+        }
+        let releases: BTreeSet<&str> = items.iter().map(|i| i.release.as_str()).collect();
+        for release in releases {
+            if self
+                .release(release)?
+                .is_some_and(|r| r.tier == "pseudonymized")
+            {
+                return Err(refused(format!(
+                    "release `{release}` is pseudonymized: only a pseudonymized-tier application of a \
+                     certified organization may use it"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn check_conditions(&self, app: &Application, c: &Conditions) -> Result<(), StoreError> {
         let requested: BTreeSet<&Item> = app.form.items.iter().collect();
         if let Some(extra) = c.items.iter().find(|i| !requested.contains(i)) {
@@ -844,6 +873,7 @@ impl Store {
             return Err(refused("a grant names its output rule set"));
         }
         let certified = self.organization_of(&app.applicant)?.is_some_and(|o| o.2);
+        self.check_pseudonymized(app, &c.items, certified)?;
         if c.row_level && !(app.form.tier == "pseudonymized" && certified) {
             return Err(refused(
                 "row-level results only for the pseudonymized tier of a certified organization",
@@ -870,7 +900,12 @@ impl Store {
             .cached_row(
                 "SELECT application_id, rule_set, row_level, dp_rho, CAST(expires_on AS VARCHAR),
                         CAST(revoked_at AS VARCHAR), revoked_at IS NULL AND CAST(? AS DATE) <= expires_on
-                 FROM grants WHERE id = ?",
+                        AND NOT EXISTS (
+                            SELECT 1 FROM grant_items i JOIN releases r ON r.name = i.release
+                            JOIN applications a ON a.id = g.application_id
+                            JOIN organizations o ON o.id = a.organization_id
+                            WHERE i.grant_id = g.id AND r.tier = 'pseudonymized' AND NOT o.certified)
+                 FROM grants g WHERE id = ?",
                 params![today(), id],
                 |r| {
                     Ok((

@@ -576,3 +576,75 @@ fn a_held_result_needs_two_outside_reviewers_and_one_rejection_stops_it() {
         assert!(kinds.iter().any(|k| k == kind), "no {kind}");
     }
 }
+
+#[test]
+fn a_pseudonymized_release_is_for_certified_pseudonymized_projects_only() {
+    let (_dir, mut store) = setup();
+    let keystore = store
+        .unlock(&SecretString::new("governance-test-passphrase".into()))
+        .unwrap();
+    store
+        .add_release(
+            &keystore,
+            &niji_store::NewRelease {
+                name: "charts",
+                tier: "pseudonymized",
+                policy_sha256: "0",
+                policy: "",
+                file: "releases/charts.duckdb",
+                built_by: "admin",
+                manifest: "{}",
+                members: &[1, 2, 3],
+                escrow: Some(&[7u8; 32]),
+                tags: &[],
+            },
+        )
+        .unwrap();
+    let (alice, bob, rev1, rev2) = (
+        account("alice", Role::Researcher),
+        account("bob", Role::Researcher),
+        account("rev1", Role::Reviewer),
+        account("rev2", Role::Reviewer),
+    );
+    let charts = |tier: &str| {
+        let mut f = form(tier);
+        f.items = vec![Item {
+            release: "charts".into(),
+            table: "persons".into(),
+            column: "sex".into(),
+        }];
+        f
+    };
+    // The anonymized tier does not reach a pseudonymized release, whoever
+    // asks.
+    for who in [&alice, &bob] {
+        let app = store
+            .create_application(who, &charts("anonymized"))
+            .unwrap();
+        let refused = refusal(store.submit_application(who, app.id));
+        assert!(
+            refused.contains("release `charts` is pseudonymized"),
+            "{refused}"
+        );
+    }
+    let app = store
+        .create_application(&alice, &charts("pseudonymized"))
+        .unwrap();
+    store.submit_application(&alice, app.id).unwrap();
+    let mut c = conditions();
+    c.items = charts("pseudonymized").items;
+    store
+        .review_application(&rev1, app.id, Decision::Approve, "", None, 2)
+        .unwrap();
+    let grant = store
+        .review_application(&rev2, app.id, Decision::Approve, "", Some(&c), 2)
+        .unwrap()
+        .grant
+        .unwrap();
+    assert!(grant.active);
+    // Certification withdrawn: the grant is out of force at once.
+    store.set_certified("univ", false, "admin").unwrap();
+    assert!(!store.grant(grant.id).unwrap().active);
+    store.set_certified("univ", true, "admin").unwrap();
+    assert!(store.grant(grant.id).unwrap().active);
+}
