@@ -139,6 +139,10 @@ fn pass(
     if !grant.active {
         let reason = match &grant.revoked_at {
             Some(at) => format!("the grant of project {project} was revoked at {at}"),
+            None if grant.uncertified => format!(
+                "project {project} uses a pseudonymized release, and its organization is no \
+                 longer certified for that tier"
+            ),
             None => format!(
                 "the grant of project {project} expired on {}",
                 grant.conditions.expires

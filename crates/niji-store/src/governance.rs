@@ -167,7 +167,11 @@ pub struct Grant {
     pub conditions: Conditions,
     /// When it was revoked, if it was.
     pub revoked_at: Option<String>,
-    /// Whether it is in force now: not expired, not revoked.
+    /// Whether it covers a pseudonymized release while its organization is
+    /// not certified (certification withdrawn after the grant).
+    pub uncertified: bool,
+    /// Whether it is in force now: not expired, not revoked, not
+    /// uncertified.
     pub active: bool,
 }
 
@@ -899,8 +903,8 @@ impl Store {
         let row = self
             .cached_row(
                 "SELECT application_id, rule_set, row_level, dp_rho, CAST(expires_on AS VARCHAR),
-                        CAST(revoked_at AS VARCHAR), revoked_at IS NULL AND CAST(? AS DATE) <= expires_on
-                        AND NOT EXISTS (
+                        CAST(revoked_at AS VARCHAR), revoked_at IS NULL AND CAST(? AS DATE) <= expires_on,
+                        EXISTS (
                             SELECT 1 FROM grant_items i JOIN releases r ON r.name = i.release
                             JOIN applications a ON a.id = g.application_id
                             JOIN organizations o ON o.id = a.organization_id
@@ -916,11 +920,21 @@ impl Store {
                         r.get::<_, String>(4)?,
                         r.get::<_, Option<String>>(5)?,
                         r.get::<_, bool>(6)?,
+                        r.get::<_, bool>(7)?,
                     ))
                 },
             )?
             .ok_or_else(|| refused(format!("no grant {id}")))?;
-        let (application_id, rule_set, row_level, dp_rho, expires, revoked_at, active) = row;
+        let (
+            application_id,
+            rule_set,
+            row_level,
+            dp_rho,
+            expires,
+            revoked_at,
+            current,
+            uncertified,
+        ) = row;
         Ok(Grant {
             id,
             application_id,
@@ -932,7 +946,8 @@ impl Store {
                 expires,
             },
             revoked_at,
-            active,
+            uncertified,
+            active: current && !uncertified,
         })
     }
 

@@ -644,7 +644,8 @@ fn a_pseudonymized_release_is_for_certified_pseudonymized_projects_only() {
     assert!(grant.active);
     // Certification withdrawn: the grant is out of force at once.
     store.set_certified("univ", false, "admin").unwrap();
-    assert!(!store.grant(grant.id).unwrap().active);
+    let suspended = store.grant(grant.id).unwrap();
+    assert!(!suspended.active && suspended.uncertified);
     store.set_certified("univ", true, "admin").unwrap();
     assert!(store.grant(grant.id).unwrap().active);
 }
