@@ -74,6 +74,27 @@ pub enum Command {
     /// The access log: a Merkle tree over every audit event
     #[command(subcommand)]
     Log(LogCommand),
+    /// A working platform on synthetic data in one command: population, ingest, linkage, two releases, demo accounts, an approved project, queries; then serve
+    Demo(DemoArgs),
+}
+
+/// `niji demo`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Synthetic data only: the demo's keystore passphrase and account passwords are public (README, Demo), and it refuses a data directory it did not make. A second run reuses every step done. `niji serve` serves a demo's directory without NIJI_PASSPHRASE."
+)]
+pub struct DemoArgs {
+    /// Prepare everything, then exit instead of serving
+    #[arg(long)]
+    pub no_serve: bool,
+
+    /// Address and port to serve on [env: NIJI_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Persons of the synthetic population (used by the first run only)
+    #[arg(long, default_value_t = 20_000)]
+    pub persons: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,8 +323,8 @@ pub struct SourcesRevokeArgs {
 /// `niji serve`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Needs NIJI_PASSPHRASE (the linkage key). Prints `serving on http://ADDR` as its first line of \
-standard output, then serves until Ctrl-C or SIGTERM."
+    after_help = "Needs NIJI_PASSPHRASE (the linkage key), except on a directory `niji demo` made. Prints \
+`serving on http://ADDR` as its first line of standard output, then serves until Ctrl-C or SIGTERM."
 )]
 pub struct ServeArgs {
     /// Address and port to listen on [env: NIJI_LISTEN] [default: 127.0.0.1:8080]

@@ -56,5 +56,6 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Log(cli::LogCommand::VerifyReceipt(args)) => {
             commands::log::verify_receipt(&args)
         }
+        cli::Command::Demo(args) => commands::demo::run(&config, &args),
     }
 }

@@ -3,6 +3,7 @@
 //! JSON document on standard output.
 
 pub mod accounts;
+pub mod demo;
 pub mod ingest;
 pub mod init;
 pub mod keys;

@@ -7,36 +7,29 @@ use niji_core::Config;
 use niji_ingest::Staging;
 use niji_linkage::Tokenizer;
 use niji_server::AppState;
+use niji_core::SecretString;
 use niji_store::Store;
 use std::io::Write;
+use std::net::SocketAddr;
 
 pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
     let listen = args.listen.unwrap_or(config.server.listen);
-    let store = Store::open(&config.data)?;
-    let passphrase = secrets::require(secrets::PASSPHRASE, "keystore passphrase", Ask::Once)?;
-    let keystore = store.unlock(&passphrase)?;
-    let key = store.open_key(&keystore, "linkage")?.hmac_key()?;
-    let log_key = store.log_key(&keystore)?;
-    let staging = Staging::open(&config.data)?;
-    let state = AppState::new(store, staging, Tokenizer::new(key))
-        .with_quorum(config.review.quorum)
-        .with_secure_cookies(config.server.behind_tls)
-        .with_job_after(std::time::Duration::from_millis(config.server.job_after_ms))
-        .with_log_key(log_key);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let passphrase = match secrets::read(secrets::PASSPHRASE, "keystore passphrase", Ask::Once)? {
+        Some(passphrase) => passphrase,
+        // A demo's passphrase is public: its data directory says so.
+        None if super::demo::is_demo(&config.data) => {
+            tracing::warn!("serving the demo's synthetic data with its public passphrase");
+            super::demo::passphrase()
+        }
+        None => anyhow::bail!(
+            "{} is not set and there is no terminal to ask for the keystore passphrase on",
+            secrets::PASSPHRASE
+        ),
+    };
+    let state = state(config, &passphrase)?;
+    let runtime = runtime()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
-        let bound = listener.local_addr()?;
-        // The first line of standard output names the address, so that a
-        // script (or a test) that asked for port 0 learns the port.
-        println!("serving on http://{bound}");
-        std::io::stdout().flush()?;
-        tracing::info!(%bound, "server started");
+        let listener = bind(listen).await?;
         niji_server::serve(listener, state, shutdown())
             .await
             .context("serving")?;
@@ -45,9 +38,46 @@ pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The server's state on the data directory, its keystore unlocked with
+/// `passphrase`.
+pub fn state(config: &Config, passphrase: &SecretString) -> anyhow::Result<AppState> {
+    let store = Store::open(&config.data)?;
+    let keystore = store.unlock(passphrase)?;
+    let key = store.open_key(&keystore, "linkage")?.hmac_key()?;
+    let log_key = store.log_key(&keystore)?;
+    let staging = Staging::open(&config.data)?;
+    Ok(AppState::new(store, staging, Tokenizer::new(key))
+        .with_quorum(config.review.quorum)
+        .with_secure_cookies(config.server.behind_tls)
+        .with_job_after(std::time::Duration::from_millis(config.server.job_after_ms))
+        .with_log_key(log_key))
+}
+
+/// The async runtime the server runs on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Listens on `listen`, and says where on the first line of standard
+/// output, so that a script (or a test) that asked for port 0 learns the
+/// port.
+pub async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let bound = listener.local_addr()?;
+    println!("serving on http://{bound}");
+    std::io::stdout().flush()?;
+    tracing::info!(%bound, "server started");
+    Ok(listener)
+}
+
 /// Resolves on Ctrl-C or SIGTERM: requests in flight finish, then the
 /// stores close cleanly.
-async fn shutdown() {
+pub async fn shutdown() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -179,10 +179,18 @@ impl Server {
 
     /// The server with extra environment (configuration) variables.
     pub fn start_with(env: &Env, vars: &[(&str, &str)]) -> Server {
-        let mut child = env
-            .niji(&["serve", "--listen", "127.0.0.1:0"])
-            .env("NIJI_PASSPHRASE", PASSPHRASE)
-            .envs(vars.iter().copied())
+        let mut serve = env.niji(&["serve", "--listen", "127.0.0.1:0"]);
+        serve.env("NIJI_PASSPHRASE", PASSPHRASE).envs(vars.iter().copied());
+        Server::spawn(serve)
+    }
+
+    /// The server on a directory `niji demo` made: no passphrase given.
+    pub fn start_demo(env: &Env) -> Server {
+        Server::spawn(env.niji(&["serve", "--listen", "127.0.0.1:0"]))
+    }
+
+    fn spawn(mut serve: Command) -> Server {
+        let mut child = serve
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -12,7 +12,7 @@
 use crate::{IngestError, Staging};
 use arrow_array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray};
 use duckdb::params;
-use niji_linkage::Plan;
+use niji_linkage::{Identity, Plan, Tokenizer};
 use niji_linkage::link::{Month, Records};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -377,6 +377,21 @@ impl Staging {
         keys.sort_unstable();
         keys.dedup();
         Ok(keys)
+    }
+
+    /// The person keys of an insured person's records: those that carry
+    /// the tokens `tokenizer` makes of their insured-person number.
+    pub fn insured_persons(
+        &self,
+        tokenizer: &Tokenizer,
+        id: &Identity,
+    ) -> Result<Vec<i64>, IngestError> {
+        let tokens: Vec<[u8; 32]> = tokenizer
+            .insured_tokens(id)
+            .into_iter()
+            .map(|t| t.bytes)
+            .collect();
+        self.persons_with_tokens(&tokens)
     }
 
     fn damaged(&self, reason: String) -> IngestError {

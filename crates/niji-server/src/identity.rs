@@ -81,15 +81,9 @@ impl IdentitySource for Linkage<'_> {
                 "the insurer number, number, branch and birth date are all needed".into(),
             )
         })?;
-        let tokens: Vec<[u8; 32]> = self
-            .tokenizer
-            .insured_tokens(&identity)
-            .into_iter()
-            .map(|t| t.bytes)
-            .collect();
         let persons = self
             .staging
-            .persons_with_tokens(&tokens)
+            .insured_persons(self.tokenizer, &identity)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(Identified { claim, persons })
     }

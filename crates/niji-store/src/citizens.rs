@@ -191,6 +191,34 @@ impl Store {
         persons: &[i64],
         password: &SecretString,
     ) -> Result<Account, StoreError> {
+        let suffix: [u8; 10] = random_bytes()?;
+        let name: String = std::iter::once("citizen-".to_owned())
+            .chain(
+                suffix
+                    .iter()
+                    .map(|b| (CODE_ALPHABET[usize::from(b % 32)] as char).to_ascii_lowercase())
+                    .map(String::from),
+            )
+            .collect();
+        self.enrol_as(&name, code, claim, persons, password)
+    }
+
+    /// [`Store::enrol`] under a name the caller chose, `citizen-…`: the
+    /// demo's public citizen account. Never a name a citizen typed, which
+    /// would reach the log.
+    pub fn enrol_as(
+        &self,
+        name: &str,
+        code: &str,
+        claim: &[u8; 32],
+        persons: &[i64],
+        password: &SecretString,
+    ) -> Result<Account, StoreError> {
+        if !name.starts_with("citizen-") {
+            return Err(StoreError::Refused(format!(
+                "citizen account `{name}`: a citizen's account name starts with `citizen-`"
+            )));
+        }
         let refused = || {
             StoreError::Forbidden(
                 "the enrolment code, the insured-person number or the birth date does not match, \
@@ -224,15 +252,6 @@ impl Store {
                     .into(),
             ));
         }
-        let suffix: [u8; 10] = random_bytes()?;
-        let name: String = std::iter::once("citizen-".to_owned())
-            .chain(
-                suffix
-                    .iter()
-                    .map(|b| (CODE_ALPHABET[usize::from(b % 32)] as char).to_ascii_lowercase())
-                    .map(String::from),
-            )
-            .collect();
         let tx = self.conn.unchecked_transaction()?;
         // A second enrolment with the same code loses here, whatever the
         // race: the use is keyed by the code.
@@ -241,7 +260,7 @@ impl Store {
             params![digest, name],
         )
         .map_err(|_| refused())?;
-        accounts::insert(&tx, &name, Role::Citizen, password)?;
+        accounts::insert(&tx, name, Role::Citizen, password)?;
         for person in persons {
             tx.execute(
                 "INSERT INTO citizens (account, person_key) VALUES (?, ?)",
@@ -250,14 +269,14 @@ impl Store {
         }
         crate::releases::audit_for(
             &tx,
-            &name,
+            name,
             "citizen.enrol",
             "person",
             "a citizen enrolled in the access portal",
             persons,
         )?;
         tx.commit()?;
-        self.account(&name)?.ok_or_else(|| StoreError::Damaged {
+        self.account(name)?.ok_or_else(|| StoreError::Damaged {
             what: format!("account `{name}` is missing after enrolment"),
         })
     }
