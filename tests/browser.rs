@@ -71,3 +71,58 @@ fn researchers_and_reviewers_go_through_the_pages_in_chromium() {
         assert!(bytes.starts_with(b"\x89PNG"), "{}", png.display());
     }
 }
+
+/// The demo's reviewers release its held result, and its citizen reads
+/// their page, downloads a receipt (checked here) and refuses further
+/// provision: tests/browser/demo.py.
+#[test]
+fn the_demos_reviewers_and_citizen_go_through_their_pages_in_chromium() {
+    let python = python();
+    let env = Env::new();
+    let prepared = env
+        .niji(&["demo", "--no-serve", "--persons", "1200"])
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(prepared.status.success(), "{}", stderr(&prepared));
+    let server = Server::start_demo(&env);
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-demo");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/demo.py");
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .env("NIJI_URL", &server.url)
+        .env("NIJI_PASSWORD", "niji-demo-password")
+        .env("NIJI_SHOTS", &shots)
+        .output()
+        .unwrap();
+    let key = common::client::Client::new(&server)
+        .text("GET", "/log/key")
+        .trim()
+        .to_owned();
+    server.stop();
+    assert!(
+        output.status.success(),
+        "browser journey failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for shot in [
+        "10-airlock-queue-reviewer1",
+        "11-airlock-decided-reviewer2",
+        "20-citizen-accesses",
+        "21-citizen-opted-out",
+    ] {
+        let png = shots.join(format!("{shot}.png"));
+        let bytes = std::fs::read(&png).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{}", png.display());
+    }
+    // The receipt the browser downloaded verifies against the log's key.
+    let checked = json(
+        &env.niji(&["log", "verify-receipt", "--json", "--key", &key])
+            .arg(shots.join("receipt.json"))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(checked["entry"]["kind"], "analysis.rows");
+}

@@ -163,8 +163,10 @@ fn from_a_fhir_bundle_to_a_citizens_receipt_and_opt_out() {
     let dp = researcher.settle(researcher.send(
         "POST",
         &format!("/api/v1/projects/{project}/dp-queries"),
-        Some(json!({"table": "persons", "group_by": [{"column": "sex", "keyset": "sex"}],
-                    "measures": [{"kind": "count"}], "rho": 0.1})),
+        Some(
+            json!({"table": "persons", "group_by": [{"column": "sex", "keyset": "sex"}],
+                    "measures": [{"kind": "count"}], "rho": 0.1}),
+        ),
     ));
     assert_eq!(dp.status, 200, "{}", dp.body);
     let budget = researcher.send("GET", &format!("/api/v1/projects/{project}/budget"), None);
@@ -258,7 +260,9 @@ fn from_a_fhir_bundle_to_a_citizens_receipt_and_opt_out() {
     let refused = citizen.send("PUT", "/api/v1/me/opt-out", None);
     assert_eq!(refused.body["opted_out"], true, "{}", refused.body);
     server.stop();
-    let policy = env.data().join("demo-sources/policies/release-anonymized-example.toml");
+    let policy = env
+        .data()
+        .join("demo-sources/policies/release-anonymized-example.toml");
     let built = env
         .niji(&["release", "build", "--name", "claims-next", "--policy"])
         .arg(&policy)

@@ -381,11 +381,7 @@ impl Demo {
             "creating the demo's organizations and accounts (public passwords)",
         );
         let store = Store::open(self.data())?;
-        let known: HashSet<String> = store
-            .organizations()?
-            .into_iter()
-            .map(|o| o.name)
-            .collect();
+        let known: HashSet<String> = store.organizations()?.into_iter().map(|o| o.name).collect();
         for (name, certified) in ORGANIZATIONS {
             if !known.contains(name) {
                 store.add_organization(name, certified, "demo")?;
@@ -424,15 +420,14 @@ impl Demo {
                 &account(&store, reviewer)?,
                 app.id,
                 Decision::Approve,
-                "Purpose and columns match; small cells stay suppressed.",
+                "Purpose and columns match; the acro rules apply to every output.",
                 last.then(conditions).as_ref(),
                 quorum,
             )?;
             grant = outcome.grant.map(|g| g.id).or(grant);
         }
-        let project = grant.context(
-            "the reviewers' approvals did not make a grant: is review.quorum above 2?",
-        )?;
+        let project = grant
+            .context("the reviewers' approvals did not make a grant: is review.quorum above 2?")?;
         done(format!(
             "application {} approved: project {project}",
             app.id
@@ -458,7 +453,12 @@ impl Demo {
             let info = store
                 .release(name)?
                 .with_context(|| format!("release `{name}` is missing"))?;
-            members.push(store.release_members(info.release_id)?.into_iter().collect::<HashSet<i64>>());
+            members.push(
+                store
+                    .release_members(info.release_id)?
+                    .into_iter()
+                    .collect::<HashSet<i64>>(),
+            );
         }
         let truth = Truth::read(&self.sources().join("truth"))?;
         let (card, persons) = truth
@@ -540,10 +540,18 @@ impl Demo {
                 citizen.birth_month, citizen.sex
             )}),
         )?;
+        // A maximum goes to the airlock: something for the reviewers.
+        let held = client.post(
+            &format!("{base}/queries"),
+            json!({"sql": "SELECT sex, max(age) AS oldest_band, count(*) AS persons \
+                           FROM claims_persons GROUP BY sex ORDER BY sex"}),
+        )?;
         done(format!(
-            "aggregate ({suppressed} small cells suppressed), DP count (ρ {:.2} spent), {} chart rows shown",
+            "aggregate ({suppressed} small cells suppressed), DP count (ρ {:.2} spent), \
+             {} chart rows shown, 1 result held in the airlock (#{})",
             dp["rho"].as_f64().unwrap_or(0.0),
-            rows["rows"].as_array().map_or(0, Vec::len)
+            rows["rows"].as_array().map_or(0, Vec::len),
+            held["airlock"]
         ));
         self.progress.queries = true;
         self.save()
@@ -609,7 +617,7 @@ fn items() -> Vec<Item> {
 fn conditions() -> Conditions {
     Conditions {
         items: items(),
-        rule_set: "ndb".into(),
+        rule_set: "acro".into(),
         row_level: true,
         dp_rho: 1.0,
         expires: "2030-12-31".into(),
@@ -757,7 +765,10 @@ impl Api {
             .with_context(|| format!("{method} {path}"))?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if !(200..300).contains(&status) {
-            bail!("{method} {path}: {status}: {}", value["detail"].as_str().unwrap_or(&value.to_string()));
+            bail!(
+                "{method} {path}: {status}: {}",
+                value["detail"].as_str().unwrap_or(&value.to_string())
+            );
         }
         Ok(value)
     }
@@ -807,7 +818,10 @@ fn print_welcome(url: &str, started: Instant) {
     ] {
         out += &format!("  {what:<22} {url}{path}\n");
     }
-    out += &format!("\n  {:<20} {:<11} {:<19} password\n", "account", "role", "organization");
+    out += &format!(
+        "\n  {:<20} {:<11} {:<19} password\n",
+        "account", "role", "organization"
+    );
     out += &format!("  {:<20} {:<11} {:<19} {PASSWORD}\n", "admin", "admin", "-");
     for (name, role, organization) in ACCOUNTS {
         out += &format!(

@@ -180,7 +180,9 @@ impl Server {
     /// The server with extra environment (configuration) variables.
     pub fn start_with(env: &Env, vars: &[(&str, &str)]) -> Server {
         let mut serve = env.niji(&["serve", "--listen", "127.0.0.1:0"]);
-        serve.env("NIJI_PASSPHRASE", PASSPHRASE).envs(vars.iter().copied());
+        serve
+            .env("NIJI_PASSPHRASE", PASSPHRASE)
+            .envs(vars.iter().copied());
         Server::spawn(serve)
     }
 

@@ -12,8 +12,8 @@
 use crate::{IngestError, Staging};
 use arrow_array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray};
 use duckdb::params;
-use niji_linkage::{Identity, Plan, Tokenizer};
 use niji_linkage::link::{Month, Records};
+use niji_linkage::{Identity, Plan, Tokenizer};
 use std::collections::HashMap;
 use std::sync::Arc;
 

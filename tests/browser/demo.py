@@ -1,0 +1,96 @@
+"""The reviewers' airlock and the citizen's page in real Chromium, on the
+platform `niji demo` prepared.
+
+Run by tests/browser.rs against a live `niji serve` on the demo's data
+directory: the two demo reviewers release the result the demo's researcher
+left in the airlock; the demo's citizen sees, in plain Japanese, that a row
+about them was shown, downloads a receipt for it, and refuses further
+provision. Every page is saved as a screenshot in NIJI_SHOTS, and the
+receipt as NIJI_SHOTS/receipt.json for the test to verify.
+
+Environment: NIJI_URL, NIJI_PASSWORD (every demo account's), NIJI_SHOTS.
+"""
+
+import os
+import sys
+
+from playwright.sync_api import expect, sync_playwright
+
+BASE = os.environ["NIJI_URL"]
+PASSWORD = os.environ["NIJI_PASSWORD"]
+SHOTS = os.environ["NIJI_SHOTS"]
+CHROMIUM = os.environ.get("NIJI_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ROW_SHOWN = "あなたに関する行が、プロジェクト「Care use by age and sex, with chart review」の認定研究者に表示されました。"
+
+
+def shot(page, name):
+    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+def log_in(browser, name):
+    """A fresh browser context (its own cookies), logged in by the form."""
+    context = browser.new_context(locale="ja-JP", accept_downloads=True)
+    page = context.new_page()
+    page.goto(BASE + "/login")
+    page.get_by_label("アカウント名").fill(name)
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    expect(page.get_by_text(f"ログイン中: {name}")).to_be_visible()
+    return context, page
+
+
+def reviewer_releases(browser, reviewer, n, status):
+    context, page = log_in(browser, reviewer)
+    page.get_by_role("link", name="エアロック").click()
+    expect(page.get_by_role("heading", name="エアロック:審査待ちの集計結果")).to_be_visible()
+    shot(page, f"1{n}-airlock-queue-{reviewer}")
+    page.get_by_role("table").get_by_role("link").first.click()
+    expect(page.get_by_role("heading", name="クエリ")).to_be_visible()
+    expect(page.locator("pre")).to_contain_text("max(age)")
+    page.get_by_label("公開する").check()
+    page.get_by_label("コメント").fill("性別ごとの年齢区分の最大値で、個人は特定されない")
+    page.get_by_role("button", name="判定を記録する").click()
+    expect(page.locator("#status")).to_have_text(status)
+    shot(page, f"1{n}-airlock-decided-{reviewer}")
+    context.close()
+
+
+def citizen_checks_and_refuses(browser):
+    context, page = log_in(browser, "citizen-demo")
+    page.get_by_role("link", name="わたしのデータの利用記録").click()
+    expect(page.get_by_role("heading", name="わたしのデータの利用記録")).to_be_visible()
+    row = page.get_by_role("row").filter(has_text=ROW_SHOWN)
+    expect(row).to_have_count(1)
+    expect(page.get_by_role("listitem").filter(has_text="charts")).to_have_count(1)
+    shot(page, "20-citizen-accesses")
+    with page.expect_download() as download:
+        row.get_by_role("link", name="ダウンロード").click()
+    download.value.save_as(os.path.join(SHOTS, "receipt.json"))
+    page.get_by_role("button", name="今後の提供を停止する").click()
+    expect(page.locator("p.notice")).to_contain_text("今後の提供を停止しました")
+    # The change is itself an entry of their log.
+    expect(page.get_by_role("cell", name="あなたは今後の提供を停止しました。")).to_be_visible()
+    expect(page.get_by_text("停止の前に作成されたリリースはそのまま残り")).to_be_visible()
+    expect(page.get_by_role("button", name="停止を取り消す")).to_be_visible()
+    shot(page, "21-citizen-opted-out")
+    page.goto(BASE + "/me?lang=en")
+    expect(page.get_by_text("A row about you was shown to a certified researcher")).to_be_visible()
+    shot(page, "22-citizen-english")
+    context.close()
+
+
+def main():
+    os.makedirs(SHOTS, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        # Two releases: the first leaves it held, the second lets it out.
+        reviewer_releases(browser, "reviewer1", 0, "審査待ち")
+        reviewer_releases(browser, "reviewer2", 1, "公開済み")
+        citizen_checks_and_refuses(browser)
+        browser.close()
+    print("demo browser journey passed")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
