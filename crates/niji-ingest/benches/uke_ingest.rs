@@ -161,4 +161,9 @@ fn main() {
         niji_rate / all_rate,
         niji_rate / one_rate
     );
+    println!(
+        "{{\"bench\":\"ingest\",\"persons\":{persons},\"claims\":{records},\"niji_mb_s\":{niji_rate:.2},\"duckdb_mb_s\":{all_rate:.2},\"duckdb_one_thread_mb_s\":{one_rate:.2},\"ratio\":{:.3},\"ratio_one_thread\":{:.3}}}",
+        niji_rate / all_rate,
+        niji_rate / one_rate
+    );
 }
