@@ -44,6 +44,8 @@ pub enum LogFormatArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// A working platform on synthetic data in one command: population, ingest, linkage, two releases, demo accounts, an approved project, queries; then serve
+    Demo(DemoArgs),
     /// Create the data directory, the control-plane store, the keystore, the platform keys and the admin account
     Init(InitArgs),
     /// Report on the data directory: store, migrations, keys and accounts
@@ -74,8 +76,6 @@ pub enum Command {
     /// The access log: a Merkle tree over every audit event
     #[command(subcommand)]
     Log(LogCommand),
-    /// A working platform on synthetic data in one command: population, ingest, linkage, two releases, demo accounts, an approved project, queries; then serve
-    Demo(DemoArgs),
 }
 
 /// `niji demo`.

@@ -25,6 +25,7 @@ fn help_lists_exactly_the_commands_that_exist() {
     assert_eq!(
         commands,
         [
+            "demo",
             "init",
             "status",
             "keys",
@@ -43,6 +44,7 @@ fn help_lists_exactly_the_commands_that_exist() {
     );
     // And each of them answers `--help` itself.
     for command in [
+        "demo",
         "init",
         "status",
         "keys",
