@@ -483,13 +483,14 @@ impl Demo {
             &persons,
             &SecretString::new(PASSWORD.into()),
         )?;
+        // The birth date parsed as a date above, so it is `YYYY-MM-DD`.
+        let birth_month = card.birth.get(..7).unwrap_or_default().to_owned();
         done(format!(
-            "enrolled with a synthetic card (insurer {}, born {}-…)",
-            card.insurer,
-            &card.birth[..4]
+            "enrolled with a synthetic card (insurer {}, born {birth_month})",
+            card.insurer
         ));
         self.progress.citizen = Some(CitizenRow {
-            birth_month: card.birth[..7].to_owned(),
+            birth_month,
             sex: card.sex.clone(),
         });
         self.save()
