@@ -44,16 +44,50 @@ fn researchers_and_reviewers_go_through_the_pages_in_chromium() {
     setup(&env);
     let server = Server::start(&env);
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/governance.py");
-    let output = std::process::Command::new(python)
+    let output = run_script(
+        &python,
+        "governance.py",
+        &server,
+        &shots,
+        &[
+            ("NIJI_PASSWORD", PASSWORD),
+            ("NIJI_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    server.stop();
+    passed(
+        &output,
+        &shots,
+        &[
+            "03-application-form",
+            "06-review-second",
+            "09-project-revoked",
+        ],
+    );
+}
+
+/// Runs `tests/browser/SCRIPT` against `server`, screenshots into `shots`.
+fn run_script(
+    python: &Path,
+    script: &str,
+    server: &Server,
+    shots: &Path,
+    vars: &[(&str, &str)],
+) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser")
+        .join(script);
+    std::process::Command::new(python)
         .arg(script)
         .env("NIJI_URL", &server.url)
-        .env("NIJI_PASSWORD", PASSWORD)
-        .env("NIJI_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("NIJI_SHOTS", &shots)
+        .env("NIJI_SHOTS", shots)
+        .envs(vars.iter().copied())
         .output()
-        .unwrap();
-    server.stop();
+        .unwrap()
+}
+
+/// The script succeeded and left each of `names` as a PNG in `shots`.
+fn passed(output: &std::process::Output, shots: &Path, names: &[&str]) {
     assert!(
         output.status.success(),
         "browser journey failed ({}):\n{}\n{}",
@@ -61,11 +95,7 @@ fn researchers_and_reviewers_go_through_the_pages_in_chromium() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    for shot in [
-        "03-application-form",
-        "06-review-second",
-        "09-project-revoked",
-    ] {
+    for shot in names {
         let png = shots.join(format!("{shot}.png"));
         let bytes = std::fs::read(&png).unwrap();
         assert!(bytes.starts_with(b"\x89PNG"), "{}", png.display());
@@ -87,42 +117,29 @@ fn the_demos_reviewers_and_citizen_go_through_their_pages_in_chromium() {
     assert!(prepared.status.success(), "{}", stderr(&prepared));
     let server = Server::start_demo(&env);
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-demo");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/demo.py");
-    let output = std::process::Command::new(python)
-        .arg(script)
-        .env("NIJI_URL", &server.url)
-        .env("NIJI_PASSWORD", "niji-demo-password")
-        .env("NIJI_SHOTS", &shots)
-        .output()
-        .unwrap();
+    let output = run_script(
+        &python,
+        "demo.py",
+        &server,
+        &shots,
+        &[("NIJI_PASSWORD", "niji-demo-password")],
+    );
     let key = common::client::Client::new(&server)
         .text("GET", "/log/key")
         .trim()
         .to_owned();
     server.stop();
-    assert!(
-        output.status.success(),
-        "browser journey failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    passed(
+        &output,
+        &shots,
+        &[
+            "10-airlock-queue-reviewer1",
+            "11-airlock-decided-reviewer2",
+            "20-citizen-accesses",
+            "21-citizen-opted-out",
+        ],
     );
-    for shot in [
-        "10-airlock-queue-reviewer1",
-        "11-airlock-decided-reviewer2",
-        "20-citizen-accesses",
-        "21-citizen-opted-out",
-    ] {
-        let png = shots.join(format!("{shot}.png"));
-        let bytes = std::fs::read(&png).unwrap();
-        assert!(bytes.starts_with(b"\x89PNG"), "{}", png.display());
-    }
     // The receipt the browser downloaded verifies against the log's key.
-    let checked = json(
-        &env.niji(&["log", "verify-receipt", "--json", "--key", &key])
-            .arg(shots.join("receipt.json"))
-            .output()
-            .unwrap(),
-    );
+    let checked = verify_receipt(&env, &shots.join("receipt.json"), &key);
     assert_eq!(checked["entry"]["kind"], "analysis.rows");
 }

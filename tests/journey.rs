@@ -12,7 +12,7 @@ use common::client::*;
 use common::*;
 
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 
 /// The demo's public secrets (README, Demo).
@@ -239,22 +239,8 @@ fn from_a_fhir_bundle_to_a_citizens_receipt_and_opt_out() {
         .text("GET", "/log/key")
         .trim()
         .to_owned();
-    let checked = json(
-        &env.niji(&["log", "verify-receipt", "--json", "--key", &key])
-            .arg(&file)
-            .output()
-            .unwrap(),
-    );
+    let checked = verify_receipt(&env, &file, &key);
     assert_eq!(checked["index"], index);
-    let python = venv_tool("NIJI_RECEIPT_PYTHON", "receipts/bin/python");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/receipts/verify_receipt.py");
-    let out = std::process::Command::new(python)
-        .arg(&script)
-        .arg(&file)
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
 
     // 6. The citizen opts out; the next release leaves them out.
     let refused = citizen.send("PUT", "/api/v1/me/opt-out", None);

@@ -228,3 +228,26 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A citizen's receipt checked twice, with nothing but the file and the
+/// log's key: by `niji log verify-receipt` (its JSON report, returned) and
+/// by the independent Python verifier (hashlib and `cryptography` only).
+pub fn verify_receipt(env: &Env, file: &std::path::Path, key: &str) -> Value {
+    let checked = json(
+        &env.niji(&["log", "verify-receipt", "--json", "--key", key])
+            .arg(file)
+            .output()
+            .unwrap(),
+    );
+    let python = venv_tool("NIJI_RECEIPT_PYTHON", "receipts/bin/python");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/receipts/verify_receipt.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(file)
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    checked
+}
