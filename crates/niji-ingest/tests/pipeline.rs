@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 struct Ingested {
-    _dir: tempfile::TempDir,
     out: PathBuf,
     data: PathBuf,
 }
@@ -52,8 +51,13 @@ fn sources(out: &Path) -> Vec<(PathBuf, String)> {
 fn run() -> &'static Ingested {
     static RUN: OnceLock<Ingested> = OnceLock::new();
     RUN.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("synth");
+        // A static is never dropped, so a temporary directory would outlive
+        // every run of this test; a scratch directory is replaced instead.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ingest-pipeline");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        let out = dir.join("synth");
         let config = SynthConfig {
             persons: 400,
             seed: 11,
@@ -61,7 +65,7 @@ fn run() -> &'static Ingested {
             ..SynthConfig::default()
         };
         generate(&config, &out, |_| {}).unwrap();
-        let data = dir.path().join("data");
+        let data = dir.join("data");
         std::fs::create_dir_all(&data).unwrap();
         let mut staging = Staging::open(&data).unwrap();
         let t = tokenizer();
@@ -74,11 +78,7 @@ fn run() -> &'static Ingested {
             );
             assert!(outcome.rejects.is_empty(), "{name}: {:?}", outcome.rejects);
         }
-        Ingested {
-            _dir: dir,
-            out,
-            data,
-        }
+        Ingested { out, data }
     })
 }
 

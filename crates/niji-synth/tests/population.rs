@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 mod common;
-use common::{Run, files_under, generate_run, line_of, records_under, rows};
+use common::{Run, files_under, generate_shared_run, line_of, records_under, rows};
 
 fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -18,7 +18,7 @@ fn day(s: &str) -> NaiveDate {
 /// One 10,000-person run with the default rates, shared by the rate tests.
 fn default_run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
-    RUN.get_or_init(|| generate_run(10_000, 42))
+    RUN.get_or_init(|| generate_shared_run("synth-population", 10_000, 42))
 }
 
 fn tree_digest(dir: &Path) -> Vec<u8> {

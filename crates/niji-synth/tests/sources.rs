@@ -11,12 +11,13 @@ use std::sync::OnceLock;
 
 mod common;
 use common::{
-    Run, files_under, generate_run, insurers_by_person, line_of, persons_by_id, records_under,
+    Run, files_under, generate_shared_run, insurers_by_person, line_of, persons_by_id,
+    records_under,
 };
 
 fn run() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
-    RUN.get_or_init(|| generate_run(10_000, 11))
+    RUN.get_or_init(|| generate_shared_run("synth-sources", 10_000, 11))
 }
 
 /// A decoded claim file: its records as fields.

@@ -6,30 +6,36 @@ use niji_synth::{SynthConfig, generate};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// A run written into a temporary directory that lives as long as it does.
+/// A run written into a scratch directory of its own.
 pub struct Run {
-    _dir: tempfile::TempDir,
     /// The output directory.
     pub out: PathBuf,
     /// What it was made with.
     pub config: SynthConfig,
 }
 
-/// Generates a run with the default rates.
-pub fn generate_run(persons: u64, seed: u64) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("synth");
+/// Generates a run for a `static`: statics are never dropped, so a
+/// temporary directory would outlive every test process. The run goes to
+/// `name` under Cargo's scratch directory instead, replaced on each run.
+pub fn generate_shared_run(name: &str, persons: u64, seed: u64) -> Run {
+    let out = scratch(name);
     let config = SynthConfig {
         persons,
         seed,
         ..SynthConfig::default()
     };
     generate(&config, &out, |_| {}).unwrap();
-    Run {
-        _dir: dir,
-        out,
-        config,
+    Run { out, config }
+}
+
+/// An empty directory `name` under Cargo's scratch directory for tests.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
     }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// `truth/persons.csv` by person id.
