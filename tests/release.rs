@@ -215,6 +215,21 @@ fn releases_under_both_tiers() {
     );
     assert_eq!(anon["risk"]["k"], persons["k"]);
 
+    // A DPC patient's postcode area leaves as the prefecture it lies in.
+    let places: BTreeSet<String> = rows(&anon_dir.join("dpc_stays.csv"))
+        .into_iter()
+        .map(|r| r["postcode_area"].clone())
+        .filter(|p| !p.is_empty())
+        .collect();
+    assert!(places.len() > 1, "{places:?}");
+    for place in &places {
+        let code: u32 = place.parse().unwrap_or(0);
+        assert!(
+            place.len() == 2 && (1..=47).contains(&code) || place == "*",
+            "{place:?} is not a prefecture code"
+        );
+    }
+
     // Parquet, the default export, holds the same tables.
     let parquet = env.root.path().join("parquet");
     let parquet_dir = parquet.display().to_string();

@@ -147,7 +147,7 @@ pub const SUBJECTS: Table = Table {
         opt(
             "prefecture",
             Kind::Text,
-            "JIS code (01–47) of the record's prefecture: a claim's 都道府県 (レセ電 IR), the first two digits of a ten-digit facility code, a chart Patient's address (state); nothing finer of an address is kept",
+            "JIS code (01–47) of the record's prefecture: a claim's 都道府県 (レセ電 IR), the first two digits of a ten-digit facility code, a chart Patient's address (state), the postcode area of a DPC stay's patient (様式1); nothing finer of an address is kept",
         ),
     ],
 };

@@ -11,15 +11,17 @@
 //! are shuffled. Persons who opted out are left out before anything is
 //! computed.
 
-use crate::hierarchy::{Hierarchy, HierarchyError, SUPPRESSED};
+use crate::hierarchy::{self, Hierarchy, HierarchyError, SUPPRESSED};
 use crate::policy::{
-    DateForm, Derive, EventColumn, EventTable, Generalize, PersonColumn, Policy, Role, Tier,
+    DateForm, Derive, EventColumn, EventTable, Generalize, PersonColumn, Policy, PostcodeForm,
+    Role, Tier,
 };
 use crate::risk::{self, RiskReport};
 use crate::search::{Quasi, Search, SearchError, Sensitive, Table, Verdict};
 use chrono::{Datelike, NaiveDate};
 use duckdb::{Connection, params};
 use niji_core::content::{Kind, TABLES};
+use niji_core::geography;
 use ring::hmac;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -679,7 +681,32 @@ fn expression(c: &EventColumn, kind: Kind) -> String {
     if let Some(n) = c.prefix {
         e = format!("substr({e}, 1, {n})");
     }
+    if let Some(form) = c.postcode {
+        e = postcode_place(&e, form);
+    }
     format!("{e} AS {}", ident(&c.name))
+}
+
+/// SQL giving the prefecture (or region) a postcode's first three digits lie
+/// in, from Japan Post's areas; NULL for digits of no area.
+fn postcode_place(e: &str, form: PostcodeForm) -> String {
+    // The area as a number; anything but three digits matches no arm.
+    let area = format!(
+        "(CASE WHEN regexp_full_match(substr({e}, 1, 3), '[0-9]{{3}}') THEN CAST(substr({e}, 1, 3) AS INTEGER) END)"
+    );
+    let arms: String = geography::POSTCODE_AREAS
+        .iter()
+        .map(|&(first, last, prefecture)| {
+            let place = match form {
+                PostcodeForm::Prefecture => format!("{prefecture:02}"),
+                PostcodeForm::Region => hierarchy::region_of(u32::from(prefecture))
+                    .unwrap_or(UNKNOWN)
+                    .to_owned(),
+            };
+            format!(" WHEN {area} BETWEEN {first} AND {last} THEN '{place}'")
+        })
+        .collect();
+    format!("CASE{arms} END")
 }
 
 fn write_event_table(conn: &Connection, t: &EventTable) -> duckdb::Result<u64> {
@@ -874,6 +901,7 @@ mod tests {
             top_code: top,
             bottom_code: None,
             prefix,
+            postcode: None,
         };
         assert_eq!(
             expression(&col(Some(DateForm::Month), None, None), Kind::Date),
@@ -890,5 +918,39 @@ mod tests {
         assert!(
             expression(&col(Some(DateForm::Shift), None, None), Kind::Date).contains("k.shift")
         );
+    }
+
+    #[test]
+    fn postcodes_become_the_prefecture_or_region_they_lie_in() {
+        let conn = Connection::open_in_memory().unwrap();
+        let place = |postcode: Option<&str>, form| -> Option<String> {
+            let e = postcode_place("x", form);
+            let sql = format!("SELECT {e} FROM (SELECT CAST(? AS VARCHAR) AS x)");
+            conn.query_row(&sql, [postcode], |r| r.get(0)).unwrap()
+        };
+        let pref = PostcodeForm::Prefecture;
+        assert_eq!(place(Some("780"), pref).as_deref(), Some("39"));
+        assert_eq!(place(Some("1000001"), pref).as_deref(), Some("13"));
+        assert_eq!(place(Some("040"), pref).as_deref(), Some("01"));
+        assert_eq!(place(Some("019"), pref).as_deref(), Some("05"));
+        assert_eq!(place(Some("000"), pref), None);
+        assert_eq!(place(Some("7a0"), pref), None);
+        assert_eq!(place(Some("78"), pref), None);
+        assert_eq!(place(None, pref), None);
+        let region = PostcodeForm::Region;
+        assert_eq!(
+            place(Some("900"), region).as_deref(),
+            Some("Kyushu-Okinawa")
+        );
+        assert_eq!(place(Some("980"), region).as_deref(), Some("Tohoku"));
+        // Every area agrees with the Rust table.
+        for area in 0..1000u16 {
+            let code = format!("{area:03}");
+            assert_eq!(
+                place(Some(&code), pref),
+                geography::postcode_prefecture(&code),
+                "{code}"
+            );
+        }
     }
 }

@@ -29,6 +29,14 @@ pub const REGIONS: [(u32, &str); 8] = [
     (47, "Kyushu-Okinawa"),
 ];
 
+/// The region of a prefecture (JIS code 1–47).
+pub fn region_of(prefecture: u32) -> Option<&'static str> {
+    REGIONS
+        .iter()
+        .find(|(last, _)| (1..=*last).contains(&prefecture))
+        .map(|(_, name)| *name)
+}
+
 /// One level of a hierarchy: each value's group, and the groups' labels.
 #[derive(Debug, Clone)]
 pub struct Level {
@@ -287,14 +295,9 @@ impl Hierarchy {
         let table: HashMap<String, Vec<String>> = values
             .iter()
             .map(|v| {
-                let region = v
-                    .parse::<u32>()
-                    .ok()
-                    .and_then(|code| REGIONS.iter().find(|(last, _)| code <= *last && code >= 1))
-                    .map(|(_, name)| *name)
-                    .ok_or_else(|| {
-                        fault(None, format!("{v:?} is not a prefecture code (01–47)"))
-                    })?;
+                let region = v.parse::<u32>().ok().and_then(region_of).ok_or_else(|| {
+                    fault(None, format!("{v:?} is not a prefecture code (01–47)"))
+                })?;
                 Ok((v.clone(), vec![region.to_owned()]))
             })
             .collect::<Result<_, HierarchyError>>()?;

@@ -183,6 +183,16 @@ pub enum DateForm {
     Shift,
 }
 
+/// What a postcode (or its first three digits) is released as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PostcodeForm {
+    /// The JIS code (`01`–`47`) of the prefecture the postcode area lies in.
+    Prefecture,
+    /// The region of that prefecture (Hokkaido, Tohoku, … Kyushu-Okinawa).
+    Region,
+}
+
 /// A column of an event table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -203,6 +213,9 @@ pub struct EventColumn {
     /// For a code: keep only the first n characters.
     #[serde(default)]
     pub prefix: Option<usize>,
+    /// For a postcode: release the prefecture or region it lies in.
+    #[serde(default)]
+    pub postcode: Option<PostcodeForm>,
 }
 
 impl EventColumn {
@@ -231,6 +244,13 @@ impl EventColumn {
         }
         if let Some(n) = self.prefix {
             add(format!("first {n} characters"));
+        }
+        match self.postcode {
+            Some(PostcodeForm::Prefecture) => {
+                add("as the JIS code of the prefecture it lies in (01–47)".into())
+            }
+            Some(PostcodeForm::Region) => add("as the region of the prefecture it lies in".into()),
+            None => {}
         }
         if let Some(min) = rare {
             add(format!("values of fewer than {min} persons replaced by *"));
@@ -367,6 +387,10 @@ pub const PSEUDONYMIZED_FAMILY: &str = "chart";
 
 /// Content columns that hold free text: dropped from anonymized releases.
 pub const FREE_TEXT: [(&str, &str); 1] = [("diagnoses", "name")];
+
+/// Content columns that hold a postcode or its leading digits: an
+/// anonymized release gives them only as a prefecture or region.
+pub const POSTCODES: [(&str, &str); 1] = [("dpc_stays", "postcode_area")];
 
 /// Provenance columns that lead back to source records (or name the
 /// facility), never released as they are.
@@ -690,6 +714,14 @@ fn check_transforms(
     if c.prefix.is_some() && column.kind != Kind::Text {
         return Err(format!("{here} is not a code to shorten"));
     }
+    if c.postcode.is_some() && !POSTCODES.contains(&(t.from.as_str(), c.name.as_str())) {
+        return Err(format!("{here} is not a postcode"));
+    }
+    if c.postcode.is_some() && c.prefix.is_some() {
+        return Err(format!(
+            "{here}: a postcode is released as a place or shortened, not both"
+        ));
+    }
     if column.kind == Kind::Token {
         return Err(format!("{here} is a token and never released"));
     }
@@ -697,6 +729,11 @@ fn check_transforms(
         if numeric && c.top_code.is_none() {
             return Err(format!(
                 "{here}: an anonymized release top-codes every number (top_code = …)"
+            ));
+        }
+        if POSTCODES.contains(&(t.from.as_str(), c.name.as_str())) && c.postcode.is_none() {
+            return Err(format!(
+                "{here}: an anonymized release gives a postcode as its prefecture or region (postcode = \"prefecture\"), or drops it"
             ));
         }
         if c.date == Some(DateForm::Day) {
@@ -774,6 +811,16 @@ mod tests {
                 "{ name = \"locator\", role = \"direct\" }",
                 "{ name = \"locator\", role = \"insensitive\" }",
                 "leads back to source records",
+            ),
+            (
+                "{ name = \"postcode_area\", role = \"insensitive\", postcode = \"prefecture\" }",
+                "{ name = \"postcode_area\", role = \"insensitive\" }",
+                "gives a postcode as its prefecture or region",
+            ),
+            (
+                "{ name = \"outcome\", role = \"insensitive\" },\n    { name = \"main_icd10\"",
+                "{ name = \"outcome\", role = \"insensitive\", postcode = \"region\" },\n    { name = \"main_icd10\"",
+                "is not a postcode",
             ),
         ];
         for (from, to, reason) in cases {

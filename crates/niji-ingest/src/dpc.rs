@@ -241,6 +241,11 @@ fn ff1_record(group: &[Line], tokenizer: &Tokenizer) -> Result<Record, Problem> 
         ));
     };
     let mut record = Record::new(format!("line:{}", group[0].number), Some(facility.clone()));
+    // Where the patient lives, as coarse as content keeps any address.
+    record.prefecture = stay
+        .postcode
+        .as_deref()
+        .and_then(niji_core::geography::postcode_prefecture);
     record.identify(
         tokenizer,
         &Identity {

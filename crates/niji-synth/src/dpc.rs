@@ -19,6 +19,7 @@ use crate::spool::{Spool, Text};
 use crate::uke::{claim_type, written_insurer};
 use crate::{SynthError, writer::Output};
 use chrono::{Days, Months, NaiveDate};
+use niji_core::geography;
 use std::path::Path;
 
 /// The hospital's patient number for a person: stable per hospital, and
@@ -29,14 +30,19 @@ pub fn data_id(facility: &Facility, person: &Person) -> String {
     format!("{:010}", (mixed >> 20) % 10_000_000_000)
 }
 
-/// A synthetic seven-digit postcode for where a person lives.
+/// A synthetic seven-digit postcode for where a person lives: one of the
+/// postcode areas Japan Post gives the person's prefecture, then four
+/// digits of no meaning.
 pub fn postcode(person: &Person) -> String {
     let local = person.id.wrapping_mul(2_862_933_555_777_941_757) >> 40;
-    format!(
-        "{:03}{:04}",
-        person.prefecture * 20 + (local % 20) as u32,
-        local % 10_000
-    )
+    let areas: Vec<u16> = u8::try_from(person.prefecture)
+        .map(|p| geography::postcode_areas(p).collect())
+        .unwrap_or_default();
+    let area = match areas.len() {
+        0 => 100,
+        n => areas[(local % n as u64) as usize],
+    };
+    format!("{area:03}{:04}", local % 10_000)
 }
 
 /// Writes EF and FF1 rows into their files through a [`Spool`].

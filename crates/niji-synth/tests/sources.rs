@@ -572,6 +572,11 @@ fn dpc_stays_carry_the_person_and_a_stable_hospital_patient_number() {
             );
             assert_eq!(first[10], persons[person]["sex"], "{record:?}");
             assert_eq!(first[11].len(), 7, "postcode {record:?}");
+            assert_eq!(
+                niji_core::geography::postcode_prefecture(&first[11]),
+                Some(format!("{:0>2}", persons[person]["prefecture"])),
+                "the postcode lies in the person's prefecture: {record:?}"
+            );
             let diagnosis = &rows[line + 2][9];
             assert!(
                 diagnosis.starts_with(|c: char| c.is_ascii_uppercase()),
