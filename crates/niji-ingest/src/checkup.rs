@@ -48,6 +48,14 @@ struct Item {
     line: u64,
 }
 
+/// The line a problem of the whole text names (1 when it names none).
+fn line_of(p: &Problem) -> u64 {
+    match p.location {
+        Location::Line(n) => n,
+        _ => 1,
+    }
+}
+
 fn line_at(text: &str, offset: u64) -> u64 {
     let end = (offset as usize).min(text.len());
     text.as_bytes()[..end]
@@ -75,6 +83,9 @@ fn read(text: &str, at: &dyn Fn(u64) -> Location) -> Result<Document, Problem> {
     let mut in_name = false;
     let mut code: Option<String> = None;
     let mut root_seen = false;
+    // Elements open: a document cut short ends with some still open.
+    let mut open = 0usize;
+    crate::fields::control_characters(text).map_err(|p| Problem::at(at(line_of(&p)), p.reason))?;
     loop {
         let position = reader.buffer_position();
         let event = reader.read_event().map_err(|e| {
@@ -83,6 +94,9 @@ fn read(text: &str, at: &dyn Fn(u64) -> Location) -> Result<Document, Problem> {
                 format!("malformed XML: {}", xml_reason(&e)),
             )
         })?;
+        if matches!(event, Event::Start(_)) {
+            open += 1;
+        }
         match event {
             Event::Eof => break,
             Event::Start(e) | Event::Empty(e) => {
@@ -102,7 +116,10 @@ fn read(text: &str, at: &dyn Fn(u64) -> Location) -> Result<Document, Problem> {
                 in_name = name == "name";
             }
             Event::Text(t) if in_name => doc.kana.push_str(&t.xml_content(XmlVersion::Explicit1_0)),
-            Event::End(_) => in_name = false,
+            Event::End(_) => {
+                in_name = false;
+                open = open.saturating_sub(1);
+            }
             _ => {}
         }
     }
@@ -110,6 +127,12 @@ fn read(text: &str, at: &dyn Fn(u64) -> Location) -> Result<Document, Problem> {
         return Err(Problem::at(
             at(1),
             "truncated: no ClinicalDocument element".to_owned(),
+        ));
+    }
+    if open > 0 {
+        return Err(Problem::at(
+            at(line_at(text, text.len() as u64)),
+            format!("truncated: {open} elements not closed at the end of the document"),
         ));
     }
     Ok(doc)
@@ -282,12 +305,22 @@ pub(crate) fn parse_archive(
     })?;
     let mut parsed = Parsed::new(rows);
     for i in 0..archive.len() {
+        // The central directory names an entry even when its data is
+        // damaged; the position stands in when the name is unreadable too.
+        let listed = archive
+            .name_for_index(i)
+            .and_then(Result::ok)
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|| format!("#{}", i + 1));
         let (name, result) = match archive.by_index(i) {
-            Ok(entry) => entry_document(entry, tokenizer),
+            Ok(entry) => entry_document(entry, &listed, tokenizer),
             Err(e) => (
-                format!("#{}", i + 1),
+                listed.clone(),
                 Err(Problem::at(
-                    Location::File,
+                    Location::Entry {
+                        name: listed,
+                        line: None,
+                    },
                     format!("unreadable entry: {e}"),
                 )),
             ),
@@ -303,18 +336,23 @@ pub(crate) fn parse_archive(
     Ok(parsed)
 }
 
-/// Reads one archive entry; `Ok(None)` for a directory.
+/// Reads one archive entry (`listed` as the central directory names it);
+/// `Ok(None)` for a directory.
 fn entry_document<R: Read>(
     entry: zip::read::ZipFile<'_, R>,
+    listed: &str,
     tokenizer: &Tokenizer,
 ) -> (String, Result<Option<Record>, Problem>) {
     let name = match entry.name() {
         Ok(n) => n.into_owned(),
         Err(_) => {
             return (
-                "(unnamed)".to_owned(),
+                listed.to_owned(),
                 Err(Problem::at(
-                    Location::File,
+                    Location::Entry {
+                        name: listed.to_owned(),
+                        line: None,
+                    },
                     "entry name is not valid text".to_owned(),
                 )),
             );

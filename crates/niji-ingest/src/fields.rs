@@ -141,6 +141,27 @@ pub(crate) fn printable_kind(kind: &str) -> String {
     }
 }
 
+/// Refuses text holding a control character other than tab and line ends:
+/// none of the formats has one, so it is damage (a NUL from a broken
+/// transfer), and a damaged name would otherwise hash to a token that links
+/// no one. A DOS end-of-file mark (U+001A) is allowed at the very end.
+pub(crate) fn control_characters(text: &str) -> Result<(), Problem> {
+    let body = text.trim_end_matches(['\u{1a}', '\r', '\n']);
+    let found = body
+        .char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\r' | '\n'));
+    match found {
+        None => Ok(()),
+        Some((at, c)) => Err(Problem::at(
+            Location::Line(body[..at].matches('\n').count() as u64 + 1),
+            format!(
+                "damaged: a control character (U+{:04X}) that the format never holds",
+                u32::from(c)
+            ),
+        )),
+    }
+}
+
 /// One delimited line: its 1-based number and its fields.
 pub(crate) struct Line {
     pub number: u64,
@@ -160,8 +181,11 @@ impl Line {
 }
 
 /// Every line of a delimited text (no header row), with its line number.
-/// Empty lines are skipped; bad quoting refuses the file at its line.
+/// Empty lines are skipped, and a final end-of-file mark; a control
+/// character or bad quoting refuses the file at its line.
 pub(crate) fn read_lines(text: &str, delimiter: u8) -> Result<Vec<Line>, Problem> {
+    control_characters(text)?;
+    let text = text.trim_end_matches('\u{1a}');
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -209,6 +233,16 @@ pub(crate) fn read_lines(text: &str, delimiter: u8) -> Result<Vec<Line>, Problem
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_refuse_the_text_at_their_line() {
+        let e = read_lines("a,1\r\nb,\u{0}2\r\n", b',').err().unwrap();
+        assert_eq!(e.location, Location::Line(2));
+        assert!(e.reason.contains("U+0000"), "{}", e.reason);
+        // Tabs, line ends and a final end-of-file mark are not damage.
+        assert_eq!(read_lines("a\t1\r\nb,2\r\n\u{1a}", b',').unwrap().len(), 2);
+        assert!(read_lines("a,1\u{1a}\r\nb,2", b',').is_err());
+    }
 
     #[test]
     fn lines_are_numbered_from_one_and_blank_lines_count() {
