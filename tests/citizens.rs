@@ -424,7 +424,7 @@ fn a_row_shown_to_a_researcher_reaches_the_person_it_was_about_only() {
 type Row = (&'static str, String, &'static [(&'static str, u16)]);
 
 #[test]
-fn each_me_route_answers_its_own_citizen_only() {
+fn the_me_route_matrix_answers_each_citizen_only_about_themselves() {
     let env = Env::new();
     ok(&env.init(&[]));
     let pop = env.synth(200, 9, "2021-01", "2022-06");
