@@ -56,10 +56,9 @@ fn project_under(server: &Server, who: &Client, items: &[(&str, &str)], rule_set
         .iter()
         .map(|(t, c)| json!({"release": "claims", "table": t, "column": c}))
         .collect();
-    let app = who.send(
-        "POST",
-        "/api/v1/applications",
-        Some(json!({
+    let id = apply(
+        who,
+        json!({
             "title": "Age and sex of claimants",
             "purpose": "public-health-policy",
             "lay_summary": "Who uses care, by age and sex.",
@@ -67,10 +66,8 @@ fn project_under(server: &Server, who: &Client, items: &[(&str, &str)], rule_set
             "tier": "anonymized",
             "starts": "2026-01-01",
             "ends": "2027-12-31"
-        })),
+        }),
     );
-    let id = app.body["id"].as_i64().unwrap();
-    who.send("POST", &format!("/api/v1/applications/{id}/submit"), None);
     let conditions = json!({
         "items": items, "rule_set": rule_set, "dp_rho": 1.0, "expires": "2099-12-31"
     });
@@ -714,21 +711,13 @@ fn row_level_results_record_the_pseudonyms_they_show() {
         {"release": "charts", "table": "persons", "column": "sex"},
         {"release": "charts", "table": "persons", "column": "pseudonym"}
     ]);
-    let app = alice.send(
-        "POST",
-        "/api/v1/applications",
-        Some(json!({
+    let id = apply(
+        &alice,
+        json!({
             "title": "Adverse events after a new drug", "purpose": "drug-safety",
             "lay_summary": "Patients' charts, looked at one by one.", "items": items,
             "tier": "pseudonymized", "starts": "2026-01-01", "ends": "2027-12-31"
-        })),
-    );
-    let id = app.body["id"].as_i64().unwrap();
-    assert_eq!(
-        alice
-            .send("POST", &format!("/api/v1/applications/{id}/submit"), None)
-            .status,
-        200
+        }),
     );
     let conditions = json!({
         "items": items, "rule_set": "ndb", "row_level": true, "dp_rho": 1.0, "expires": "2099-12-31"

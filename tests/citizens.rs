@@ -122,10 +122,9 @@ fn a_citizen_sees_who_used_their_data_with_receipts_and_can_opt_out() {
     );
     let server = Server::start(&env);
     let alice = Client::login(&server, "alice", PASSWORD);
-    let app = alice.send(
-        "POST",
-        "/api/v1/applications",
-        Some(json!({
+    let id = apply(
+        &alice,
+        json!({
             "title": "Claimants by sex",
             "purpose": "public-health-policy",
             "lay_summary": "Who uses care, by sex.",
@@ -133,10 +132,8 @@ fn a_citizen_sees_who_used_their_data_with_receipts_and_can_opt_out() {
             "tier": "anonymized",
             "starts": "2026-01-01",
             "ends": "2027-12-31"
-        })),
+        }),
     );
-    let id = app.body["id"].as_i64().unwrap();
-    alice.send("POST", &format!("/api/v1/applications/{id}/submit"), None);
     let conditions = json!({
         "items": [{"release": "claims", "table": "persons", "column": "sex"}],
         "rule_set": "ndb", "dp_rho": 1.0, "expires": "2099-12-31"
@@ -254,12 +251,7 @@ fn a_citizen_sees_who_used_their_data_with_receipts_and_can_opt_out() {
     let server = Server::start(&env);
     let citizen = Client::login(&server, &account, PASSWORD);
     let view = citizen.send("GET", "/api/v1/me/accesses", None);
-    let releases: Vec<&str> = view.body["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let releases = release_names(&view.body);
     assert_eq!(releases, ["claims"], "left out of the later release");
     assert_eq!(kinds(&view.body)[0], "opt-out");
     let page = citizen.text("GET", "/me?lang=en");
@@ -320,17 +312,14 @@ fn a_row_shown_to_a_researcher_reaches_the_person_it_was_about_only() {
         {"release": "charts", "table": "persons", "column": "pseudonym"},
         {"release": "charts", "table": "persons", "column": "sex"}
     ]);
-    let app = alice.send(
-        "POST",
-        "/api/v1/applications",
-        Some(json!({
+    let id = apply(
+        &alice,
+        json!({
             "title": "Chart review", "purpose": "drug-safety",
             "lay_summary": "Patients' charts, looked at one by one.", "items": items,
             "tier": "pseudonymized", "starts": "2026-01-01", "ends": "2027-12-31"
-        })),
+        }),
     );
-    let id = app.body["id"].as_i64().unwrap();
-    alice.send("POST", &format!("/api/v1/applications/{id}/submit"), None);
     let conditions = json!({
         "items": items, "rule_set": "ndb", "row_level": true, "dp_rho": 1.0, "expires": "2099-12-31"
     });

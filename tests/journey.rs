@@ -118,19 +118,14 @@ fn from_a_fhir_bundle_to_a_citizens_receipt_and_opt_out() {
         {"release": "claims", "table": "persons", "column": "prefecture"},
         {"release": "claims", "table": "persons", "column": "main_diagnosis"}
     ]);
-    let app = researcher.send(
-        "POST",
-        "/api/v1/applications",
-        Some(json!({
+    let id = apply(
+        &researcher,
+        json!({
             "title": "Regional differences in care by age", "purpose": "public-health-policy",
             "lay_summary": "Where and at what age people use care.", "items": asked,
             "tier": "anonymized", "starts": "2026-01-01", "ends": "2027-12-31"
-        })),
+        }),
     );
-    assert_eq!(app.status, 201, "{}", app.body);
-    let id = app.body["id"].as_i64().unwrap();
-    let submitted = researcher.send("POST", &format!("/api/v1/applications/{id}/submit"), None);
-    assert_eq!(submitted.status, 200, "{}", submitted.body);
     let granted = json!({
         "items": [
             {"release": "claims", "table": "persons", "column": "age"},
@@ -260,12 +255,7 @@ fn from_a_fhir_bundle_to_a_citizens_receipt_and_opt_out() {
     let server = Server::start_demo(&env);
     let citizen = Client::login(&server, "citizen-demo", DEMO_PASSWORD);
     let view = citizen.send("GET", "/api/v1/me/accesses", None);
-    let releases: Vec<&str> = view.body["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let releases = release_names(&view.body);
     assert_eq!(releases, ["claims", "charts"], "{}", view.body);
     server.stop();
     ok(&env.niji(&["log", "verify"]).output().unwrap());

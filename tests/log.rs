@@ -158,17 +158,14 @@ fn project_on_a_release(env: &Env) -> i64 {
     let server = Server::start(env);
     let alice = Client::login(&server, "alice", "kill-test-password");
     let items = serde_json::json!([{"release": "claims", "table": "persons", "column": "sex"}]);
-    let app = alice.send(
-        "POST",
-        "/api/v1/applications",
-        Some(serde_json::json!({
+    let id = apply(
+        &alice,
+        serde_json::json!({
             "title": "Claimants by sex", "purpose": "public-health-policy",
             "lay_summary": "Who uses care, by sex.", "items": items, "tier": "anonymized",
             "starts": "2026-01-01", "ends": "2027-12-31"
-        })),
+        }),
     );
-    let id = app.body["id"].as_i64().unwrap();
-    alice.send("POST", &format!("/api/v1/applications/{id}/submit"), None);
     let conditions = serde_json::json!({
         "items": items, "rule_set": "ndb", "dp_rho": 1.0, "expires": "2099-12-31"
     });

@@ -161,6 +161,26 @@ impl Client {
     }
 }
 
+/// The names of the releases a citizen's `/api/v1/me/accesses` view lists.
+pub fn release_names(view: &Value) -> Vec<&str> {
+    view["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect()
+}
+
+/// `client` files `application` and submits it for review; returns its id.
+pub fn apply(client: &Client, application: Value) -> i64 {
+    let app = client.send("POST", "/api/v1/applications", Some(application));
+    assert_eq!(app.status, 201, "{}", app.body);
+    let id = app.body["id"].as_i64().unwrap();
+    let submitted = client.send("POST", &format!("/api/v1/applications/{id}/submit"), None);
+    assert_eq!(submitted.status, 200, "{}", submitted.body);
+    id
+}
+
 /// Each of `reviewers` approves application `id` with `conditions`;
 /// returns the project the approval that completed the quorum made.
 pub fn approve(

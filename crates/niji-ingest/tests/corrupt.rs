@@ -19,7 +19,10 @@ use niji_synth::{Period, SynthConfig, generate};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod common;
+use common::{files_under, identifiers};
 
 /// A valid source file: its format's label, its name, its bytes.
 struct Sample {
@@ -29,28 +32,13 @@ struct Sample {
     shift_jis: bool,
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    let mut entries: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 /// One valid file of each format a synthetic population has, plus a single
 /// FHIR Bundle and a single checkup document taken out of their containers.
 fn samples(pop: &Path) -> Vec<Sample> {
     let first = |dir: &str, pick: &dyn Fn(&str) -> bool| -> (String, Vec<u8>) {
-        let path = files_under(&pop.join(dir))
+        let mut files = Vec::new();
+        files_under(&pop.join(dir), &mut files);
+        let path = files
             .into_iter()
             .find(|p| pick(&p.display().to_string()))
             .unwrap_or_else(|| panic!("the population has no {dir} file"));
@@ -244,36 +232,6 @@ fn batch_rows(staging: &Staging, batch: i64) -> BTreeMap<&'static str, i64> {
         })
         .filter(|(_, n)| *n > 0)
         .collect()
-}
-
-/// Names (as written) and insured numbers of the population.
-fn identifiers(pop: &Path) -> Vec<String> {
-    let read = |file: &str| {
-        let mut reader = csv::Reader::from_path(pop.join("truth").join(file)).unwrap();
-        let header = reader.headers().unwrap().clone();
-        reader
-            .records()
-            .map(|r| {
-                let r = r.unwrap();
-                header
-                    .iter()
-                    .zip(r.iter())
-                    .map(|(h, v)| (h.to_owned(), v.to_owned()))
-                    .collect::<BTreeMap<String, String>>()
-            })
-            .collect::<Vec<_>>()
-    };
-    let mut ids = Vec::new();
-    for n in read("names.csv") {
-        ids.push(format!("{}{}", n["family_kana"], n["given_kana"]));
-        ids.push(n["family_kanji"].clone() + &n["given_kanji"]);
-    }
-    for s in read("insurance.csv") {
-        if s["number"].len() >= 6 {
-            ids.push(s["number"].clone());
-        }
-    }
-    ids
 }
 
 /// What one broken file did.

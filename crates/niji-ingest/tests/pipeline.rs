@@ -5,9 +5,12 @@
 use niji_ingest::{Options, Staging, Status, ingest_file};
 use niji_linkage::Tokenizer;
 use niji_synth::{Period, SynthConfig, generate};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+mod common;
+use common::{files_under, identifiers};
 
 struct Ingested {
     out: PathBuf,
@@ -16,21 +19,6 @@ struct Ingested {
 
 fn tokenizer() -> Tokenizer {
     Tokenizer::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[42; 32]))
-}
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            files_under(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
 }
 
 /// The source files of a run, named as the truth map names them.
@@ -289,50 +277,6 @@ fn ingesting_the_same_file_again_is_a_reported_no_op() {
         outcome.status
     );
     assert_eq!(staging.batches().unwrap().len(), before);
-}
-
-/// The identifiers of the truth files, as they could appear in a file.
-fn identifiers(out: &Path) -> Vec<String> {
-    let rows = |name: &str| {
-        let mut reader = csv::Reader::from_path(out.join("truth").join(name)).unwrap();
-        let header = reader.headers().unwrap().clone();
-        reader
-            .records()
-            .map(|r| {
-                let r = r.unwrap();
-                header
-                    .iter()
-                    .zip(r.iter())
-                    .map(|(h, v)| (h.to_owned(), v.to_owned()))
-                    .collect()
-            })
-            .collect::<Vec<HashMap<String, String>>>()
-    };
-    let mut out_ids = BTreeSet::new();
-    for n in rows("names.csv") {
-        out_ids.insert(format!("{}{}", n["family_kanji"], n["given_kanji"]));
-        out_ids.insert(format!("{} {}", n["family_kanji"], n["given_kanji"]));
-        out_ids.insert(format!("{}{}", n["family_kana"], n["given_kana"]));
-        out_ids.insert(format!("{}　{}", n["family_kana"], n["given_kana"]));
-    }
-    for s in rows("insurance.csv") {
-        if s["number"].len() >= 6 {
-            out_ids.insert(s["number"].clone());
-        }
-        out_ids.insert(format!(
-            "{}{}{}",
-            s["insurer_number"], s["symbol"], s["number"]
-        ));
-        out_ids.insert(format!(
-            "{}:{}:{}",
-            s["insurer_number"], s["symbol"], s["number"]
-        ));
-        out_ids.insert(format!(
-            "{},{},{}",
-            s["insurer_number"], s["symbol"], s["number"]
-        ));
-    }
-    out_ids.into_iter().collect()
 }
 
 #[test]

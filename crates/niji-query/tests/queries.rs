@@ -3,6 +3,8 @@
 //! total, order statistics by rule set, and a corpus of hostile queries
 //! that must all be refused or contained.
 
+#[path = "../../../tests/hostile/corpus.rs"]
+mod corpus;
 use niji_query::disclosure::Action;
 use niji_query::{Analysis, Cell, GrantedTable, Limits, QueryError, RuleSet, Sandbox, Status};
 use std::path::{Path, PathBuf};
@@ -160,16 +162,7 @@ fn order_statistics_follow_the_rule_set() {
 /// refused before it runs, or contained by the sandbox (stopped, limited).
 fn hostile(dir: &Path) -> Vec<String> {
     let out = dir.join("out").display().to_string();
-    let mut corpus: Vec<String> = include_str!("../../../tests/hostile/queries.sql")
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with("--"))
-        .map(|q| q.replace("OUT", &out))
-        .collect();
-    corpus.push(format!(
-        "SELECT count(*) FROM persons WHERE sex = '{}'",
-        "x".repeat(70_000)
-    ));
-    corpus
+    corpus::corpus(&out)
 }
 
 #[test]
