@@ -335,12 +335,13 @@ impl Store {
         let held = self.held_in(&found.releases)?;
         let rows = self.access_rows(&page, &found, &held)?;
         let releases = held.into_iter().map(|(_, r)| r).collect();
-        let mut queries = Vec::with_capacity(found.queries.len());
-        for (id, n) in &found.queries {
-            if let Some(project) = self.project(*id as i64)? {
-                queries.push((project, *n));
-            }
-        }
+        let ids: Vec<i64> = found.queries.iter().map(|(id, _)| *id as i64).collect();
+        let mut projects = self.projects(&ids)?;
+        let queries = found
+            .queries
+            .iter()
+            .filter_map(|(id, n)| Some((projects.remove(&(*id as i64))?, *n)))
+            .collect();
         Ok(Accesses {
             total,
             releases,
@@ -465,7 +466,11 @@ impl Store {
                 }
             }
         }
-        let mut projects: HashMap<i64, Option<Project>> = HashMap::new();
+        let ids: Vec<i64> = events
+            .values()
+            .filter_map(|(_, _, subject)| project_id(subject))
+            .collect();
+        let projects = self.projects(&ids)?;
         let mut out = Vec::with_capacity(page.len());
         for index in page {
             let Some((at, kind, subject)) = events.remove(index) else {
@@ -473,17 +478,7 @@ impl Store {
                     what: format!("access log entry {index} has no event"),
                 });
             };
-            let project = match project_id(&subject) {
-                Some(id) => match projects.get(&id) {
-                    Some(p) => p.clone(),
-                    None => {
-                        let p = self.project(id)?;
-                        projects.insert(id, p.clone());
-                        p
-                    }
-                },
-                None => None,
-            };
+            let project = project_id(&subject).and_then(|id| projects.get(&id).cloned());
             out.push(Access {
                 index: *index,
                 at,
@@ -532,21 +527,36 @@ impl Store {
         Ok(())
     }
 
-    fn project(&self, id: i64) -> Result<Option<Project>, StoreError> {
-        self.cached_row(
+    /// The projects of `ids`, by id. One read of every grant (as many as
+    /// projects ever approved), not one join per project: a person's view
+    /// may name every project that queried a release they are in.
+    fn projects(&self, ids: &[i64]) -> Result<HashMap<i64, Project>, StoreError> {
+        let mut out = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        let mut stmt = self.conn.prepare_cached(
             "SELECT g.id, a.title, a.purpose, o.name FROM grants g \
              JOIN applications a ON a.id = g.application_id \
-             JOIN organizations o ON o.id = a.organization_id WHERE g.id = ?",
-            params![id],
-            |r| {
-                Ok(Project {
-                    id: r.get(0)?,
-                    title: r.get(1)?,
-                    purpose: r.get(2)?,
-                    organization: r.get(3)?,
-                })
-            },
-        )
+             JOIN organizations o ON o.id = a.organization_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if wanted.contains(&id) {
+                out.insert(
+                    id,
+                    Project {
+                        id,
+                        title: r.get(1)?,
+                        purpose: r.get(2)?,
+                        organization: r.get(3)?,
+                    },
+                );
+            }
+        }
+        Ok(out)
     }
 }
 
