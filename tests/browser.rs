@@ -122,7 +122,7 @@ fn the_demos_reviewers_and_citizen_go_through_their_pages_in_chromium() {
         "demo.py",
         &server,
         &shots,
-        &[("NIJI_PASSWORD", "niji-demo-password")],
+        &[("NIJI_PASSWORD", DEMO_PASSWORD)],
     );
     let key = common::client::Client::new(&server)
         .text("GET", "/log/key")

@@ -10,42 +10,10 @@ use common::client::*;
 use common::*;
 
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 const PASSWORD: &str = "citizen-test-password";
-
-/// Insured persons of the synthetic population: insurance card and birth
-/// date, from its ground truth (the only place raw identifiers live).
-fn insured(pop: &Path) -> Vec<Value> {
-    insured_where(pop, |_| true)
-}
-
-/// Those of the insured persons whose id `keep` accepts.
-fn insured_where(pop: &Path, keep: impl Fn(&str) -> bool) -> Vec<Value> {
-    let births: HashMap<String, String> = std::fs::read_to_string(pop.join("truth/persons.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[0].to_owned(), f[2].to_owned())
-        })
-        .collect();
-    std::fs::read_to_string(pop.join("truth/insurance.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect::<Vec<&str>>())
-        .filter(|f| keep(f[0]))
-        .map(|f| {
-            json!({
-                "insurer": f[3], "symbol": f[4], "number": f[5], "branch": f[6],
-                "birth": births[f[0]],
-            })
-        })
-        .collect()
-}
 
 fn build(env: &Env, name: &str) {
     build_from(env, name, "release-anonymized-example.toml");
@@ -66,33 +34,6 @@ fn build_from(env: &Env, name: &str, policy: &str) -> Value {
         .output()
         .unwrap(),
     )
-}
-
-/// Enrols the next of `people` whose card finds records; the account and
-/// the identity used.
-fn enrol_next(admin: &Client, anonymous: &Client, people: &mut Vec<Value>) -> (String, Value) {
-    while let Some(person) = people.pop() {
-        let code = admin.send(
-            "POST",
-            "/api/v1/admin/enrolment-codes",
-            Some(person.clone()),
-        );
-        assert_eq!(code.status, 201, "{}", code.body);
-        let mut form = person.clone();
-        form["code"] = code.body["code"].clone();
-        form["password"] = json!(PASSWORD);
-        let enrolled = anonymous.send("POST", "/api/v1/enrol", Some(form));
-        match enrolled.status {
-            201 => {
-                let account = enrolled.body["account"].as_str().unwrap().to_owned();
-                return (account, person);
-            }
-            // A card whose period saw no claim: no records carry it.
-            422 => continue,
-            other => panic!("enrolment answered {other}: {}", enrolled.body),
-        }
-    }
-    panic!("no insured person of the population has records");
 }
 
 fn kinds(view: &Value) -> Vec<&str> {
@@ -153,7 +94,7 @@ fn a_citizen_sees_who_used_their_data_with_receipts_and_can_opt_out() {
     let admin = Client::login(&server, "admin", ADMIN_PASSWORD);
     let anonymous = Client::new(&server);
     let mut people = insured(&pop);
-    let (account, person) = enrol_next(&admin, &anonymous, &mut people);
+    let (account, person) = enrol_next(&admin, &anonymous, &mut people, PASSWORD);
     assert!(account.starts_with("citizen-"), "{account}");
     let code = admin.send(
         "POST",
@@ -356,7 +297,7 @@ fn a_row_shown_to_a_researcher_reaches_the_person_it_was_about_only() {
         if seen.is_some() && unseen.is_some() {
             break;
         }
-        let (account, _) = enrol_next(&admin, &anonymous, &mut people);
+        let (account, _) = enrol_next(&admin, &anonymous, &mut people, PASSWORD);
         let citizen = Client::login(&server, &account, PASSWORD);
         let view = citizen
             .send("GET", "/api/v1/me/accesses?lang=en", None)
@@ -425,8 +366,8 @@ fn the_me_route_matrix_answers_each_citizen_only_about_themselves() {
     let admin = Client::login(&server, "admin", ADMIN_PASSWORD);
     let anonymous = Client::new(&server);
     let mut people = insured(&pop);
-    let (a, _) = enrol_next(&admin, &anonymous, &mut people);
-    let (b, _) = enrol_next(&admin, &anonymous, &mut people);
+    let (a, _) = enrol_next(&admin, &anonymous, &mut people, PASSWORD);
+    let (b, _) = enrol_next(&admin, &anonymous, &mut people, PASSWORD);
     let citizen_a = Client::login(&server, &a, PASSWORD);
     let citizen_b = Client::login(&server, &b, PASSWORD);
     // Each citizen's own entry: their enrolment, which names them alone.

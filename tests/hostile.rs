@@ -17,9 +17,6 @@ use common::*;
 use serde_json::json;
 use std::collections::BTreeSet;
 
-/// The demo's public password (README, Demo).
-const DEMO_PASSWORD: &str = "niji-demo-password";
-
 /// Every file under the data directory.
 fn files(dir: &std::path::Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();

@@ -15,8 +15,6 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Stdio;
 
-/// The demo's public secrets (README, Demo).
-const DEMO_PASSWORD: &str = "niji-demo-password";
 const DEMO_PASSPHRASE: &str = "niji-demo-passphrase";
 
 fn demo(env: &Env) -> String {

@@ -4,7 +4,8 @@
 //! refusals of sizes the log does not have, and `niji log verify` over
 //! every checkpoint issued; and a server killed with SIGKILL under a load
 //! of queries: every result a client received has its entry, and the log
-//! verifies against every checkpoint issued before the kill.
+//! verifies against every checkpoint issued before the kill; five times over,
+//! each kill at a different moment, restarting on the same store.
 
 mod common;
 use common::client::*;
@@ -180,21 +181,29 @@ fn project_on_a_release(env: &Env) -> i64 {
     project
 }
 
-#[test]
-fn a_server_killed_under_load_loses_no_entry_of_a_result_it_gave() {
-    let env = Env::new();
-    let project = project_on_a_release(&env);
-    let server = Server::start_with(&env, &[("NIJI_JOB_AFTER_MS", "60000")]);
+/// One round of the kill test: four clients query without pause while
+/// `checkpoints` checkpoints are fetched 250 ms apart; then SIGKILL. Returns
+/// the markers of the results the clients received (each names its round,
+/// so markers are unique across rounds) and the checkpoints fetched.
+fn load_then_kill(
+    env: &Env,
+    project: i64,
+    round: usize,
+    checkpoints: usize,
+) -> (Vec<String>, Vec<String>, String) {
+    let server = Server::start_with(env, &[("NIJI_JOB_AFTER_MS", "60000")]);
     let url = server.url.clone();
     let alice = Client::login(&server, "alice", "kill-test-password");
     let (cookie, csrf) = (alice.cookie.clone().unwrap(), alice.csrf.clone().unwrap());
     let vkey = text(&server, "/log/key").1.trim().to_owned();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // Four clients query without pause; each keeps the markers of the
-    // results it was given (the marker is in the SQL, which the entry holds).
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Each client keeps the markers of the results it was given (the
+    // marker is in the SQL, which the entry holds).
     let clients: Vec<_> = (0..4)
         .map(|c| {
-            let (url, cookie, csrf, stop) = (url.clone(), cookie.clone(), csrf.clone(), stop.clone());
+            let (url, cookie, csrf) = (url.clone(), cookie.clone(), csrf.clone());
+            let (stop, answered) = (stop.clone(), answered.clone());
             std::thread::spawn(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder()
                     .http_status_as_error(false)
@@ -205,7 +214,7 @@ fn a_server_killed_under_load_loses_no_entry_of_a_result_it_gave() {
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
                         break;
                     }
-                    let marker = format!("{c}-{n}");
+                    let marker = format!("{round}-{c}-{n}");
                     let sql = format!(
                         "SELECT sex, count(*) AS n FROM persons WHERE 'q{marker}' <> '' GROUP BY sex"
                     );
@@ -216,7 +225,10 @@ fn a_server_killed_under_load_loses_no_entry_of_a_result_it_gave() {
                         .header("X-CSRF-Token", &csrf)
                         .send(serde_json::json!({ "sql": sql }).to_string());
                     match reply {
-                        Ok(r) if r.status().as_u16() == 200 => received.push(marker),
+                        Ok(r) if r.status().as_u16() == 200 => {
+                            received.push(marker);
+                            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         Ok(r) if r.status().as_u16() == 429 => {}
                         Ok(r) => panic!("query answered {}", r.status()),
                         // The server is gone.
@@ -227,49 +239,70 @@ fn a_server_killed_under_load_loses_no_entry_of_a_result_it_gave() {
             })
         })
         .collect();
-    // Checkpoints issued while the load runs.
+    // The kill must land under load: the clock starts at the first answer.
+    let waiting = std::time::Instant::now();
+    while answered.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(
+            waiting.elapsed().as_secs() < 120,
+            "round {round}: no answer"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let mut notes = Vec::new();
-    for _ in 0..6 {
-        std::thread::sleep(std::time::Duration::from_millis(300));
+    for _ in 0..checkpoints {
+        std::thread::sleep(std::time::Duration::from_millis(250));
         let (status, note) = text(&server, "/log/checkpoint");
         assert_eq!(status, 200, "{note}");
         notes.push(note);
     }
     drop(server); // SIGKILL, mid-load
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let received: Vec<String> = clients
+    let received = clients
         .into_iter()
         .flat_map(|c| c.join().unwrap())
         .collect();
-    assert!(
-        received.len() > 10,
-        "the load ran: {} results",
-        received.len()
-    );
+    (received, notes, vkey)
+}
 
-    // After the kill: the log and every stored checkpoint verify…
-    ok(&env.niji(&["log", "verify"]).output().unwrap());
-    let store = niji_store::Store::open(&env.data()).unwrap();
-    let size = store.log_size().unwrap();
-    eprintln!(
-        "{} results received before the kill; {size} entries after it",
-        received.len()
-    );
-    // …every checkpoint a client fetched is the log's root at its size…
-    for note in &notes {
-        let checkpoint = note::open_checkpoint(note, &vkey).unwrap();
-        assert!(checkpoint.size <= size);
-        assert_eq!(store.log_root(checkpoint.size).unwrap(), checkpoint.root);
+#[test]
+fn a_server_killed_under_load_again_and_again_loses_no_entry_of_a_result_it_gave() {
+    let env = Env::new();
+    let project = project_on_a_release(&env);
+    let mut received: Vec<String> = Vec::new();
+    // The kill lands at a different moment of the load each round.
+    for (round, checkpoints) in [2, 5, 3, 7, 4].into_iter().enumerate() {
+        let (mut got, notes, vkey) = load_then_kill(&env, project, round, checkpoints);
+        assert!(!got.is_empty(), "round {round}: the load ran");
+        received.append(&mut got);
+
+        // After each kill: the store opens, the log and every stored
+        // checkpoint verify…
+        ok(&env.niji(&["log", "verify"]).output().unwrap());
+        let store = niji_store::Store::open(&env.data()).unwrap();
+        let size = store.log_size().unwrap();
+        eprintln!(
+            "round {round}: {} results received so far; {size} entries after the kill",
+            received.len()
+        );
+        // …every checkpoint a client fetched is the log's root at its size…
+        for note in &notes {
+            let checkpoint = note::open_checkpoint(note, &vkey).unwrap();
+            assert!(checkpoint.size <= size);
+            assert_eq!(store.log_root(checkpoint.size).unwrap(), checkpoint.root);
+        }
+        // …and every result a client ever received has its entry.
+        let logged: String = (0..size)
+            .map(|i| store.log_entry(i).unwrap())
+            .filter(|e| e.kind == "analysis.query")
+            .map(|e| e.detail)
+            .collect();
+        let missing: Vec<&String> = received
+            .iter()
+            .filter(|m| !logged.contains(&format!("'q{m}'")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "round {round}: results without an entry: {missing:?}"
+        );
     }
-    // …and every result a client received has its entry.
-    let logged: String = (0..size)
-        .map(|i| store.log_entry(i).unwrap())
-        .filter(|e| e.kind == "analysis.query")
-        .map(|e| e.detail)
-        .collect();
-    let missing: Vec<&String> = received
-        .iter()
-        .filter(|m| !logged.contains(&format!("'q{m}'")))
-        .collect();
-    assert!(missing.is_empty(), "results without an entry: {missing:?}");
 }

@@ -202,3 +202,35 @@ pub fn approve(
     }
     project.expect("the quorum was met")
 }
+
+/// Enrols the next of `people` whose card finds records, with `password`; the account and
+/// the identity used.
+pub fn enrol_next(
+    admin: &Client,
+    anonymous: &Client,
+    people: &mut Vec<Value>,
+    password: &str,
+) -> (String, Value) {
+    while let Some(person) = people.pop() {
+        let code = admin.send(
+            "POST",
+            "/api/v1/admin/enrolment-codes",
+            Some(person.clone()),
+        );
+        assert_eq!(code.status, 201, "{}", code.body);
+        let mut form = person.clone();
+        form["code"] = code.body["code"].clone();
+        form["password"] = json!(password);
+        let enrolled = anonymous.send("POST", "/api/v1/enrol", Some(form));
+        match enrolled.status {
+            201 => {
+                let account = enrolled.body["account"].as_str().unwrap().to_owned();
+                return (account, person);
+            }
+            // A card whose period saw no claim: no records carry it.
+            422 => continue,
+            other => panic!("enrolment answered {other}: {}", enrolled.body),
+        }
+    }
+    panic!("no insured person of the population has records");
+}

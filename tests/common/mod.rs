@@ -11,6 +11,8 @@ use std::process::{Command, Output, Stdio};
 
 pub const PASSPHRASE: &str = "sakura-passphrase-for-tests";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+/// The password of every account `niji demo` makes (README, Demo).
+pub const DEMO_PASSWORD: &str = "niji-demo-password";
 
 pub struct Env {
     pub root: tempfile::TempDir,
@@ -250,4 +252,37 @@ pub fn verify_receipt(env: &Env, file: &std::path::Path, key: &str) -> Value {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     checked
+}
+
+/// Insured persons of the synthetic population: insurance card and birth
+/// date, from its ground truth (the only place raw identifiers live).
+pub fn insured(pop: &std::path::Path) -> Vec<Value> {
+    insured_where(pop, |_| true)
+}
+
+/// Those of the insured persons whose id `keep` accepts.
+pub fn insured_where(pop: &std::path::Path, keep: impl Fn(&str) -> bool) -> Vec<Value> {
+    let births: std::collections::HashMap<String, String> =
+        std::fs::read_to_string(pop.join("truth/persons.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].to_owned(), f[2].to_owned())
+            })
+            .collect();
+    std::fs::read_to_string(pop.join("truth/insurance.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<&str>>())
+        .filter(|f| keep(f[0]))
+        .map(|f| {
+            serde_json::json!({
+                "insurer": f[3], "symbol": f[4], "number": f[5], "branch": f[6],
+                "birth": births[f[0]],
+            })
+        })
+        .collect()
 }
