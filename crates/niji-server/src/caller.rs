@@ -136,8 +136,7 @@ pub(crate) async fn session_of(
     let name = session.account.clone();
     let account = crate::problem::blocking(move || {
         inner
-            .store()?
-            .account(&name)?
+            .with_reader(|reader| Ok(reader.account(&name)?))?
             .ok_or(ApiError::Unauthenticated)
     })
     .await?;

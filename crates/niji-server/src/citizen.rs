@@ -67,7 +67,7 @@ impl Citizen {
         }
         let inner = state.inner();
         blocking(move || {
-            let persons = inner.store()?.citizen_persons(&account)?;
+            let persons = inner.with_reader(|reader| Ok(reader.citizen_persons(&account)?))?;
             Ok(Citizen { account, persons })
         })
         .await
@@ -383,9 +383,9 @@ pub(crate) async fn accesses_of(
 ) -> Result<Accesses, ApiError> {
     let inner = state.inner();
     blocking(move || {
-        Ok(inner
-            .store()?
-            .accesses(&citizen.persons, before, limit.clamp(1, 500))?)
+        inner.with_reader(|reader| {
+            Ok(reader.accesses(&citizen.persons, before, limit.clamp(1, 500))?)
+        })
     })
     .await
 }

@@ -2,7 +2,7 @@
 
 use niji_ingest::Staging;
 use niji_linkage::Tokenizer;
-use niji_store::Store;
+use niji_store::{Reader, Store};
 use std::sync::{Arc, Mutex};
 
 /// The server's state: the control-plane store, the staging store and the
@@ -36,7 +36,15 @@ pub(crate) struct Inner {
     pub log_key: Option<niji_audit::note::LogKey>,
     /// Audit events waiting for the log's group commit.
     pub log_queue: crate::audit::Queue,
+    /// Read connections beside the writer, opened on first use.
+    pub readers: [Mutex<Option<Reader>>; READERS],
+    /// The reader the next read goes to.
+    pub next_reader: std::sync::atomic::AtomicUsize,
 }
+
+/// Read connections: as many as the cores this server is sized for, so
+/// that reads run beside the writer and beside each other.
+pub const READERS: usize = 2;
 
 /// Analysis requests one project may run at once; more get 429.
 pub const MAX_CONCURRENT_QUERIES: usize = 2;
@@ -70,6 +78,29 @@ impl Inner {
             .map_err(|_| crate::problem::ApiError::Internal("store lock poisoned".into()))
     }
 
+    /// Runs `read` on one of the read connections, opening it from the
+    /// store first if it is not open yet. For reads that need not see a
+    /// write of their own request; never call it holding the store.
+    pub fn with_reader<T>(
+        &self,
+        read: impl FnOnce(&Reader) -> Result<T, crate::problem::ApiError>,
+    ) -> Result<T, crate::problem::ApiError> {
+        let n = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % READERS;
+        let mut slot = self.readers[n]
+            .lock()
+            .map_err(|_| crate::problem::ApiError::Internal("reader lock poisoned".into()))?;
+        if slot.is_none() {
+            *slot = Some(self.store()?.reader()?);
+        }
+        match slot.as_ref() {
+            Some(reader) => read(reader),
+            None => Err(crate::problem::ApiError::Internal("no reader".into())),
+        }
+    }
+
     /// The sessions.
     pub fn sessions(
         &self,
@@ -97,6 +128,8 @@ impl AppState {
                 sandboxes: Arc::default(),
                 log_key: None,
                 log_queue: crate::audit::Queue::default(),
+                readers: Default::default(),
+                next_reader: Default::default(),
             }),
         }
     }

@@ -50,6 +50,7 @@ pub mod ledger;
 mod lock;
 pub mod log;
 pub mod migrate;
+mod reader;
 pub mod releases;
 pub mod sources;
 
@@ -64,6 +65,7 @@ pub use governance::{
 pub use keystore::{KeyInfo, KeyKind, KeyMaterial, Keystore};
 pub use ledger::Budget;
 pub use migrate::{AppliedMigration, Migration, MigrationSet};
+pub use reader::Reader;
 pub use releases::{AuditEvent, NewEvent, NewRelease, Reidentification, ReleaseInfo};
 pub use sources::{CredentialRefusal, SourceClient};
 
@@ -233,7 +235,9 @@ pub struct Store {
     index: std::cell::RefCell<niji_audit::index::PersonIndex>,
     /// The access log's size and frontier after this store's last batch.
     head: std::cell::RefCell<Option<log::Head>>,
-    _lock: lock::WriterLock,
+    /// Shared with the store's [`Reader`]s: the directory stays locked
+    /// until the last connection closes.
+    _lock: std::sync::Arc<lock::WriterLock>,
 }
 
 /// What `niji init` did.
@@ -334,7 +338,7 @@ impl Store {
             dir: data_dir.to_path_buf(),
             index: Default::default(),
             head: Default::default(),
-            _lock: lock,
+            _lock: std::sync::Arc::new(lock),
         })
     }
 

@@ -1,0 +1,109 @@
+//! Read connections: more connections to an open store's database, for the
+//! reads a server makes on every request.
+//!
+//! A [`Store`] is one DuckDB connection, and a server shares it behind a
+//! lock, so every request used to wait for every other, even for a read of
+//! one row. DuckDB serves several connections to one database at once and
+//! gives each statement the committed state, so the reads that do not need
+//! to see a write of the same request can run beside the writer on a
+//! [`Reader`]. A reader only exposes reads: a write through it does not
+//! compile, and every write, with the access log's group commit, stays on
+//! the one writer.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), niji_store::StoreError> {
+//! let store = niji_store::Store::open(std::path::Path::new("data"))?;
+//! let reader = store.reader()?;
+//! let admin = reader.account("admin")?;
+//! # Ok(()) }
+//! ```
+
+use crate::accounts::Account;
+use crate::citizens::Accesses;
+use crate::{Store, StoreError};
+
+/// A read-only view of a store through a connection of its own.
+pub struct Reader {
+    store: Store,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("dir", &self.store.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// A new read connection to this store's database. It sees what the
+    /// store has committed, and keeps the data directory's writer lock for
+    /// as long as it lives.
+    pub fn reader(&self) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            store: Store {
+                conn: self.conn.try_clone()?,
+                dir: self.dir.clone(),
+                index: Default::default(),
+                head: Default::default(),
+                _lock: std::sync::Arc::clone(&self._lock),
+            },
+        })
+    }
+}
+
+impl Reader {
+    /// [`Store::account`].
+    pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        self.store.account(name)
+    }
+
+    /// [`Store::citizen_persons`].
+    pub fn citizen_persons(&self, account: &Account) -> Result<Vec<i64>, StoreError> {
+        self.store.citizen_persons(account)
+    }
+
+    /// [`Store::accesses`], read from one snapshot: the writer may append
+    /// to the log between this view's statements, and the index, the page
+    /// and its events must all describe the same log.
+    pub fn accesses(
+        &self,
+        persons: &[i64],
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Accesses, StoreError> {
+        let snapshot = self.store.conn.unchecked_transaction()?;
+        let accesses = self.store.accesses(persons, before, limit)?;
+        // Nothing was written; ending the transaction only frees the snapshot.
+        snapshot.rollback()?;
+        Ok(accesses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Store;
+    use niji_core::{Role, SecretString};
+
+    #[test]
+    fn a_reader_sees_what_the_writer_committed_and_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(dir.path()).unwrap();
+        let reader = store.reader().unwrap();
+        assert!(reader.account("hanako").unwrap().is_none());
+        let password = SecretString::new("a long enough password".into());
+        store
+            .add_account("hanako", Role::Researcher, &password, None, "test")
+            .unwrap();
+        let seen = reader.account("hanako").unwrap().expect("committed");
+        assert_eq!(seen.role, Role::Researcher);
+        // The reader outlives the store: the directory stays locked.
+        drop(store);
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(crate::StoreError::InUse { .. })
+        ));
+        drop(reader);
+        Store::open(dir.path()).unwrap();
+    }
+}
