@@ -182,7 +182,13 @@ fn queries_pass_the_gate_and_disclosure_control_and_are_all_logged() {
         detail.contains(&format!("scoped to project {p}")),
         "{detail}"
     );
-    let revoked = Client::login(&server, "rev1", PASSWORD).send(
+    // The revocation reaches the very next request, though the gate keeps
+    // what it read of the grant and the token between requests.
+    let reviewer = Client::login(&server, "rev1", PASSWORD);
+    let count = "SELECT sex, count(*) FROM persons GROUP BY sex";
+    assert_eq!(sql(&alice, p, count).status, 200);
+    assert_eq!(sql(&notebook, p, count).status, 200);
+    let revoked = reviewer.send(
         "POST",
         &format!("/api/v1/grants/{p}/revoke"),
         Some(json!({"reason": "ended"})),
@@ -190,13 +196,14 @@ fn queries_pass_the_gate_and_disclosure_control_and_are_all_logged() {
     assert_eq!(revoked.status, 200);
     let detail = refusal(&sql(&alice, p, "SELECT count(*) FROM persons"));
     assert!(detail.contains("revoked"), "{detail}");
+    assert_eq!(sql(&notebook, p, count).status, 401, "its token is void");
     server.stop();
 
     // Every request was logged: allowed, refused by SQL, refused at the gate.
     let store = niji_store::Store::open(&env.data()).unwrap();
     let events = store.audit_events().unwrap();
     let kinds = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
-    assert_eq!(kinds("analysis.query"), 1);
+    assert_eq!(kinds("analysis.query"), 3);
     assert_eq!(kinds("analysis.refused"), 6);
     assert_eq!(kinds("analysis.denied"), 4);
     let logged = events.iter().find(|e| e.kind == "analysis.query").unwrap();

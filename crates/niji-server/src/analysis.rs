@@ -203,7 +203,8 @@ fn run_query(
         analysis.aggregate(sql, rules)
     };
     let held = {
-        let store = inner.store()?;
+        // Writes to the airlock and the records of row-level results only.
+        let store = inner.store_keeping_governance()?;
         // The pseudonyms a row-level result shows are recorded, with their
         // audit event, before it leaves: citizens can learn who saw theirs.
         if let (true, Ok(o)) = (row_level, &outcome) {

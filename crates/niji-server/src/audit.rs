@@ -75,7 +75,8 @@ pub(crate) fn log(inner: &Inner, event: Event) -> Result<u64, ApiError> {
             }
             Err(TryRecvError::Empty) => {}
         }
-        let store = inner.store()?;
+        // The log is not governance state: what the gate keeps stays.
+        let store = inner.store_keeping_governance()?;
         if let Ok(result) = answer.try_recv() {
             return result;
         }

@@ -133,11 +133,17 @@ pub(crate) async fn session_of(
         .sessions()?
         .touch(&id)
         .ok_or(ApiError::Unauthenticated)?;
+    if let Some(account) = inner.governance.account(&session.account) {
+        return Ok((session, account));
+    }
     let name = session.account.clone();
     let account = crate::problem::blocking(move || {
-        inner
+        let mark = inner.governance.mark();
+        let account = inner
             .with_reader(|reader| Ok(reader.account(&name)?))?
-            .ok_or(ApiError::Unauthenticated)
+            .ok_or(ApiError::Unauthenticated)?;
+        inner.governance.keep_account(mark, account.clone());
+        Ok(account)
     })
     .await?;
     Ok((session, account))
@@ -158,8 +164,16 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if let Some(token) = bearer(&parts.headers) {
             let inner = state.inner();
+            let key = digest(token.expose());
+            if let Some((account, project)) = inner.governance.token(&key) {
+                return Ok(Caller {
+                    account,
+                    project: Some(project),
+                });
+            }
             return crate::problem::blocking(move || {
-                let store = inner.store()?;
+                let store = inner.store_keeping_governance()?;
+                let mark = inner.governance.mark();
                 let token = match store.check_api_token(&token)? {
                     Ok(token) => token,
                     Err(refusal) => {
@@ -170,6 +184,9 @@ impl FromRequestParts<AppState> for Caller {
                 let account = store
                     .account(&token.account)?
                     .ok_or(ApiError::Unauthenticated)?;
+                inner
+                    .governance
+                    .keep_token(mark, key, account.clone(), token.grant_id);
                 Ok(Caller {
                     account,
                     project: Some(token.grant_id),

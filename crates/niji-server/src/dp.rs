@@ -233,10 +233,12 @@ fn run(
         values: data.values,
     };
     control.check().map_err(crate::analysis::api_error)?;
-    let budget =
-        inner
-            .store()?
-            .debit_rho(granted.grant().id, granted.account(), prepared.rho(), spec)?;
+    let budget = inner.store_keeping_governance()?.debit_rho(
+        granted.grant().id,
+        granted.account(),
+        prepared.rho(),
+        spec,
+    )?;
     let released = prepared.release(&rows).map_err(dp_error)?;
     let result = DpResult {
         rows: released
@@ -274,6 +276,6 @@ async fn budget(
 ) -> Result<Json<BudgetView>, ApiError> {
     let inner = state.inner();
     let id = granted.grant().id;
-    let budget = blocking(move || Ok(inner.store()?.budget(id)?)).await?;
+    let budget = blocking(move || Ok(inner.store_keeping_governance()?.budget(id)?)).await?;
     Ok(Json(budget.into()))
 }

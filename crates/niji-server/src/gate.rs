@@ -6,10 +6,15 @@
 //!
 //! A refusal is an audit event like an allowed request, then a 403 with a
 //! problem+json detail naming the reason.
+//!
+//! The grant, its application and its tables are read from the store once
+//! and kept until the store next changes governance state
+//! ([`crate::governance`]); the checks themselves run on every request.
 
 use crate::caller::Caller;
+use crate::governance::Standing;
 use crate::problem::{ApiError, blocking};
-use crate::state::AppState;
+use crate::state::{AppState, Inner};
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use niji_core::Role;
@@ -95,49 +100,75 @@ impl Granted {
         project: i64,
     ) -> Result<Granted, ApiError> {
         let inner = state.inner();
+        // Kept state that admits the caller needs no store; a refusal does,
+        // since it is audited.
+        if let Some(standing) = inner.governance.standing(project)
+            && let Ok(Ok(granted)) = admit(&caller, project, Some(&standing), &inner)
+        {
+            return Ok(granted);
+        }
         blocking(move || {
-            let store = inner.store()?;
-            pass(&store, &caller, project, Arc::clone(&inner.sandboxes))
+            let standing = match inner.governance.standing(project) {
+                Some(kept) => Some(kept),
+                None => standing_of(&inner, project)?,
+            };
+            admit(&caller, project, standing.as_deref(), &inner)?.map_err(|reason| {
+                match inner.store_keeping_governance() {
+                    Ok(store) => refuse(&store, &caller.account.name, project, reason),
+                    Err(e) => e,
+                }
+            })
         })
         .await
     }
 }
 
-/// The gate's checks, in order: token scope, membership, grant in force.
-fn pass(
-    store: &Store,
-    caller: &Caller,
-    project: i64,
-    pool: Arc<Pool>,
-) -> Result<Granted, ApiError> {
-    let who = caller.account.name.as_str();
-    if let Some(scope) = caller.project.filter(|&p| p != project) {
-        return Err(refuse(
-            store,
-            who,
-            project,
-            format!("this token is scoped to project {scope}, not {project}"),
-        ));
-    }
+/// A project's grant, application and tables, read from the store and
+/// kept; `None` when there is no such grant.
+fn standing_of(inner: &Inner, project: i64) -> Result<Option<Arc<Standing>>, ApiError> {
+    let store = inner.store_keeping_governance()?;
+    let mark = inner.governance.mark();
     // No such project reads as "not a member" (its existence is not told);
-    // a failing store is a failure, not a refusal. The grant and its
-    // application are read once: membership, activity and purpose.
-    let found = match store.grant(project) {
-        Ok(grant) => Some((store.application(grant.application_id)?, grant)),
-        Err(niji_store::StoreError::Refused(_)) => None,
+    // a failing store is a failure, not a refusal.
+    let grant = match store.grant(project) {
+        Ok(grant) => grant,
+        Err(niji_store::StoreError::Refused(_)) => return Ok(None),
         Err(other) => return Err(other.into()),
     };
-    let member = found.as_ref().is_some_and(|(app, _)| app.has_member(who));
-    let (Some((app, grant)), true) = (found, member && caller.account.role != Role::Citizen) else {
-        return Err(refuse(
-            store,
-            who,
-            project,
-            format!("`{who}` is not a member of project {project}"),
-        ));
+    let application = store.application(grant.application_id)?;
+    let tables = granted_tables(&store, &grant)?;
+    let standing = Arc::new(Standing {
+        grant,
+        application,
+        tables,
+    });
+    inner
+        .governance
+        .keep_standing(mark, project, Arc::clone(&standing));
+    Ok(Some(standing))
+}
+
+/// The gate's checks, in order: token scope, membership, grant in force.
+/// The inner error is a refusal's reason, to be audited.
+fn admit(
+    caller: &Caller,
+    project: i64,
+    standing: Option<&Standing>,
+    inner: &Inner,
+) -> Result<Result<Granted, String>, ApiError> {
+    let who = caller.account.name.as_str();
+    if let Some(scope) = caller.project.filter(|&p| p != project) {
+        return Ok(Err(format!(
+            "this token is scoped to project {scope}, not {project}"
+        )));
+    }
+    let member = standing.is_some_and(|s| s.application.has_member(who));
+    let (Some(standing), true) = (standing, member && caller.account.role != Role::Citizen) else {
+        return Ok(Err(format!("`{who}` is not a member of project {project}")));
     };
+    let grant = &standing.grant;
     if !grant.active {
-        let reason = match &grant.revoked_at {
+        return Ok(Err(match &grant.revoked_at {
             Some(at) => format!("the grant of project {project} was revoked at {at}"),
             None if grant.uncertified => format!(
                 "project {project} uses a pseudonymized release, and its organization is no \
@@ -147,23 +178,26 @@ fn pass(
                 "the grant of project {project} expired on {}",
                 grant.conditions.expires
             ),
-        };
-        return Err(refuse(store, who, project, reason));
+        }));
     }
-    let purpose = app.form.purpose;
-    let tables = granted_tables(store, &grant)?;
-    Ok(Granted {
+    let tables = standing.tables.clone().map_err(ApiError::Unprocessable)?;
+    Ok(Ok(Granted {
         account: who.to_owned(),
-        grant,
-        purpose,
+        grant: grant.clone(),
+        purpose: standing.application.form.purpose.clone(),
         tables,
-        pool,
-    })
+        pool: Arc::clone(&inner.sandboxes),
+    }))
 }
 
 /// The grant's items as sandbox tables: a table is known by its own name,
 /// or as `<release>_<table>` when two granted releases share the name.
-fn granted_tables(store: &Store, grant: &Grant) -> Result<Vec<GrantedTable>, ApiError> {
+/// A release the grant names that is not on the platform is the reason
+/// its queries fail (after the gate's checks, so only members learn it).
+fn granted_tables(
+    store: &Store,
+    grant: &Grant,
+) -> Result<Result<Vec<GrantedTable>, String>, ApiError> {
     let mut by_table: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for item in &grant.conditions.items {
         by_table
@@ -177,11 +211,11 @@ fn granted_tables(store: &Store, grant: &Grant) -> Result<Vec<GrantedTable>, Api
     }
     let mut tables = Vec::new();
     for ((release, table), columns) in &by_table {
-        let info = store.release(release)?.ok_or_else(|| {
-            ApiError::Unprocessable(format!(
+        let Some(info) = store.release(release)? else {
+            return Ok(Err(format!(
                 "release `{release}` of this grant is not on the platform"
-            ))
-        })?;
+            )));
+        };
         let view = if releases_of[table.as_str()] > 1 {
             format!("{release}_{table}")
                 .chars()
@@ -198,5 +232,5 @@ fn granted_tables(store: &Store, grant: &Grant) -> Result<Vec<GrantedTable>, Api
             columns: columns.clone(),
         });
     }
-    Ok(tables)
+    Ok(Ok(tables))
 }

@@ -60,6 +60,7 @@ mod dp;
 mod error;
 mod fhir;
 mod gate;
+mod governance;
 mod identity;
 mod jobs;
 mod log;

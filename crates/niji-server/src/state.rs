@@ -40,6 +40,34 @@ pub(crate) struct Inner {
     pub readers: [Mutex<Option<Reader>>; READERS],
     /// The reader the next read goes to.
     pub next_reader: std::sync::atomic::AtomicUsize,
+    /// What the gate knows of tokens, accounts and grants, and the count
+    /// of the store's changes that keeps it exact.
+    pub governance: crate::governance::Governance,
+}
+
+/// The store's writer, taken through [`Inner::store`]. Letting it go
+/// counts as a change of governance state, so nothing the gate kept from
+/// before it is used again: whatever a handler did with the store, a
+/// revocation or a new grant reaches the next request.
+pub(crate) struct StoreGuard<'a> {
+    guard: std::sync::MutexGuard<'a, Store>,
+    governance: &'a crate::governance::Governance,
+}
+
+impl std::ops::Deref for StoreGuard<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.guard
+    }
+}
+
+impl Drop for StoreGuard<'_> {
+    fn drop(&mut self) {
+        // Counted while the store is still held (fields drop after this),
+        // so no read of the store can come between the change and its count.
+        self.governance.changed();
+    }
 }
 
 /// Read connections: as many as the cores this server is sized for, so
@@ -71,8 +99,22 @@ impl Inner {
 }
 
 impl Inner {
-    /// The control-plane store.
-    pub fn store(&self) -> Result<std::sync::MutexGuard<'_, Store>, crate::problem::ApiError> {
+    /// The control-plane store; letting it go counts as a change of
+    /// governance state (see [`StoreGuard`]).
+    pub fn store(&self) -> Result<StoreGuard<'_>, crate::problem::ApiError> {
+        Ok(StoreGuard {
+            guard: self.store_keeping_governance()?,
+            governance: &self.governance,
+        })
+    }
+
+    /// The control-plane store, for what changes no account, token,
+    /// organization, application, grant or release: the gate's own reads
+    /// and refusals, the access log, the airlock, the ledger and the
+    /// records of row-level results. Any other use takes [`Inner::store`].
+    pub fn store_keeping_governance(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, Store>, crate::problem::ApiError> {
         self.store
             .lock()
             .map_err(|_| crate::problem::ApiError::Internal("store lock poisoned".into()))
@@ -130,6 +172,7 @@ impl AppState {
                 log_queue: crate::audit::Queue::default(),
                 readers: Default::default(),
                 next_reader: Default::default(),
+                governance: Default::default(),
             }),
         }
     }

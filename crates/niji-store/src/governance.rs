@@ -1025,9 +1025,11 @@ impl Store {
     }
 }
 
-/// Today in UTC, `YYYY-MM-DD`: grants are in force through their last day.
-/// Computed here, since DuckDB's own dates need its time-zone extension.
-fn today() -> String {
+/// Today in UTC, `YYYY-MM-DD`: grants and tokens are in force through
+/// their last day. Computed here, since DuckDB's own dates need its
+/// time-zone extension; public so that what is kept of a grant's state
+/// can be kept for the day it was read on.
+pub fn today() -> String {
     let days = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() / 86_400)

@@ -118,14 +118,34 @@ pub(crate) fn size(conn: &Connection) -> Result<u64, StoreError> {
 /// The releases an event used, from what it names: a release's own events
 /// (`release.*`) name it as their subject; a project's events (`project N`,
 /// `grant N`) use every release its grant covers.
-fn releases_of(conn: &Connection, kind: &str, subject: &str) -> Result<Vec<i64>, StoreError> {
+///
+/// A grant's releases are kept in `known` once every release its items
+/// name is on the platform: grant items are never changed and releases
+/// never removed, so the set is final then, and a batch need not read it.
+fn releases_of(
+    conn: &Connection,
+    kind: &str,
+    subject: &str,
+    known: &mut HashMap<i64, Vec<i64>>,
+) -> Result<Vec<i64>, StoreError> {
     let ids = if let Some(grant) = crate::citizens::project_id(subject) {
-        conn.prepare_cached(
-            "SELECT DISTINCT r.release_id FROM grant_items g JOIN releases r ON r.name = g.release \
-             WHERE g.grant_id = ? ORDER BY 1",
-        )?
-        .query_map(params![grant], |r| r.get(0))?
-        .collect::<Result<_, _>>()?
+        if let Some(ids) = known.get(&grant) {
+            return Ok(ids.clone());
+        }
+        let named: Vec<Option<i64>> = conn
+            .prepare_cached(
+                "SELECT any_value(r.release_id) FROM grant_items g \
+                 LEFT JOIN releases r ON r.name = g.release WHERE g.grant_id = ? GROUP BY g.release",
+            )?
+            .query_map(params![grant], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut ids: Vec<i64> = named.iter().flatten().copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if !named.is_empty() && named.iter().all(Option::is_some) {
+            known.insert(grant, ids.clone());
+        }
+        ids
     } else if kind.starts_with("release.") {
         conn.prepare_cached("SELECT release_id FROM releases WHERE name = ?")?
             .query_map(params![subject], |r| r.get(0))?
@@ -221,6 +241,8 @@ pub(crate) struct Head {
     size: u64,
     frontier: HashMap<(u32, u64), Hash>,
     others: u64,
+    /// The releases of grants whose release set is final (`releases_of`).
+    grant_releases: HashMap<i64, Vec<i64>>,
 }
 
 fn read_head(conn: &Connection) -> Result<Head, StoreError> {
@@ -230,6 +252,7 @@ fn read_head(conn: &Connection) -> Result<Head, StoreError> {
         size,
         frontier: frontier(conn, size)?,
         others,
+        grant_releases: HashMap::new(),
     })
 }
 
@@ -268,6 +291,7 @@ fn append_from(
 ) -> Result<(Vec<u64>, Head), StoreError> {
     let (start, others) = (head.size, head.others);
     let mut nodes = head.frontier;
+    let mut grant_releases = head.grant_releases;
     let mut scopes: HashMap<(&str, &str), Vec<i64>> = HashMap::new();
     let mut made_nodes = Vec::with_capacity(events.len() * 2);
     let mut scoped = Vec::new();
@@ -278,7 +302,7 @@ fn append_from(
         let releases = match scopes.entry((e.kind, e.subject)) {
             std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
             std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(releases_of(conn, e.kind, e.subject)?)
+                slot.insert(releases_of(conn, e.kind, e.subject, &mut grant_releases)?)
             }
         };
         scoped.extend(releases.iter().map(|release| (index, *release)));
@@ -352,6 +376,7 @@ fn append_from(
         size,
         frontier,
         others,
+        grant_releases,
     };
     Ok((
         leaves.into_iter().map(|(index, _)| index as u64).collect(),
@@ -661,8 +686,9 @@ pub(crate) fn index_catch_up(conn: &Connection) -> Result<(), StoreError> {
             )?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
+        let mut known = HashMap::new();
         for (idx, kind, subject) in leaves {
-            for release in releases_of(&tx, &kind, &subject)? {
+            for release in releases_of(&tx, &kind, &subject, &mut known)? {
                 tx.execute(
                     "INSERT INTO log_scopes (idx, release_id) VALUES (?, ?)",
                     params![idx, release],
