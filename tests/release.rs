@@ -260,7 +260,8 @@ fn releases_under_both_tiers() {
         .unwrap();
     assert!(stderr(&again).contains("not empty"), "{}", stderr(&again));
 
-    // No provenance column and no identifier in any release.
+    // No provenance column, no hidden analysis column and no identifier in
+    // any release.
     let pseudo_dir = export(&env, "charts");
     for dir in [&anon_dir, &pseudo_dir] {
         for file in std::fs::read_dir(dir).unwrap() {
@@ -278,6 +279,7 @@ fn releases_under_both_tiers() {
                 "facility",
                 "source",
                 "person_key",
+                niji_core::bucket::COLUMN,
             ] {
                 assert!(
                     !header.split(',').any(|h| h == column),
@@ -319,6 +321,53 @@ fn releases_under_both_tiers() {
                 )
             );
         }
+    }
+
+    // Every table of every release carries each row's person bucket, as
+    // the analysis API reads it: the bit of the row's own pseudonym.
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "duckdb"))
+    {
+        let config = duckdb::Config::default()
+            .access_mode(duckdb::AccessMode::ReadOnly)
+            .unwrap();
+        let conn = duckdb::Connection::open_with_flags(file, config).unwrap();
+        let mut tables = conn
+            .prepare(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()",
+            )
+            .unwrap();
+        let names: Vec<String> = tables
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(names.len() >= 2, "{}: {names:?}", file.display());
+        let mut persons = 0;
+        for table in names {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT DISTINCT pseudonym, {} FROM \"{table}\"",
+                    niji_core::bucket::COLUMN
+                ))
+                .unwrap();
+            let pairs: Vec<(String, u64)> = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            persons += pairs.len();
+            for (p, bit) in pairs {
+                assert_eq!(
+                    niji_core::bucket::bit(&p),
+                    bit,
+                    "{}: {table}",
+                    file.display()
+                );
+            }
+        }
+        assert!(persons > 0, "{}", file.display());
     }
 
     // The pseudonymized tier keeps rare diagnoses the anonymized tier removed.

@@ -540,18 +540,18 @@ fn write_export(release: &Path, dir: &Path, format: ExportFormat) -> anyhow::Res
         .collect::<Result<_, _>>()?;
     let mut files = Vec::new();
     for table in tables {
-        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        let source = shown_columns(&conn, &table)?;
         let name = match format {
             ExportFormat::Parquet => format!("{table}.parquet"),
             ExportFormat::Csv => format!("{table}.csv"),
         };
         let file = dir.join(&name);
         match format {
-            ExportFormat::Parquet => write_parquet(&conn, &quoted, &file),
+            ExportFormat::Parquet => write_parquet(&conn, &source, &file),
             ExportFormat::Csv => {
                 let path = file.display().to_string().replace('\'', "''");
                 conn.execute_batch(&format!(
-                    "COPY {quoted} TO '{path}' (FORMAT csv, HEADER true)"
+                    "COPY ({source}) TO '{path}' (FORMAT csv, HEADER true)"
                 ))
                 .map_err(Into::into)
             }
@@ -562,9 +562,31 @@ fn write_export(release: &Path, dir: &Path, format: ExportFormat) -> anyhow::Res
     Ok(files)
 }
 
-/// One table as Parquet (Snappy), through Arrow.
-fn write_parquet(conn: &duckdb::Connection, table: &str, file: &Path) -> anyhow::Result<()> {
-    let mut stmt = conn.prepare(&format!("SELECT * FROM {table}"))?;
+/// The query reading a release table's columns, less the hidden person
+/// bucket (an aid to the analysis API, not release content).
+fn shown_columns(conn: &duckdb::Connection, table: &str) -> anyhow::Result<String> {
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut stmt = conn.prepare(
+        "SELECT column_name FROM duckdb_columns() \
+         WHERE database_name = current_database() AND table_name = ? AND column_name <> ? \
+         ORDER BY column_index",
+    )?;
+    let columns: Vec<String> = stmt
+        .query_map(duckdb::params![table, niji_core::bucket::COLUMN], |r| {
+            r.get::<_, String>(0)
+        })?
+        .map(|c| c.map(|c| quote(&c)))
+        .collect::<Result<_, _>>()?;
+    Ok(format!(
+        "SELECT {} FROM {}",
+        columns.join(", "),
+        quote(table)
+    ))
+}
+
+/// One query's rows as Parquet (Snappy), through Arrow.
+fn write_parquet(conn: &duckdb::Connection, source: &str, file: &Path) -> anyhow::Result<()> {
+    let mut stmt = conn.prepare(source)?;
     let arrow = stmt.query_arrow([])?;
     let schema = arrow.get_schema();
     let out = std::fs::File::create(file)?;

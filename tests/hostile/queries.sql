@@ -58,6 +58,10 @@ SELECT p.secret_col, count(*) FROM persons p GROUP BY 1
 SELECT count(*) FROM persons WHERE secret_col IS NOT NULL
 SELECT count(*) FROM query('SELECT * FROM r0.persons')
 SELECT count(*) FROM query_table('persons')
+SELECT count(*) FROM __niji_bucketed_persons
+SELECT count(*) FROM main.__niji_bucketed_claims
+SELECT __niji_bucket, count(*) FROM persons GROUP BY 1
+SELECT count(*) FROM persons WHERE __niji_bucket < 32
 DESCRIBE persons
 SHOW TABLES
 SUMMARIZE persons

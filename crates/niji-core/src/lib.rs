@@ -5,6 +5,8 @@ niji is a platform for the secondary use (二次利用) of Japanese health data.
 This crate holds what the other crates must agree on and nothing that does
 work of its own:
 
+- [`bucket`]: the hidden person bucket of release tables, which lets
+  disclosure control bound a cell's persons cheaply;
 - [`config`]: the platform configuration (`niji.toml` plus `NIJI_*`
   environment overrides), loaded with errors that name the file and line;
 - [`content`]: the canonical content schema every adapter writes, as Arrow
@@ -25,6 +27,7 @@ assert_eq!(config.log.format, LogFormat::Json);
 */
 #![deny(missing_docs)]
 
+pub mod bucket;
 pub mod config;
 pub mod content;
 pub mod geography;

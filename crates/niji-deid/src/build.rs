@@ -8,8 +8,12 @@
 //!
 //! Persons appear under pseudonyms derived with the release's own key
 //! (HMAC-SHA-256 of the person key), so two releases never share one. Rows
-//! are shuffled. Persons who opted out are left out before anything is
-//! computed.
+//! are ordered by pseudonym, an HMAC output, and a person's rows among
+//! themselves at random: the order says nothing of the sources, and DuckDB
+//! stores a person's repeated values as runs. Persons who opted out are left out before anything is
+//! computed. Every table also carries the hidden person bucket
+//! ([`niji_core::bucket`]), which the analysis API counts in place of
+//! persons where a bound is enough; researchers and exports never see it.
 
 use crate::hierarchy::{self, Hierarchy, HierarchyError, SUPPRESSED};
 use crate::policy::{
@@ -19,9 +23,10 @@ use crate::policy::{
 use crate::risk::{self, RiskReport};
 use crate::search::{Quasi, Search, SearchError, Sensitive, Table, Verdict};
 use chrono::{Datelike, NaiveDate};
+use duckdb::types::Value;
 use duckdb::{Connection, params};
 use niji_core::content::{Kind, TABLES};
-use niji_core::geography;
+use niji_core::{bucket, geography};
 use ring::hmac;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -606,9 +611,10 @@ fn write_persons(
         .map(|(_, c)| format!("{} VARCHAR", ident(&c.name)))
         .collect();
     conn.execute_batch(&format!(
-        "CREATE TABLE persons (pseudonym VARCHAR NOT NULL PRIMARY KEY, {});
-         CREATE TEMP TABLE kept (person_key BIGINT, pseudonym VARCHAR, shift INTEGER);",
-        columns.join(", ")
+        "CREATE TABLE persons (pseudonym VARCHAR NOT NULL PRIMARY KEY, {}, {bucket} UBIGINT NOT NULL);
+         CREATE TEMP TABLE kept (person_key BIGINT, pseudonym VARCHAR, shift INTEGER, bucket UBIGINT);",
+        columns.join(", "),
+        bucket = bucket::COLUMN,
     ))?;
     // The quasi-identifiers' labels at the chosen levels.
     let quasi_at: HashMap<&str, usize> = table
@@ -628,7 +634,7 @@ fn write_persons(
     rows.sort_unstable();
     let mut app = conn.appender("persons")?;
     for (pseudonym, i) in &rows {
-        let mut values: Vec<String> = vec![pseudonym.clone()];
+        let mut values: Vec<Value> = vec![Value::Text(pseudonym.clone())];
         for (c, column) in &released {
             let value = match (quasi_at.get(column.name.as_str()), generalized) {
                 (Some(&q), Some(applied)) => {
@@ -639,8 +645,9 @@ fn write_persons(
                     .clone()
                     .unwrap_or_else(|| UNKNOWN.to_owned()),
             };
-            values.push(value);
+            values.push(Value::Text(value));
         }
+        values.push(Value::UBigInt(bucket::bit(pseudonym)));
         app.append_row(duckdb::appender_params_from_iter(values.iter()))?;
     }
     app.flush()?;
@@ -648,7 +655,8 @@ fn write_persons(
     let mut app = conn.appender("kept")?;
     for (pseudonym, i) in &rows {
         let k = persons[*i].key;
-        app.append_row(params![k, pseudonym, shift_of(key, k, shift_days)])?;
+        let shift = shift_of(key, k, shift_days);
+        app.append_row(params![k, pseudonym, shift, bucket::bit(pseudonym)])?;
     }
     app.flush()
 }
@@ -732,11 +740,12 @@ fn write_event_table(conn: &Connection, t: &EventTable) -> duckdb::Result<u64> {
     };
     conn.execute_batch(&format!(
         "CREATE TABLE {name} AS
-           SELECT k.pseudonym{select}
+           SELECT k.pseudonym{select}, k.bucket AS {bucket}
            FROM content.{from} t JOIN scope sc USING (batch_id, record) JOIN kept k USING (person_key)
-           ORDER BY random()",
+           ORDER BY k.pseudonym, random()",
         name = ident(&t.name),
         from = ident(&t.from),
+        bucket = bucket::COLUMN,
     ))?;
     conn.query_row(
         &format!("SELECT count(*) FROM {}", ident(&t.name)),
@@ -771,8 +780,12 @@ fn describe_columns(
             c.describe(level.map(|l| l.level)),
         ));
     }
+    let hidden = "hidden: one bit of 64, chosen by six bits of the pseudonym; it bounds a cell's persons \
+                  for disclosure control; never shown to researchers nor exported";
+    comments.push(("persons".into(), bucket::COLUMN.into(), hidden.into()));
     let anonymized = policy.release.tier == Tier::Anonymized;
     for t in policy.tables.iter().map(|t| t.get_ref()) {
+        comments.push((t.name.clone(), bucket::COLUMN.into(), hidden.into()));
         let content = TABLES.iter().find(|c| c.name == t.from).expect("checked");
         comments.push((
             t.name.clone(),

@@ -1,7 +1,9 @@
 /*!
 Remote analysis over releases: a researcher's SQL is checked against the
 grant ([`check`]), rewritten so that every output row carries its number of
-distinct persons, run in a locked DuckDB [`Sandbox`] over views of the
+distinct persons (first a cheap lower bound from the releases' person
+buckets, `niji_core::bucket`; the exact count when the bound cannot decide a
+cell), run in a locked DuckDB [`Sandbox`] over views of the
 granted columns, and judged cell by cell by a disclosure [`RuleSet`] before
 anything may leave.
 
@@ -132,8 +134,12 @@ pub struct Outcome {
     pub checked: Checked,
     /// The result as computed, with the person counts removed.
     pub computed: ResultSet,
-    /// Distinct persons per row.
+    /// Distinct persons per row when `persons_exact`; otherwise each is a
+    /// lower bound that is either 0 (exact) or at least the rule set's
+    /// minimum, which is all the rules ask of it.
     pub persons: Vec<u64>,
+    /// Whether `persons` are exact counts.
+    pub persons_exact: bool,
     /// Each cell's status.
     pub findings: Findings,
     /// What may leave: withheld cells NULL.
@@ -265,6 +271,7 @@ impl Analysis {
         Ok(Outcome {
             checked,
             persons: Vec::new(),
+            persons_exact: true,
             released: result.clone(),
             computed: result,
             findings,
@@ -290,13 +297,33 @@ impl Analysis {
         }
         let (rewritten, outputs) = with_person_count(&checked)?;
         let sandbox = self.sandbox(self.limits.clone())?;
-        let mut result = sandbox.run(&rewritten).map_err(|e| match e {
+        let needs_pseudonym = |e| {
+            match e {
             QueryError::Failed(text) if text.contains(check::PSEUDONYM) => QueryError::Refused(
                 "an aggregate query must read person-level rows: its first FROM item needs the `pseudonym` column".into(),
             ),
             other => other,
-        })?;
-        let persons = take_persons(&mut result)?;
+        }
+        };
+        // First the cheap bound; the exact count only when some cell's
+        // bound cannot tell its status.
+        let mut bounded = None;
+        if let Some(sql) = with_person_bound(&checked, &sandbox)? {
+            let mut result = sandbox.run(&sql).map_err(needs_pseudonym)?;
+            let bounds = take_persons(&mut result)?;
+            if bounds.iter().all(|&b| b == 0 || b >= rules.min_persons) {
+                bounded = Some((result, bounds));
+            }
+        }
+        let persons_exact = bounded.is_none();
+        let (result, persons) = match bounded {
+            Some(found) => found,
+            None => {
+                let mut result = sandbox.run(&rewritten).map_err(needs_pseudonym)?;
+                let persons = take_persons(&mut result)?;
+                (result, persons)
+            }
+        };
         let mut shares = BTreeMap::new();
         if rules.dominance.is_some() || rules.p_percent.is_some() {
             for (column, output) in outputs.iter().enumerate() {
@@ -314,6 +341,7 @@ impl Analysis {
             checked,
             computed: result,
             persons,
+            persons_exact,
             findings,
             released,
         })
@@ -361,6 +389,73 @@ fn with_person_count(checked: &Checked) -> Result<(String, Vec<Output>), QueryEr
         alias: Ident::new(PERSONS),
     });
     Ok((query.to_string(), outputs))
+}
+
+/// The query with a lower bound on each output row's distinct persons
+/// added to its outermost SELECT: the number of distinct person buckets
+/// (`niji_core::bucket`) among the row's rows of the first FROM relation.
+/// None when that relation is no granted view with buckets (a subquery, a
+/// CTE, a release built before buckets): the exact count serves alone.
+fn with_person_bound(checked: &Checked, sandbox: &Sandbox) -> Result<Option<String>, QueryError> {
+    let mut query = checked.query.clone();
+    let ctes: Vec<String> = query
+        .with
+        .iter()
+        .flat_map(|w| &w.cte_tables)
+        .map(|c| c.alias.name.value.to_lowercase())
+        .collect();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Ok(None);
+    };
+    let Some(first) = select.from.first_mut() else {
+        return Ok(None);
+    };
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        ..
+    } = &mut first.relation
+    else {
+        return Ok(None);
+    };
+    let [part] = name.0.as_slice() else {
+        return Ok(None);
+    };
+    let Some(view) = part.as_ident().cloned() else {
+        return Ok(None);
+    };
+    // A CTE of the same name hides the view.
+    if ctes.contains(&view.value.to_lowercase()) {
+        return Ok(None);
+    }
+    let Some(hidden) = sandbox.bucketed(&view.value) else {
+        return Ok(None);
+    };
+    // The hidden twin under the name the query uses, so that every
+    // reference to the relation still resolves.
+    let used = alias
+        .as_ref()
+        .map_or_else(|| view.clone(), |a| a.name.clone());
+    *name = vec![Ident::with_quote('"', hidden)].into();
+    if alias.is_none() {
+        *alias = Some(sqlparser::ast::TableAlias {
+            explicit: true,
+            name: view,
+            columns: Vec::new(),
+            at: None,
+        });
+    }
+    let expr = parse_expr(&format!(
+        "coalesce(bit_count(bit_or({}.{})), 0)",
+        Ident::with_quote('"', used.value),
+        niji_core::bucket::COLUMN
+    ))?;
+    select.projection.push(SelectItem::ExprWithAlias {
+        expr,
+        alias: Ident::new(PERSONS),
+    });
+    Ok(Some(query.to_string()))
 }
 
 /// Whether an expression reads the pseudonym column.

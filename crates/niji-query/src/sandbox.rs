@@ -8,6 +8,7 @@
 use crate::QueryError;
 use crate::check::PSEUDONYM;
 use duckdb::{Connection, InterruptHandle, ProgressHandle};
+use niji_core::bucket;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -193,6 +194,8 @@ pub struct Sandbox {
     rows: BTreeMap<String, u64>,
     /// Each view's attached database and table.
     sources: Vec<(String, String, String)>,
+    /// The views whose tables carry the person bucket.
+    bucketed: Vec<String>,
     /// Set when a query was interrupted (timeout or cancel): the
     /// connection is not lent again.
     interrupted: std::cell::Cell<bool>,
@@ -242,6 +245,7 @@ impl Sandbox {
         .map_err(QueryError::internal)?;
         let mut attached: Vec<&PathBuf> = Vec::new();
         let mut sources = Vec::new();
+        let mut bucketed = Vec::new();
         for t in tables {
             let db = match attached.iter().position(|p| *p == &t.path) {
                 Some(i) => format!("r{i}"),
@@ -273,6 +277,19 @@ impl Sandbox {
                 quote_ident(&t.table)
             ))
             .map_err(|e| QueryError::Internal(format!("view {}: {e}", t.view)))?;
+            if has_bucket(&conn, &db, &t.table)? {
+                // The same view with the person bucket, for the platform's
+                // own rewrite only: the allowlist knows only the view above.
+                columns.push(quote_ident(bucket::COLUMN));
+                conn.execute_batch(&format!(
+                    "CREATE VIEW main.{} AS SELECT {} FROM {db}.main.{}",
+                    quote_ident(&bucketed_view(&t.view)),
+                    columns.join(", "),
+                    quote_ident(&t.table)
+                ))
+                .map_err(|e| QueryError::Internal(format!("view {}: {e}", t.view)))?;
+                bucketed.push(t.view.clone());
+            }
         }
         let rows = table_rows(&conn, tables, &attached)?;
         conn.set_query_progress_tracking(true)
@@ -293,6 +310,7 @@ impl Sandbox {
             control,
             rows,
             sources,
+            bucketed,
             interrupted: std::cell::Cell::new(false),
         })
     }
@@ -343,6 +361,15 @@ impl Sandbox {
         self.limits = limits;
         self.control = control;
         Ok(self)
+    }
+
+    /// The hidden view of granted view `view` (case-insensitive) that adds
+    /// the person bucket, when its release table has one.
+    pub fn bucketed(&self, view: &str) -> Option<String> {
+        self.bucketed
+            .iter()
+            .find(|v| v.eq_ignore_ascii_case(view))
+            .map(|v| bucketed_view(v))
     }
 
     /// Rows of the granted tables `views` name (case-insensitive), before
@@ -464,6 +491,25 @@ impl Sandbox {
             rows: out,
         })
     }
+}
+
+/// The name of a granted view's hidden twin with the person bucket. The
+/// allowlist refuses it: it is no granted view.
+fn bucketed_view(view: &str) -> String {
+    format!("__niji_bucketed_{view}")
+}
+
+/// Whether release table `table` in attached database `db` carries the
+/// person bucket (releases built before it do not).
+fn has_bucket(conn: &Connection, db: &str, table: &str) -> Result<bool, QueryError> {
+    conn.query_row(
+        "SELECT count(*) FROM duckdb_columns() \
+         WHERE database_name = ? AND schema_name = 'main' AND table_name = ? AND column_name = ?",
+        duckdb::params![db, table, bucket::COLUMN],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(QueryError::internal)
 }
 
 /// Each granted view's row count, read from the attached releases'

@@ -18,25 +18,48 @@ fn rules(name: &str) -> RuleSet {
 }
 
 /// A release file: 300 persons (age bands of 25, 120, 150 and 5 persons;
-/// sexes 1 and 2, with 3 persons of sex 9) and their claims.
+/// sexes 1 and 2, with 3 persons of sex 9) and their claims, as a release
+/// built before person buckets.
 fn release(dir: &Path) -> PathBuf {
+    release_with(dir, false)
+}
+
+/// The same release with pseudonyms of 32 letters `a`–`p`, as builds make
+/// them, and the hidden person bucket when `buckets`.
+fn release_with(dir: &Path, buckets: bool) -> PathBuf {
     let path = dir.join("test-release.duckdb");
     let conn = duckdb::Connection::open(&path).unwrap();
-    conn.execute_batch(
+    let pseudonym = |i: &str| {
+        format!("translate(md5('person ' || ({i})), '0123456789abcdef', 'abcdefghijklmnop')")
+    };
+    conn.execute_batch(&format!(
         "CREATE TABLE persons AS SELECT
-             printf('p%04d', i) AS pseudonym,
+             {} AS pseudonym,
              CASE WHEN i < 25 THEN '20-24' WHEN i < 145 THEN '40-44'
                   WHEN i < 295 THEN '60-64' ELSE '90-' END AS age_band,
              CASE WHEN i < 3 THEN '9' WHEN i % 2 = 0 THEN '1' ELSE '2' END AS sex,
              'kept out of every grant' AS secret_col
          FROM range(300) t(i);
          CREATE TABLE claims AS SELECT
-             printf('p%04d', i % 300) AS pseudonym,
+             {} AS pseudonym,
              CASE WHEN i % 7 = 0 THEN 'C10' ELSE 'I10' END AS code,
              (i % 13) * 100 AS cost
          FROM range(1200) t(i);",
-    )
+        pseudonym("i"),
+        pseudonym("i % 300"),
+    ))
     .unwrap();
+    if buckets {
+        let bucket = niji_core::bucket::sql("pseudonym");
+        for table in ["persons", "claims"] {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {c} UBIGINT;
+                 UPDATE {table} SET {c} = {bucket};",
+                c = niji_core::bucket::COLUMN
+            ))
+            .unwrap();
+        }
+    }
     path
 }
 
@@ -168,7 +191,7 @@ fn hostile(dir: &Path) -> Vec<String> {
 #[test]
 fn every_hostile_query_is_refused_or_contained() {
     let dir = tempfile::tempdir().unwrap();
-    let path = release(dir.path());
+    let path = release_with(dir.path(), true);
     let before = std::fs::read(&path).unwrap();
     let limits = Limits {
         timeout: Duration::from_secs(2),
@@ -287,4 +310,99 @@ fn pooled_sandboxes_are_reused_until_a_query_is_interrupted() {
     ));
     let after = a.aggregate(sql, &rules("ndb")).unwrap();
     assert_eq!(first.released, after.released);
+}
+
+/// Person buckets only bound a cell's persons; the platform must come to
+/// the same findings with them as with exact counts, whatever the query.
+#[test]
+fn bucket_bounds_give_the_findings_exact_counts_give() {
+    let plain_dir = tempfile::tempdir().unwrap();
+    let bucketed_dir = tempfile::tempdir().unwrap();
+    let plain = analysis(&release_with(plain_dir.path(), false), Limits::default());
+    let path = release_with(bucketed_dir.path(), true);
+    let bucketed = analysis(&path, Limits::default());
+
+    // The SQL formula the bucket was written with is the Rust one.
+    let conn = duckdb::Connection::open(&path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT pseudonym, __niji_bucket FROM persons")
+        .unwrap();
+    let pairs: Vec<(String, u64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(pairs.len(), 300);
+    for (p, b) in &pairs {
+        assert!(niji_query::is_pseudonym(p), "{p}");
+        assert_eq!(niji_core::bucket::bit(p), *b, "{p}");
+    }
+    drop(stmt);
+    drop(conn);
+
+    // (query, whether the bound alone decides it)
+    let queries = [
+        (
+            "SELECT code, count(*) AS n, sum(cost) AS s FROM claims GROUP BY code ORDER BY code",
+            true,
+        ),
+        (
+            "SELECT claims.code, count(*) FROM claims GROUP BY claims.code ORDER BY 1",
+            true,
+        ),
+        (
+            "SELECT c.code, count(DISTINCT c.pseudonym) FROM claims AS c GROUP BY ROLLUP (c.code) ORDER BY 1 NULLS LAST",
+            true,
+        ),
+        (
+            "SELECT p.age_band, count(*) FROM claims c JOIN persons p USING (pseudonym) WHERE p.age_band <> '90-' GROUP BY ALL ORDER BY 1",
+            true,
+        ),
+        ("SELECT count(*) FROM claims WHERE cost > 100000", true),
+        (
+            "SELECT age_band, count(*) AS n FROM persons GROUP BY age_band ORDER BY age_band",
+            false,
+        ),
+        (
+            "SELECT p.sex, count(*) FROM claims c JOIN persons p USING (pseudonym) GROUP BY p.sex ORDER BY 1",
+            false,
+        ),
+        (
+            "SELECT sex, count(*) FROM persons GROUP BY ROLLUP (sex) ORDER BY sex NULLS LAST",
+            false,
+        ),
+        (
+            "WITH claims AS (SELECT pseudonym, code FROM claims WHERE cost > 500) SELECT code, count(*) FROM claims GROUP BY code ORDER BY 1",
+            false,
+        ),
+        (
+            "SELECT code, count(*) FROM (SELECT pseudonym, code FROM claims) GROUP BY code ORDER BY 1",
+            false,
+        ),
+    ];
+    for rules in [rules("ndb"), rules("acro")] {
+        for (sql, bounded) in queries {
+            let exact = plain.aggregate(sql, &rules).unwrap();
+            let fast = bucketed.aggregate(sql, &rules).unwrap();
+            assert!(exact.persons_exact, "{sql}");
+            assert_eq!(fast.persons_exact, !bounded, "{sql}");
+            assert_eq!(fast.computed.rows, exact.computed.rows, "{sql}");
+            assert_eq!(fast.computed.columns, exact.computed.columns, "{sql}");
+            assert_eq!(
+                fast.findings.cells, exact.findings.cells,
+                "{} {sql}",
+                rules.name
+            );
+            assert_eq!(
+                fast.findings.notes, exact.findings.notes,
+                "{} {sql}",
+                rules.name
+            );
+            assert_eq!(fast.released.rows, exact.released.rows, "{sql}");
+            for (b, n) in fast.persons.iter().zip(&exact.persons) {
+                assert!(b <= n && (*b == 0) == (*n == 0), "{sql}: {b} of {n}");
+                assert!(*b == 0 || *b >= rules.min_persons || !bounded, "{sql}");
+            }
+        }
+    }
 }

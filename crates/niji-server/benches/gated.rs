@@ -6,8 +6,9 @@
 //!
 //! The gated path is what a researcher's request goes through: HTTP on
 //! loopback with an API token, the purpose gate (token, membership, grant),
-//! parsing and checking the SQL, the person-count rewrite, a fresh sandbox
-//! over the release attached read-only, disclosure control, the audit
+//! parsing and checking the SQL, the person-count rewrite (the bucket
+//! bound, and the exact count where a cell needs it), a sandbox over the
+//! release attached read-only, disclosure control, the audit
 //! event (durable before the answer), and the JSON answer. Raw DuckDB runs
 //! the researcher's SQL on an open connection to the same release, with the
 //! sandbox's thread count and memory limit. A third column runs the
@@ -87,7 +88,9 @@ fn main() {
         .unwrap_or(10_000_000);
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
     std::fs::create_dir_all(&cache).unwrap();
-    let release = cache.join(format!("claims-{rows}.duckdb"));
+    // Named for the person buckets: files generated before them are not
+    // reused.
+    let release = cache.join(format!("claims-{rows}-buckets.duckdb"));
     if !release.exists() {
         let started = Instant::now();
         generate(&release, rows);
@@ -321,13 +324,13 @@ fn generate(path: &Path, rows: u64) {
     let conn = Connection::open(&partial).unwrap();
     let persons = (rows / 10).max(1);
     conn.execute_batch(&format!(
-        "CREATE TABLE persons AS
+        "CREATE TABLE persons AS SELECT *, {bucket} AS {column} FROM (
          SELECT translate(md5('bench-' || i::VARCHAR), '0123456789abcdef', 'abcdefghijklmnop') AS pseudonym,
                 CASE WHEN i % 10 = 9 THEN '90+' ELSE printf('%d-%d', (i % 10) * 10, (i % 10) * 10 + 9) END AS age,
                 CASE WHEN i % 2 = 0 THEN '1' ELSE '2' END AS sex,
                 printf('%02d', 1 + (i * 31) % 47) AS prefecture
-         FROM range({persons}) t(i);
-         CREATE TABLE claims AS
+         FROM range({persons}) t(i));
+         CREATE TABLE claims AS SELECT *, {bucket} AS {column} FROM (
          SELECT translate(md5('bench-' || ((j * 2654435761) % {persons})::VARCHAR),
                           '0123456789abcdef', 'abcdefghijklmnop') AS pseudonym,
                 ['outpatient', 'inpatient', 'dpc', 'pharmacy'][1 + (j % 4)::INTEGER] AS kind,
@@ -335,8 +338,10 @@ fn generate(path: &Path, rows: u64) {
                 j % 4 IN (1, 2) AS inpatient,
                 ['medical', 'dental', 'pharmacy', 'dpc', 'medical'][1 + ((j // 4) % 5)::INTEGER] AS claim_type,
                 ((j * 40503) % 100000)::INTEGER AS points
-         FROM range({rows}) t(j);
-         CHECKPOINT;"
+         FROM range({rows}) t(j));
+         CHECKPOINT;",
+        bucket = niji_core::bucket::sql("pseudonym"),
+        column = niji_core::bucket::COLUMN,
     ))
     .unwrap();
     drop(conn);
@@ -347,10 +352,11 @@ fn raw_connection(release: &Path) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(&format!(
         "ATTACH '{}' AS r (READ_ONLY);
-         CREATE VIEW claims AS SELECT * FROM r.main.claims;
-         CREATE VIEW persons AS SELECT * FROM r.main.persons;
+         CREATE VIEW claims AS SELECT * EXCLUDE ({column}) FROM r.main.claims;
+         CREATE VIEW persons AS SELECT * EXCLUDE ({column}) FROM r.main.persons;
          SET threads = 1; SET memory_limit = '512MB';",
-        release.display()
+        release.display(),
+        column = niji_core::bucket::COLUMN,
     ))
     .unwrap();
     conn
