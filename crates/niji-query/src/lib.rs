@@ -297,22 +297,21 @@ impl Analysis {
         }
         let (rewritten, outputs) = with_person_count(&checked)?;
         let sandbox = self.sandbox(self.limits.clone())?;
-        let needs_pseudonym = |e| {
-            match e {
-            QueryError::Failed(text) if text.contains(check::PSEUDONYM) => QueryError::Refused(
-                "an aggregate query must read person-level rows: its first FROM item needs the `pseudonym` column".into(),
-            ),
-            other => other,
-        }
-        };
         // First the cheap bound; the exact count only when some cell's
-        // bound cannot tell its status.
+        // bound cannot tell its status, or when DuckDB cannot bind the bound
+        // query (a reference the renamed relation no longer resolves): the
+        // exact query then decides, and reports its own errors.
         let mut bounded = None;
         if let Some(sql) = with_person_bound(&checked, &sandbox)? {
-            let mut result = sandbox.run(&sql).map_err(needs_pseudonym)?;
-            let bounds = take_persons(&mut result)?;
-            if bounds.iter().all(|&b| b == 0 || b >= rules.min_persons) {
-                bounded = Some((result, bounds));
+            match sandbox.run(&sql) {
+                Ok(mut result) => {
+                    let bounds = take_persons(&mut result)?;
+                    if bounds.iter().all(|&b| b == 0 || b >= rules.min_persons) {
+                        bounded = Some((result, bounds));
+                    }
+                }
+                Err(QueryError::Failed(text)) if text.contains("Binder Error") => {}
+                Err(other) => return Err(needs_pseudonym(other)),
             }
         }
         let persons_exact = bounded.is_none();
@@ -345,6 +344,17 @@ impl Analysis {
             findings,
             released,
         })
+    }
+}
+
+/// A query that failed for want of a pseudonym, told as the refusal it is.
+fn needs_pseudonym(e: QueryError) -> QueryError {
+    match e {
+        QueryError::Failed(text) if text.contains(check::PSEUDONYM) => QueryError::Refused(
+            "an aggregate query must read person-level rows: its first FROM item needs the `pseudonym` column"
+                .into(),
+        ),
+        other => other,
     }
 }
 
