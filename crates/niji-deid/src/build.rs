@@ -10,10 +10,11 @@
 //! (HMAC-SHA-256 of the person key), so two releases never share one. Rows
 //! are ordered by pseudonym, an HMAC output, and a person's rows among
 //! themselves at random: the order says nothing of the sources, and DuckDB
-//! stores a person's repeated values as runs. Persons who opted out are left out before anything is
-//! computed. Every table also carries the hidden person bucket
-//! ([`niji_core::bucket`]), which the analysis API counts in place of
-//! persons where a bound is enough; researchers and exports never see it.
+//! stores a person's repeated values as runs. Persons who opted out are
+//! left out before anything is computed. Every table also carries the
+//! hidden person bucket ([`niji_core::bucket`]), which the analysis API
+//! counts in place of persons where a bound is enough; researchers and
+//! exports never see it.
 
 use crate::hierarchy::{self, Hierarchy, HierarchyError, SUPPRESSED};
 use crate::policy::{
