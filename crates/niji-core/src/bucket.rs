@@ -20,8 +20,8 @@
 //! assert_eq!(bucket::bit("abcdefghijklmnopabcdefghijklmnop"), 1 << b);
 //! ```
 
-/// The column's name (type `UBIGINT`). Researchers never see it: the sandbox's granted
-/// views leave it out, and release exports drop it.
+/// The column's name (type `UBIGINT`). Researchers never see it: the
+/// sandbox's granted views leave it out, and release exports drop it.
 pub const COLUMN: &str = "__niji_bucket";
 
 /// How many buckets there are: one bit each of a 64-bit mask.
