@@ -365,7 +365,7 @@ impl Sandbox {
 
     /// The hidden view of granted view `view` (case-insensitive) that adds
     /// the person bucket, when its release table has one.
-    pub fn bucketed(&self, view: &str) -> Option<String> {
+    pub(crate) fn bucketed(&self, view: &str) -> Option<String> {
         self.bucketed
             .iter()
             .find(|v| v.eq_ignore_ascii_case(view))
