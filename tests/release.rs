@@ -246,6 +246,12 @@ fn releases_under_both_tiers() {
         .unwrap(),
     );
     assert_eq!(exported["format"], "parquet");
+    // The release's tables and nothing else: not the platform's figures.
+    assert_eq!(
+        exported["files"].as_array().unwrap().len(),
+        anon["tables"].as_array().unwrap().len(),
+        "{exported}"
+    );
     for t in anon["tables"].as_array().unwrap() {
         let file = parquet.join(format!("{}.parquet", t["name"].as_str().unwrap()));
         assert!(
@@ -324,7 +330,8 @@ fn releases_under_both_tiers() {
     }
 
     // Every table of every release carries each row's person bucket, as
-    // the analysis API reads it: the bit of the row's own pseudonym.
+    // the analysis API reads it: the bit of the row's own pseudonym. And
+    // the release records, for each table, the most rows one person has.
     for file in files
         .iter()
         .filter(|f| f.extension().is_some_and(|e| e == "duckdb"))
@@ -335,7 +342,8 @@ fn releases_under_both_tiers() {
         let conn = duckdb::Connection::open_with_flags(file, config).unwrap();
         let mut tables = conn
             .prepare(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()",
+                "SELECT table_name FROM duckdb_tables() \
+                 WHERE database_name = current_database() AND schema_name = 'main' ORDER BY 1",
             )
             .unwrap();
         let names: Vec<String> = tables
@@ -344,8 +352,28 @@ fn releases_under_both_tiers() {
             .map(Result::unwrap)
             .collect();
         assert!(names.len() >= 2, "{}: {names:?}", file.display());
+        let mut recorded = conn
+            .prepare("SELECT table_name FROM niji.person_rows ORDER BY 1")
+            .unwrap();
+        let recorded: Vec<String> = recorded
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(recorded, names, "{}", file.display());
         let mut persons = 0;
         for table in names {
+            let (most, heaviest): (u64, u64) = conn
+                .query_row(
+                    &format!(
+                        "SELECT (SELECT most_rows FROM niji.person_rows WHERE table_name = '{table}'), \
+                         (SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM \"{table}\" GROUP BY pseudonym))"
+                    ),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(most, heaviest, "{}: {table}", file.display());
             let mut stmt = conn
                 .prepare(&format!(
                     "SELECT DISTINCT pseudonym, {} FROM \"{table}\"",

@@ -534,7 +534,12 @@ fn write_export(release: &Path, dir: &Path, format: ExportFormat) -> anyhow::Res
     let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly)?;
     let conn = duckdb::Connection::open_with_flags(release, config)
         .with_context(|| release.display().to_string())?;
-    let mut stmt = conn.prepare("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() ORDER BY table_name")?;
+    // Release content is schema `main`; schema `niji` holds the platform's
+    // own figures (`niji_core::person_rows`), which are not exported.
+    let mut stmt = conn.prepare(
+        "SELECT table_name FROM duckdb_tables() \
+         WHERE database_name = current_database() AND schema_name = 'main' ORDER BY table_name",
+    )?;
     let tables: Vec<String> = stmt
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
@@ -568,7 +573,8 @@ fn shown_columns(conn: &duckdb::Connection, table: &str) -> anyhow::Result<Strin
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut stmt = conn.prepare(
         "SELECT column_name FROM duckdb_columns() \
-         WHERE database_name = current_database() AND table_name = ? AND column_name <> ? \
+         WHERE database_name = current_database() AND schema_name = 'main' \
+         AND table_name = ? AND column_name <> ? \
          ORDER BY column_index",
     )?;
     let columns: Vec<String> = stmt

@@ -62,6 +62,12 @@ SELECT count(*) FROM __niji_bucketed_persons
 SELECT count(*) FROM main.__niji_bucketed_claims
 SELECT __niji_bucket, count(*) FROM persons GROUP BY 1
 SELECT count(*) FROM persons WHERE __niji_bucket < 32
+SELECT most_rows FROM niji.person_rows
+SELECT most_rows FROM r0.niji.person_rows
+SELECT count(*) FROM persons WHERE 1 < (SELECT max(most_rows) FROM niji.person_rows)
+SELECT count(*) AS __niji_persons FROM persons
+SELECT sex AS __NIJI_rows, count(*) FROM persons GROUP BY 1
+WITH __niji_bucketed_persons AS (SELECT * FROM persons) SELECT count(*) FROM __niji_bucketed_persons
 DESCRIBE persons
 SHOW TABLES
 SUMMARIZE persons

@@ -11,6 +11,8 @@ work of its own:
   environment overrides), loaded with errors that name the file and line;
 - [`content`]: the canonical content schema every adapter writes, as Arrow
   schemas;
+- [`person_rows`]: the most rows one person has in each release table,
+  which lets disclosure control bound a cell's persons from its row count;
 - [`role`]: who an account is — an administrator, a review-board member or an
   approved researcher;
 - [`secret`]: a string that holds a secret (a passphrase, a password) and
@@ -31,6 +33,7 @@ pub mod bucket;
 pub mod config;
 pub mod content;
 pub mod geography;
+pub mod person_rows;
 pub mod role;
 pub mod secret;
 

@@ -12,9 +12,10 @@
 //! themselves at random: the order says nothing of the sources, and DuckDB
 //! stores a person's repeated values as runs. Persons who opted out are
 //! left out before anything is computed. Every table also carries the
-//! hidden person bucket ([`niji_core::bucket`]), which the analysis API
-//! counts in place of persons where a bound is enough; researchers and
-//! exports never see it.
+//! hidden person bucket ([`niji_core::bucket`]), and the release records
+//! the most rows one person has in each table ([`niji_core::person_rows`]):
+//! the analysis API bounds a cell's persons with them where a bound is
+//! enough. Researchers and exports see neither.
 
 use crate::hierarchy::{self, Hierarchy, HierarchyError, SUPPRESSED};
 use crate::policy::{
@@ -27,7 +28,7 @@ use chrono::{Datelike, NaiveDate};
 use duckdb::types::Value;
 use duckdb::{Connection, params};
 use niji_core::content::{Kind, TABLES};
-use niji_core::{bucket, geography};
+use niji_core::{bucket, geography, person_rows};
 use ring::hmac;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -315,6 +316,10 @@ fn build_into(
         tables.push((t.name.clone(), rows));
     }
     describe_columns(&conn, policy, &levels, min_persons).map_err(db)?;
+    for (table, _) in &tables {
+        conn.execute_batch(&person_rows::record(table))
+            .map_err(db)?;
+    }
     progress(Step::Finish);
     let batches = batches(&conn).map_err(db)?;
     conn.execute_batch("DETACH content; DROP TABLE IF EXISTS kept; CHECKPOINT;")

@@ -16,6 +16,10 @@ use std::ops::ControlFlow;
 /// The column every release table carries: the person's release pseudonym.
 pub const PSEUDONYM: &str = "pseudonym";
 
+/// How the names of the platform's hidden columns and views begin; no
+/// query may define one.
+pub const RESERVED: &str = "__niji";
+
 /// The longest SQL text accepted.
 pub const MAX_SQL_BYTES: usize = 64 * 1024;
 
@@ -147,6 +151,18 @@ pub fn check(sql: &str, allow: &dyn Allowlist) -> Result<Checked, QueryError> {
     };
     let mut names = Names::default();
     let _ = query.visit(&mut names);
+    // The platform's own columns and views go by these names; a query
+    // that defined one could be mistaken for them.
+    if let Some(name) = names
+        .relations
+        .iter()
+        .chain(&names.columns)
+        .find(|n| n.starts_with(RESERVED))
+    {
+        return Err(refused(format!(
+            "`{name}`: names beginning with `{RESERVED}` are the platform's own"
+        )));
+    }
     let mut gate = Gate {
         allow,
         names: &names,

@@ -1,8 +1,9 @@
 /*!
 Remote analysis over releases: a researcher's SQL is checked against the
 grant ([`check`]), rewritten so that every output row carries its number of
-distinct persons (first a cheap lower bound from the releases' person
-buckets, `niji_core::bucket`; the exact count when the bound cannot decide a
+distinct persons (first a cheap lower bound: from the row counts and the
+most rows one person has, `niji_core::person_rows`, then from the person
+buckets, `niji_core::bucket`; the exact count when no bound settles every
 cell), run in a locked DuckDB [`Sandbox`] over views of the
 granted columns, and judged cell by cell by a disclosure [`RuleSet`] before
 anything may leave.
@@ -63,8 +64,13 @@ use sqlparser::parser::Parser;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The column the rewrite adds: distinct persons per output row.
+/// The column the rewrite adds: distinct persons per output row (or
+/// distinct person buckets, in the bound query).
 pub const PERSONS: &str = "__niji_persons";
+
+/// The column the bound query adds where it reads one table alone: rows
+/// per output row.
+const ROWS: &str = "__niji_rows";
 
 /// Why a query did not run or return.
 #[derive(Debug, thiserror::Error)]
@@ -134,18 +140,33 @@ pub struct Outcome {
     pub checked: Checked,
     /// The result as computed, with the person counts removed.
     pub computed: ResultSet,
-    /// Distinct persons per row when `persons_exact`; otherwise each is a
-    /// lower bound that is either 0 (exact) or at least the rule set's
-    /// minimum, which is all the rules ask of it.
+    /// Distinct persons per row when `counting` is [`Counting::Exact`];
+    /// otherwise a lower bound in the same class as the exact count (none,
+    /// fewer than the rule set's minimum, or at least the minimum), which
+    /// is all the rules ask of it.
     pub persons: Vec<u64>,
-    /// Whether `persons` are exact counts.
-    pub persons_exact: bool,
+    /// How `persons` were found.
+    pub counting: Counting,
     /// Each cell's status.
     pub findings: Findings,
     /// What may leave: withheld cells NULL.
     pub released: ResultSet,
     /// Rows of the tables the query reads, before its filters.
     pub scanned: u64,
+}
+
+/// How an outcome's person counts were found: the cheapest way that
+/// settled every cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counting {
+    /// From each cell's rows and the most rows one person has in the table
+    /// (`niji_core::person_rows`): a query over one table alone.
+    Rows,
+    /// From each cell's person buckets (`niji_core::bucket`), and its rows
+    /// where the query reads one table alone.
+    Buckets,
+    /// Distinct pseudonyms, counted.
+    Exact,
 }
 
 /// Queries over one grant's tables.
@@ -271,7 +292,7 @@ impl Analysis {
         Ok(Outcome {
             checked,
             persons: Vec::new(),
-            persons_exact: true,
+            counting: Counting::Exact,
             released: result.clone(),
             computed: result,
             findings,
@@ -297,30 +318,12 @@ impl Analysis {
         }
         let (rewritten, outputs) = with_person_count(&checked)?;
         let sandbox = self.sandbox(self.limits.clone())?;
-        // First the cheap bound; the exact count only when some cell's
-        // bound cannot tell its status, or when DuckDB cannot bind the bound
-        // query (a reference the renamed relation no longer resolves): the
-        // exact query then decides, and reports its own errors.
-        let mut bounded = None;
-        if let Some(sql) = with_person_bound(&checked, &sandbox)? {
-            match sandbox.run(&sql) {
-                Ok(mut result) => {
-                    let bounds = take_persons(&mut result)?;
-                    if bounds.iter().all(|&b| b == 0 || b >= rules.min_persons) {
-                        bounded = Some((result, bounds));
-                    }
-                }
-                Err(QueryError::Failed(text)) if text.contains("Binder Error") => {}
-                Err(other) => return Err(needs_pseudonym(other)),
-            }
-        }
-        let persons_exact = bounded.is_none();
-        let (result, persons) = match bounded {
+        let (result, persons, counting) = match bounded(&checked, &sandbox, rules.min_persons)? {
             Some(found) => found,
             None => {
                 let mut result = sandbox.run(&rewritten).map_err(needs_pseudonym)?;
-                let persons = take_persons(&mut result)?;
-                (result, persons)
+                let persons = take_counts(&mut result, PERSONS)?;
+                (result, persons, Counting::Exact)
             }
         };
         let mut shares = BTreeMap::new();
@@ -340,7 +343,7 @@ impl Analysis {
             checked,
             computed: result,
             persons,
-            persons_exact,
+            counting,
             findings,
             released,
         })
@@ -401,53 +404,170 @@ fn with_person_count(checked: &Checked) -> Result<(String, Vec<Output>), QueryEr
     Ok((query.to_string(), outputs))
 }
 
-/// The query with a lower bound on each output row's distinct persons
-/// added to its outermost SELECT: the number of distinct person buckets
-/// (`niji_core::bucket`) among the row's rows of the first FROM relation.
-/// None when that relation is no granted view with buckets (a subquery, a
-/// CTE, a release built before buckets): the exact count serves alone.
-fn with_person_bound(checked: &Checked, sandbox: &Sandbox) -> Result<Option<String>, QueryError> {
-    let mut query = checked.query.clone();
-    let ctes: Vec<String> = query
-        .with
-        .iter()
-        .flat_map(|w| &w.cte_tables)
-        .map(|c| c.alias.name.value.to_lowercase())
-        .collect();
-    let SetExpr::Select(select) = query.body.as_mut() else {
+/// The result with each row's persons settled by a cheap bound, when one
+/// settles every cell: first the row counts (free where the query counts
+/// rows anyway), then the person buckets. None sends the query to the
+/// exact count, as does a bound query DuckDB cannot bind (a reference the
+/// renamed relation no longer resolves): the exact query then decides, and
+/// reports its own errors.
+fn bounded(
+    checked: &Checked,
+    sandbox: &Sandbox,
+    min: u64,
+) -> Result<Option<(ResultSet, Vec<u64>, Counting)>, QueryError> {
+    let Some(bound) = Bound::of(checked, sandbox) else {
         return Ok(None);
     };
-    let Some(first) = select.from.first_mut() else {
-        return Ok(None);
-    };
+    let mut passes = Vec::new();
+    if bound.most_rows.is_some() {
+        passes.push(Counting::Rows);
+    }
+    if bound.twin.is_some() {
+        passes.push(Counting::Buckets);
+    }
+    for counting in passes {
+        let sql = bound.query(checked, counting == Counting::Buckets)?;
+        let mut result = match sandbox.run(&sql) {
+            Ok(result) => result,
+            Err(QueryError::Failed(text)) if text.contains("Binder Error") => return Ok(None),
+            Err(other) => return Err(needs_pseudonym(other)),
+        };
+        let rows = match bound.most_rows {
+            Some(most) => Some((take_counts(&mut result, ROWS)?, most)),
+            None => None,
+        };
+        let buckets = match counting {
+            Counting::Buckets => Some(take_counts(&mut result, PERSONS)?),
+            _ => None,
+        };
+        let settled: Option<Vec<u64>> = (0..result.rows.len())
+            .map(|r| {
+                settle(
+                    buckets.as_ref().map(|b| b[r]),
+                    rows.as_ref().map(|(n, most)| (n[r], *most)),
+                    min,
+                )
+            })
+            .collect();
+        if let Some(persons) = settled {
+            return Ok(Some((result, persons, counting)));
+        }
+    }
+    Ok(None)
+}
+
+/// The persons a cell's bounds settle it at, a figure in the same class
+/// as the exact count (none, fewer than `min`, at least `min`); None when
+/// they cannot tell. `buckets` is the cell's distinct person buckets;
+/// `rows` its rows of one table and the most rows one person has there.
+fn settle(buckets: Option<u64>, rows: Option<(u64, u64)>, min: u64) -> Option<u64> {
+    if buckets == Some(0) || rows.is_some_and(|(n, _)| n == 0) {
+        return Some(0);
+    }
+    let by_rows = rows.map_or(0, |(n, most)| n.div_ceil(most.max(1)));
+    let lower = buckets.unwrap_or(0).max(by_rows);
+    // Fewer rows than the minimum are fewer persons too (and, being rows,
+    // at least one, which `lower` already is).
+    (lower >= min || rows.is_some_and(|(n, _)| n < min)).then_some(lower)
+}
+
+/// What the bound queries need of a query's first FROM relation: a
+/// granted view, not hidden by a CTE of its name.
+struct Bound {
+    /// The view's hidden twin with the person bucket, when its table has it.
+    twin: Option<String>,
+    /// The most rows one person has in the view's table, when the release
+    /// records it and the query reads that table alone (a join may repeat
+    /// a person's rows).
+    most_rows: Option<u64>,
+}
+
+impl Bound {
+    fn of(checked: &Checked, sandbox: &Sandbox) -> Option<Bound> {
+        let query = &checked.query;
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return None;
+        };
+        let first = select.from.first()?;
+        let view = first_view(&first.relation)?;
+        // A CTE of the same name hides the view.
+        let hidden = query
+            .with
+            .iter()
+            .flat_map(|w| &w.cte_tables)
+            .any(|c| c.alias.name.value.eq_ignore_ascii_case(&view.value));
+        if hidden {
+            return None;
+        }
+        let alone = select.from.len() == 1 && first.joins.is_empty();
+        let bound = Bound {
+            twin: sandbox.bucketed(&view.value),
+            most_rows: sandbox.most_rows(&view.value).filter(|_| alone),
+        };
+        (bound.twin.is_some() || bound.most_rows.is_some()).then_some(bound)
+    }
+
+    /// The query with its bound columns added to its outermost SELECT:
+    /// `count(*)` as [`ROWS`] where the most rows are known, and with
+    /// `buckets` the first relation read through its hidden twin and its
+    /// distinct buckets as [`PERSONS`].
+    fn query(&self, checked: &Checked, buckets: bool) -> Result<String, QueryError> {
+        let mut query = checked.query.clone();
+        let SetExpr::Select(select) = query.body.as_mut() else {
+            return Err(QueryError::Internal("not a SELECT".into()));
+        };
+        if buckets {
+            let twin = self
+                .twin
+                .as_ref()
+                .ok_or_else(|| QueryError::Internal("no bucketed twin".into()))?;
+            let relation = &mut select.from[0].relation;
+            let used = rename_to_twin(relation, twin)?;
+            let expr = parse_expr(&format!(
+                "coalesce(bit_count(bit_or({}.{})), 0)",
+                Ident::with_quote('"', used.value),
+                niji_core::bucket::COLUMN
+            ))?;
+            select.projection.push(SelectItem::ExprWithAlias {
+                expr,
+                alias: Ident::new(PERSONS),
+            });
+        }
+        if self.most_rows.is_some() {
+            select.projection.push(SelectItem::ExprWithAlias {
+                expr: parse_expr("count(*)")?,
+                alias: Ident::new(ROWS),
+            });
+        }
+        Ok(query.to_string())
+    }
+}
+
+/// The view a FROM relation names: one plain name, no table function.
+fn first_view(relation: &TableFactor) -> Option<Ident> {
     let TableFactor::Table {
-        name,
-        alias,
-        args: None,
-        ..
-    } = &mut first.relation
+        name, args: None, ..
+    } = relation
     else {
-        return Ok(None);
+        return None;
     };
     let [part] = name.0.as_slice() else {
-        return Ok(None);
+        return None;
     };
-    let Some(view) = part.as_ident().cloned() else {
-        return Ok(None);
+    part.as_ident().cloned()
+}
+
+/// Points `relation` at `twin` under the name the query uses for it, so
+/// that every reference to the relation still resolves; that name.
+fn rename_to_twin(relation: &mut TableFactor, twin: &str) -> Result<Ident, QueryError> {
+    let view = first_view(relation).ok_or_else(|| QueryError::Internal("no view".into()))?;
+    let TableFactor::Table { name, alias, .. } = relation else {
+        return Err(QueryError::Internal("no view".into()));
     };
-    // A CTE of the same name hides the view.
-    if ctes.contains(&view.value.to_lowercase()) {
-        return Ok(None);
-    }
-    let Some(hidden) = sandbox.bucketed(&view.value) else {
-        return Ok(None);
-    };
-    // The hidden twin under the name the query uses, so that every
-    // reference to the relation still resolves.
     let used = alias
         .as_ref()
         .map_or_else(|| view.clone(), |a| a.name.clone());
-    *name = vec![Ident::with_quote('"', hidden)].into();
+    *name = vec![Ident::with_quote('"', twin)].into();
     if alias.is_none() {
         *alias = Some(sqlparser::ast::TableAlias {
             explicit: true,
@@ -456,16 +576,7 @@ fn with_person_bound(checked: &Checked, sandbox: &Sandbox) -> Result<Option<Stri
             at: None,
         });
     }
-    let expr = parse_expr(&format!(
-        "coalesce(bit_count(bit_or({}.{})), 0)",
-        Ident::with_quote('"', used.value),
-        niji_core::bucket::COLUMN
-    ))?;
-    select.projection.push(SelectItem::ExprWithAlias {
-        expr,
-        alias: Ident::new(PERSONS),
-    });
-    Ok(Some(query.to_string()))
+    Ok(used)
 }
 
 /// Whether an expression reads the pseudonym column.
@@ -656,13 +767,14 @@ pub fn pseudonyms_in(result: &ResultSet) -> Vec<String> {
     found
 }
 
-/// Removes the person-count column, returning its values.
-fn take_persons(result: &mut ResultSet) -> Result<Vec<u64>, QueryError> {
+/// Removes the platform's count column `name` (the last of that name),
+/// returning its values.
+fn take_counts(result: &mut ResultSet, name: &str) -> Result<Vec<u64>, QueryError> {
     let at = result
         .columns
         .iter()
-        .rposition(|c| c == PERSONS)
-        .ok_or_else(|| QueryError::Internal("the person count is missing".into()))?;
+        .rposition(|c| c == name)
+        .ok_or_else(|| QueryError::Internal(format!("the count {name} is missing")))?;
     result.columns.remove(at);
     if at < result.kinds.len() {
         result.kinds.remove(at);
@@ -672,7 +784,37 @@ fn take_persons(result: &mut ResultSet) -> Result<Vec<u64>, QueryError> {
         .iter_mut()
         .map(|row| match row.remove(at) {
             Cell::Int(n) if n >= 0 => Ok(n as u64),
-            other => Err(QueryError::Internal(format!("a person count of {other:?}"))),
+            other => Err(QueryError::Internal(format!("a count of {other:?}"))),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settle;
+
+    #[test]
+    fn bounds_settle_a_cell_only_when_they_fix_its_class() {
+        // (buckets, (rows, most rows), settled at) with a minimum of 10
+        let cases = [
+            (Some(0), None, Some(0)),
+            (None, Some((0, 16)), Some(0)),
+            (Some(12), None, Some(12)),
+            (Some(9), None, None),
+            (Some(3), None, None),
+            (None, Some((160, 16)), Some(10)),
+            (None, Some((144, 16)), None),
+            (None, Some((145, 16)), Some(10)),
+            (None, Some((9, 16)), Some(1)),
+            (None, Some((10, 16)), None),
+            (None, Some((10, 1)), Some(10)),
+            (Some(4), Some((9, 2)), Some(5)),
+            (Some(11), Some((100, 64)), Some(11)),
+            (Some(5), Some((100, 8)), Some(13)),
+            (Some(5), Some((100, 64)), None),
+        ];
+        for (buckets, rows, settled) in cases {
+            assert_eq!(settle(buckets, rows, 10), settled, "{buckets:?} {rows:?}");
+        }
+    }
 }

@@ -8,7 +8,7 @@
 use crate::QueryError;
 use crate::check::PSEUDONYM;
 use duckdb::{Connection, InterruptHandle, ProgressHandle};
-use niji_core::bucket;
+use niji_core::{bucket, person_rows};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -196,6 +196,9 @@ pub struct Sandbox {
     sources: Vec<(String, String, String)>,
     /// The views whose tables carry the person bucket.
     bucketed: Vec<String>,
+    /// Each view's most rows of one person, where its release records it,
+    /// rounded up to a power of two.
+    most_rows: Vec<(String, u64)>,
     /// Set when a query was interrupted (timeout or cancel): the
     /// connection is not lent again.
     interrupted: std::cell::Cell<bool>,
@@ -246,6 +249,7 @@ impl Sandbox {
         let mut attached: Vec<&PathBuf> = Vec::new();
         let mut sources = Vec::new();
         let mut bucketed = Vec::new();
+        let mut most_rows = Vec::new();
         for t in tables {
             let db = match attached.iter().position(|p| *p == &t.path) {
                 Some(i) => format!("r{i}"),
@@ -290,6 +294,12 @@ impl Sandbox {
                 .map_err(|e| QueryError::Internal(format!("view {}: {e}", t.view)))?;
                 bucketed.push(t.view.clone());
             }
+            if let Some(most) = recorded_most_rows(&conn, &db, &t.table)? {
+                // Rounded up: how fast a query is answered hints whether its
+                // cells passed on this figure, and a researcher should learn
+                // no more of the heaviest person than a power of two.
+                most_rows.push((t.view.clone(), most.max(1).next_power_of_two()));
+            }
         }
         let rows = table_rows(&conn, tables, &attached)?;
         conn.set_query_progress_tracking(true)
@@ -311,6 +321,7 @@ impl Sandbox {
             rows,
             sources,
             bucketed,
+            most_rows,
             interrupted: std::cell::Cell::new(false),
         })
     }
@@ -370,6 +381,16 @@ impl Sandbox {
             .iter()
             .find(|v| v.eq_ignore_ascii_case(view))
             .map(|v| bucketed_view(v))
+    }
+
+    /// The most rows one person has in granted view `view`'s table
+    /// (case-insensitive), rounded up to a power of two, when its release
+    /// records it.
+    pub(crate) fn most_rows(&self, view: &str) -> Option<u64> {
+        self.most_rows
+            .iter()
+            .find(|(v, _)| v.eq_ignore_ascii_case(view))
+            .map(|(_, most)| *most)
     }
 
     /// Rows of the granted tables `views` name (case-insensitive), before
@@ -509,6 +530,35 @@ fn has_bucket(conn: &Connection, db: &str, table: &str) -> Result<bool, QueryErr
         |r| r.get::<_, i64>(0),
     )
     .map(|n| n > 0)
+    .map_err(QueryError::internal)
+}
+
+/// The most rows one person has in release table `table` of attached
+/// database `db`, when the release records it (releases built before
+/// `niji_core::person_rows` do not).
+fn recorded_most_rows(conn: &Connection, db: &str, table: &str) -> Result<Option<u64>, QueryError> {
+    use duckdb::OptionalExt;
+    let recorded: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM duckdb_tables() \
+             WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+            duckdb::params![db, person_rows::SCHEMA, person_rows::TABLE],
+            |r| r.get(0),
+        )
+        .map_err(QueryError::internal)?;
+    if recorded == 0 {
+        return Ok(None);
+    }
+    conn.query_row(
+        &format!(
+            "SELECT most_rows FROM {db}.{}.{} WHERE table_name = ?",
+            person_rows::SCHEMA,
+            person_rows::TABLE
+        ),
+        duckdb::params![table],
+        |r| r.get::<_, u64>(0),
+    )
+    .optional()
     .map_err(QueryError::internal)
 }
 

@@ -18,15 +18,35 @@ fn rules(name: &str) -> RuleSet {
 }
 
 /// A release file: 300 persons (age bands of 25, 120, 150 and 5 persons;
-/// sexes 1 and 2, with 3 persons of sex 9) and their claims, as a release
-/// built before person buckets.
+/// sexes 1 and 2, with 3 persons of sex 9) and their claims, 4 each, as a
+/// release built before the platform's person-count aids.
 fn release(dir: &Path) -> PathBuf {
-    release_with(dir, false)
+    release_with(dir, Aids::NONE)
+}
+
+/// Which of the aids to counting persons a test release carries.
+#[derive(Debug, Clone, Copy)]
+struct Aids {
+    /// The hidden person bucket (`niji_core::bucket`).
+    buckets: bool,
+    /// The most rows of one person per table (`niji_core::person_rows`).
+    person_rows: bool,
+}
+
+impl Aids {
+    const NONE: Aids = Aids {
+        buckets: false,
+        person_rows: false,
+    };
+    const ALL: Aids = Aids {
+        buckets: true,
+        person_rows: true,
+    };
 }
 
 /// The same release with pseudonyms of 32 letters `a`–`p`, as builds make
-/// them, and the hidden person bucket when `buckets`.
-fn release_with(dir: &Path, buckets: bool) -> PathBuf {
+/// them, and the aids `aids` names.
+fn release_with(dir: &Path, aids: Aids) -> PathBuf {
     let path = dir.join("test-release.duckdb");
     let conn = duckdb::Connection::open(&path).unwrap();
     let pseudonym = |i: &str| {
@@ -49,15 +69,19 @@ fn release_with(dir: &Path, buckets: bool) -> PathBuf {
         pseudonym("i % 300"),
     ))
     .unwrap();
-    if buckets {
-        let bucket = niji_core::bucket::sql("pseudonym");
-        for table in ["persons", "claims"] {
+    for table in ["persons", "claims"] {
+        if aids.buckets {
             conn.execute_batch(&format!(
                 "ALTER TABLE {table} ADD COLUMN {c} UBIGINT;
                  UPDATE {table} SET {c} = {bucket};",
-                c = niji_core::bucket::COLUMN
+                c = niji_core::bucket::COLUMN,
+                bucket = niji_core::bucket::sql("pseudonym"),
             ))
             .unwrap();
+        }
+        if aids.person_rows {
+            conn.execute_batch(&niji_core::person_rows::record(table))
+                .unwrap();
         }
     }
     path
@@ -191,7 +215,7 @@ fn hostile(dir: &Path) -> Vec<String> {
 #[test]
 fn every_hostile_query_is_refused_or_contained() {
     let dir = tempfile::tempdir().unwrap();
-    let path = release_with(dir.path(), true);
+    let path = release_with(dir.path(), Aids::ALL);
     let before = std::fs::read(&path).unwrap();
     let limits = Limits {
         timeout: Duration::from_secs(2),
@@ -312,18 +336,35 @@ fn pooled_sandboxes_are_reused_until_a_query_is_interrupted() {
     assert_eq!(first.released, after.released);
 }
 
-/// Person buckets only bound a cell's persons; the platform must come to
-/// the same findings with them as with exact counts, whatever the query.
+/// The row counts and the person buckets only bound a cell's persons; the
+/// platform must come to the same findings with them as with exact
+/// counts, whatever the query and whichever aids the release carries.
 #[test]
-fn bucket_bounds_give_the_findings_exact_counts_give() {
+fn bounds_give_the_findings_exact_counts_give() {
+    use niji_query::Counting::{Buckets, Exact, Rows};
     let plain_dir = tempfile::tempdir().unwrap();
-    let bucketed_dir = tempfile::tempdir().unwrap();
-    let plain = analysis(&release_with(plain_dir.path(), false), Limits::default());
-    let path = release_with(bucketed_dir.path(), true);
-    let bucketed = analysis(&path, Limits::default());
+    let plain = analysis(
+        &release_with(plain_dir.path(), Aids::NONE),
+        Limits::default(),
+    );
+    let mut aided = Vec::new();
+    let mut dirs = Vec::new();
+    for (buckets, person_rows) in [(true, true), (true, false), (false, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = release_with(
+            dir.path(),
+            Aids {
+                buckets,
+                person_rows,
+            },
+        );
+        aided.push(analysis(&path, Limits::default()));
+        dirs.push((dir, path));
+    }
 
-    // The SQL formula the bucket was written with is the Rust one.
-    let conn = duckdb::Connection::open(&path).unwrap();
+    // The SQL formula the bucket was written with is the Rust one, and the
+    // most rows recorded are the table's (4 claims, 1 person row each).
+    let conn = duckdb::Connection::open(&dirs[0].1).unwrap();
     let mut stmt = conn
         .prepare("SELECT pseudonym, __niji_bucket FROM persons")
         .unwrap();
@@ -337,71 +378,95 @@ fn bucket_bounds_give_the_findings_exact_counts_give() {
         assert!(niji_query::is_pseudonym(p), "{p}");
         assert_eq!(niji_core::bucket::bit(p), *b, "{p}");
     }
+    let mut stmt = conn
+        .prepare("SELECT table_name, most_rows FROM niji.person_rows ORDER BY 1")
+        .unwrap();
+    let most: Vec<(String, u64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(most, [("claims".into(), 4), ("persons".into(), 1)]);
     drop(stmt);
     drop(conn);
 
-    // (query, whether the bound alone decides it)
+    // (query, how it is counted with both aids, with buckets alone, with
+    // the most rows alone)
     let queries = [
         (
             "SELECT code, count(*) AS n, sum(cost) AS s FROM claims GROUP BY code ORDER BY code",
-            true,
+            [Rows, Buckets, Rows],
         ),
         (
             "SELECT claims.code, count(*) FROM claims GROUP BY claims.code ORDER BY 1",
-            true,
+            [Rows, Buckets, Rows],
         ),
         (
             "SELECT c.code, count(DISTINCT c.pseudonym) FROM claims AS c GROUP BY ROLLUP (c.code) ORDER BY 1 NULLS LAST",
-            true,
+            [Rows, Buckets, Rows],
         ),
+        // A join may repeat a person's rows: no row bound.
         (
             "SELECT p.age_band, count(*) FROM claims c JOIN persons p USING (pseudonym) WHERE p.age_band <> '90-' GROUP BY ALL ORDER BY 1",
-            true,
+            [Buckets, Buckets, Exact],
         ),
-        ("SELECT count(*) FROM claims WHERE cost > 100000", true),
+        (
+            "SELECT count(*) FROM claims WHERE cost > 100000",
+            [Rows, Buckets, Rows],
+        ),
+        // One row per person: the rows are the persons, 5 of them too few.
         (
             "SELECT age_band, count(*) AS n FROM persons GROUP BY age_band ORDER BY age_band",
-            false,
+            [Rows, Exact, Rows],
         ),
         (
             "SELECT p.sex, count(*) FROM claims c JOIN persons p USING (pseudonym) GROUP BY p.sex ORDER BY 1",
-            false,
+            [Exact, Exact, Exact],
         ),
         (
             "SELECT sex, count(*) FROM persons GROUP BY ROLLUP (sex) ORDER BY sex NULLS LAST",
-            false,
+            [Rows, Exact, Rows],
+        ),
+        // 13 or 14 claims of as many persons per cell: at least 4 persons
+        // by rows, at least 11 by buckets.
+        (
+            "SELECT cost, count(*) FROM claims WHERE code = 'C10' GROUP BY cost ORDER BY 1",
+            [Buckets, Buckets, Exact],
         ),
         (
             "WITH claims AS (SELECT pseudonym, code FROM claims WHERE cost > 500) SELECT code, count(*) FROM claims GROUP BY code ORDER BY 1",
-            false,
+            [Exact, Exact, Exact],
         ),
         (
             "SELECT code, count(*) FROM (SELECT pseudonym, code FROM claims) GROUP BY code ORDER BY 1",
-            false,
+            [Exact, Exact, Exact],
         ),
     ];
     for rules in [rules("ndb"), rules("acro")] {
-        for (sql, bounded) in queries {
+        for (sql, countings) in queries {
             let exact = plain.aggregate(sql, &rules).unwrap();
-            let fast = bucketed.aggregate(sql, &rules).unwrap();
-            assert!(exact.persons_exact, "{sql}");
-            assert_eq!(fast.persons_exact, !bounded, "{sql}");
-            assert_eq!(fast.computed.rows, exact.computed.rows, "{sql}");
-            assert_eq!(fast.computed.columns, exact.computed.columns, "{sql}");
-            assert_eq!(
-                fast.findings.cells, exact.findings.cells,
-                "{} {sql}",
-                rules.name
-            );
-            assert_eq!(
-                fast.findings.notes, exact.findings.notes,
-                "{} {sql}",
-                rules.name
-            );
-            assert_eq!(fast.released.rows, exact.released.rows, "{sql}");
-            for (b, n) in fast.persons.iter().zip(&exact.persons) {
-                assert!(b <= n && (*b == 0) == (*n == 0), "{sql}: {b} of {n}");
-                assert!(*b == 0 || *b >= rules.min_persons || !bounded, "{sql}");
+            assert_eq!(exact.counting, Exact, "{sql}");
+            for (analysis, counting) in aided.iter().zip(countings) {
+                let fast = analysis.aggregate(sql, &rules).unwrap();
+                assert_eq!(fast.counting, counting, "{sql}");
+                assert_eq!(fast.computed.rows, exact.computed.rows, "{sql}");
+                assert_eq!(fast.computed.columns, exact.computed.columns, "{sql}");
+                assert_eq!(
+                    fast.findings.cells, exact.findings.cells,
+                    "{} {sql}",
+                    rules.name
+                );
+                assert_eq!(
+                    fast.findings.notes, exact.findings.notes,
+                    "{} {sql}",
+                    rules.name
+                );
+                assert_eq!(fast.released.rows, exact.released.rows, "{sql}");
+                let min = rules.min_persons;
+                for (b, n) in fast.persons.iter().zip(&exact.persons) {
+                    assert!(b <= n && (*b == 0) == (*n == 0), "{sql}: {b} of {n}");
+                    assert_eq!(*b >= min, *n >= min, "{sql}: {b} of {n}");
+                }
             }
         }
     }
