@@ -370,6 +370,12 @@ fn with_person_count(checked: &Checked) -> Result<(String, Vec<Output>), QueryEr
             "an aggregate query is one SELECT (set operations: run each part alone)".into(),
         ));
     };
+    // The rewrite adds columns, which would change what DISTINCT merges.
+    if select.distinct.is_some() {
+        return Err(QueryError::Refused(
+            "SELECT DISTINCT over an aggregate query: group by the columns it shows instead".into(),
+        ));
+    }
     let mut outputs = Vec::new();
     for item in &select.projection {
         let expr = match item {

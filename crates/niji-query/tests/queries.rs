@@ -157,6 +157,26 @@ fn small_cells_are_suppressed_and_person_counts_are_the_platforms() {
     assert_eq!(claims.persons, [with(true), with(false)]);
 }
 
+/// The person counts are added as columns, which would split the rows
+/// DISTINCT merges: such a query is refused, and says what to do instead.
+#[test]
+fn distinct_over_an_aggregate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = analysis(&release_with(dir.path(), Aids::ALL), Limits::default());
+    let sql = "SELECT DISTINCT code, count(*) > 50 AS many FROM claims GROUP BY code, cost";
+    match a.aggregate(sql, &rules("ndb")) {
+        Err(QueryError::Refused(reason)) => assert!(reason.contains("group by"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let grouped = a
+        .aggregate(
+            "SELECT code, count(*) AS n FROM claims GROUP BY code ORDER BY code",
+            &rules("ndb"),
+        )
+        .unwrap();
+    assert_eq!(grouped.computed.rows.len(), 2);
+}
+
 #[test]
 fn a_suppressed_cell_cannot_be_recovered_from_a_total() {
     let dir = tempfile::tempdir().unwrap();
