@@ -250,9 +250,11 @@ impl Sandbox {
         let mut sources = Vec::new();
         let mut bucketed = Vec::new();
         let mut most_rows = Vec::new();
+        // Each attached release's recorded most rows per table, read once.
+        let mut recorded: Vec<Vec<(String, u64)>> = Vec::new();
         for t in tables {
-            let db = match attached.iter().position(|p| *p == &t.path) {
-                Some(i) => format!("r{i}"),
+            let release = match attached.iter().position(|p| *p == &t.path) {
+                Some(i) => i,
                 None => {
                     let alias = format!("r{}", attached.len());
                     conn.execute_batch(&format!(
@@ -263,9 +265,11 @@ impl Sandbox {
                         QueryError::Internal(format!("release {}: {e}", t.path.display()))
                     })?;
                     attached.push(&t.path);
-                    alias
+                    recorded.push(recorded_most_rows(&conn, &alias)?);
+                    attached.len() - 1
                 }
             };
+            let db = format!("r{release}");
             sources.push((t.view.clone(), db.clone(), t.table.clone()));
             let mut columns = vec![quote_ident(PSEUDONYM)];
             columns.extend(
@@ -294,7 +298,11 @@ impl Sandbox {
                 .map_err(|e| QueryError::Internal(format!("view {}: {e}", t.view)))?;
                 bucketed.push(t.view.clone());
             }
-            if let Some(most) = recorded_most_rows(&conn, &db, &t.table)? {
+            let most = recorded[release]
+                .iter()
+                .find(|(table, _)| *table == t.table)
+                .map(|(_, most)| *most);
+            if let Some(most) = most {
                 // Rounded up: how fast a query is answered hints whether its
                 // cells passed on this figure, and a researcher should learn
                 // no more of the heaviest person than a power of two.
@@ -533,12 +541,11 @@ fn has_bucket(conn: &Connection, db: &str, table: &str) -> Result<bool, QueryErr
     .map_err(QueryError::internal)
 }
 
-/// The most rows one person has in release table `table` of attached
-/// database `db`, when the release records it (releases built before
-/// `niji_core::person_rows` do not).
-fn recorded_most_rows(conn: &Connection, db: &str, table: &str) -> Result<Option<u64>, QueryError> {
-    use duckdb::OptionalExt;
-    let recorded: i64 = conn
+/// The most rows one person has in each table of attached release `db`,
+/// as the release records them (releases built before
+/// `niji_core::person_rows` record none).
+fn recorded_most_rows(conn: &Connection, db: &str) -> Result<Vec<(String, u64)>, QueryError> {
+    let present: i64 = conn
         .query_row(
             "SELECT count(*) FROM duckdb_tables() \
              WHERE database_name = ? AND schema_name = ? AND table_name = ?",
@@ -546,20 +553,19 @@ fn recorded_most_rows(conn: &Connection, db: &str, table: &str) -> Result<Option
             |r| r.get(0),
         )
         .map_err(QueryError::internal)?;
-    if recorded == 0 {
-        return Ok(None);
+    if present == 0 {
+        return Ok(Vec::new());
     }
-    conn.query_row(
-        &format!(
-            "SELECT most_rows FROM {db}.{}.{} WHERE table_name = ?",
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT table_name, most_rows FROM {db}.{}.{}",
             person_rows::SCHEMA,
             person_rows::TABLE
-        ),
-        duckdb::params![table],
-        |r| r.get::<_, u64>(0),
-    )
-    .optional()
-    .map_err(QueryError::internal)
+        ))
+        .map_err(QueryError::internal)?;
+    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(QueryError::internal)
 }
 
 /// Each granted view's row count, read from the attached releases'
