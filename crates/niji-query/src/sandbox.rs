@@ -250,8 +250,8 @@ impl Sandbox {
         let mut sources = Vec::new();
         let mut bucketed = Vec::new();
         let mut most_rows = Vec::new();
-        // Each attached release's recorded most rows per table, read once.
-        let mut recorded: Vec<Vec<(String, u64)>> = Vec::new();
+        // Each attached release's aids to counting persons, read once.
+        let mut aids: Vec<Aids> = Vec::new();
         for t in tables {
             let release = match attached.iter().position(|p| *p == &t.path) {
                 Some(i) => i,
@@ -265,7 +265,7 @@ impl Sandbox {
                         QueryError::Internal(format!("release {}: {e}", t.path.display()))
                     })?;
                     attached.push(&t.path);
-                    recorded.push(recorded_most_rows(&conn, &alias)?);
+                    aids.push(Aids::read(&conn, &alias)?);
                     attached.len() - 1
                 }
             };
@@ -285,7 +285,7 @@ impl Sandbox {
                 quote_ident(&t.table)
             ))
             .map_err(|e| QueryError::Internal(format!("view {}: {e}", t.view)))?;
-            if has_bucket(&conn, &db, &t.table)? {
+            if aids[release].bucketed.contains(&t.table) {
                 // The same view with the person bucket, for the platform's
                 // own rewrite only: the allowlist knows only the view above.
                 columns.push(quote_ident(bucket::COLUMN));
@@ -298,7 +298,8 @@ impl Sandbox {
                 .map_err(|e| QueryError::Internal(format!("view {}: {e}", t.view)))?;
                 bucketed.push(t.view.clone());
             }
-            let most = recorded[release]
+            let most = aids[release]
+                .most_rows
                 .iter()
                 .find(|(table, _)| *table == t.table)
                 .map(|(_, most)| *most);
@@ -528,44 +529,56 @@ fn bucketed_view(view: &str) -> String {
     format!("__niji_bucketed_{view}")
 }
 
-/// Whether release table `table` in attached database `db` carries the
-/// person bucket (releases built before it do not).
-fn has_bucket(conn: &Connection, db: &str, table: &str) -> Result<bool, QueryError> {
-    conn.query_row(
-        "SELECT count(*) FROM duckdb_columns() \
-         WHERE database_name = ? AND schema_name = 'main' AND table_name = ? AND column_name = ?",
-        duckdb::params![db, table, bucket::COLUMN],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
-    .map_err(QueryError::internal)
+/// What an attached release carries to help count persons (releases
+/// built before these aids carry none).
+struct Aids {
+    /// Its tables with the person bucket column.
+    bucketed: Vec<String>,
+    /// The most rows one person has in each table, as recorded
+    /// (`niji_core::person_rows`).
+    most_rows: Vec<(String, u64)>,
 }
 
-/// The most rows one person has in each table of attached release `db`,
-/// as the release records them (releases built before
-/// `niji_core::person_rows` record none).
-fn recorded_most_rows(conn: &Connection, db: &str) -> Result<Vec<(String, u64)>, QueryError> {
-    let present: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM duckdb_tables() \
-             WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-            duckdb::params![db, person_rows::SCHEMA, person_rows::TABLE],
-            |r| r.get(0),
-        )
-        .map_err(QueryError::internal)?;
-    if present == 0 {
-        return Ok(Vec::new());
+impl Aids {
+    /// The aids of attached release `db`.
+    fn read(conn: &Connection, db: &str) -> Result<Aids, QueryError> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT table_name FROM duckdb_columns() \
+                 WHERE database_name = ? AND schema_name = 'main' AND column_name = ?",
+            )
+            .map_err(QueryError::internal)?;
+        let bucketed = stmt
+            .query_map(duckdb::params![db, bucket::COLUMN], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(QueryError::internal)?;
+        let recorded: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM duckdb_tables() \
+                 WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+                duckdb::params![db, person_rows::SCHEMA, person_rows::TABLE],
+                |r| r.get(0),
+            )
+            .map_err(QueryError::internal)?;
+        let most_rows = if recorded == 0 {
+            Vec::new()
+        } else {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT table_name, most_rows FROM {db}.{}.{}",
+                    person_rows::SCHEMA,
+                    person_rows::TABLE
+                ))
+                .map_err(QueryError::internal)?;
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(QueryError::internal)?
+        };
+        Ok(Aids {
+            bucketed,
+            most_rows,
+        })
     }
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT table_name, most_rows FROM {db}.{}.{}",
-            person_rows::SCHEMA,
-            person_rows::TABLE
-        ))
-        .map_err(QueryError::internal)?;
-    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(QueryError::internal)
 }
 
 /// Each granted view's row count, read from the attached releases'
