@@ -64,16 +64,6 @@ fn query(who: &Client, project: i64, sql: &str) -> Reply {
     ))
 }
 
-fn cells(reply: &Reply) -> Vec<String> {
-    reply.body["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|row| row.as_array().unwrap().iter())
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect()
-}
-
 fn kinds(view: &Value) -> Vec<String> {
     view["rows"]
         .as_array()
@@ -140,17 +130,27 @@ fn from_a_fhir_bundle_to_a_citizens_receipt_and_opt_out() {
         granted,
     );
 
-    // 3. An aggregate query loses its small cells; a DP query debits the
-    // budget; a query outside the grant is refused.
+    // 3. An aggregate query loses its rows of few persons, keys and all; a
+    // DP query debits the budget; a query outside the grant is refused.
     let fine = query(
         &researcher,
         project,
         "SELECT age, sex, prefecture, count(*) AS n FROM persons GROUP BY 1, 2, 3",
     );
     assert_eq!(fine.status, 200, "{}", fine.body);
+    let withheld = fine.body["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap_or("").contains("withheld, keys included"));
+    assert!(withheld, "no row withheld: {}", fine.body);
     assert!(
-        cells(&fine).iter().any(|c| c == "suppressed"),
-        "no small cell: {}",
+        fine.body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r[3].as_i64().is_some_and(|n| n >= 10)),
+        "{}",
         fine.body
     );
     let dp = researcher.settle(researcher.send(

@@ -6,10 +6,8 @@
 use crate::QueryError;
 use sqlparser::ast::{
     Expr, FunctionArguments, GroupByExpr, ObjectName, ObjectNamePart, Query, Select, SelectItem,
-    SetExpr, Statement, TableFactor, Visit, Visitor,
+    SetExpr, TableFactor, Visit, Visitor,
 };
-use sqlparser::dialect::DuckDbDialect;
-use sqlparser::parser::Parser;
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
@@ -125,30 +123,7 @@ fn refused(reason: impl Into<String>) -> QueryError {
 
 /// Parses and checks `sql` against `allow`.
 pub fn check(sql: &str, allow: &dyn Allowlist) -> Result<Checked, QueryError> {
-    if sql.len() > MAX_SQL_BYTES {
-        return Err(refused(format!(
-            "the query is {} bytes; the limit is {MAX_SQL_BYTES}",
-            sql.len()
-        )));
-    }
-    let mut statements =
-        Parser::parse_sql(&DuckDbDialect {}, sql).map_err(|e| QueryError::Syntax(e.to_string()))?;
-    if statements.len() != 1 {
-        return Err(refused(format!(
-            "send one statement; this text holds {}",
-            statements.len()
-        )));
-    }
-    let query = match statements.remove(0) {
-        Statement::Query(query) => *query,
-        other => {
-            let kind = other.to_string();
-            let verb = kind.split_whitespace().next().unwrap_or("").to_uppercase();
-            return Err(refused(format!(
-                "only SELECT or WITH queries are allowed, not {verb}"
-            )));
-        }
-    };
+    let query = crate::language::parse_query(sql)?;
     let mut names = Names::default();
     let _ = query.visit(&mut names);
     // The platform's own columns and views go by these names; a query

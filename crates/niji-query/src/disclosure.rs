@@ -1,17 +1,22 @@
-//! Output disclosure control: the platform, not the researcher, decides
-//! which cells of an aggregate result may leave. Every cell gets a status
-//! from the rule set the grant names (`policies/disclosure-*.toml`):
+//! Output disclosure control, the judge: the platform, not the researcher,
+//! decides which numbers of an aggregate result may leave, from the
+//! persons it counted itself. By the rule set the grant names
+//! (`policies/disclosure-*.toml`):
 //!
-//! - cells of fewer persons than the minimum are suppressed (zero persons
-//!   is allowed, or held for review);
+//! - a row whose persons fall below the minimum is withheld whole, keys
+//!   included;
+//! - a number whose own persons (its filter's, its column's non-null and,
+//!   for sums and means, non-zero rows) fall below the minimum is
+//!   suppressed (zero persons is allowed, or held for review);
 //! - order statistics (`min`, `max`, …) are refused or held for review;
-//! - a sum whose top contributors dominate it (n, k) or fails the p% rule
-//!   is suppressed;
-//! - secondary suppression: when a suppressed cell could be recovered
-//!   from the others and their total in the same result, more cells are
-//!   suppressed until it cannot.
+//! - an additive number (count, sum, mean) that its top contributors
+//!   dominate (n, k) or that fails the p% rule is suppressed;
+//! - secondary suppression: when a withheld number could be recovered from
+//!   the others and their ROLLUP total, more numbers are withheld until it
+//!   cannot.
 
 use crate::QueryError;
+use crate::language::Aggregate;
 use crate::sandbox::{Cell, ResultSet};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -147,15 +152,6 @@ pub enum Status {
     Review,
 }
 
-/// How an output column of an aggregate query was made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// A grouping key.
-    Key,
-    /// An aggregate, by its function (`count`, `sum`, …).
-    Measure(String),
-}
-
 /// The top contributors of a sum cell, by absolute value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Shares {
@@ -192,69 +188,168 @@ impl Findings {
     }
 }
 
-/// Judges an aggregate result: `persons[r]` is row r's distinct persons,
-/// `outputs[c]` how column c was made, `shares` the contributions of sum
-/// cells (row, column) where the rule set needs them.
+/// One output row as the engine computed it, with the persons the
+/// platform counted for it and for each of its measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Computed {
+    /// The key values.
+    pub keys: Vec<Cell>,
+    /// Every output's value (hidden ones too), keys included.
+    pub outputs: Vec<Cell>,
+    /// Each measure's value.
+    pub measures: Vec<Cell>,
+    /// The row's persons, `|P(g)|` (or a figure in the same class:
+    /// none, fewer than the minimum, at least the minimum).
+    pub persons: u64,
+    /// Each measure's person sets' sizes, likewise: first its own
+    /// `|P(m, g)|`, then (sums and means) its persons of non-zero values.
+    pub measure_persons: Vec<Vec<u64>>,
+    /// The ROLLUP grouping id (a bit per key, set where the key is
+    /// totalled; 0 without ROLLUP).
+    pub grouping: i64,
+}
+
+/// What the rule set made of a computed result, before HAVING, ORDER BY
+/// and LIMIT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    /// Per row: whether it is shown (its persons meet the minimum).
+    pub shown: Vec<bool>,
+    /// Per row, per output (hidden ones too): its status.
+    pub cells: Vec<Vec<Status>>,
+    /// What the rules did, in words.
+    pub notes: Vec<String>,
+}
+
+/// Judges a computed result by `rules`. `measures[m]` is the aggregate of
+/// measure m; `outputs[o]` the measures output o reads (none for a key);
+/// `keys` how many keys there are; `shares` the contributions of
+/// (row, measure) where the rule set has concentration rules.
 pub fn judge(
     rules: &RuleSet,
-    result: &ResultSet,
-    persons: &[u64],
-    outputs: &[Output],
+    rows: &[Computed],
+    measures: &[Aggregate],
+    outputs: &[Option<Vec<usize>>],
+    keys: usize,
     shares: &BTreeMap<(usize, usize), Shares>,
-) -> Findings {
+) -> Judged {
     let mut notes = Vec::new();
-    let mut cells = vec![vec![Status::Pass; outputs.len()]; result.rows.len()];
-    let mut small = 0;
-    for (r, row_cells) in cells.iter_mut().enumerate() {
-        for (c, output) in outputs.iter().enumerate() {
-            let Output::Measure(function) = output else {
-                continue;
-            };
-            row_cells[c] = cell_status(rules, persons[r], function, shares.get(&(r, c)));
-            if row_cells[c] == Status::Suppressed && persons[r] > 0 {
-                small += 1;
-            }
-        }
+    let min = rules.min_persons;
+    let shown: Vec<bool> = rows
+        .iter()
+        .map(|r| r.persons == 0 || r.persons >= min)
+        .collect();
+    let mut status: Vec<Vec<Status>> = rows
+        .iter()
+        .enumerate()
+        .map(|(r, row)| {
+            measures
+                .iter()
+                .enumerate()
+                .map(|(m, aggregate)| {
+                    if !shown[r] {
+                        return Status::Suppressed;
+                    }
+                    cell_status(
+                        rules,
+                        &row.measure_persons[m],
+                        aggregate,
+                        shares.get(&(r, m)),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let withheld_rows = shown.iter().filter(|s| !**s).count();
+    if withheld_rows > 0 {
+        notes.push(format!(
+            "{withheld_rows} rows of fewer than {min} persons withheld, keys included"
+        ));
     }
+    let small = status
+        .iter()
+        .zip(&shown)
+        .filter(|(_, s)| **s)
+        .flat_map(|(r, _)| r)
+        .filter(|s| **s == Status::Suppressed)
+        .count();
     if small > 0 {
         notes.push(format!(
-            "{small} cells of fewer than {} persons, or dominated sums, suppressed",
-            rules.min_persons
+            "{small} numbers of fewer than {min} persons, or dominated by a few, suppressed"
         ));
     }
-    let secondary = secondary_suppression(result, outputs, &mut cells);
+    let secondary = secondary_suppression(rows, measures, keys, &mut status);
     if secondary > 0 {
         notes.push(format!(
-            "{secondary} more cells suppressed so that suppressed cells cannot be recovered from totals"
+            "{secondary} more numbers suppressed so that suppressed ones cannot be recovered from totals"
         ));
     }
+    let cells: Vec<Vec<Status>> = status
+        .iter()
+        .map(|per_measure| {
+            outputs
+                .iter()
+                .map(|reads| match reads {
+                    None => Status::Pass,
+                    Some(ms) => ms
+                        .iter()
+                        .map(|&m| per_measure[m])
+                        .max_by_key(|s| severity(*s))
+                        .unwrap_or(Status::Pass),
+                })
+                .collect()
+        })
+        .collect();
     let held = cells
         .iter()
-        .flatten()
+        .zip(&shown)
+        .filter(|(_, s)| **s)
+        .flat_map(|(r, _)| r)
         .filter(|s| **s == Status::Review)
         .count();
     if held > 0 {
         notes.push(format!("{held} cells held for review"));
     }
-    Findings { cells, notes }
+    Judged {
+        shown,
+        cells,
+        notes,
+    }
 }
 
-fn cell_status(rules: &RuleSet, persons: u64, function: &str, shares: Option<&Shares>) -> Status {
-    if crate::check::EXTREMES.contains(&function) {
-        return match rules.extremes {
-            Action::Allow => Status::Pass,
-            Action::Review => Status::Review,
-            Action::Refuse => Status::Suppressed,
-        };
+/// How much a status withholds: an output takes its measures' worst.
+fn severity(s: Status) -> u8 {
+    match s {
+        Status::Pass => 0,
+        Status::Review => 1,
+        Status::Secondary => 2,
+        Status::Suppressed => 3,
     }
-    if persons == 0 {
+}
+
+/// A number's status from its person sets (its own first), its kind and
+/// its largest contributions.
+fn cell_status(
+    rules: &RuleSet,
+    persons: &[u64],
+    aggregate: &Aggregate,
+    shares: Option<&Shares>,
+) -> Status {
+    if persons.first().is_none_or(|n| *n == 0) {
         return match rules.zero {
             Action::Review => Status::Review,
             _ => Status::Pass,
         };
     }
-    if persons < rules.min_persons {
+    if persons.iter().any(|n| (1..rules.min_persons).contains(n)) {
         return Status::Suppressed;
+    }
+    if aggregate.is_extreme() {
+        return match rules.extremes {
+            Action::Allow => Status::Pass,
+            Action::Review => Status::Review,
+            Action::Refuse => Status::Suppressed,
+        };
     }
     if let Some(s) = shares
         && dominated(rules, s)
@@ -279,52 +374,49 @@ fn dominated(rules: &RuleSet, s: &Shares) -> bool {
     by_dominance || by_p
 }
 
-fn additive(function: &str) -> bool {
-    matches!(function, "count" | "sum" | "count_if")
+fn withheld(s: Status) -> bool {
+    matches!(s, Status::Suppressed | Status::Secondary)
 }
 
-/// Suppresses more cells until no suppressed cell is the one unknown of a
-/// line (the cells that differ in one key) with a published total (that
-/// key NULL, the others equal). Returns the cells it suppressed.
+/// Suppresses more numbers until no withheld one is the one unknown of a
+/// line: a ROLLUP total and the rows it totals. Every measure but the
+/// order statistics takes part (a mean times its count is a sum). Returns
+/// how many it suppressed.
 fn secondary_suppression(
-    result: &ResultSet,
-    outputs: &[Output],
-    cells: &mut [Vec<Status>],
+    rows: &[Computed],
+    measures: &[Aggregate],
+    keys: usize,
+    status: &mut [Vec<Status>],
 ) -> usize {
-    let keys: Vec<usize> = (0..outputs.len())
-        .filter(|&c| outputs[c] == Output::Key)
-        .collect();
-    let withheld = |s: Status| matches!(s, Status::Suppressed | Status::Secondary);
+    let lines = lines(rows, keys);
     let mut added = 0;
     loop {
         let mut changed = false;
-        for (m, output) in outputs.iter().enumerate() {
-            let Output::Measure(function) = output else {
-                continue;
-            };
-            if !additive(function) {
+        for (m, aggregate) in measures.iter().enumerate() {
+            if aggregate.is_extreme() {
                 continue;
             }
-            for &j in &keys {
-                for (total, members) in lines(result, &keys, j) {
-                    let hidden = members.iter().filter(|&&r| withheld(cells[r][m])).count();
-                    if hidden != 1 || withheld(cells[total][m]) {
-                        continue;
-                    }
-                    // Hide the smallest other member; with none, the total.
-                    let next = members
-                        .iter()
-                        .copied()
-                        .filter(|&r| !withheld(cells[r][m]))
-                        .min_by(|&a, &b| {
-                            let v = |r: usize| result.rows[r][m].as_f64().unwrap_or(0.0);
-                            v(a).total_cmp(&v(b))
-                        })
-                        .unwrap_or(total);
-                    cells[next][m] = Status::Secondary;
-                    added += 1;
-                    changed = true;
+            for (total, members) in &lines {
+                // One unknown in a line of a total and its members is one
+                // subtraction away, whichever it is.
+                let unknown = members.iter().filter(|&&r| withheld(status[r][m])).count()
+                    + usize::from(withheld(status[*total][m]));
+                if unknown != 1 {
+                    continue;
                 }
+                // Hide the smallest released member; with none, the total.
+                let next = members
+                    .iter()
+                    .copied()
+                    .filter(|&r| !withheld(status[r][m]))
+                    .min_by(|&a, &b| {
+                        let v = |r: usize| rows[r].measures[m].as_f64().unwrap_or(0.0);
+                        v(a).total_cmp(&v(b))
+                    })
+                    .unwrap_or(*total);
+                status[next][m] = Status::Secondary;
+                added += 1;
+                changed = true;
             }
         }
         if !changed {
@@ -333,26 +425,33 @@ fn secondary_suppression(
     }
 }
 
-/// For key column `j`: each total row (key `j` NULL) with the rows that
-/// share its other keys and have key `j` set.
-fn lines(result: &ResultSet, keys: &[usize], j: usize) -> Vec<(usize, Vec<usize>)> {
-    let others = |r: usize| -> Vec<String> {
-        keys.iter()
-            .filter(|&&k| k != j)
-            .map(|&k| format!("{:?}", result.rows[r][k]))
-            .collect()
-    };
+/// Each ROLLUP total with the rows it totals over one key: for a total
+/// row with key j totalled, the rows where key j is not, the same other
+/// keys totalled, and the same values in the keys that are not.
+fn lines(rows: &[Computed], keys: usize) -> Vec<(usize, Vec<usize>)> {
     let mut out = Vec::new();
-    for (t, row) in result.rows.iter().enumerate() {
-        if row[j] != Cell::Null {
-            continue;
-        }
-        let line = others(t);
-        let members: Vec<usize> = (0..result.rows.len())
-            .filter(|&r| result.rows[r][j] != Cell::Null && others(r) == line)
-            .collect();
-        if !members.is_empty() {
-            out.push((t, members));
+    for (t, total) in rows.iter().enumerate() {
+        for j in 0..keys {
+            let bit = 1i64 << (keys - 1 - j);
+            if total.grouping & bit == 0 {
+                continue;
+            }
+            let members: Vec<usize> = rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.grouping == total.grouping & !bit)
+                .filter(|(_, r)| {
+                    (0..keys).all(|k| {
+                        k == j
+                            || r.grouping & (1i64 << (keys - 1 - k)) != 0
+                            || r.keys[k] == total.keys[k]
+                    })
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if !members.is_empty() {
+                out.push((t, members));
+            }
         }
     }
     out

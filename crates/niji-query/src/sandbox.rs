@@ -7,6 +7,8 @@
 
 use crate::QueryError;
 use crate::check::PSEUDONYM;
+use crate::language::{Request, Source, TableShape, Ty};
+use crate::plan::Aids;
 use duckdb::{Connection, InterruptHandle, ProgressHandle};
 use niji_core::{bucket, person_rows};
 use std::collections::BTreeMap;
@@ -199,6 +201,9 @@ pub struct Sandbox {
     /// Each view's most rows of one person, where its release records it,
     /// rounded up to a power of two.
     most_rows: Vec<(String, u64)>,
+    /// Each view's granted columns with their types, as the analysis
+    /// language sees them.
+    shapes: Vec<TableShape>,
     /// Set when a query was interrupted (timeout or cancel): the
     /// connection is not lent again.
     interrupted: std::cell::Cell<bool>,
@@ -250,8 +255,9 @@ impl Sandbox {
         let mut sources = Vec::new();
         let mut bucketed = Vec::new();
         let mut most_rows = Vec::new();
+        let mut shapes = Vec::new();
         // Each attached release's aids to counting persons, read once.
-        let mut aids: Vec<Aids> = Vec::new();
+        let mut aids: Vec<ReleaseAids> = Vec::new();
         for t in tables {
             let release = match attached.iter().position(|p| *p == &t.path) {
                 Some(i) => i,
@@ -265,7 +271,7 @@ impl Sandbox {
                         QueryError::Internal(format!("release {}: {e}", t.path.display()))
                     })?;
                     attached.push(&t.path);
-                    aids.push(Aids::read(&conn, &alias)?);
+                    aids.push(ReleaseAids::read(&conn, &alias)?);
                     attached.len() - 1
                 }
             };
@@ -285,6 +291,19 @@ impl Sandbox {
                 quote_ident(&t.table)
             ))
             .map_err(|e| QueryError::Internal(format!("view {}: {e}", t.view)))?;
+            shapes.push(TableShape {
+                view: t.view.clone(),
+                columns: aids[release]
+                    .columns
+                    .iter()
+                    .filter(|(table, name, _)| {
+                        *table == t.table
+                            && (name == PSEUDONYM
+                                || t.columns.iter().any(|c| c.eq_ignore_ascii_case(name)))
+                    })
+                    .map(|(_, name, ty)| (name.to_lowercase(), Ty::of_duckdb(ty)))
+                    .collect(),
+            });
             if aids[release].bucketed.contains(&t.table) {
                 // The same view with the person bucket, for the platform's
                 // own rewrite only: the allowlist knows only the view above.
@@ -331,6 +350,7 @@ impl Sandbox {
             sources,
             bucketed,
             most_rows,
+            shapes,
             interrupted: std::cell::Cell::new(false),
         })
     }
@@ -400,6 +420,34 @@ impl Sandbox {
             .iter()
             .find(|(v, _)| v.eq_ignore_ascii_case(view))
             .map(|(_, most)| *most)
+    }
+
+    /// Each granted view with its granted columns' types.
+    pub fn shapes(&self) -> Vec<TableShape> {
+        self.shapes.clone()
+    }
+
+    /// What this sandbox's releases offer to settle the persons of
+    /// `request` cheaply: the most rows one person has in its joined rows
+    /// (the product over its tables; a person-level variable has one row
+    /// per person), and the first relation's bucketed twin.
+    pub(crate) fn aids_for(&self, request: &Request) -> Aids {
+        let mut most: Option<u64> = Some(1);
+        for r in &request.relations {
+            if let Source::Table { view } = &r.source {
+                most = most
+                    .zip(self.most_rows(view))
+                    .map(|(a, b)| a.saturating_mul(b));
+            }
+        }
+        let twin = match &request.relations.first().map(|r| &r.source) {
+            Some(Source::Table { view }) => self.bucketed(view),
+            _ => None,
+        };
+        Aids {
+            most_rows: most,
+            twin,
+        }
     }
 
     /// Rows of the granted tables `views` name (case-insensitive), before
@@ -531,7 +579,9 @@ fn bucketed_view(view: &str) -> String {
 
 /// What an attached release carries to help count persons (releases
 /// built before these aids carry none).
-struct Aids {
+struct ReleaseAids {
+    /// Every column of its tables: table, column, DuckDB type.
+    columns: Vec<(String, String, String)>,
     /// Its tables with the person bucket column.
     bucketed: Vec<String>,
     /// The most rows one person has in each table, as recorded
@@ -539,19 +589,26 @@ struct Aids {
     most_rows: Vec<(String, u64)>,
 }
 
-impl Aids {
+impl ReleaseAids {
     /// The aids of attached release `db`.
-    fn read(conn: &Connection, db: &str) -> Result<Aids, QueryError> {
+    fn read(conn: &Connection, db: &str) -> Result<ReleaseAids, QueryError> {
         let mut stmt = conn
             .prepare(
-                "SELECT table_name FROM duckdb_columns() \
-                 WHERE database_name = ? AND schema_name = 'main' AND column_name = ?",
+                "SELECT table_name, column_name, data_type FROM duckdb_columns() \
+                 WHERE database_name = ? AND schema_name = 'main' ORDER BY table_name, column_index",
             )
             .map_err(QueryError::internal)?;
-        let bucketed = stmt
-            .query_map(duckdb::params![db, bucket::COLUMN], |r| r.get(0))
+        let columns: Vec<(String, String, String)> = stmt
+            .query_map(duckdb::params![db], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .and_then(|rows| rows.collect())
             .map_err(QueryError::internal)?;
+        let bucketed = columns
+            .iter()
+            .filter(|(_, c, _)| c == bucket::COLUMN)
+            .map(|(t, _, _)| t.clone())
+            .collect();
         let recorded: i64 = conn
             .query_row(
                 "SELECT count(*) FROM duckdb_tables() \
@@ -574,7 +631,8 @@ impl Aids {
                 .and_then(|rows| rows.collect())
                 .map_err(QueryError::internal)?
         };
-        Ok(Aids {
+        Ok(ReleaseAids {
+            columns,
             bucketed,
             most_rows,
         })

@@ -118,7 +118,7 @@ fn audit_detail(
                     "released"
                 }),
             );
-            detail.insert("tables".into(), json!(o.checked.tables));
+            detail.insert("tables".into(), json!(o.tables));
             detail.insert("rows_scanned".into(), json!(o.scanned));
             detail.insert(
                 "shape".into(),
