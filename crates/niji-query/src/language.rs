@@ -543,8 +543,15 @@ impl Request {
     }
 }
 
+/// A refusal. Its text may quote the query's own names, so it is bounded
+/// here, once for every refusal, before the server logs or returns it.
 fn refused(reason: impl Into<String>) -> QueryError {
-    QueryError::Refused(reason.into())
+    const MOST: usize = 400;
+    let mut reason = reason.into();
+    if reason.chars().count() > MOST {
+        reason = reason.chars().take(MOST).collect::<String>() + "…";
+    }
+    QueryError::Refused(reason)
 }
 
 /// Parses `sql` and checks it into a [`Request`] over `tables`.
@@ -2361,6 +2368,13 @@ mod tests {
             let r = refusal(sql);
             assert!(r.contains(says), "{sql}: {r}");
         }
+    }
+
+    #[test]
+    fn a_refusal_quoting_a_long_name_is_bounded() {
+        let name = "t".repeat(5000);
+        let r = refusal(&format!("SELECT count(*) FROM {name}"));
+        assert!(r.chars().count() <= 401, "{}", r.len());
     }
 
     #[test]

@@ -325,7 +325,7 @@ impl Analysis {
     /// `rules`.
     pub fn aggregate(&self, sql: &str, rules: &RuleSet) -> Result<Outcome, QueryError> {
         let sandbox = self.sandbox(self.limits.clone())?;
-        let request = language::parse(sql, &sandbox.shapes())?;
+        let request = language::parse(sql, sandbox.shapes())?;
         let extremes = request.extremes();
         if rules.extremes == disclosure::Action::Refuse && !extremes.is_empty() {
             let names: Vec<&str> = extremes.into_iter().collect();

@@ -423,8 +423,8 @@ impl Sandbox {
     }
 
     /// Each granted view with its granted columns' types.
-    pub fn shapes(&self) -> Vec<TableShape> {
-        self.shapes.clone()
+    pub fn shapes(&self) -> &[TableShape] {
+        &self.shapes
     }
 
     /// What this sandbox's releases offer to settle the persons of
@@ -534,7 +534,7 @@ impl Sandbox {
         while let Some(row) = rows.next().map_err(QueryError::from_duckdb)? {
             if out.len() == self.limits.max_rows {
                 return Err(QueryError::Refused(format!(
-                    "the result has more than {} rows; aggregate further or add a LIMIT",
+                    "the result has more than {} rows; aggregate further (a LIMIT shortens row-level results; an aggregate's LIMIT applies after disclosure control)",
                     self.limits.max_rows
                 )));
             }
