@@ -350,6 +350,97 @@ fn a_flagged_result_waits_in_the_airlock_for_two_outside_reviewers() {
     }
 }
 
+/// A total of claims' points that 1 to 9 persons reach or pass, read
+/// from the release file, and how many persons that is.
+fn few_heaviest(release: &Path) -> (i64, u64) {
+    let config = duckdb::Config::default()
+        .access_mode(duckdb::AccessMode::ReadOnly)
+        .unwrap();
+    let conn = duckdb::Connection::open_with_flags(release, config).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT total, count(*) OVER (ORDER BY total DESC) FROM \
+             (SELECT sum(points) AS total FROM claims GROUP BY pseudonym) ORDER BY total DESC",
+        )
+        .unwrap();
+    let totals: Vec<(i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    totals
+        .into_iter()
+        .filter(|(_, n)| (1..10).contains(n))
+        .map(|(total, n)| (total, n as u64))
+        .next_back()
+        .expect("a total of points only a few persons reach")
+}
+
+/// Differencing: a count over everyone, then the same count without the
+/// few persons whose claims reach a threshold. Both are of hundreds of
+/// persons; subtracted, they count those few. The second waits in the
+/// airlock, the first beside it for the reviewers; the researcher learns
+/// that a few persons separate them, not how many.
+#[test]
+fn a_number_a_few_persons_from_an_earlier_one_waits_for_review_beside_it() {
+    let env = platform();
+    let (total, few) = few_heaviest(&env.data().join("releases/claims.duckdb"));
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let p = project(
+        &server,
+        &alice,
+        &[("persons", "age"), ("persons", "sex"), ("claims", "points")],
+    );
+    // Persons with claims, and their total points as a person-level
+    // variable.
+    let with = "WITH v AS (SELECT pseudonym, sum(points) AS total FROM claims GROUP BY pseudonym) ";
+    let everyone = format!("{with}SELECT count(*) AS n FROM persons JOIN v USING (pseudonym)");
+    let first = sql(&alice, p, &everyone);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let but_few = format!(
+        "{with}SELECT count(*) AS n FROM persons JOIN v USING (pseudonym) WHERE v.total < {total}"
+    );
+    let second = sql(&alice, p, &but_few);
+    assert_eq!(second.status, 202, "{}", second.body);
+    assert_eq!(second.body["status"], "review");
+    assert_eq!(second.body["rows"], json!([]));
+    let notes = second.body["notes"].to_string();
+    assert!(notes.contains("fewer than the minimum"), "{notes}");
+    assert!(
+        !notes.contains("differs in"),
+        "the researcher is not told how many: {notes}"
+    );
+    let id = second.body["airlock"].as_i64().unwrap();
+
+    // The reviewers see the earlier output beside the held one.
+    let rev1 = Client::login(&server, "rev1", PASSWORD);
+    let item = rev1.send("GET", &format!("/api/v1/airlock/{id}"), None);
+    assert_eq!(item.status, 200, "{}", item.body);
+    let findings = item.body["findings"].to_string();
+    assert!(
+        findings.contains(&format!("differs in {few} persons")),
+        "{findings}"
+    );
+    assert!(
+        findings.contains(&everyone),
+        "the earlier query: {findings}"
+    );
+
+    // A number apart by the minimum or more leaves; so does the first
+    // again (it left already).
+    for (text, status) in [
+        ("SELECT count(*) AS n FROM persons WHERE sex = '1'", 200),
+        (everyone.as_str(), 200),
+    ] {
+        let reply = sql(&alice, p, text);
+        assert_eq!(reply.status, status, "{text}: {}", reply.body);
+    }
+    // Asked again, the differencing query waits again.
+    assert_eq!(sql(&alice, p, &but_few).status, 202);
+    server.stop();
+}
+
 fn dp(client: &Client, project: i64, rho: f64) -> Reply {
     client.settle(client.send(
         "POST",

@@ -286,6 +286,7 @@ fn releases_under_both_tiers() {
                 "source",
                 "person_key",
                 niji_core::bucket::COLUMN,
+                niji_core::person_index::COLUMN,
             ] {
                 assert!(
                     !header.split(',').any(|h| h == column),
@@ -330,8 +331,10 @@ fn releases_under_both_tiers() {
     }
 
     // Every table of every release carries each row's person bucket, as
-    // the analysis API reads it: the bit of the row's own pseudonym. And
-    // the release records, for each table, the most rows one person has.
+    // the analysis API reads it: the bit of the row's own pseudonym; and
+    // its person index: the pseudonym's position among the release's
+    // persons, the same in every table. And the release records, for each
+    // table, the most rows one person has, and its number of persons.
     for file in files
         .iter()
         .filter(|f| f.extension().is_some_and(|e| e == "duckdb"))
@@ -361,6 +364,30 @@ fn releases_under_both_tiers() {
             .map(Result::unwrap)
             .collect();
         assert_eq!(recorded, names, "{}", file.display());
+        let index: std::collections::HashMap<String, u32> = conn
+            .prepare(&format!(
+                "SELECT pseudonym, {} FROM persons",
+                niji_core::person_index::COLUMN
+            ))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let width: u64 = conn
+            .query_row("SELECT persons FROM niji.person_index", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(width, index.len() as u64, "{}", file.display());
+        let mut sorted: Vec<(&String, &u32)> = index.iter().collect();
+        sorted.sort();
+        assert!(
+            sorted
+                .iter()
+                .enumerate()
+                .all(|(i, (_, at))| **at as usize == i),
+            "{}: the index is the order of pseudonyms",
+            file.display()
+        );
         let mut persons = 0;
         for table in names {
             let (most, heaviest): (u64, u64) = conn
@@ -376,23 +403,25 @@ fn releases_under_both_tiers() {
             assert_eq!(most, heaviest, "{}: {table}", file.display());
             let mut stmt = conn
                 .prepare(&format!(
-                    "SELECT DISTINCT pseudonym, {} FROM \"{table}\"",
-                    niji_core::bucket::COLUMN
+                    "SELECT DISTINCT pseudonym, {}, {} FROM \"{table}\"",
+                    niji_core::bucket::COLUMN,
+                    niji_core::person_index::COLUMN
                 ))
                 .unwrap();
-            let pairs: Vec<(String, u64)> = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            let rows: Vec<(String, u64, u32)> = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
-            persons += pairs.len();
-            for (p, bit) in pairs {
+            persons += rows.len();
+            for (p, bit, at) in rows {
                 assert_eq!(
                     niji_core::bucket::bit(&p),
                     bit,
                     "{}: {table}",
                     file.display()
                 );
+                assert_eq!(index.get(&p), Some(&at), "{}: {table}", file.display());
             }
         }
         assert!(persons > 0, "{}", file.display());

@@ -568,19 +568,24 @@ fn write_export(release: &Path, dir: &Path, format: ExportFormat) -> anyhow::Res
 }
 
 /// The query reading a release table's columns, less the hidden person
-/// bucket (an aid to the analysis API, not release content).
+/// bucket and person index (aids to the analysis API, not release content).
 fn shown_columns(conn: &duckdb::Connection, table: &str) -> anyhow::Result<String> {
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut stmt = conn.prepare(
         "SELECT column_name FROM duckdb_columns() \
          WHERE database_name = current_database() AND schema_name = 'main' \
-         AND table_name = ? AND column_name <> ? \
+         AND table_name = ? AND column_name NOT IN (?, ?) \
          ORDER BY column_index",
     )?;
     let columns: Vec<String> = stmt
-        .query_map(duckdb::params![table, niji_core::bucket::COLUMN], |r| {
-            r.get::<_, String>(0)
-        })?
+        .query_map(
+            duckdb::params![
+                table,
+                niji_core::bucket::COLUMN,
+                niji_core::person_index::COLUMN
+            ],
+            |r| r.get::<_, String>(0),
+        )?
         .map(|c| c.map(|c| quote(&c)))
         .collect::<Result<_, _>>()?;
     Ok(format!(

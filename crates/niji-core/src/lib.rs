@@ -11,6 +11,8 @@ work of its own:
   environment overrides), loaded with errors that name the file and line;
 - [`content`]: the canonical content schema every adapter writes, as Arrow
   schemas;
+- [`person_index`]: the hidden person index of release tables, with which
+  the analysis API keeps each released number's persons as a bitmap;
 - [`person_rows`]: the most rows one person has in each release table,
   which lets disclosure control bound a cell's persons from its row count;
 - [`role`]: who an account is — an administrator, a review-board member or an
@@ -33,6 +35,7 @@ pub mod bucket;
 pub mod config;
 pub mod content;
 pub mod geography;
+pub mod person_index;
 pub mod person_rows;
 pub mod role;
 pub mod secret;

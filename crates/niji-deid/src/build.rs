@@ -12,10 +12,11 @@
 //! themselves at random: the order says nothing of the sources, and DuckDB
 //! stores a person's repeated values as runs. Persons who opted out are
 //! left out before anything is computed. Every table also carries the
-//! hidden person bucket ([`niji_core::bucket`]), and the release records
+//! hidden person bucket ([`niji_core::bucket`]) and person index
+//! ([`niji_core::person_index`]), and the release records
 //! the most rows one person has in each table ([`niji_core::person_rows`]):
 //! the analysis API bounds a cell's persons with them where a bound is
-//! enough. Researchers and exports see neither.
+//! enough. Researchers and exports see none of them.
 
 use crate::hierarchy::{self, Hierarchy, HierarchyError, SUPPRESSED};
 use crate::policy::{
@@ -28,7 +29,7 @@ use chrono::{Datelike, NaiveDate};
 use duckdb::types::Value;
 use duckdb::{Connection, params};
 use niji_core::content::{Kind, TABLES};
-use niji_core::{bucket, geography, person_rows};
+use niji_core::{bucket, geography, person_index, person_rows};
 use ring::hmac;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -320,6 +321,7 @@ fn build_into(
         conn.execute_batch(&person_rows::record(table))
             .map_err(db)?;
     }
+    conn.execute_batch(&person_index::record()).map_err(db)?;
     progress(Step::Finish);
     let batches = batches(&conn).map_err(db)?;
     conn.execute_batch("DETACH content; DROP TABLE IF EXISTS kept; CHECKPOINT;")
@@ -617,10 +619,11 @@ fn write_persons(
         .map(|(_, c)| format!("{} VARCHAR", ident(&c.name)))
         .collect();
     conn.execute_batch(&format!(
-        "CREATE TABLE persons (pseudonym VARCHAR NOT NULL PRIMARY KEY, {}, {bucket} UBIGINT NOT NULL);
-         CREATE TEMP TABLE kept (person_key BIGINT, pseudonym VARCHAR, shift INTEGER, bucket UBIGINT);",
+        "CREATE TABLE persons (pseudonym VARCHAR NOT NULL PRIMARY KEY, {}, {bucket} UBIGINT NOT NULL, {index} UINTEGER NOT NULL);
+         CREATE TEMP TABLE kept (person_key BIGINT, pseudonym VARCHAR, shift INTEGER, bucket UBIGINT, person UINTEGER);",
         columns.join(", "),
         bucket = bucket::COLUMN,
+        index = person_index::COLUMN,
     ))?;
     // The quasi-identifiers' labels at the chosen levels.
     let quasi_at: HashMap<&str, usize> = table
@@ -638,8 +641,11 @@ fn write_persons(
     // Sorted by pseudonym, an HMAC output: row order says nothing of the
     // source.
     rows.sort_unstable();
+    // The person index is the position in that order
+    // (`niji_core::person_index`).
+    let index = |at: usize| u32::try_from(at).map_err(|_| duckdb::Error::AppendError);
     let mut app = conn.appender("persons")?;
-    for (pseudonym, i) in &rows {
+    for (at, (pseudonym, i)) in rows.iter().enumerate() {
         let mut values: Vec<Value> = vec![Value::Text(pseudonym.clone())];
         for (c, column) in &released {
             let value = match (quasi_at.get(column.name.as_str()), generalized) {
@@ -654,15 +660,22 @@ fn write_persons(
             values.push(Value::Text(value));
         }
         values.push(Value::UBigInt(bucket::bit(pseudonym)));
+        values.push(Value::UInt(index(at)?));
         app.append_row(duckdb::appender_params_from_iter(values.iter()))?;
     }
     app.flush()?;
     drop(app);
     let mut app = conn.appender("kept")?;
-    for (pseudonym, i) in &rows {
+    for (at, (pseudonym, i)) in rows.iter().enumerate() {
         let k = persons[*i].key;
         let shift = shift_of(key, k, shift_days);
-        app.append_row(params![k, pseudonym, shift, bucket::bit(pseudonym)])?;
+        app.append_row(params![
+            k,
+            pseudonym,
+            shift,
+            bucket::bit(pseudonym),
+            index(at)?
+        ])?;
     }
     app.flush()
 }
@@ -746,12 +759,13 @@ fn write_event_table(conn: &Connection, t: &EventTable) -> duckdb::Result<u64> {
     };
     conn.execute_batch(&format!(
         "CREATE TABLE {name} AS
-           SELECT k.pseudonym{select}, k.bucket AS {bucket}
+           SELECT k.pseudonym{select}, k.bucket AS {bucket}, k.person AS {index}
            FROM content.{from} t JOIN scope sc USING (batch_id, record) JOIN kept k USING (person_key)
            ORDER BY k.pseudonym, random()",
         name = ident(&t.name),
         from = ident(&t.from),
         bucket = bucket::COLUMN,
+        index = person_index::COLUMN,
     ))?;
     conn.query_row(
         &format!("SELECT count(*) FROM {}", ident(&t.name)),
@@ -788,10 +802,14 @@ fn describe_columns(
     }
     let hidden = "hidden: one bit of 64, chosen by six bits of the pseudonym; it bounds a cell's persons \
                   for disclosure control; never shown to researchers nor exported";
+    let index = "hidden: the person's position in the order of pseudonyms; it keeps a released number's \
+                 persons as a bitmap for disclosure control; never shown to researchers nor exported";
     comments.push(("persons".into(), bucket::COLUMN.into(), hidden.into()));
+    comments.push(("persons".into(), person_index::COLUMN.into(), index.into()));
     let anonymized = policy.release.tier == Tier::Anonymized;
     for t in policy.tables.iter().map(|t| t.get_ref()) {
         comments.push((t.name.clone(), bucket::COLUMN.into(), hidden.into()));
+        comments.push((t.name.clone(), person_index::COLUMN.into(), index.into()));
         let content = TABLES.iter().find(|c| c.name == t.from).expect("checked");
         comments.push((
             t.name.clone(),

@@ -18,6 +18,7 @@
 use crate::QueryError;
 use crate::language::Aggregate;
 use crate::sandbox::{Cell, ResultSet};
+use roaring::RoaringBitmap;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -207,6 +208,10 @@ pub struct Computed {
     /// The ROLLUP grouping id (a bit per key, set where the key is
     /// totalled; 0 without ROLLUP).
     pub grouping: i64,
+    /// Each measure's decisive persons (for sums and means, those of
+    /// non-zero values) as a bitmap over the release's person index, for
+    /// differencing; empty when the release has no person index.
+    pub sets: Vec<RoaringBitmap>,
 }
 
 /// What the rule set made of a computed result, before HAVING, ORDER BY

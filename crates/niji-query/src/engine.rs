@@ -6,8 +6,9 @@
 use crate::QueryError;
 use crate::disclosure::{Computed, Shares};
 use crate::language::OutputKind;
-use crate::plan::{Counting, Plan};
+use crate::plan::{Counting, Layout, Plan};
 use crate::sandbox::{Cell, Kind, Sandbox};
+use roaring::RoaringBitmap;
 use std::collections::{BTreeMap, HashMap};
 
 /// A computed result: its rows, each output's kind, and how persons were
@@ -20,90 +21,21 @@ pub(crate) struct Engined {
 
 /// Runs `plan`, settling every person count against the minimum `min`.
 pub(crate) fn run(plan: &Plan, sandbox: &Sandbox, min: u64) -> Result<Engined, QueryError> {
-    let sets = plan.sets();
+    if plan.aids.index.is_some() {
+        return run_sets(plan, sandbox, min);
+    }
     for counting in plan.passes() {
         let result = sandbox.run(&plan.sql(counting))?;
         let layout = plan.layout(counting);
-        let request = plan.request;
-        let kinds = request
-            .outputs
-            .iter()
-            .enumerate()
-            .map(|(o, out)| match out.kind {
-                OutputKind::Key(k) => result.kinds[k],
-                OutputKind::Measure(_) => {
-                    let at = layout.measure_outputs.iter().position(|x| *x == o);
-                    result.kinds[layout.keys + at.unwrap_or(0)]
-                }
-            })
-            .collect();
+        let kinds = kinds(plan, &layout, &result.kinds);
         let mut rows = Vec::with_capacity(result.rows.len());
         let mut settled_all = true;
         for row in result.rows {
-            let keys = row[..layout.keys].to_vec();
-            let outputs = request
-                .outputs
-                .iter()
-                .enumerate()
-                .map(|(o, out)| match out.kind {
-                    OutputKind::Key(k) => keys[k].clone(),
-                    OutputKind::Measure(_) => {
-                        let at = layout.measure_outputs.iter().position(|x| *x == o);
-                        row[layout.keys + at.unwrap_or(0)].clone()
-                    }
-                })
-                .collect();
-            let first = layout.keys + layout.measure_outputs.len();
-            let measures = row[first..first + layout.measures].to_vec();
-            let figures = |which: usize| -> Result<Option<Vec<u64>>, QueryError> {
-                layout
-                    .figures(which)
-                    .map(|range| row[range].iter().map(count).collect())
-                    .transpose()
-            };
-            let (rows_fig, buckets, exact) = (figures(0)?, figures(1)?, figures(2)?);
-            let persons: Option<Vec<u64>> = match exact {
-                Some(exact) => Some(exact),
-                None => (0..=layout.sets)
-                    .map(|i| {
-                        settle(
-                            buckets.as_ref().map(|b| b[i]),
-                            rows_fig
-                                .as_ref()
-                                .zip(plan.aids.most_rows)
-                                .map(|(n, most)| (n[i], most)),
-                            min,
-                        )
-                    })
-                    .collect(),
-            };
-            let Some(persons) = persons else {
+            let Some(persons) = settled(plan, &layout, &row, min)? else {
                 settled_all = false;
                 break;
             };
-            let grouping = match layout.grouping_column() {
-                Some(g) => match row[g] {
-                    Cell::Int(g) => g,
-                    _ => {
-                        return Err(QueryError::Internal(
-                            "a grouping id that is no number".into(),
-                        ));
-                    }
-                },
-                None => 0,
-            };
-            let mut measure_persons = vec![Vec::new(); layout.measures];
-            for ((m, _), n) in sets.iter().zip(&persons[1..]) {
-                measure_persons[*m].push(*n);
-            }
-            rows.push(Computed {
-                keys,
-                outputs,
-                measures,
-                persons: persons[0],
-                measure_persons,
-                grouping,
-            });
+            rows.push(computed(plan, &layout, row, &persons, Vec::new())?);
         }
         if settled_all {
             return Ok(Engined {
@@ -116,6 +48,220 @@ pub(crate) fn run(plan: &Plan, sandbox: &Sandbox, min: u64) -> Result<Engined, Q
     Err(QueryError::Internal(
         "the exact pass settles every count".into(),
     ))
+}
+
+/// The sets pass: every number's decisive persons as a bitmap over the
+/// release's person index, exact; a sum's non-null persons, when none of
+/// them is non-zero and its rows cannot tell, from the exact pass.
+fn run_sets(plan: &Plan, sandbox: &Sandbox, min: u64) -> Result<Engined, QueryError> {
+    let layout = plan.layout(Counting::Sets);
+    let (result, blobs) =
+        sandbox.run_with_blobs(&plan.sql(Counting::Sets), layout.bitmap_columns())?;
+    let kinds = kinds(plan, &layout, &result.kinds);
+    let (_, tracked) = plan.tracked();
+    let decisive = plan.decisive();
+    let sets = plan.sets();
+    let mut rows = Vec::with_capacity(result.rows.len());
+    let mut unsettled = false;
+    for (row, blobs) in result.rows.into_iter().zip(blobs) {
+        let bitmaps: Vec<RoaringBitmap> = blobs.iter().map(|b| bitmap(b.as_deref())).collect();
+        let figures = layout
+            .figures(0)
+            .map(|range| {
+                row[range]
+                    .iter()
+                    .map(count)
+                    .collect::<Result<Vec<u64>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let mut persons = Vec::with_capacity(tracked.len());
+        for (i, of) in tracked.iter().enumerate() {
+            let n = match of {
+                Some(j) => bitmaps[*j].len(),
+                None => {
+                    // A sum's non-null persons hold its non-zero ones.
+                    let m = sets[i - 1].0;
+                    match bitmaps[decisive[m]].len() {
+                        0 => {
+                            let rows = figures.get(i).copied().zip(plan.aids.most_rows);
+                            match settle(None, rows, min) {
+                                Some(n) => n,
+                                None => {
+                                    unsettled = true;
+                                    0
+                                }
+                            }
+                        }
+                        z => z,
+                    }
+                }
+            };
+            persons.push(n);
+        }
+        let numbers = decisive.iter().map(|&j| bitmaps[j].clone()).collect();
+        rows.push(computed(plan, &layout, row, &persons, numbers)?);
+    }
+    if unsettled {
+        exact_counts(plan, sandbox, &mut rows)?;
+    }
+    Ok(Engined {
+        rows,
+        kinds,
+        counting: Counting::Sets,
+    })
+}
+
+/// Replaces every row's person counts with the exact pass's, matched by
+/// keys and grouping id.
+fn exact_counts(plan: &Plan, sandbox: &Sandbox, rows: &mut [Computed]) -> Result<(), QueryError> {
+    let layout = plan.layout(Counting::Exact);
+    let result = sandbox.run(&plan.sql(Counting::Exact))?;
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for (r, row) in rows.iter().enumerate() {
+        at.insert(row_id(&row.keys, row.grouping), r);
+    }
+    for row in result.rows {
+        let exact = computed(plan, &layout, row, &[], Vec::new())?;
+        if let Some(&r) = at.get(&row_id(&exact.keys, exact.grouping)) {
+            rows[r].persons = exact.persons;
+            rows[r].measure_persons = exact.measure_persons;
+        }
+    }
+    Ok(())
+}
+
+fn row_id(keys: &[Cell], grouping: i64) -> String {
+    format!("{keys:?}/{grouping}")
+}
+
+/// A bitmap from DuckDB's BIT as a BLOB: bits from the first byte's
+/// highest, the person index counting from 0 (no padding: the width is
+/// whole bytes, `niji_core::person_index::width`); NULL is no person.
+pub(crate) fn bitmap(bytes: Option<&[u8]>) -> RoaringBitmap {
+    match bytes {
+        None => RoaringBitmap::new(),
+        Some(b) => {
+            let lsb0: Vec<u8> = b.iter().map(|x| x.reverse_bits()).collect();
+            RoaringBitmap::from_lsb0_bytes(0, &lsb0)
+        }
+    }
+}
+
+/// Each output's kind from a pass's column kinds.
+fn kinds(plan: &Plan, layout: &Layout, columns: &[Kind]) -> Vec<Kind> {
+    plan.request
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(o, out)| match out.kind {
+            OutputKind::Key(k) => columns[k],
+            OutputKind::Measure(_) => {
+                let at = layout.measure_outputs.iter().position(|x| *x == o);
+                columns[layout.keys + at.unwrap_or(0)]
+            }
+        })
+        .collect()
+}
+
+/// A row's persons (the row's, then each person set's) as the pass's
+/// figures settle them; None when they cannot.
+fn settled(
+    plan: &Plan,
+    layout: &Layout,
+    row: &[Cell],
+    min: u64,
+) -> Result<Option<Vec<u64>>, QueryError> {
+    let figures = |which: usize| -> Result<Option<Vec<u64>>, QueryError> {
+        layout
+            .figures(which)
+            .map(|range| row[range].iter().map(count).collect())
+            .transpose()
+    };
+    let (rows_fig, buckets, exact) = (figures(0)?, figures(1)?, figures(2)?);
+    if exact.is_some() {
+        return Ok(exact);
+    }
+    Ok((0..=layout.sets)
+        .map(|i| {
+            settle(
+                buckets.as_ref().map(|b| b[i]),
+                rows_fig
+                    .as_ref()
+                    .zip(plan.aids.most_rows)
+                    .map(|(n, most)| (n[i], most)),
+                min,
+            )
+        })
+        .collect())
+}
+
+/// One computed row: keys, outputs, measures and grouping id from the
+/// pass's row; `persons` the row's and each set's (from the exact figures
+/// when empty); `sets` each measure's decisive persons.
+fn computed(
+    plan: &Plan,
+    layout: &Layout,
+    row: Vec<Cell>,
+    persons: &[u64],
+    sets: Vec<RoaringBitmap>,
+) -> Result<Computed, QueryError> {
+    let exact;
+    let persons = if persons.is_empty() {
+        exact = layout
+            .figures(2)
+            .map(|range| {
+                row[range]
+                    .iter()
+                    .map(count)
+                    .collect::<Result<Vec<u64>, _>>()
+            })
+            .transpose()?
+            .ok_or_else(|| QueryError::Internal("a pass without exact figures".into()))?;
+        &exact[..]
+    } else {
+        persons
+    };
+    let keys = row[..layout.keys].to_vec();
+    let outputs = plan
+        .request
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(o, out)| match out.kind {
+            OutputKind::Key(k) => keys[k].clone(),
+            OutputKind::Measure(_) => {
+                let at = layout.measure_outputs.iter().position(|x| *x == o);
+                row[layout.keys + at.unwrap_or(0)].clone()
+            }
+        })
+        .collect();
+    let first = layout.keys + layout.measure_outputs.len();
+    let measures = row[first..first + layout.measures].to_vec();
+    let grouping = match layout.grouping_column() {
+        Some(g) => match row[g] {
+            Cell::Int(g) => g,
+            _ => {
+                return Err(QueryError::Internal(
+                    "a grouping id that is no number".into(),
+                ));
+            }
+        },
+        None => 0,
+    };
+    let mut measure_persons = vec![Vec::new(); layout.measures];
+    for ((m, _), n) in plan.sets().iter().zip(&persons[1..]) {
+        measure_persons[*m].push(*n);
+    }
+    Ok(Computed {
+        keys,
+        outputs,
+        measures,
+        persons: persons[0],
+        measure_persons,
+        grouping,
+        sets,
+    })
 }
 
 fn count(c: &Cell) -> Result<u64, QueryError> {
@@ -158,10 +304,9 @@ pub(crate) fn shares(
     let found = sandbox.run(&plan.contributions(&measures))?;
     let keys = plan.request.keys.len();
     let with_grouping = plan.request.rollup;
-    let id = |keys: &[Cell], grouping: i64| format!("{keys:?}/{grouping}");
     let mut at: HashMap<String, usize> = HashMap::new();
     for (r, row) in rows.iter().enumerate() {
-        at.insert(id(&row.keys, row.grouping), r);
+        at.insert(row_id(&row.keys, row.grouping), r);
     }
     let first = keys + usize::from(with_grouping);
     for f in &found.rows {
@@ -169,7 +314,7 @@ pub(crate) fn shares(
             (true, Cell::Int(g)) => *g,
             _ => 0,
         };
-        let Some(&r) = at.get(&id(&f[..keys], grouping)) else {
+        let Some(&r) = at.get(&row_id(&f[..keys], grouping)) else {
             continue;
         };
         for (i, &m) in measures.iter().enumerate() {

@@ -64,6 +64,7 @@ println!("{:?} {:?}", outcome.released.rows, outcome.findings.notes);
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod differencing;
 pub mod disclosure;
 pub(crate) mod engine;
 pub mod language;
@@ -187,7 +188,51 @@ pub struct Outcome {
     pub released: ResultSet,
     /// Rows of the tables the query reads, before its filters.
     pub scanned: u64,
+    /// Every number that leaves or waits for review, with its persons,
+    /// for differencing against the project's earlier numbers; None when
+    /// the release has no person index (then differencing cannot be
+    /// checked, and the caller must not release the result) and for
+    /// row-level results.
+    pub numbers: Option<differencing::Numbers>,
 }
+
+impl Outcome {
+    /// Holds number `n` of [`Outcome::numbers`] for review: its cells (all
+    /// cells when no column shows it) wait in the airlock, and the
+    /// researcher learns why, in words that give no count away.
+    pub fn hold_number(&mut self, n: usize) {
+        let Some(number) = self.numbers.as_ref().and_then(|ns| ns.numbers.get(n)) else {
+            return;
+        };
+        let row = number.row;
+        let columns: Vec<usize> = if number.columns.is_empty() {
+            (0..self.computed.columns.len()).collect()
+        } else {
+            number.columns.clone()
+        };
+        let rows: Vec<usize> = if number.columns.is_empty() {
+            (0..self.computed.rows.len()).collect()
+        } else {
+            vec![row]
+        };
+        for r in rows {
+            for &c in &columns {
+                if self.findings.cells[r][c] == Status::Pass {
+                    self.findings.cells[r][c] = Status::Review;
+                    self.released.rows[r][c] = Cell::Null;
+                }
+            }
+        }
+        let note = DIFFERENCING_NOTE.to_owned();
+        if !self.findings.notes.contains(&note) {
+            self.findings.notes.push(note);
+        }
+    }
+}
+
+/// What a researcher reads when a number waits for review because of an
+/// earlier one: that a few persons separate them, not how many.
+pub const DIFFERENCING_NOTE: &str = "numbers whose persons differ from those of another number of this project (of this result or an earlier one) by fewer than the minimum are held for review: subtracted, they would tell about those few persons";
 
 /// Queries over one grant's tables.
 pub struct Analysis {
@@ -310,6 +355,7 @@ impl Analysis {
             notes: vec!["row-level result: no disclosure rule applies".into()],
         };
         Ok(Outcome {
+            numbers: None,
             tables: checked.tables,
             persons: Vec::new(),
             counting: Counting::Exact,
@@ -366,16 +412,36 @@ impl Analysis {
             request.keys.len(),
             &shares,
         );
-        let out = release::shape(&request, engined.rows, judged, &engined.kinds);
-        Ok(Outcome {
+        let describe =
+            |m: usize, row: &disclosure::Computed| (plan.family(m), plan.definition(m, row));
+        let out = release::shape(&request, engined.rows, judged, &engined.kinds, &describe);
+        let numbers = plan.aids.index.as_ref().map(|index| differencing::Numbers {
+            release: index.release.clone(),
+            within: differencing::within(rules.min_persons, &out.numbers),
+            numbers: out.numbers,
+        });
+        let mut outcome = Outcome {
             scanned: sandbox.rows_of(&request.tables),
-            tables: request.tables,
+            tables: request.tables.clone(),
             computed: out.computed,
             persons: out.persons,
             counting: engined.counting,
             findings: out.findings,
             released: out.released,
-        })
+            numbers,
+        };
+        // Two numbers of this result a few persons apart wait for review
+        // together.
+        let pairs = outcome
+            .numbers
+            .as_ref()
+            .map(|ns| ns.within.clone())
+            .unwrap_or_default();
+        for pair in pairs {
+            outcome.hold_number(pair.a);
+            outcome.hold_number(pair.b);
+        }
+        Ok(outcome)
     }
 }
 

@@ -29,6 +29,9 @@ pub enum Counting {
     Buckets,
     /// Distinct pseudonyms, counted.
     Exact,
+    /// Each number's persons as a bitmap over the release's person index
+    /// (`niji_core::person_index`): exact, and kept for differencing.
+    Sets,
 }
 
 /// What the release offers to settle persons cheaply.
@@ -39,6 +42,20 @@ pub struct Aids {
     pub most_rows: Option<u64>,
     /// The hidden twin of the first relation's view, with the bucket.
     pub twin: Option<String>,
+    /// The person index of the first relation's release.
+    pub index: Option<PersonIndex>,
+}
+
+/// A release's person index as the first relation offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonIndex {
+    /// The hidden twin of the first relation's view (of the view inside a
+    /// person-level relation), with the index.
+    pub twin: String,
+    /// The release.
+    pub release: String,
+    /// Its number of persons: the index runs from 0 to one less.
+    pub persons: u64,
 }
 
 /// Where each figure sits in a pass's result.
@@ -61,8 +78,11 @@ pub struct Layout {
     pub buckets: bool,
     /// Exact person counts.
     pub exact: bool,
-    /// The grouping id (ROLLUP) is last.
+    /// The grouping id (ROLLUP) follows the figures.
     pub grouping: bool,
+    /// Last, the bitmaps of the person sets [`Plan::tracked`] lists
+    /// (the sets pass only), as BLOBs.
+    pub bitmaps: usize,
 }
 
 impl Layout {
@@ -84,9 +104,18 @@ impl Layout {
 
     /// The grouping id's column.
     pub fn grouping_column(&self) -> Option<usize> {
+        self.grouping.then_some(self.after_figures())
+    }
+
+    fn after_figures(&self) -> usize {
         let present = [self.rows, self.buckets, self.exact];
-        let figures = present.iter().filter(|p| **p).count() * (self.sets + 1);
-        self.grouping.then_some(self.first_figure() + figures)
+        self.first_figure() + present.iter().filter(|p| **p).count() * (self.sets + 1)
+    }
+
+    /// The columns of the bitmaps.
+    pub fn bitmap_columns(&self) -> std::ops::Range<usize> {
+        let start = self.after_figures() + usize::from(self.grouping);
+        start..start + self.bitmaps
     }
 }
 
@@ -99,8 +128,14 @@ pub struct Plan<'r> {
 }
 
 impl<'r> Plan<'r> {
-    /// The passes to try, cheapest first.
+    /// The passes to try, cheapest first: with a person index, the sets
+    /// pass settles every number exactly (and keeps its persons); the
+    /// exact pass only settles what it leaves (a sum's non-null persons
+    /// when none is non-zero).
     pub fn passes(&self) -> Vec<Counting> {
+        if self.aids.index.is_some() {
+            return vec![Counting::Sets, Counting::Exact];
+        }
         let mut passes = Vec::new();
         if self.aids.most_rows.is_some() {
             passes.push(Counting::Rows);
@@ -126,11 +161,57 @@ impl<'r> Plan<'r> {
                 .collect(),
             measures: r.measures.len(),
             sets: self.sets().len(),
-            rows: self.aids.most_rows.is_some() && counting != Counting::Exact,
+            rows: (self.aids.most_rows.is_some() && counting != Counting::Exact)
+                || counting == Counting::Sets,
             buckets: counting == Counting::Buckets,
             exact: counting == Counting::Exact,
             grouping: r.rollup,
+            bitmaps: if counting == Counting::Sets {
+                self.tracked().0.len()
+            } else {
+                0
+            },
         }
+    }
+
+    /// The person sets the sets pass keeps as bitmaps, each condition
+    /// once: the row's and every measure's decisive one (its last,
+    /// [`person_sets`]: for sums and means, the non-zero persons); and for
+    /// each figure (the row's, then each of [`Plan::sets`]) the bitmap it
+    /// is, if any.
+    pub fn tracked(&self) -> (Vec<Option<String>>, Vec<Option<usize>>) {
+        let sets = self.sets();
+        let mut tracked: Vec<Option<String>> = vec![None];
+        let mut of = vec![Some(0)];
+        for (i, (m, set)) in sets.iter().enumerate() {
+            let decisive = sets.get(i + 1).is_none_or(|(next, _)| next != m);
+            if !decisive {
+                of.push(None);
+                continue;
+            }
+            let at = tracked.iter().position(|t| t == set).unwrap_or_else(|| {
+                tracked.push(set.clone());
+                tracked.len() - 1
+            });
+            of.push(Some(at));
+        }
+        (tracked, of)
+    }
+
+    /// Each measure's decisive person set: its bitmap in
+    /// [`Plan::tracked`]'s list.
+    pub fn decisive(&self) -> Vec<usize> {
+        let sets = self.sets();
+        let (_, of) = self.tracked();
+        (0..self.request.measures.len())
+            .map(|m| {
+                let last = sets
+                    .iter()
+                    .rposition(|(owner, _)| *owner == m)
+                    .expect("every measure has a person set");
+                of[last + 1].expect("a measure's last set is tracked")
+            })
+            .collect()
     }
 
     /// Every person set, with the measure it belongs to.
@@ -206,18 +287,89 @@ impl<'r> Plan<'r> {
         if layout.grouping {
             select.push(format!("{} AS \"__niji_g\"", self.grouping()));
         }
-        let twin = if counting == Counting::Buckets {
-            self.aids.twin.as_deref()
-        } else {
-            None
+        let index = self
+            .aids
+            .index
+            .as_ref()
+            .filter(|_| counting == Counting::Sets);
+        if let Some(index) = index {
+            let at = column_ref(&r.relations[0].alias, niji_core::person_index::COLUMN);
+            let last = niji_core::person_index::width(index.persons) - 1;
+            for (j, set) in self.tracked().0.iter().enumerate() {
+                let filter = set
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(" FILTER (WHERE {p})"));
+                select.push(format!(
+                    "CAST(bitstring_agg({at}, 0, {last}){filter} AS BLOB) AS \"__niji_set{j}\""
+                ));
+            }
+        }
+        let first = match (counting, index) {
+            (Counting::Buckets, _) => First {
+                twin: self.aids.twin.as_deref(),
+                index: false,
+            },
+            (_, Some(index)) => First {
+                twin: Some(&index.twin),
+                index: true,
+            },
+            _ => First::default(),
         };
         format!(
             "SELECT {} FROM {}{}{}",
             select.join(", "),
-            relations(r, twin),
+            relations(r, first),
             where_clause(r),
             self.group_by(None)
         )
+    }
+
+    /// Measure `m`'s family for differencing
+    /// ([`crate::differencing`]): all counts one, sums and means of a
+    /// column one, order statistics of a column one.
+    pub fn family(&self, m: usize) -> String {
+        let measure = &self.request.measures[m];
+        let column = |c: &Column| {
+            let relation = self
+                .request
+                .relations
+                .iter()
+                .find(|r| r.alias == c.relation);
+            let view = match relation.map(|r| &r.source) {
+                Some(Source::Table { view }) => view.clone(),
+                Some(Source::Persons { view, .. }) => format!("{view} (per person)"),
+                None => c.relation.clone(),
+            };
+            format!("{view}.{}", c.name)
+        };
+        match (&measure.aggregate, &measure.arg) {
+            (Aggregate::Rows | Aggregate::Count | Aggregate::Persons, _) => "count".into(),
+            (Aggregate::Sum | Aggregate::Mean, Some(c)) => format!("sum of {}", column(c)),
+            (_, Some(c)) => format!("order of {}", column(c)),
+            (_, None) => "count".into(),
+        }
+    }
+
+    /// SHA-256 of what defines measure `m`'s decisive persons in `row`:
+    /// the relations, cohort and keys, the set's condition, and the row's
+    /// key values and grouping. On one release, equal definitions are
+    /// equal sets.
+    pub fn definition(&self, m: usize, row: &crate::disclosure::Computed) -> [u8; 32] {
+        let r = self.request;
+        let (tracked, _) = self.tracked();
+        let set = &tracked[self.decisive()[m]];
+        let text = format!(
+            "{}{}{}\u{0}{set:?}\u{0}{:?}\u{0}{}",
+            relations(r, First::default()),
+            where_clause(r),
+            self.group_by(None),
+            row.keys,
+            row.grouping
+        );
+        let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        out
     }
 
     fn grouping(&self) -> String {
@@ -306,7 +458,7 @@ impl<'r> Plan<'r> {
             "SELECT {} FROM (SELECT {} FROM {}{}{}){grouped}",
             outer.join(", "),
             inner.join(", "),
-            relations(r, None),
+            relations(r, First::default()),
             where_clause(r),
             self.group_by(Some(&person)),
         )
@@ -320,16 +472,23 @@ fn where_clause(r: &Request) -> String {
     }
 }
 
+/// How the first relation is read: through a hidden twin of its view
+/// (for a person-level relation, of the view inside), and whether a
+/// person-level relation carries the person index out.
+#[derive(Default, Clone, Copy)]
+struct First<'a> {
+    twin: Option<&'a str>,
+    index: bool,
+}
+
 /// The FROM clause: each relation under its platform alias, joined on the
-/// person key; the first read through `twin` when given.
-fn relations(r: &Request, twin: Option<&str>) -> String {
+/// person key; the first read as `first` says.
+fn relations(r: &Request, first: First) -> String {
     let mut out = String::new();
     for (i, rel) in r.relations.iter().enumerate() {
+        let twin = if i == 0 { first.twin } else { None };
         let source = match &rel.source {
-            Source::Table { view } => {
-                let read = if i == 0 { twin.unwrap_or(view) } else { view };
-                ident(read)
-            }
+            Source::Table { view } => ident(twin.unwrap_or(view)),
             Source::Persons {
                 view,
                 alias,
@@ -340,6 +499,16 @@ fn relations(r: &Request, twin: Option<&str>) -> String {
                 let mut items = vec![person.clone()];
                 for (name, m) in variables {
                     items.push(format!("{} AS {}", measure(m, &person), ident(name)));
+                }
+                let view = twin.unwrap_or(view);
+                if i == 0 && first.index {
+                    // One person per row: the index is the person's.
+                    let index = niji_core::person_index::COLUMN;
+                    items.push(format!(
+                        "any_value({}) AS {}",
+                        column_ref(alias, index),
+                        ident(index)
+                    ));
                 }
                 let filter = filter
                     .as_ref()

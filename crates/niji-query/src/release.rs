@@ -4,8 +4,9 @@
 //! the request's ORDER BY, then by their keys: the order of rows says
 //! nothing the released values do not.
 
+use crate::differencing::Number;
 use crate::disclosure::{Computed, Findings, Judged, Status};
-use crate::language::{Cmp, Having, Literal, Operand, Request};
+use crate::language::{Cmp, Having, Literal, Operand, OutputKind, Request};
 use crate::sandbox::{Cell, Kind, ResultSet};
 use std::cmp::Ordering;
 
@@ -16,7 +17,14 @@ pub(crate) struct Released {
     pub findings: Findings,
     pub released: ResultSet,
     pub persons: Vec<u64>,
+    /// Every number that leaves (or waits for review), with its persons,
+    /// when the engine kept them.
+    pub numbers: Vec<Number>,
 }
+
+/// Measure `m`'s family and the digest of its person set's definition in
+/// a row ([`crate::plan::Plan::family`], [`crate::plan::Plan::definition`]).
+pub(crate) type Describe<'a> = dyn Fn(usize, &Computed) -> (String, [u8; 32]) + 'a;
 
 /// Shapes the shown rows of a judged result for release.
 pub(crate) fn shape(
@@ -24,6 +32,7 @@ pub(crate) fn shape(
     rows: Vec<Computed>,
     judged: Judged,
     kinds: &[Kind],
+    describe: &Describe<'_>,
 ) -> Released {
     let Judged {
         shown,
@@ -109,6 +118,7 @@ pub(crate) fn shape(
             "HAVING or ORDER BY reads a number held for review: the result waits for review".into(),
         );
     }
+    let numbers = numbers(request, &kept, &visible, describe);
     let columns: Vec<String> = visible
         .iter()
         .map(|&o| request.outputs[o].name.clone())
@@ -135,6 +145,7 @@ pub(crate) fn shape(
         })
         .collect();
     Released {
+        numbers,
         persons: kept.iter().map(|r| r.0.persons).collect(),
         computed: ResultSet {
             columns: columns.clone(),
@@ -151,6 +162,96 @@ pub(crate) fn shape(
             rows: released_rows,
         },
     }
+}
+
+/// The numbers of the kept rows that leave or wait for review — each
+/// measure an output reads with such a status, once per row — with their
+/// decisive persons. `describe` gives a measure's family and the digest
+/// of its person set's definition in a row.
+fn numbers(
+    request: &Request,
+    kept: &[(Computed, Vec<Status>)],
+    visible: &[usize],
+    describe: &Describe<'_>,
+) -> Vec<Number> {
+    let mut out = Vec::new();
+    for (r, (row, statuses)) in kept.iter().enumerate() {
+        if row.sets.is_empty() {
+            continue;
+        }
+        for (m, persons) in row.sets.iter().enumerate() {
+            let reads: Vec<usize> = (0..request.outputs.len())
+                .filter(|&o| match &request.outputs[o].kind {
+                    OutputKind::Measure(e) => e.measures().contains(&m),
+                    OutputKind::Key(_) => false,
+                })
+                .filter(|&o| matches!(statuses[o], Status::Pass | Status::Review))
+                .collect();
+            if reads.is_empty() || persons.is_empty() {
+                continue;
+            }
+            let columns: Vec<usize> = visible
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| reads.contains(o))
+                .map(|(c, _)| c)
+                .collect();
+            let named = reads
+                .iter()
+                .find(|o| request.outputs[**o].visible)
+                .unwrap_or(&reads[0]);
+            let (family, definition) = describe(m, row);
+            out.push(Number {
+                row: r,
+                measure: m,
+                columns,
+                label: label(request, *named, row),
+                family,
+                definition,
+                persons: persons.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// A number in words for the reviewers: its output, value and keys.
+fn label(request: &Request, output: usize, row: &Computed) -> String {
+    let text = |c: &Cell| match c {
+        Cell::Null => "NULL".to_owned(),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Int(i) => i.to_string(),
+        Cell::Float(f) => f.to_string(),
+        Cell::Text(t) => format!("'{t}'"),
+    };
+    let keys: Vec<String> = request
+        .outputs
+        .iter()
+        .enumerate()
+        .filter_map(|(o, out)| match out.kind {
+            OutputKind::Key(k) if out.visible => {
+                // GROUPING(k0, k1, …) sets the first key's bit highest.
+                let bit = request.keys.len().saturating_sub(k + 1);
+                let value = if (row.grouping >> bit) & 1 == 1 {
+                    "(all)".to_owned()
+                } else {
+                    text(&row.outputs[o])
+                };
+                Some(format!("{} = {value}", out.name))
+            }
+            _ => None,
+        })
+        .collect();
+    let at = if keys.is_empty() {
+        String::new()
+    } else {
+        format!(" at {}", keys.join(", "))
+    };
+    format!(
+        "`{}` = {}{at}",
+        request.outputs[output].name,
+        text(&row.outputs[output])
+    )
 }
 
 /// Rows by their keys (NULL last), totals after the rows they total.

@@ -8,9 +8,9 @@
 use crate::QueryError;
 use crate::check::PSEUDONYM;
 use crate::language::{Request, Source, TableShape, Ty};
-use crate::plan::Aids;
+use crate::plan::{Aids, PersonIndex};
 use duckdb::{Connection, InterruptHandle, ProgressHandle};
-use niji_core::{bucket, person_rows};
+use niji_core::{bucket, person_index, person_rows};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -187,6 +187,9 @@ pub struct Columns {
     pub values: Vec<Vec<f64>>,
 }
 
+/// Per row, the BLOB columns of a platform query (None for NULL).
+pub(crate) type Blobs = Vec<Vec<Option<Vec<u8>>>>;
+
 /// A locked connection over the granted views.
 pub struct Sandbox {
     conn: Connection,
@@ -198,6 +201,9 @@ pub struct Sandbox {
     sources: Vec<(String, String, String)>,
     /// The views whose tables carry the person bucket.
     bucketed: Vec<String>,
+    /// The views whose tables carry the person index, with their release
+    /// and its number of persons.
+    indexed: Vec<(String, String, u64)>,
     /// Each view's most rows of one person, where its release records it,
     /// rounded up to a power of two.
     most_rows: Vec<(String, u64)>,
@@ -254,6 +260,7 @@ impl Sandbox {
         let mut attached: Vec<&PathBuf> = Vec::new();
         let mut sources = Vec::new();
         let mut bucketed = Vec::new();
+        let mut indexed = Vec::new();
         let mut most_rows = Vec::new();
         let mut shapes = Vec::new();
         // Each attached release's aids to counting persons, read once.
@@ -304,18 +311,28 @@ impl Sandbox {
                     .map(|(_, name, ty)| (name.to_lowercase(), Ty::of_duckdb(ty)))
                     .collect(),
             });
-            if aids[release].bucketed.contains(&t.table) {
-                // The same view with the person bucket, for the platform's
-                // own rewrite only: the allowlist knows only the view above.
+            let has_bucket = aids[release].bucketed.contains(&t.table);
+            let has_index =
+                aids[release].persons.is_some() && aids[release].indexed.contains(&t.table);
+            if has_bucket {
                 columns.push(quote_ident(bucket::COLUMN));
+                bucketed.push(t.view.clone());
+            }
+            if let (true, Some(persons)) = (has_index, aids[release].persons) {
+                columns.push(quote_ident(person_index::COLUMN));
+                indexed.push((t.view.clone(), t.release.clone(), persons));
+            }
+            if has_bucket || has_index {
+                // The same view with the hidden columns, for the
+                // platform's own rewrite only: the allowlist knows only
+                // the view above.
                 conn.execute_batch(&format!(
                     "CREATE VIEW main.{} AS SELECT {} FROM {db}.main.{}",
-                    quote_ident(&bucketed_view(&t.view)),
+                    quote_ident(&twin_view(&t.view)),
                     columns.join(", "),
                     quote_ident(&t.table)
                 ))
                 .map_err(|e| QueryError::Internal(format!("view {}: {e}", t.view)))?;
-                bucketed.push(t.view.clone());
             }
             let most = aids[release]
                 .most_rows
@@ -349,6 +366,7 @@ impl Sandbox {
             rows,
             sources,
             bucketed,
+            indexed,
             most_rows,
             shapes,
             interrupted: std::cell::Cell::new(false),
@@ -409,7 +427,21 @@ impl Sandbox {
         self.bucketed
             .iter()
             .find(|v| v.eq_ignore_ascii_case(view))
-            .map(|v| bucketed_view(v))
+            .map(|v| twin_view(v))
+    }
+
+    /// The person index of granted view `view` (case-insensitive), when
+    /// its release table has one: the hidden view that adds it, the
+    /// release, and the release's number of persons.
+    pub(crate) fn indexed(&self, view: &str) -> Option<PersonIndex> {
+        self.indexed
+            .iter()
+            .find(|(v, _, _)| v.eq_ignore_ascii_case(view))
+            .map(|(v, release, persons)| PersonIndex {
+                twin: twin_view(v),
+                release: release.clone(),
+                persons: *persons,
+            })
     }
 
     /// The most rows one person has in granted view `view`'s table
@@ -444,9 +476,14 @@ impl Sandbox {
             Some(Source::Table { view }) => self.bucketed(view),
             _ => None,
         };
+        let index = match &request.relations.first().map(|r| &r.source) {
+            Some(Source::Table { view } | Source::Persons { view, .. }) => self.indexed(view),
+            None => None,
+        };
         Aids {
             most_rows: most,
             twin,
+            index,
         }
     }
 
@@ -467,7 +504,18 @@ impl Sandbox {
     /// Runs checked SQL; interrupted at the timeout, refused past the row
     /// limit.
     pub fn run(&self, sql: &str) -> Result<ResultSet, QueryError> {
-        self.timed(|| self.fetch(sql))
+        self.timed(|| self.fetch(sql, 0..0).map(|(result, _)| result))
+    }
+
+    /// Runs platform SQL whose columns `blobs` are BLOBs: the rest as
+    /// [`Sandbox::run`] gives them (those cells NULL), the BLOBs per row
+    /// apart (None for NULL).
+    pub(crate) fn run_with_blobs(
+        &self,
+        sql: &str,
+        blobs: std::ops::Range<usize>,
+    ) -> Result<(ResultSet, Blobs), QueryError> {
+        self.timed(|| self.fetch(sql, blobs))
     }
 
     /// Runs platform SQL whose first `keys` columns are text and the next
@@ -526,10 +574,15 @@ impl Sandbox {
         }
     }
 
-    fn fetch(&self, sql: &str) -> Result<ResultSet, QueryError> {
+    fn fetch(
+        &self,
+        sql: &str,
+        blob_columns: std::ops::Range<usize>,
+    ) -> Result<(ResultSet, Blobs), QueryError> {
         let mut stmt = self.conn.prepare(sql).map_err(QueryError::from_duckdb)?;
         let mut rows = stmt.query([]).map_err(QueryError::from_duckdb)?;
         let mut out = Vec::new();
+        let mut blobs = Vec::new();
         let mut width = 0;
         while let Some(row) = rows.next().map_err(QueryError::from_duckdb)? {
             if out.len() == self.limits.max_rows {
@@ -540,7 +593,14 @@ impl Sandbox {
             }
             width = row.as_ref().column_count();
             let mut cells = Vec::with_capacity(width);
+            let mut row_blobs = Vec::with_capacity(blob_columns.len());
             for i in 0..width {
+                if blob_columns.contains(&i) {
+                    let bytes: Option<Vec<u8>> = row.get(i).map_err(QueryError::from_duckdb)?;
+                    row_blobs.push(bytes);
+                    cells.push(Cell::Null);
+                    continue;
+                }
                 let value: duckdb::types::Value = row.get(i).map_err(QueryError::from_duckdb)?;
                 cells.push(cell(
                     value,
@@ -550,6 +610,7 @@ impl Sandbox {
                 )?);
             }
             out.push(cells);
+            blobs.push(row_blobs);
         }
         let (columns, kinds) = match rows.as_ref() {
             Some(stmt) => (
@@ -563,18 +624,21 @@ impl Sandbox {
                 vec![Kind::Text; width],
             ),
         };
-        Ok(ResultSet {
-            columns,
-            kinds,
-            rows: out,
-        })
+        Ok((
+            ResultSet {
+                columns,
+                kinds,
+                rows: out,
+            },
+            blobs,
+        ))
     }
 }
 
-/// The name of a granted view's hidden twin with the person bucket. The
-/// allowlist refuses it: it is no granted view.
-fn bucketed_view(view: &str) -> String {
-    format!("__niji_bucketed_{view}")
+/// The name of a granted view's hidden twin with the person bucket and
+/// the person index. The allowlist refuses it: it is no granted view.
+fn twin_view(view: &str) -> String {
+    format!("__niji_twin_{view}")
 }
 
 /// What an attached release carries to help count persons (releases
@@ -584,6 +648,11 @@ struct ReleaseAids {
     columns: Vec<(String, String, String)>,
     /// Its tables with the person bucket column.
     bucketed: Vec<String>,
+    /// Its tables with the person index column.
+    indexed: Vec<String>,
+    /// Its number of persons, the person index's width
+    /// (`niji_core::person_index`), when recorded.
+    persons: Option<u64>,
     /// The most rows one person has in each table, as recorded
     /// (`niji_core::person_rows`).
     most_rows: Vec<(String, u64)>,
@@ -609,15 +678,25 @@ impl ReleaseAids {
             .filter(|(_, c, _)| c == bucket::COLUMN)
             .map(|(t, _, _)| t.clone())
             .collect();
-        let recorded: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM duckdb_tables() \
-                 WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-                duckdb::params![db, person_rows::SCHEMA, person_rows::TABLE],
-                |r| r.get(0),
-            )
-            .map_err(QueryError::internal)?;
-        let most_rows = if recorded == 0 {
+        let indexed = columns
+            .iter()
+            .filter(|(_, c, _)| c == person_index::COLUMN)
+            .map(|(t, _, _)| t.clone())
+            .collect();
+        let persons = if aid_table(conn, db, person_index::TABLE)? {
+            let n: u64 = conn
+                .query_row(
+                    &format!("SELECT max(persons) FROM {db}.niji.{}", person_index::TABLE),
+                    [],
+                    |r| r.get::<_, Option<u64>>(0),
+                )
+                .map_err(QueryError::internal)?
+                .unwrap_or(0);
+            Some(n)
+        } else {
+            None
+        };
+        let most_rows = if !aid_table(conn, db, person_rows::TABLE)? {
             Vec::new()
         } else {
             let mut stmt = conn
@@ -634,9 +713,25 @@ impl ReleaseAids {
         Ok(ReleaseAids {
             columns,
             bucketed,
+            indexed,
+            persons,
             most_rows,
         })
     }
+}
+
+/// Whether attached release `db` has the aid table `table` in schema
+/// `niji`.
+fn aid_table(conn: &Connection, db: &str, table: &str) -> Result<bool, QueryError> {
+    let found: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM duckdb_tables() \
+             WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+            duckdb::params![db, person_rows::SCHEMA, table],
+            |r| r.get(0),
+        )
+        .map_err(QueryError::internal)?;
+    Ok(found > 0)
 }
 
 /// Each granted view's row count, read from the attached releases'

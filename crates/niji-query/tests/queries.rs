@@ -32,16 +32,20 @@ struct Aids {
     buckets: bool,
     /// The most rows of one person per table (`niji_core::person_rows`).
     person_rows: bool,
+    /// The person index (`niji_core::person_index`).
+    index: bool,
 }
 
 impl Aids {
     const NONE: Aids = Aids {
         buckets: false,
         person_rows: false,
+        index: false,
     };
     const ALL: Aids = Aids {
         buckets: true,
         person_rows: true,
+        index: true,
     };
 }
 
@@ -84,6 +88,14 @@ fn release_with(dir: &Path, aids: Aids) -> PathBuf {
             conn.execute_batch(&niji_core::person_rows::record(table))
                 .unwrap();
         }
+        if aids.index {
+            conn.execute_batch(&niji_core::person_index::add_to(table))
+                .unwrap();
+        }
+    }
+    if aids.index {
+        conn.execute_batch(&niji_core::person_index::record())
+            .unwrap();
     }
     path
 }
@@ -372,7 +384,7 @@ fn pooled_sandboxes_are_reused_until_a_query_is_interrupted() {
 /// counts, whatever the query and whichever aids the release carries.
 #[test]
 fn bounds_give_the_findings_exact_counts_give() {
-    use niji_query::Counting::{Buckets, Exact, Rows};
+    use niji_query::Counting::{Buckets, Exact, Rows, Sets};
     let plain_dir = tempfile::tempdir().unwrap();
     let plain = analysis(
         &release_with(plain_dir.path(), Aids::NONE),
@@ -380,13 +392,19 @@ fn bounds_give_the_findings_exact_counts_give() {
     );
     let mut aided = Vec::new();
     let mut dirs = Vec::new();
-    for (buckets, person_rows) in [(true, true), (true, false), (false, true)] {
+    for (buckets, person_rows, index) in [
+        (true, true, false),
+        (true, false, false),
+        (false, true, false),
+        (true, true, true),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let path = release_with(
             dir.path(),
             Aids {
                 buckets,
                 person_rows,
+                index,
             },
         );
         aided.push(analysis(&path, Limits::default()));
@@ -422,56 +440,56 @@ fn bounds_give_the_findings_exact_counts_give() {
     drop(conn);
 
     // (query, how it is counted with no aids, with both, with buckets
-    // alone, with the most rows alone)
+    // alone, with the most rows alone, with the person index too)
     let queries = [
         (
             "SELECT code, count(*) AS n, sum(cost) AS s FROM claims GROUP BY code ORDER BY code",
-            [Exact, Rows, Buckets, Rows],
+            [Exact, Rows, Buckets, Rows, Sets],
         ),
         (
             "SELECT claims.code, count(*) FROM claims GROUP BY claims.code ORDER BY 1",
-            [Exact, Rows, Buckets, Rows],
+            [Exact, Rows, Buckets, Rows, Sets],
         ),
         (
             "SELECT c.code, count(DISTINCT c.pseudonym) FROM claims AS c GROUP BY ROLLUP (c.code) ORDER BY 1 NULLS LAST",
-            [Exact, Rows, Buckets, Rows],
+            [Exact, Rows, Buckets, Rows, Sets],
         ),
         // A join repeats a person's rows at most by the product of the
         // tables' most rows (4 × 1).
         (
             "SELECT p.age_band, count(*) FROM claims c JOIN persons p USING (pseudonym) WHERE p.age_band <> '90-' GROUP BY ALL ORDER BY 1",
-            [Exact, Rows, Buckets, Rows],
+            [Exact, Rows, Buckets, Rows, Sets],
         ),
         (
             "SELECT count(*) FROM claims WHERE cost > 100000",
-            [Exact, Rows, Buckets, Rows],
+            [Exact, Rows, Buckets, Rows, Sets],
         ),
         // One row per person: the rows are the persons, 5 of them too few.
         (
             "SELECT age_band, count(*) AS n FROM persons GROUP BY age_band ORDER BY age_band",
-            [Exact, Rows, Exact, Rows],
+            [Exact, Rows, Exact, Rows, Sets],
         ),
         (
             "SELECT p.sex, count(*) FROM claims c JOIN persons p USING (pseudonym) GROUP BY p.sex ORDER BY 1",
-            [Exact, Exact, Exact, Exact],
+            [Exact, Exact, Exact, Exact, Sets],
         ),
         (
             "SELECT sex, count(*) FROM persons GROUP BY ROLLUP (sex) ORDER BY sex NULLS LAST",
-            [Exact, Rows, Exact, Rows],
+            [Exact, Rows, Exact, Rows, Sets],
         ),
         // 13 or 14 claims of as many persons per cell: at least 4 persons
         // by rows, at least 11 by buckets.
         (
             "SELECT cost, count(*) FROM claims WHERE code = 'C10' GROUP BY cost ORDER BY 1",
-            [Exact, Buckets, Buckets, Exact],
+            [Exact, Buckets, Buckets, Exact, Sets],
         ),
         (
             "WITH v AS (SELECT pseudonym, count(*) AS n FROM claims WHERE cost > 500 GROUP BY pseudonym) SELECT p.sex, count(*) FROM persons p JOIN v USING (pseudonym) GROUP BY p.sex ORDER BY 1",
-            [Exact, Rows, Buckets, Rows],
+            [Exact, Rows, Buckets, Rows, Sets],
         ),
         (
             "SELECT v.n, count(*) FROM (SELECT pseudonym, count(*) AS n FROM claims GROUP BY pseudonym) v GROUP BY v.n ORDER BY 1",
-            [Rows, Rows, Rows, Rows],
+            [Rows, Rows, Rows, Rows, Sets],
         ),
     ];
     for rules in [rules("ndb"), rules("acro")] {
@@ -540,6 +558,58 @@ fn conditional_aggregates_are_judged_by_their_own_persons() {
             "{sql}"
         );
     }
+}
+
+/// Differencing inside one result: two counts whose persons differ by
+/// the 3 persons of sex 9 subtract to those persons' count. Both wait for
+/// review; numbers far apart leave. Every number that leaves carries its
+/// exact persons, by the release's person index.
+#[test]
+fn two_numbers_of_one_result_a_few_persons_apart_wait_for_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = analysis(&release_with(dir.path(), Aids::ALL), Limits::default());
+    let out = a
+        .aggregate(
+            "SELECT count(*) AS everyone, count(*) FILTER (WHERE sex <> '9') AS known, \
+             count(*) FILTER (WHERE sex = '1') AS men FROM persons",
+            &rules("ndb"),
+        )
+        .unwrap();
+    assert_eq!(
+        out.findings.cells,
+        [[Status::Review, Status::Review, Status::Pass]]
+    );
+    assert_eq!(
+        out.released.rows,
+        [[Cell::Null, Cell::Null, Cell::Int(148)]]
+    );
+    assert!(
+        out.findings
+            .notes
+            .iter()
+            .any(|n| n == niji_query::DIFFERENCING_NOTE)
+    );
+    let numbers = out.numbers.unwrap();
+    assert_eq!(numbers.within.len(), 1);
+    let sizes: Vec<u64> = numbers.numbers.iter().map(|n| n.persons.len()).collect();
+    assert_eq!(sizes, [300, 297, 148]);
+    assert!(numbers.numbers.iter().all(|n| n.family == "count"));
+    // The persons of "known" are everyone's but the three of sex 9.
+    let apart: Vec<u32> = numbers.numbers[0]
+        .persons
+        .iter()
+        .filter(|p| !numbers.numbers[1].persons.contains(*p))
+        .collect();
+    assert_eq!(apart.len(), 3);
+
+    // A release without the person index gives no numbers to compare:
+    // the server refuses to release such a result.
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = analysis(&release(plain_dir.path()), Limits::default());
+    let out = plain
+        .aggregate("SELECT count(*) FROM persons", &rules("ndb"))
+        .unwrap();
+    assert!(out.numbers.is_none());
 }
 
 /// Window functions: a window total would undo suppression; OVER is

@@ -197,33 +197,53 @@ fn run_query(
     // certified organization) answers non-aggregate queries as rows.
     let row_level =
         granted.grant().conditions.row_level && analysis.check(sql).is_ok_and(|c| !c.aggregate);
-    let outcome = if row_level {
+    let mut outcome = if row_level {
         analysis.rows(sql)
     } else {
         analysis.aggregate(sql, rules)
     };
     let held = {
-        // Writes to the airlock and the records of row-level results only.
+        // Writes to the airlock, the released numbers and the records of
+        // row-level results only.
         let store = inner.store_keeping_governance()?;
+        // Every aggregate number is compared with the project's earlier
+        // ones and recorded before its result leaves (differencing).
+        let mut differenced = Differenced::default();
+        if !row_level && let Ok(o) = &mut outcome {
+            if o.numbers.is_none() {
+                outcome = Err(QueryError::Refused(UNINDEXED.into()));
+            } else {
+                differenced = difference(&store, granted, sql, o, rules.min_persons)?;
+            }
+        }
         // The pseudonyms a row-level result shows are recorded, with their
         // audit event, before it leaves: citizens can learn who saw theirs.
         if let (true, Ok(o)) = (row_level, &outcome) {
             let shown = shown(&inner.tokenizer, granted, &o.computed);
             store.record_row_level(granted.grant().id, granted.account(), &shown)?;
         }
-        // A result with cells for review is held, not returned.
+        // A result with cells for review is held, not returned; its
+        // numbers left only if it is released.
         match &outcome {
-            Ok(o) if o.findings.needs_review() => Some(
-                store.hold_result(
+            Ok(o) if o.findings.needs_review() => {
+                let id = store.hold_result(
                     granted.account(),
                     granted.grant().id,
                     sql,
                     &serde_json::to_string(&rendered(o, true, None))
                         .map_err(|e| ApiError::Internal(e.to_string()))?,
-                    &serde_json::to_string(&o.findings.notes)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?,
-                )?,
-            ),
+                    &serde_json::to_string(
+                        &o.findings
+                            .notes
+                            .iter()
+                            .chain(&differenced.notes)
+                            .collect::<Vec<_>>(),
+                    )
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+                )?;
+                store.hold_numbers(&differenced.recorded, id)?;
+                Some(id)
+            }
             _ => None,
         }
     };
@@ -243,6 +263,72 @@ fn run_query(
         StatusCode::OK
     };
     Ok((status, rendered(&outcome, held.is_none(), held)))
+}
+
+/// Why an aggregate over a release without a person index is refused:
+/// its numbers cannot be compared with earlier ones.
+const UNINDEXED: &str = "a release this query reads was built without the person index that \
+     differencing control needs; an operator rebuilds it (`niji release build`)";
+
+/// What differencing made of a result's numbers.
+#[derive(Default)]
+struct Differenced {
+    /// For the reviewers: which number is close to which, earlier output
+    /// beside it.
+    notes: Vec<String>,
+    /// The ids of the numbers recorded, to tie to the airlock if held.
+    recorded: Vec<i64>,
+}
+
+/// Compares an aggregate result's numbers with each other and with the
+/// project's earlier numbers, holds those a few persons apart for review,
+/// and records them all.
+fn difference(
+    store: &niji_store::Store,
+    granted: &Granted,
+    sql: &str,
+    outcome: &mut Outcome,
+    min: u64,
+) -> Result<Differenced, ApiError> {
+    let Some(numbers) = &outcome.numbers else {
+        return Ok(Differenced::default());
+    };
+    let new: Vec<niji_store::NewNumber> = numbers
+        .numbers
+        .iter()
+        .map(|n| niji_store::NewNumber {
+            family: &n.family,
+            definition: &n.definition,
+            persons: &n.persons,
+            label: &n.label,
+        })
+        .collect();
+    let (close, ids) =
+        store.difference_numbers(granted.grant().id, &numbers.release, sql, &new, min)?;
+    let mut notes: Vec<String> = numbers
+        .within
+        .iter()
+        .map(|p| {
+            format!(
+                "differencing: {} and {} of this result differ in {} persons",
+                numbers.numbers[p.a].label, numbers.numbers[p.b].label, p.apart
+            )
+        })
+        .collect();
+    notes.extend(close.iter().map(|e| {
+        format!(
+            "differencing: {} differs in {} persons from {} of an earlier result ({} UTC): {}",
+            numbers.numbers[e.number].label, e.apart, e.label, e.at, e.sql
+        )
+    }));
+    let held: Vec<usize> = close.iter().map(|e| e.number).collect();
+    for n in held {
+        outcome.hold_number(n);
+    }
+    Ok(Differenced {
+        notes,
+        recorded: ids,
+    })
 }
 
 /// The pseudonyms a row-level result shows, in each release of the grant

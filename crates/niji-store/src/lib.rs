@@ -50,6 +50,7 @@ pub mod ledger;
 mod lock;
 pub mod log;
 pub mod migrate;
+pub mod numbers;
 mod reader;
 pub mod releases;
 pub mod sources;
@@ -65,6 +66,7 @@ pub use governance::{
 pub use keystore::{KeyInfo, KeyKind, KeyMaterial, Keystore};
 pub use ledger::Budget;
 pub use migrate::{AppliedMigration, Migration, MigrationSet};
+pub use numbers::{Earlier, NewNumber};
 pub use reader::Reader;
 pub use releases::{AuditEvent, NewEvent, NewRelease, Reidentification, ReleaseInfo};
 pub use sources::{CredentialRefusal, SourceClient};

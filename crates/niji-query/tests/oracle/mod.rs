@@ -64,7 +64,11 @@ pub fn release(dir: &Path) -> PathBuf {
         .unwrap();
         conn.execute_batch(&niji_core::person_rows::record(table))
             .unwrap();
+        conn.execute_batch(&niji_core::person_index::add_to(table))
+            .unwrap();
     }
+    conn.execute_batch(&niji_core::person_index::record())
+        .unwrap();
     path
 }
 
@@ -716,6 +720,14 @@ pub fn run(analysis: &Analysis, spec: &Spec, rules: &RuleSet) -> (Value, usize) 
                 "columns": out.computed.columns,
                 "rows": out.computed.rows.iter().map(|r| r.iter().map(json_cell).collect::<Vec<_>>()).collect::<Vec<_>>(),
                 "cells": out.findings.cells.iter().map(|r| r.iter().map(|s| status(*s)).collect::<Vec<_>>()).collect::<Vec<_>>(),
+                // Each number that leaves or waits, with the persons the
+                // platform kept for differencing.
+                "numbers": out.numbers.as_ref().map(|ns| ns.numbers.iter().map(|n| json!({
+                    "row": n.row,
+                    "columns": n.columns,
+                    "family": n.family,
+                    "persons": n.persons.iter().collect::<Vec<u32>>(),
+                })).collect::<Vec<_>>()),
             });
             (line, numbers)
         }

@@ -19,7 +19,13 @@ persons behind it. It checks the rule set:
 - under acro no released count, sum or mean is dominated by its top two
   persons (90 %) or fails the p% rule (10 %);
 - with ROLLUP, no withheld count or sum is the one unknown of a total and
-  the rows it totals.
+  the rows it totals;
+- every number that leaves or waits was kept for differencing with exactly
+  its decisive persons (the non-zero ones of sums and means), by the
+  release's person index;
+- two numbers of one result and one family (counts; sums and means of a
+  column; maxima of a column) whose persons differ by 1 to minimum - 1 both
+  wait for review.
 
 Prints what it checked; exits 1 with the violations if there are any.
 """
@@ -35,10 +41,11 @@ def load(path):
     con = duckdb.connect(path, read_only=True)
     tables = {}
     for name in ("persons", "claims"):
-        cur = con.execute(f"SELECT * EXCLUDE (__niji_bucket) FROM {name}")
+        cur = con.execute(f"SELECT * EXCLUDE (__niji_bucket, __niji_person) FROM {name}")
         cols = [d[0] for d in cur.description]
         tables[name] = [dict(zip(cols, r)) for r in cur.fetchall()]
-    return tables
+    index = dict(con.execute("SELECT pseudonym, __niji_person FROM persons").fetchall())
+    return tables, index
 
 
 def qualified(table, row):
@@ -201,6 +208,45 @@ class Number:
         self.agg = agg
 
 
+def family(m):
+    if m["agg"] in ("rows", "count", "persons"):
+        return "count"
+    if m["agg"] in ("sum", "avg"):
+        return "sum " + m["col"]
+    return "order " + m["col"]
+
+
+def check_sets(spec, rules, min_, oracle, kept, wanted, cells, report):
+    """The persons kept for each number, and the pairs held for review.
+
+    `kept` maps (row, column) to the person sets niji kept for the numbers
+    that column shows; `wanted` maps (row, measure) to the measure's
+    family, decisive persons and the (row, column) cells that show it."""
+    if not kept and not wanted:
+        return
+    for (at, mi), (_, decisive, shown_in) in wanted.items():
+        want = {oracle.index[p] for p in decisive}
+        for cell in shown_in:
+            report["sets"] += 1
+            if want not in kept.get(cell, []):
+                report["violations"].append(
+                    f"{spec['sql']} [{rules}]: row {at} column {cell[1]} was not kept for differencing "
+                    f"with its {len(want)} persons"
+                )
+    items = list(wanted.items())
+    for i, (a, (fa, sa, ca)) in enumerate(items):
+        for b, (fb, sb, cb) in items[i + 1 :]:
+            if fa != fb or sa == sb or not 0 < len(sa ^ sb) < min_:
+                continue
+            report["pairs"] += 1
+            for r, o in ca + cb:
+                if cells[r][o] != "review":
+                    report["violations"].append(
+                        f"{spec['sql']} [{rules}]: row {r} output {o} differs from another number of the result "
+                        f"by {len(sa ^ sb)} persons and was not held"
+                    )
+
+
 def close(a, b):
     if a is None or b is None:
         return a is None and b is None
@@ -227,7 +273,12 @@ def check(line, oracle, report):
     numbers = {g: [Number(m, rs, oracle) for m in spec["measures"]] for g, rs in groups.items()}
     outputs = spec["outputs"]
     shown = {}
-    for row, cells in zip(line["rows"], line["cells"]):
+    kept = {}
+    for n in line.get("numbers") or []:
+        for c in n["columns"]:
+            kept.setdefault((n["row"], c), []).append(set(n["persons"]))
+    wanted = {}
+    for at, (row, cells) in enumerate(zip(line["rows"], line["cells"])):
         report["rows"] += 1
         kv = tuple(norm(v) for v in row[: len(keys)])
         level = len(keys)
@@ -249,6 +300,9 @@ def check(line, oracle, report):
             reads = [out["i"]] if out["t"] == "measure" else [out["num"], out["den"]]
             for mi in reads:
                 n = numbers[g][mi]
+                decisive = n.nonzero if n.nonzero is not None else n.persons
+                if decisive:
+                    wanted.setdefault((at, mi), (family(spec["measures"][mi]), decisive, []))[2].append((at, o))
                 sizes = [len(n.persons)] + ([len(n.nonzero)] if n.nonzero is not None else [])
                 if any(0 < s < min_ for s in sizes):
                     report["violations"].append(
@@ -281,6 +335,7 @@ def check(line, oracle, report):
                 report["violations"].append(
                     f"{spec['sql']} [{rules}]: output {o} is {value}, the release gives {expected}"
                 )
+    check_sets(spec, rules, min_, oracle, kept, wanted, line["cells"], report)
     # ROLLUP: no withheld count or sum is the one unknown of a line.
     limited = " LIMIT " in spec["sql"] or " HAVING " in spec["sql"]
     if spec["rollup"] and not limited:
@@ -313,9 +368,11 @@ def check(line, oracle, report):
 
 
 def main():
-    tables = load(sys.argv[1])
+    tables, index = load(sys.argv[1])
     oracle = Oracle(tables)
-    report = {"queries": 0, "released": 0, "refused": 0, "rows": 0, "numbers": 0, "lines": 0, "violations": []}
+    oracle.index = index
+    report = {"queries": 0, "released": 0, "refused": 0, "rows": 0, "numbers": 0, "lines": 0,
+              "sets": 0, "pairs": 0, "violations": []}
     with open(sys.argv[2]) as f:
         for text in f:
             line = json.loads(text)
@@ -329,6 +386,7 @@ def main():
     print(
         f"oracle: {report['queries']} runs ({report['released']} answered, {report['refused']} refused), "
         f"{report['rows']} rows, {report['numbers']} numbers and {report['lines']} ROLLUP lines checked, "
+        f"{report['sets']} person sets compared, {report['pairs']} pairs a few persons apart held, "
         f"{len(v)} violations"
     )
     for text in v[:30]:

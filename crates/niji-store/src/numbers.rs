@@ -1,0 +1,217 @@
+//! The released numbers of each project, with their persons, for
+//! differencing control (migration 0013): a new number whose persons
+//! differ from an earlier one's of the same family, on the same release,
+//! by 1 to (minimum − 1) persons is found here and waits for review.
+//!
+//! A number is recorded before its result leaves (or is held), in the same
+//! call that compares it, so that no number escapes the comparison of a
+//! later one; a held result's numbers are then tied to it. Numbers of a
+//! rejected result never left and are compared with nothing. A number
+//! equal to one that left (same definition) tells nothing new and is not
+//! compared again; equal definitions are recorded once.
+
+use crate::{Store, StoreError};
+use duckdb::params;
+use roaring::RoaringBitmap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A number of a new result, as the store records it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewNumber<'a> {
+    /// Its family (numbers of one family are compared).
+    pub family: &'a str,
+    /// SHA-256 of its set's definition.
+    pub definition: &'a [u8; 32],
+    /// Its persons, over the release's person index.
+    pub persons: &'a RoaringBitmap,
+    /// In words, for the reviewers.
+    pub label: &'a str,
+}
+
+/// An earlier number a few persons apart from a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Earlier {
+    /// The new number it is close to (its index in the call's list).
+    pub number: usize,
+    /// The earlier number, in words.
+    pub label: String,
+    /// The query that gave it.
+    pub sql: String,
+    /// When (UTC, to the second).
+    pub at: String,
+    /// Persons apart (1 to minimum − 1).
+    pub apart: u64,
+}
+
+/// An earlier number's size and definition, read before its persons.
+struct Recorded {
+    id: i64,
+    persons: u64,
+    definition: Vec<u8>,
+    /// Whether it left: at once, or released from the airlock.
+    left: bool,
+}
+
+/// The numbers that count: those not of a rejected result.
+const STANDING: &str = "(n.airlock_id IS NULL OR a.status <> 'rejected')";
+
+impl Store {
+    /// Compares `numbers` of a new result of project `grant_id` on
+    /// `release` with the project's earlier numbers of their families, and
+    /// records them, in one transaction: the earlier numbers 1 to
+    /// `min - 1` persons apart from one of them, and the ids of the
+    /// records (for [`Store::hold_numbers`]). `sql` is the new result's
+    /// query.
+    pub fn difference_numbers(
+        &self,
+        grant_id: i64,
+        release: &str,
+        sql: &str,
+        numbers: &[NewNumber<'_>],
+        min: u64,
+    ) -> Result<(Vec<Earlier>, Vec<i64>), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut by_family: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, n) in numbers.iter().enumerate() {
+            by_family.entry(n.family).or_default().push(i);
+        }
+        let mut close = Vec::new();
+        let mut known: HashSet<Vec<u8>> = HashSet::new();
+        let mut loaded: HashMap<i64, RoaringBitmap> = HashMap::new();
+        for (family, members) in &by_family {
+            let recorded = recorded(&tx, grant_id, release, family, numbers, members, min)?;
+            known.extend(recorded.iter().map(|r| r.definition.clone()));
+            for &i in members {
+                let n = &numbers[i];
+                let size = n.persons.len();
+                if recorded
+                    .iter()
+                    .any(|r| r.left && r.definition == n.definition)
+                {
+                    continue;
+                }
+                for r in recorded
+                    .iter()
+                    .filter(|r| r.persons.abs_diff(size) < min && r.definition != n.definition)
+                {
+                    let earlier = match loaded.entry(r.id) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(members_of(&tx, r.id)?)
+                        }
+                    };
+                    let apart = earlier.symmetric_difference_len(n.persons);
+                    if (1..min).contains(&apart) {
+                        let (label, sql, at) = described(&tx, r.id)?;
+                        close.push(Earlier {
+                            number: i,
+                            label,
+                            sql,
+                            at,
+                            apart,
+                        });
+                    }
+                }
+            }
+        }
+        let mut insert = tx.prepare(
+            "INSERT INTO released_numbers (grant_id, release, family, persons, definition, members, label, sql) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )?;
+        let mut ids = Vec::new();
+        for n in numbers {
+            if !known.insert(n.definition.to_vec()) {
+                continue;
+            }
+            let mut members = Vec::with_capacity(n.persons.serialized_size());
+            n.persons
+                .serialize_into(&mut members)
+                .map_err(|e| StoreError::Damaged {
+                    what: format!("a person set did not serialize: {e}"),
+                })?;
+            let id: i64 = insert.query_row(
+                params![
+                    grant_id,
+                    release,
+                    n.family,
+                    n.persons.len(),
+                    n.definition.to_vec(),
+                    members,
+                    n.label,
+                    sql
+                ],
+                |r| r.get(0),
+            )?;
+            ids.push(id);
+        }
+        drop(insert);
+        tx.commit()?;
+        Ok((close, ids))
+    }
+
+    /// Ties recorded numbers `ids` to held result `airlock_id`: they left
+    /// only if it is released, and count for nothing if it is rejected.
+    pub fn hold_numbers(&self, ids: &[i64], airlock_id: i64) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut update = tx.prepare("UPDATE released_numbers SET airlock_id = ? WHERE id = ?")?;
+        for id in ids {
+            update.execute(params![airlock_id, id])?;
+        }
+        drop(update);
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// The recorded numbers of a family whose sizes come within `min` of
+/// those of `members` (indices into `numbers`).
+fn recorded(
+    tx: &duckdb::Transaction<'_>,
+    grant_id: i64,
+    release: &str,
+    family: &str,
+    numbers: &[NewNumber<'_>],
+    members: &[usize],
+    min: u64,
+) -> Result<Vec<Recorded>, StoreError> {
+    let sizes = members.iter().map(|&i| numbers[i].persons.len());
+    let low = sizes.clone().min().unwrap_or(0).saturating_sub(min);
+    let high = sizes.max().unwrap_or(0).saturating_add(min);
+    let mut stmt = tx.prepare(&format!(
+        "SELECT n.id, n.persons, n.definition, n.airlock_id IS NULL OR a.status = 'released' \
+         FROM released_numbers n LEFT JOIN airlock a ON a.id = n.airlock_id \
+         WHERE n.grant_id = ? AND n.release = ? AND n.family = ? AND n.persons BETWEEN ? AND ? \
+         AND {STANDING}"
+    ))?;
+    let rows = stmt.query_map(params![grant_id, release, family, low, high], |r| {
+        Ok(Recorded {
+            id: r.get(0)?,
+            persons: r.get(1)?,
+            definition: r.get(2)?,
+            left: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn members_of(tx: &duckdb::Transaction<'_>, id: i64) -> Result<RoaringBitmap, StoreError> {
+    let bytes: Vec<u8> = tx.query_row(
+        "SELECT members FROM released_numbers WHERE id = ?",
+        params![id],
+        |r| r.get(0),
+    )?;
+    RoaringBitmap::deserialize_from(&bytes[..]).map_err(|e| StoreError::Damaged {
+        what: format!("released number {id}: its persons do not read: {e}"),
+    })
+}
+
+fn described(
+    tx: &duckdb::Transaction<'_>,
+    id: i64,
+) -> Result<(String, String, String), StoreError> {
+    Ok(tx.query_row(
+        "SELECT label, sql, left(CAST(created_at AS VARCHAR), 19) FROM released_numbers WHERE id = ?",
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
+}
