@@ -6,15 +6,20 @@ pipeline, a module each:
    relations joined on the person key, a cohort, keys, measures from a
    closed set; anything else is refused with what to write instead;
 2. [`plan`]: the platform writes the engine's SQL from the request, with
-   each released number's person set beside it (first cheap bounds: the
-   number's rows and the most rows one person has,
-   `niji_core::person_rows`, or its person buckets, `niji_core::bucket`;
-   exact distinct persons where no bound settles it);
+   each released number's person set beside it: a bitmap over the
+   release's person index (`niji_core::person_index`), or, on a release
+   without one, cheap bounds (the number's rows and the most rows one
+   person has, `niji_core::person_rows`, or its person buckets,
+   `niji_core::bucket`) and exact distinct persons where no bound settles
+   it;
 3. `engine`: the passes run in a locked DuckDB [`Sandbox`] over views of
    the granted columns;
 4. [`disclosure`]: the rule set judges every row and every number by the
    persons the platform counted;
-5. `release`: HAVING, ORDER BY and LIMIT act on the released values.
+5. `release`: HAVING, ORDER BY and LIMIT act on the released values;
+6. [`differencing`]: numbers of one family whose persons differ by a few
+   wait for review — within the result here, against the project's
+   earlier numbers in the caller (the server, through its store).
 
 Row-level results (a certified pseudonymized grant) take the older gate
 ([`check`]) and are judged by no rule; their pseudonyms are recorded.
@@ -175,7 +180,8 @@ pub struct Outcome {
     pub tables: BTreeSet<String>,
     /// The result as computed, rows of too few persons left out.
     pub computed: ResultSet,
-    /// Each row's persons when `counting` is [`Counting::Exact`];
+    /// Each row's persons when `counting` is [`Counting::Exact`] or
+    /// [`Counting::Sets`];
     /// otherwise a lower bound in the same class as the exact count (none,
     /// fewer than the rule set's minimum, or at least the minimum), which
     /// is all the rules ask of it. Empty for row-level results.

@@ -263,6 +263,13 @@ impl<'r> Plan<'r> {
                 _ => format!("count(DISTINCT hash({person})){filter}"),
             }
         };
+        // The sets pass needs rows only of the sets it keeps no bitmap of
+        // (a sum's non-null persons); the others' stay NULL, unread.
+        let bitmapped = if counting == Counting::Sets {
+            self.tracked().1
+        } else {
+            vec![None; sets.len() + 1]
+        };
         for (kind, present) in [
             ("rows", layout.rows),
             ("buckets", layout.buckets),
@@ -271,17 +278,18 @@ impl<'r> Plan<'r> {
             if !present {
                 continue;
             }
-            select.push(format!(
-                "{} AS {}",
-                figure(kind, None),
-                ident(&format!("__niji_{kind}"))
-            ));
-            for (i, (_, set)) in sets.iter().enumerate() {
-                select.push(format!(
-                    "{} AS {}",
-                    figure(kind, set.clone()),
-                    ident(&format!("__niji_{kind}{i}"))
-                ));
+            let figures = std::iter::once(None).chain(sets.iter().map(|(_, set)| set.clone()));
+            for (i, set) in figures.enumerate() {
+                let value = if bitmapped[i].is_some() {
+                    "CAST(NULL AS BIGINT)".to_owned()
+                } else {
+                    figure(kind, set)
+                };
+                let name = match i {
+                    0 => format!("__niji_{kind}"),
+                    _ => format!("__niji_{kind}{}", i - 1),
+                };
+                select.push(format!("{value} AS {}", ident(&name)));
             }
         }
         if layout.grouping {
