@@ -7,7 +7,7 @@ use crate::QueryError;
 use crate::disclosure::{Computed, Shares};
 use crate::language::OutputKind;
 use crate::plan::{Counting, Layout, Plan};
-use crate::sandbox::{Cell, Kind, Sandbox};
+use crate::sandbox::{Cell, Kind, Persons, Sandbox};
 use roaring::RoaringBitmap;
 use std::collections::{BTreeMap, HashMap};
 
@@ -53,10 +53,20 @@ pub(crate) fn run(plan: &Plan, sandbox: &Sandbox, min: u64) -> Result<Engined, Q
 /// The sets pass: every number's decisive persons as a bitmap over the
 /// release's person index, exact; a sum's non-null persons, when none of
 /// them is non-zero and its rows cannot tell, from the exact pass.
+/// Bitmaps take a bit of every person per row and set: a result of many
+/// rows can outgrow the query's memory, and then lists, which take memory
+/// by the persons they hold, stand in.
 fn run_sets(plan: &Plan, sandbox: &Sandbox, min: u64) -> Result<Engined, QueryError> {
-    let layout = plan.layout(Counting::Sets);
-    let (result, blobs) =
-        sandbox.run_with_blobs(&plan.sql(Counting::Sets), layout.bitmap_columns())?;
+    let mut counting = Counting::Sets;
+    let layout = plan.layout(counting);
+    let (result, blobs) = match sandbox.run_with_blobs(&plan.sql(counting), layout.bitmap_columns())
+    {
+        Err(QueryError::Refused(why)) if why == crate::TOO_MUCH_MEMORY => {
+            counting = Counting::Listed;
+            sandbox.run_with_blobs(&plan.sql(counting), layout.bitmap_columns())?
+        }
+        other => other?,
+    };
     let kinds = kinds(plan, &layout, &result.kinds);
     let (_, tracked) = plan.tracked();
     let decisive = plan.decisive();
@@ -64,7 +74,7 @@ fn run_sets(plan: &Plan, sandbox: &Sandbox, min: u64) -> Result<Engined, QueryEr
     let mut rows = Vec::with_capacity(result.rows.len());
     let mut unsettled = false;
     for (row, blobs) in result.rows.into_iter().zip(blobs) {
-        let bitmaps: Vec<RoaringBitmap> = blobs.iter().map(|b| bitmap(b.as_deref())).collect();
+        let bitmaps: Vec<RoaringBitmap> = blobs.iter().map(bitmap).collect();
         let figures = layout
             .figures(0)
             .map(|range| {
@@ -108,7 +118,7 @@ fn run_sets(plan: &Plan, sandbox: &Sandbox, min: u64) -> Result<Engined, QueryEr
     Ok(Engined {
         rows,
         kinds,
-        counting: Counting::Sets,
+        counting,
     })
 }
 
@@ -135,16 +145,18 @@ fn row_id(keys: &[Cell], grouping: i64) -> String {
     format!("{keys:?}/{grouping}")
 }
 
-/// A bitmap from DuckDB's BIT as a BLOB: bits from the first byte's
+/// A bitmap from DuckDB's BIT as a BLOB — bits from the first byte's
 /// highest, the person index counting from 0 (no padding: the width is
-/// whole bytes, `niji_core::person_index::width`); NULL is no person.
-pub(crate) fn bitmap(bytes: Option<&[u8]>) -> RoaringBitmap {
-    match bytes {
-        None => RoaringBitmap::new(),
-        Some(b) => {
+/// whole bytes, `niji_core::person_index::width`) — or from a list of
+/// person indices; NULL is no person.
+pub(crate) fn bitmap(persons: &Persons) -> RoaringBitmap {
+    match persons {
+        Persons::None => RoaringBitmap::new(),
+        Persons::Bits(b) => {
             let lsb0: Vec<u8> = b.iter().map(|x| x.reverse_bits()).collect();
             RoaringBitmap::from_lsb0_bytes(0, &lsb0)
         }
+        Persons::Indices(list) => list.iter().copied().collect(),
     }
 }
 

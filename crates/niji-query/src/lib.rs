@@ -118,6 +118,10 @@ pub enum QueryError {
     Internal(String),
 }
 
+/// Why a query that outgrew its memory is refused.
+pub(crate) const TOO_MUCH_MEMORY: &str =
+    "the query needs more memory than a query may use; aggregate earlier or filter";
+
 /// The classes of DuckDB's errors that may be named (the text after the
 /// class is withheld).
 const ERROR_CLASSES: &[&str] = &[
@@ -144,10 +148,7 @@ impl QueryError {
             return QueryError::Failed("interrupted".into());
         }
         if text.contains("Out of Memory") || text.contains("memory limit") {
-            return QueryError::Refused(
-                "the query needs more memory than a query may use; aggregate earlier or filter"
-                    .into(),
-            );
+            return QueryError::Refused(TOO_MUCH_MEMORY.into());
         }
         let class = ERROR_CLASSES
             .iter()

@@ -32,6 +32,17 @@ pub enum Counting {
     /// Each number's persons as a bitmap over the release's person index
     /// (`niji_core::person_index`): exact, and kept for differencing.
     Sets,
+    /// The same persons as lists of person indices: for results of so many
+    /// rows that a bitmap of every person per row and set outgrows the
+    /// query's memory (the lists take memory by the persons they hold).
+    Listed,
+}
+
+impl Counting {
+    /// Whether the pass keeps each number's persons.
+    pub fn keeps_sets(self) -> bool {
+        matches!(self, Counting::Sets | Counting::Listed)
+    }
 }
 
 /// What the release offers to settle persons cheaply.
@@ -162,11 +173,11 @@ impl<'r> Plan<'r> {
             measures: r.measures.len(),
             sets: self.sets().len(),
             rows: (self.aids.most_rows.is_some() && counting != Counting::Exact)
-                || counting == Counting::Sets,
+                || counting.keeps_sets(),
             buckets: counting == Counting::Buckets,
             exact: counting == Counting::Exact,
             grouping: r.rollup,
-            bitmaps: if counting == Counting::Sets {
+            bitmaps: if counting.keeps_sets() {
                 self.tracked().0.len()
             } else {
                 0
@@ -265,7 +276,7 @@ impl<'r> Plan<'r> {
         };
         // The sets pass needs rows only of the sets it keeps no bitmap of
         // (a sum's non-null persons); the others' stay NULL, unread.
-        let bitmapped = if counting == Counting::Sets {
+        let bitmapped = if counting.keeps_sets() {
             self.tracked().1
         } else {
             vec![None; sets.len() + 1]
@@ -295,11 +306,7 @@ impl<'r> Plan<'r> {
         if layout.grouping {
             select.push(format!("{} AS \"__niji_g\"", self.grouping()));
         }
-        let index = self
-            .aids
-            .index
-            .as_ref()
-            .filter(|_| counting == Counting::Sets);
+        let index = self.aids.index.as_ref().filter(|_| counting.keeps_sets());
         if let Some(index) = index {
             let at = column_ref(&r.relations[0].alias, niji_core::person_index::COLUMN);
             let last = niji_core::person_index::width(index.persons) - 1;
@@ -307,9 +314,12 @@ impl<'r> Plan<'r> {
                 let filter = set
                     .as_ref()
                     .map_or(String::new(), |p| format!(" FILTER (WHERE {p})"));
-                select.push(format!(
-                    "CAST(bitstring_agg({at}, 0, {last}){filter} AS BLOB) AS \"__niji_set{j}\""
-                ));
+                let set = if counting == Counting::Listed {
+                    format!("list(DISTINCT {at}){filter}")
+                } else {
+                    format!("CAST(bitstring_agg({at}, 0, {last}){filter} AS BLOB)")
+                };
+                select.push(format!("{set} AS \"__niji_set{j}\""));
             }
         }
         let first = match (counting, index) {

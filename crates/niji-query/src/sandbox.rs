@@ -187,8 +187,39 @@ pub struct Columns {
     pub values: Vec<Vec<f64>>,
 }
 
-/// Per row, the BLOB columns of a platform query (None for NULL).
-pub(crate) type Blobs = Vec<Vec<Option<Vec<u8>>>>;
+/// Persons as a platform query gives them: a BLOB of a BIT (a bitmap over
+/// the person index) or a list of person indices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Persons {
+    /// No person (NULL).
+    None,
+    /// DuckDB's BIT as a BLOB.
+    Bits(Vec<u8>),
+    /// Person indices.
+    Indices(Vec<u32>),
+}
+
+/// Per row, the person columns of a platform query.
+pub(crate) type Blobs = Vec<Vec<Persons>>;
+
+fn persons_of(value: duckdb::types::Value) -> Result<Persons, QueryError> {
+    use duckdb::types::Value as V;
+    match value {
+        V::Null => Ok(Persons::None),
+        V::Blob(b) => Ok(Persons::Bits(b)),
+        V::List(items) => items
+            .into_iter()
+            .map(|v| match v {
+                V::UInt(i) => Ok(i),
+                _ => Err(QueryError::Internal(
+                    "a person index that is no UINTEGER".into(),
+                )),
+            })
+            .collect::<Result<_, _>>()
+            .map(Persons::Indices),
+        _ => Err(QueryError::Internal("persons of an unknown form".into())),
+    }
+}
 
 /// A locked connection over the granted views.
 pub struct Sandbox {
@@ -596,8 +627,9 @@ impl Sandbox {
             let mut row_blobs = Vec::with_capacity(blob_columns.len());
             for i in 0..width {
                 if blob_columns.contains(&i) {
-                    let bytes: Option<Vec<u8>> = row.get(i).map_err(QueryError::from_duckdb)?;
-                    row_blobs.push(bytes);
+                    let value: duckdb::types::Value =
+                        row.get(i).map_err(QueryError::from_duckdb)?;
+                    row_blobs.push(persons_of(value)?);
                     cells.push(Cell::Null);
                     continue;
                 }
