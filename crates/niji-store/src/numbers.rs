@@ -8,7 +8,7 @@
 //! later one; a held result's numbers are then tied to it. Numbers of a
 //! rejected result never left and are compared with nothing. A number
 //! equal to one that left (same definition) tells nothing new and is not
-//! compared again; equal definitions are recorded once.
+//! compared again, nor recorded again.
 
 use crate::{Store, StoreError};
 use duckdb::params;
@@ -80,7 +80,14 @@ impl Store {
         let mut loaded: HashMap<i64, RoaringBitmap> = HashMap::new();
         for (family, members) in &by_family {
             let recorded = recorded(&tx, grant_id, release, family, numbers, members, min)?;
-            known.extend(recorded.iter().map(|r| r.definition.clone()));
+            // Recorded once when an equal number left; a held one's equal
+            // is recorded again, for its own result may be the one released.
+            known.extend(
+                recorded
+                    .iter()
+                    .filter(|r| r.left)
+                    .map(|r| r.definition.clone()),
+            );
             for &i in members {
                 let n = &numbers[i];
                 let size = n.persons.len();
