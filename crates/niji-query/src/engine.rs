@@ -7,7 +7,7 @@ use crate::QueryError;
 use crate::disclosure::{Computed, Shares};
 use crate::language::OutputKind;
 use crate::plan::{Counting, Layout, Plan};
-use crate::sandbox::{Cell, Kind, Persons, Sandbox};
+use crate::sandbox::{Cell, Kind, Sandbox};
 use roaring::RoaringBitmap;
 use std::collections::{BTreeMap, HashMap};
 
@@ -50,41 +50,28 @@ pub(crate) fn run(plan: &Plan, sandbox: &Sandbox, min: u64) -> Result<Engined, Q
     ))
 }
 
-/// The sets pass: every number's decisive persons as a bitmap over the
-/// release's person index, exact; a sum's non-null persons, when none of
-/// them is non-zero and its rows cannot tell, from the exact pass.
-/// Bitmaps take a bit of every person per row and set: a result of many
-/// rows can outgrow the query's memory, and then lists, which take memory
-/// by the persons they hold, stand in.
+/// The sets pass: every number's decisive persons, exact, from lists of
+/// the release's person index; a sum's non-null persons, when none of them
+/// is non-zero and its rows cannot tell, from the exact pass.
 fn run_sets(plan: &Plan, sandbox: &Sandbox, min: u64) -> Result<Engined, QueryError> {
-    let mut counting = Counting::Sets;
+    let counting = Counting::Sets;
     let layout = plan.layout(counting);
-    let (result, blobs) = match sandbox.run_with_blobs(&plan.sql(counting), layout.bitmap_columns())
-    {
-        Err(QueryError::Refused(why)) if why == crate::TOO_MUCH_MEMORY => {
-            counting = Counting::Listed;
-            sandbox.run_with_blobs(&plan.sql(counting), layout.bitmap_columns())?
-        }
-        other => other?,
-    };
+    let (result, lists) = sandbox.run_with_lists(&plan.sql(counting), layout.list_columns())?;
     let kinds = kinds(plan, &layout, &result.kinds);
     let (_, tracked) = plan.tracked();
     let decisive = plan.decisive();
     let sets = plan.sets();
+    let width = plan.aids.index.as_ref().map_or(0, |index| index.persons);
+    let mut scratch = Scratch::default();
     let mut rows = Vec::with_capacity(result.rows.len());
     let mut unsettled = false;
-    for (row, blobs) in result.rows.into_iter().zip(blobs) {
-        let bitmaps: Vec<RoaringBitmap> = blobs.iter().map(bitmap).collect();
-        let figures = layout
-            .figures(0)
-            .map(|range| {
-                row[range]
-                    .iter()
-                    .map(count)
-                    .collect::<Result<Vec<u64>, _>>()
-            })
-            .transpose()?
-            .unwrap_or_default();
+    for (row, lists) in result.rows.into_iter().zip(lists) {
+        let lists: Vec<RoaringBitmap> = lists
+            .iter()
+            .map(|list| scratch.bitmap(list, width))
+            .collect();
+        let bitmaps = plan.sets_of_lists(&lists);
+        let figures = figures(&layout, &row, 0)?.unwrap_or_default();
         let mut persons = Vec::with_capacity(tracked.len());
         for (i, of) in tracked.iter().enumerate() {
             let n = match of {
@@ -145,18 +132,38 @@ fn row_id(keys: &[Cell], grouping: i64) -> String {
     format!("{keys:?}/{grouping}")
 }
 
-/// A bitmap from DuckDB's BIT as a BLOB — bits from the first byte's
-/// highest, the person index counting from 0 (no padding: the width is
-/// whole bytes, `niji_core::person_index::width`) — or from a list of
-/// person indices; NULL is no person.
-pub(crate) fn bitmap(persons: &Persons) -> RoaringBitmap {
-    match persons {
-        Persons::None => RoaringBitmap::new(),
-        Persons::Bits(b) => {
-            let lsb0: Vec<u8> = b.iter().map(|x| x.reverse_bits()).collect();
-            RoaringBitmap::from_lsb0_bytes(0, &lsb0)
+/// A person list made a bitmap, its repeats gone. A list of at least one
+/// index per 128 persons of the release is set into bits of the whole
+/// index (kept between lists, cleared by the list again) and read by
+/// bytes; a shorter one is sorted.
+#[derive(Default)]
+struct Scratch {
+    bytes: Vec<u8>,
+}
+
+impl Scratch {
+    fn bitmap(&mut self, list: &[u32], width: u64) -> RoaringBitmap {
+        let bytes = usize::try_from(width.div_ceil(8)).unwrap_or(usize::MAX);
+        let dense = list.len().saturating_mul(16) >= bytes
+            && list.iter().all(|&i| (i as usize) < bytes * 8);
+        if !dense {
+            let mut sorted = list.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            return RoaringBitmap::from_sorted_iter(sorted).unwrap_or_default();
         }
-        Persons::Indices(list) => list.iter().copied().collect(),
+        self.bytes.resize(bytes, 0);
+        for &i in list {
+            self.bytes[i as usize / 8] |= 1 << (i % 8);
+        }
+        let mut bitmap = RoaringBitmap::from_lsb0_bytes(0, &self.bytes);
+        for &i in list {
+            self.bytes[i as usize / 8] = 0;
+        }
+        // Bytes become dense containers however few persons they hold;
+        // sparse ones are smaller to keep and quicker to compare.
+        bitmap.optimize();
+        bitmap
     }
 }
 
@@ -184,13 +191,11 @@ fn settled(
     row: &[Cell],
     min: u64,
 ) -> Result<Option<Vec<u64>>, QueryError> {
-    let figures = |which: usize| -> Result<Option<Vec<u64>>, QueryError> {
-        layout
-            .figures(which)
-            .map(|range| row[range].iter().map(count).collect())
-            .transpose()
-    };
-    let (rows_fig, buckets, exact) = (figures(0)?, figures(1)?, figures(2)?);
+    let (rows_fig, buckets, exact) = (
+        figures(layout, row, 0)?,
+        figures(layout, row, 1)?,
+        figures(layout, row, 2)?,
+    );
     if exact.is_some() {
         return Ok(exact);
     }
@@ -220,15 +225,7 @@ fn computed(
 ) -> Result<Computed, QueryError> {
     let exact;
     let persons = if persons.is_empty() {
-        exact = layout
-            .figures(2)
-            .map(|range| {
-                row[range]
-                    .iter()
-                    .map(count)
-                    .collect::<Result<Vec<u64>, _>>()
-            })
-            .transpose()?
+        exact = figures(layout, &row, 2)?
             .ok_or_else(|| QueryError::Internal("a pass without exact figures".into()))?;
         &exact[..]
     } else {
@@ -274,6 +271,14 @@ fn computed(
         grouping,
         sets,
     })
+}
+
+/// A row's figures of one kind ([`Layout::figures`]) as counts.
+fn figures(layout: &Layout, row: &[Cell], which: usize) -> Result<Option<Vec<u64>>, QueryError> {
+    layout
+        .figures(which)
+        .map(|range| row[range].iter().map(count).collect())
+        .transpose()
 }
 
 fn count(c: &Cell) -> Result<u64, QueryError> {
@@ -347,7 +352,30 @@ pub(crate) fn shares(
 
 #[cfg(test)]
 mod tests {
-    use super::settle;
+    use super::{Scratch, settle};
+    use roaring::RoaringBitmap;
+
+    #[test]
+    fn person_lists_become_the_same_bitmap_dense_or_sorted() {
+        let mut scratch = Scratch::default();
+        // Repeats, unsorted, the first and last index of a width that is
+        // no whole number of bytes.
+        let list: Vec<u32> = (0..4_000u32).map(|i| (i * 7_919) % 1_001).collect();
+        let expected: RoaringBitmap = list.iter().copied().collect();
+        assert_eq!(expected.len(), 1_001);
+        let dense = scratch.bitmap(&list, 1_001);
+        let sparse = scratch.bitmap(&list, 1_000_000);
+        assert_eq!(dense, expected);
+        assert_eq!(sparse, expected);
+        // The scratch is clear again: a short list after a long one keeps
+        // nothing of it.
+        assert_eq!(
+            scratch.bitmap(&[5; 200], 1_001).iter().collect::<Vec<_>>(),
+            [5]
+        );
+        assert!(scratch.bytes.iter().all(|b| *b == 0));
+        assert!(scratch.bitmap(&[], 1_001).is_empty());
+    }
 
     #[test]
     fn bounds_settle_a_number_only_when_they_fix_its_class() {

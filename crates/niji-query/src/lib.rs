@@ -6,8 +6,8 @@ pipeline, a module each:
    relations joined on the person key, a cohort, keys, measures from a
    closed set; anything else is refused with what to write instead;
 2. [`plan`]: the platform writes the engine's SQL from the request, with
-   each released number's person set beside it: a bitmap over the
-   release's person index (`niji_core::person_index`), or, on a release
+   each released number's person set beside it: lists of the
+   release's person index, made bitmaps (`niji_core::person_index`), or, on a release
    without one, cheap bounds (the number's rows and the most rows one
    person has, `niji_core::person_rows`, or its person buckets,
    `niji_core::bucket`) and exact distinct persons where no bound settles
@@ -419,8 +419,13 @@ impl Analysis {
             request.keys.len(),
             &shares,
         );
-        let describe =
-            |m: usize, row: &disclosure::Computed| (plan.family(m), plan.definition(m, row));
+        let families: Vec<String> = (0..request.measures.len())
+            .map(|m| plan.family(m))
+            .collect();
+        let definitions = plan.definitions();
+        let describe = |m: usize, row: &disclosure::Computed| {
+            (families[m].clone(), definitions.digest(m, row))
+        };
         let out = release::shape(&request, engined.rows, judged, &engined.kinds, &describe);
         let numbers = plan.aids.index.as_ref().map(|index| differencing::Numbers {
             release: index.release.clone(),

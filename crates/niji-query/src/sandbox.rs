@@ -187,38 +187,30 @@ pub struct Columns {
     pub values: Vec<Vec<f64>>,
 }
 
-/// Persons as a platform query gives them: a BLOB of a BIT (a bitmap over
-/// the person index) or a list of person indices.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Persons {
-    /// No person (NULL).
-    None,
-    /// DuckDB's BIT as a BLOB.
-    Bits(Vec<u8>),
-    /// Person indices.
-    Indices(Vec<u32>),
-}
+/// Per result row, the person lists of a platform query (columns of
+/// `LIST(UINTEGER)`, NULL read as empty): person indices, repeated as
+/// often as the person has rows.
+pub(crate) type PersonLists = Vec<Vec<Vec<u32>>>;
 
-/// Per row, the person columns of a platform query.
-pub(crate) type Blobs = Vec<Vec<Persons>>;
-
-fn persons_of(value: duckdb::types::Value) -> Result<Persons, QueryError> {
-    use duckdb::types::Value as V;
-    match value {
-        V::Null => Ok(Persons::None),
-        V::Blob(b) => Ok(Persons::Bits(b)),
-        V::List(items) => items
-            .into_iter()
-            .map(|v| match v {
-                V::UInt(i) => Ok(i),
-                _ => Err(QueryError::Internal(
-                    "a person index that is no UINTEGER".into(),
-                )),
-            })
-            .collect::<Result<_, _>>()
-            .map(Persons::Indices),
-        _ => Err(QueryError::Internal("persons of an unknown form".into())),
+/// A person list straight from DuckDB's Arrow column: ten million indices
+/// through [`duckdb::types::Value`] would take an enum each.
+fn person_list(value: duckdb::types::ValueRef<'_>) -> Result<Vec<u32>, QueryError> {
+    use duckdb::arrow::array::{Array, UInt32Array};
+    use duckdb::types::{ListType, ValueRef};
+    let list = match value {
+        ValueRef::Null => return Ok(Vec::new()),
+        ValueRef::List(ListType::Regular(array), row) => array.value(row),
+        ValueRef::List(ListType::Large(array), row) => array.value(row),
+        _ => return Err(QueryError::Internal("persons of an unknown form".into())),
+    };
+    let indices = list
+        .as_any()
+        .downcast_ref::<UInt32Array>()
+        .ok_or_else(|| QueryError::Internal("a person index that is no UINTEGER".into()))?;
+    if indices.null_count() > 0 {
+        return Err(QueryError::Internal("a person index that is NULL".into()));
     }
+    Ok(indices.values().to_vec())
 }
 
 /// A locked connection over the granted views.
@@ -538,15 +530,15 @@ impl Sandbox {
         self.timed(|| self.fetch(sql, 0..0).map(|(result, _)| result))
     }
 
-    /// Runs platform SQL whose columns `blobs` are BLOBs: the rest as
-    /// [`Sandbox::run`] gives them (those cells NULL), the BLOBs per row
-    /// apart (None for NULL).
-    pub(crate) fn run_with_blobs(
+    /// Runs platform SQL whose columns `lists` are person lists: the rest
+    /// as [`Sandbox::run`] gives them (those cells NULL), the lists per
+    /// row apart.
+    pub(crate) fn run_with_lists(
         &self,
         sql: &str,
-        blobs: std::ops::Range<usize>,
-    ) -> Result<(ResultSet, Blobs), QueryError> {
-        self.timed(|| self.fetch(sql, blobs))
+        lists: std::ops::Range<usize>,
+    ) -> Result<(ResultSet, PersonLists), QueryError> {
+        self.timed(|| self.fetch(sql, lists))
     }
 
     /// Runs platform SQL whose first `keys` columns are text and the next
@@ -608,12 +600,12 @@ impl Sandbox {
     fn fetch(
         &self,
         sql: &str,
-        blob_columns: std::ops::Range<usize>,
-    ) -> Result<(ResultSet, Blobs), QueryError> {
+        list_columns: std::ops::Range<usize>,
+    ) -> Result<(ResultSet, PersonLists), QueryError> {
         let mut stmt = self.conn.prepare(sql).map_err(QueryError::from_duckdb)?;
         let mut rows = stmt.query([]).map_err(QueryError::from_duckdb)?;
         let mut out = Vec::new();
-        let mut blobs = Vec::new();
+        let mut lists = Vec::new();
         let mut width = 0;
         while let Some(row) = rows.next().map_err(QueryError::from_duckdb)? {
             if out.len() == self.limits.max_rows {
@@ -624,12 +616,11 @@ impl Sandbox {
             }
             width = row.as_ref().column_count();
             let mut cells = Vec::with_capacity(width);
-            let mut row_blobs = Vec::with_capacity(blob_columns.len());
+            let mut row_lists = Vec::with_capacity(list_columns.len());
             for i in 0..width {
-                if blob_columns.contains(&i) {
-                    let value: duckdb::types::Value =
-                        row.get(i).map_err(QueryError::from_duckdb)?;
-                    row_blobs.push(persons_of(value)?);
+                if list_columns.contains(&i) {
+                    let value = row.get_ref(i).map_err(QueryError::from_duckdb)?;
+                    row_lists.push(person_list(value)?);
                     cells.push(Cell::Null);
                     continue;
                 }
@@ -642,7 +633,7 @@ impl Sandbox {
                 )?);
             }
             out.push(cells);
-            blobs.push(row_blobs);
+            lists.push(row_lists);
         }
         let (columns, kinds) = match rows.as_ref() {
             Some(stmt) => (
@@ -662,7 +653,7 @@ impl Sandbox {
                 kinds,
                 rows: out,
             },
-            blobs,
+            lists,
         ))
     }
 }

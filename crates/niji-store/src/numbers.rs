@@ -12,6 +12,7 @@
 
 use crate::{Store, StoreError};
 use duckdb::params;
+use niji_core::person_index::Spread;
 use roaring::RoaringBitmap;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -77,7 +78,7 @@ impl Store {
         }
         let mut close = Vec::new();
         let mut known: HashSet<Vec<u8>> = HashSet::new();
-        let mut loaded: HashMap<i64, RoaringBitmap> = HashMap::new();
+        let mut loaded: HashMap<i64, (RoaringBitmap, Spread)> = HashMap::new();
         for (family, members) in &by_family {
             let recorded = recorded(&tx, grant_id, release, family, numbers, members, min)?;
             // Recorded once when an equal number left; a held one's equal
@@ -91,6 +92,7 @@ impl Store {
             for &i in members {
                 let n = &numbers[i];
                 let size = n.persons.len();
+                let mut spread = None;
                 if recorded
                     .iter()
                     .any(|r| r.left && r.definition == n.definition)
@@ -101,12 +103,20 @@ impl Store {
                     .iter()
                     .filter(|r| r.persons.abs_diff(size) < min && r.definition != n.definition)
                 {
-                    let earlier = match loaded.entry(r.id) {
+                    let (earlier, earlier_spread) = match loaded.entry(r.id) {
                         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                         std::collections::hash_map::Entry::Vacant(e) => {
-                            e.insert(members_of(&tx, r.id)?)
+                            let members = members_of(&tx, r.id)?;
+                            let spread = Spread::of(&members);
+                            e.insert((members, spread))
                         }
                     };
+                    // Most pairs of near size differ by many persons: their
+                    // spreads tell so without counting.
+                    let spread = spread.get_or_insert_with(|| Spread::of(n.persons));
+                    if spread.apart_at_least(earlier_spread, min) {
+                        continue;
+                    }
                     let apart = earlier.symmetric_difference_len(n.persons);
                     if (1..min).contains(&apart) {
                         let (label, sql, at) = described(&tx, r.id)?;
@@ -121,37 +131,16 @@ impl Store {
                 }
             }
         }
-        let mut insert = tx.prepare(
-            "INSERT INTO released_numbers (grant_id, release, family, persons, definition, members, label, sql) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )?;
-        let mut ids = Vec::new();
+        let mut fresh = Vec::new();
         for n in numbers {
-            if !known.insert(n.definition.to_vec()) {
-                continue;
+            if known.insert(n.definition.to_vec()) {
+                fresh.push(n);
             }
-            let mut members = Vec::with_capacity(n.persons.serialized_size());
-            n.persons
-                .serialize_into(&mut members)
-                .map_err(|e| StoreError::Damaged {
-                    what: format!("a person set did not serialize: {e}"),
-                })?;
-            let id: i64 = insert.query_row(
-                params![
-                    grant_id,
-                    release,
-                    n.family,
-                    n.persons.len(),
-                    n.definition.to_vec(),
-                    members,
-                    n.label,
-                    sql
-                ],
-                |r| r.get(0),
-            )?;
-            ids.push(id);
         }
-        drop(insert);
+        let mut ids = Vec::with_capacity(fresh.len());
+        for chunk in fresh.chunks(RECORDED_AT_ONCE) {
+            ids.extend(record(&tx, grant_id, release, sql, chunk)?);
+        }
         tx.commit()?;
         Ok((close, ids))
     }
@@ -160,14 +149,63 @@ impl Store {
     /// only if it is released, and count for nothing if it is rejected.
     pub fn hold_numbers(&self, ids: &[i64], airlock_id: i64) -> Result<(), StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        let mut update = tx.prepare("UPDATE released_numbers SET airlock_id = ? WHERE id = ?")?;
-        for id in ids {
-            update.execute(params![airlock_id, id])?;
+        for chunk in ids.chunks(RECORDED_AT_ONCE) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let mut values: Vec<&dyn duckdb::ToSql> = vec![&airlock_id];
+            values.extend(chunk.iter().map(|id| id as &dyn duckdb::ToSql));
+            tx.execute(
+                &format!("UPDATE released_numbers SET airlock_id = ? WHERE id IN ({marks})"),
+                values.as_slice(),
+            )?;
         }
-        drop(update);
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Numbers written by one statement: a result of a thousand rows has a
+/// thousand or more, and one statement each took about a millisecond.
+const RECORDED_AT_ONCE: usize = 100;
+
+/// Records `numbers` of a result of query `sql`, in one statement; their
+/// ids.
+fn record(
+    tx: &duckdb::Transaction<'_>,
+    grant_id: i64,
+    release: &str,
+    sql: &str,
+    numbers: &[&NewNumber<'_>],
+) -> Result<Vec<i64>, StoreError> {
+    let mut rows: Vec<(u64, Vec<u8>, Vec<u8>)> = Vec::with_capacity(numbers.len());
+    for n in numbers {
+        let mut members = Vec::with_capacity(n.persons.serialized_size());
+        n.persons
+            .serialize_into(&mut members)
+            .map_err(|e| StoreError::Damaged {
+                what: format!("a person set did not serialize: {e}"),
+            })?;
+        rows.push((n.persons.len(), n.definition.to_vec(), members));
+    }
+    let mut values: Vec<&dyn duckdb::ToSql> = Vec::with_capacity(numbers.len() * 8);
+    for (n, (persons, definition, members)) in numbers.iter().zip(&rows) {
+        values.extend([
+            &grant_id as &dyn duckdb::ToSql,
+            &release,
+            &n.family,
+            persons,
+            definition,
+            members,
+            &n.label,
+            &sql,
+        ]);
+    }
+    let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; numbers.len()].join(", ");
+    let mut insert = tx.prepare(&format!(
+        "INSERT INTO released_numbers (grant_id, release, family, persons, definition, members, label, sql) \
+         VALUES {marks} RETURNING id"
+    ))?;
+    let ids = insert.query_map(values.as_slice(), |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
 }
 
 /// The recorded numbers of a family whose sizes come within `min` of
@@ -212,6 +250,8 @@ fn members_of(tx: &duckdb::Transaction<'_>, id: i64) -> Result<RoaringBitmap, St
     })
 }
 
+/// An earlier number's label, query and time, read only for the few
+/// found close: the candidates' rows carry no text.
 fn described(
     tx: &duckdb::Transaction<'_>,
     id: i64,
