@@ -239,41 +239,199 @@ fn an_application_goes_from_draft_to_grant_and_is_revoked() {
     server.stop();
 }
 
+fn sign_in(client: &Client, name: &str, password: &str) -> u16 {
+    client
+        .send(
+            "POST",
+            "/api/v1/auth/login",
+            Some(json!({"name": name, "password": password})),
+        )
+        .status
+}
+
+fn audit_events(env: &Env) -> Vec<niji_store::AuditEvent> {
+    niji_store::Store::open(&env.data())
+        .unwrap()
+        .audit_events()
+        .unwrap()
+}
+
+/// Five wrong passwords slow an account down, not lock it: the right one
+/// gets through after the wait it is told, and the log holds the failures
+/// aggregated, never a name no account has.
 #[test]
-fn repeated_failed_logins_are_throttled_and_logged() {
+fn repeated_failed_logins_slow_the_account_and_are_logged_in_aggregate() {
     let env = Env::new();
     setup(&env);
     let server = Server::start(&env);
     let client = Client::new(&server);
     let statuses: Vec<u16> = (0..7)
-        .map(|_| {
-            client
-                .send(
-                    "POST",
-                    "/api/v1/auth/login",
-                    Some(json!({"name": "alice", "password": "wrong-password!"})),
-                )
-                .status
-        })
+        .map(|_| sign_in(&client, "alice", "wrong-password!"))
         .collect();
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
-    // The right password is refused too while throttled.
-    let right = client.send(
-        "POST",
-        "/api/v1/auth/login",
-        Some(json!({"name": "alice", "password": PASSWORD})),
-    );
-    assert_eq!(right.status, 429);
+    // The right password waits too, but only as long as it is told.
+    let url = format!("{}/api/v1/auth/login", server.url);
+    let body = json!({"name": "alice", "password": PASSWORD}).to_string();
+    let refused = client
+        .agent
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .send(&body)
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    std::thread::sleep(std::time::Duration::from_secs(wait));
+    assert_eq!(sign_in(&client, "alice", PASSWORD), 200);
+    // A name no account has, perhaps a password typed in the wrong field.
+    for _ in 0..3 {
+        assert_eq!(sign_in(&client, "correct.horse.battery", PASSWORD), 401);
+    }
     server.stop();
-    let kinds: Vec<String> = niji_store::Store::open(&env.data())
-        .unwrap()
-        .audit_events()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
+    let events = audit_events(&env);
+    let failed: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == "login.failed")
+        .map(|e| e.actor.as_str())
         .collect();
-    assert_eq!(kinds.iter().filter(|k| *k == "login.failed").count(), 5);
-    assert!(kinds.iter().any(|k| k == "login.throttled"));
+    // alice's five failures at the 1st, 2nd and 4th; the unknown name's
+    // three at the 1st and 2nd, under no name.
+    assert_eq!(
+        failed,
+        [
+            "alice",
+            "alice",
+            "alice",
+            "(unknown account)",
+            "(unknown account)"
+        ]
+    );
+    assert!(events.iter().any(|e| e.kind == "login.throttled"));
+    let text = format!("{events:?}");
+    assert!(!text.contains("correct.horse"), "{text}");
+}
+
+/// Forty guesses at once meet the same limit as forty in a row: an attempt
+/// is reserved before its password is checked.
+#[test]
+fn parallel_guesses_are_throttled_like_sequential_ones() {
+    let env = Env::new();
+    setup(&env);
+    let server = Server::start(&env);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let guesses: Vec<_> = (0..40)
+            .map(|i| {
+                let server = &server;
+                s.spawn(move || sign_in(&Client::new(server), "alice", &format!("guess-{i}")))
+            })
+            .collect();
+        guesses.into_iter().map(|g| g.join().unwrap()).collect()
+    });
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    eprintln!("40 parallel guesses: {checked} checked, {throttled} throttled");
+    assert!(checked <= 5, "{statuses:?}");
+    assert_eq!(checked + throttled, 40, "{statuses:?}");
+    server.stop();
+}
+
+fn size_of(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                size_of(&e.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
+}
+
+/// Names of a mebibyte are refused before anything is written: a thousand
+/// of them leave the data directory (and the permanent log) as they were.
+#[test]
+fn large_names_are_refused_before_anything_is_written() {
+    let env = Env::new();
+    setup(&env);
+    let server = Server::start(&env);
+    let client = Client::new(&server);
+    // The log's first checkpoint and the store's settling happen first.
+    assert_eq!(sign_in(&client, "alice", PASSWORD), 200);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let before = size_of(&env.data());
+    let url = format!("{}/api/v1/auth/login", server.url);
+    let name = "a".repeat(1 << 20);
+    let body = json!({"name": name, "password": "wrong-password!"}).to_string();
+    let mut refused = 0;
+    for _ in 0..1000 {
+        match client
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(&body)
+        {
+            Ok(reply) => {
+                assert_eq!(reply.status().as_u16(), 413);
+                refused += 1;
+            }
+            // The server may stop reading once the body is too large.
+            Err(_) => refused += 1,
+        }
+    }
+    assert_eq!(refused, 1000);
+    let grown = size_of(&env.data()).saturating_sub(before);
+    eprintln!("1,000 sign-ins with 1 MiB names: data directory grew by {grown} bytes");
+    assert!(grown < 1 << 20, "grew by {grown} bytes");
+    server.stop();
+    let kinds: Vec<String> = audit_events(&env).into_iter().map(|e| e.kind).collect();
+    assert!(!kinds.iter().any(|k| k.starts_with("login.")), "{kinds:?}");
+}
+
+/// A wrong password for a known name and for an unknown one take the same
+/// time: the unknown name is checked against a decoy hash.
+#[test]
+fn sign_in_timing_does_not_tell_which_names_exist() {
+    let env = Env::new();
+    ok(&env.init(&[]));
+    env.organizations(&[("univ", true)]);
+    let known: Vec<String> = (0..5).map(|i| format!("known{i}")).collect();
+    let accounts: Vec<(&str, &str, &str)> = known
+        .iter()
+        .map(|n| (n.as_str(), "researcher", "univ"))
+        .collect();
+    env.accounts(&accounts, PASSWORD);
+    let server = Server::start(&env);
+    let client = Client::new(&server);
+    let mut times = [Vec::new(), Vec::new()];
+    // Four tries per name (under the five that slow an account down),
+    // alternating, so that drift hits both alike.
+    for round in 0..4 {
+        for (i, known) in known.iter().enumerate() {
+            for (kind, name) in [(0, known.clone()), (1, format!("unknown{i}"))] {
+                let started = std::time::Instant::now();
+                assert_eq!(sign_in(&client, &name, &format!("wrong-{round}")), 401);
+                times[kind].push(started.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    let (k, u) = (median(&mut times[0]), median(&mut times[1]));
+    eprintln!("wrong password, median of 20: known name {k:.1} ms, unknown name {u:.1} ms");
+    assert!(
+        (k - u).abs() / k.max(u) < 0.2,
+        "known {k:.1} ms, unknown {u:.1} ms"
+    );
+    server.stop();
 }
 
 /// Who may call what: every route, each kind of caller, on one approved
@@ -742,5 +900,68 @@ fn an_admin_adds_organizations_and_accounts_with_clear_refusals() {
     );
     // The new account logs in with the password it was given.
     Client::login(&server, "dave", PASSWORD);
+    server.stop();
+}
+
+/// Every reply, page or API, carries the security headers, and none may be
+/// cached but the stylesheet: the login reply holds a CSRF token, a token
+/// reply a secret, every page personal or health data.
+#[test]
+fn every_reply_carries_the_security_headers() {
+    let env = Env::new();
+    setup(&env);
+    let server = Server::start(&env);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let header = |reply: &ureq::http::Response<ureq::Body>, name: &str| {
+        reply
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let login = agent
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .header("Content-Type", "application/json")
+        .header("X-Forwarded-Proto", "https")
+        .send(json!({"name": "alice", "password": PASSWORD}).to_string())
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 200);
+    assert_eq!(header(&login, "cache-control").as_deref(), Some("no-store"));
+    assert!(header(&login, "strict-transport-security").is_some());
+    for path in ["/", "/login", "/register", "/api/v1/register", "/nowhere"] {
+        let mut reply = agent.get(format!("{}{path}", server.url)).call().unwrap();
+        let csp = header(&reply, "content-security-policy").unwrap_or_default();
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(header(&reply, "x-frame-options").as_deref(), Some("DENY"));
+        assert_eq!(
+            header(&reply, "x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
+        assert_eq!(header(&reply, "cache-control").as_deref(), Some("no-store"));
+        // Over plain HTTP, no HSTS (a browser would ignore it).
+        assert!(header(&reply, "strict-transport-security").is_none());
+        // A page loads only its stylesheet: nothing inline the policy
+        // would block.
+        let text = reply.body_mut().read_to_string().unwrap();
+        assert!(
+            !text.contains("style=") && !text.contains("<style"),
+            "{path}"
+        );
+        assert!(!text.contains("<script"), "{path}");
+    }
+    let css = agent
+        .get(format!("{}/niji.css", server.url))
+        .call()
+        .unwrap();
+    assert_eq!(css.status().as_u16(), 200);
+    assert!(
+        header(&css, "content-type")
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert!(header(&css, "cache-control").unwrap().starts_with("public"));
     server.stop();
 }

@@ -49,6 +49,7 @@ pub fn state(config: &Config, passphrase: &SecretString) -> anyhow::Result<AppSt
     Ok(AppState::new(store, staging, Tokenizer::new(key))
         .with_quorum(config.review.quorum)
         .with_secure_cookies(config.server.behind_tls)
+        .with_trusted_proxy(config.server.trusted_proxy)
         .with_job_after(std::time::Duration::from_millis(config.server.job_after_ms))
         .with_log_key(log_key))
 }

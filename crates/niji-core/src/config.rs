@@ -70,6 +70,12 @@ pub const KEYS: &[Key] = &[
         doc: "`true` when browsers reach the server over HTTPS through a TLS-terminating proxy: session cookies are then marked `Secure`. A request the proxy marks `X-Forwarded-Proto: https` gets a `Secure` cookie either way.",
     },
     Key {
+        name: "server.trusted_proxy",
+        env: "NIJI_TRUSTED_PROXY",
+        default: "",
+        doc: "The address of a reverse proxy in front of the server (e.g. `10.0.0.1`): for requests from it, the client's address (used to throttle sign-ins per address) is the last one in `X-Forwarded-For`. Empty: every client is the address it connects from; the header is ignored.",
+    },
+    Key {
         name: "server.job_after_ms",
         env: "NIJI_JOB_AFTER_MS",
         default: "2000",
@@ -121,6 +127,20 @@ pub struct ServerConfig {
     pub behind_tls: bool,
     /// `server.job_after_ms`.
     pub job_after_ms: u64,
+    /// `server.trusted_proxy`.
+    #[serde(deserialize_with = "optional_address")]
+    pub trusted_proxy: Option<std::net::IpAddr>,
+}
+
+/// An address, or none for an empty string.
+fn optional_address<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::IpAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 impl Default for ServerConfig {
@@ -129,6 +149,7 @@ impl Default for ServerConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
             behind_tls: false,
             job_after_ms: 2000,
+            trusted_proxy: None,
         }
     }
 }
@@ -298,6 +319,15 @@ impl Config {
                 var: "NIJI_BEHIND_TLS",
                 reason: "expected true or false".to_owned(),
             })?;
+        }
+        if let Some(proxy) = env("NIJI_TRUSTED_PROXY") {
+            self.server.trusted_proxy = match proxy.as_str() {
+                "" => None,
+                text => Some(text.parse().map_err(|err| ConfigError::Env {
+                    var: "NIJI_TRUSTED_PROXY",
+                    reason: format!("expected an IP address such as 10.0.0.1: {err}"),
+                })?),
+            };
         }
         if let Some(ms) = env("NIJI_JOB_AFTER_MS") {
             self.server.job_after_ms = ms.parse().map_err(|_| ConfigError::Env {

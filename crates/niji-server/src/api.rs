@@ -6,7 +6,7 @@
 use crate::caller::{Caller, SESSION_COOKIE};
 use crate::problem::{ApiError, blocking};
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,50 +14,15 @@ use axum::{Json, Router, routing::get, routing::post};
 use niji_core::{Role, SecretString};
 use niji_store::{Account, Application, ApplicationForm, Conditions, Decision, Grant, Item};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
-/// Failed logins allowed per account, and per address, in [`WINDOW`].
-pub const MAX_FAILURES: u32 = 5;
-/// The window failed logins are counted in.
-pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-
-/// Failed logins by account and by address.
-#[derive(Default)]
-pub struct Throttle {
-    failures: HashMap<String, (u32, Instant)>,
-}
-
-impl Throttle {
-    pub(crate) fn blocked(&mut self, keys: &[String]) -> bool {
-        self.failures
-            .retain(|_, (_, first)| first.elapsed() < WINDOW);
-        keys.iter().any(|k| {
-            self.failures
-                .get(k)
-                .is_some_and(|(n, _)| *n >= MAX_FAILURES)
-        })
-    }
-
-    pub(crate) fn fail(&mut self, keys: &[String]) {
-        for k in keys {
-            self.failures
-                .entry(k.clone())
-                .or_insert((0, Instant::now()))
-                .0 += 1;
-        }
-    }
-
-    fn clear(&mut self, key: &str) {
-        self.failures.remove(key);
-    }
-}
 
 /// The API's routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/auth/login", post(login))
+        .route(
+            "/api/v1/auth/login",
+            post(login).layer(DefaultBodyLimit::max(crate::signin::MAX_BODY)),
+        )
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{token_id}/revoke", post(revoke_token))
@@ -170,7 +135,7 @@ async fn login(
     Json(body): Json<Login>,
 ) -> Result<Response, ApiError> {
     let password = SecretString::new(body.password);
-    let account = authenticate(&state, body.name, password, peer).await?;
+    let account = crate::signin::authenticate(&state, body.name, password, peer, &headers).await?;
     let (id, csrf) = state.inner().sessions()?.open(&account.name)?;
     let cookie = session_cookie(&id, state.secure_cookies() || forwarded_tls(&headers));
     let body = LoggedIn {
@@ -196,57 +161,6 @@ pub(crate) fn forwarded_tls(headers: &HeaderMap) -> bool {
 pub(crate) fn session_cookie(id: &str, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}")
-}
-
-/// The failed-attempt counters (logins, enrolments).
-pub(crate) fn throttle(
-    inner: &crate::state::Inner,
-) -> Result<std::sync::MutexGuard<'_, Throttle>, ApiError> {
-    inner
-        .throttle
-        .lock()
-        .map_err(|_| ApiError::Internal("throttle lock poisoned".into()))
-}
-
-/// Checks a password with throttling per account and per address; a
-/// login, a failure and a throttled attempt are audit events. The API and the login
-/// page both come here.
-pub(crate) async fn authenticate(
-    state: &AppState,
-    name: String,
-    password: SecretString,
-    peer: SocketAddr,
-) -> Result<Account, ApiError> {
-    let keys = vec![format!("account:{name}"), format!("address:{}", peer.ip())];
-    let inner = state.inner();
-    if throttle(&inner)?.blocked(&keys) {
-        let inner = state.inner();
-        blocking(move || {
-            Ok(inner
-                .store()?
-                .audit(&name, "login.throttled", "api", "too many failed logins")?)
-        })
-        .await?;
-        return Err(ApiError::TooMany);
-    }
-    let inner2 = state.inner();
-    let account = blocking(move || {
-        let store = inner2.store()?;
-        let account = store.check_login(&name, &password)?;
-        // Logins are in the access log, as its issue asks: who, and whether.
-        match &account {
-            Some(_) => store.audit(&name, "login", "api", "logged in")?,
-            None => store.audit(&name, "login.failed", "api", "wrong account or password")?,
-        }
-        Ok(account)
-    })
-    .await?;
-    let Some(account) = account else {
-        throttle(&inner)?.fail(&keys);
-        return Err(ApiError::Unauthenticated);
-    };
-    throttle(&inner)?.clear(&keys[0]);
-    Ok(account)
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204, description = "Logged out")))]

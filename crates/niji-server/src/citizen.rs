@@ -171,8 +171,8 @@ pub(crate) async fn enrol_citizen(
 ) -> Result<String, ApiError> {
     let keys = vec![format!("enrol:{}", peer.ip())];
     let inner = state.inner();
-    if crate::api::throttle(&inner)?.blocked(&keys) {
-        return Err(ApiError::TooMany);
+    if crate::signin::throttle(&inner)?.blocked(&keys) {
+        return Err(ApiError::TooMany(None));
     }
     let work = state.inner();
     let outcome = blocking(move || {
@@ -189,7 +189,7 @@ pub(crate) async fn enrol_citizen(
     match outcome {
         Ok(account) => Ok(account.name),
         Err(e @ ApiError::Forbidden(_)) => {
-            crate::api::throttle(&inner)?.fail(&keys);
+            crate::signin::throttle(&inner)?.fail(&keys);
             Err(e)
         }
         Err(e) => Err(e),

@@ -61,19 +61,21 @@ mod error;
 mod fhir;
 mod gate;
 mod governance;
+mod headers;
 mod identity;
 mod jobs;
 mod log;
 mod problem;
+mod signin;
 mod state;
 mod web;
 
-pub use api::Throttle;
 pub use auth::SourceSystem;
 pub use caller::{Caller, Session, Sessions};
 pub use error::{FhirError, Issue};
 pub use gate::Granted;
 pub use problem::ApiError;
+pub use signin::Throttle;
 pub use state::AppState;
 pub use web::{Catalogue, Lang};
 
@@ -128,5 +130,9 @@ pub fn router(state: AppState) -> Router {
         .merge(citizen::routes())
         .merge(web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            headers::secure,
+        ))
         .with_state(state)
 }

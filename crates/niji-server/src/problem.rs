@@ -21,9 +21,10 @@ pub enum ApiError {
     /// The request cannot be done as asked.
     #[error("{0}")]
     Unprocessable(String),
-    /// Too many failed logins.
-    #[error("too many failed logins; try again later")]
-    TooMany,
+    /// Too many failed sign-ins (or guesses): try again after the wait,
+    /// when one is known (sent as Retry-After).
+    #[error("too many failed attempts; try again later")]
+    TooMany(Option<std::time::Duration>),
     /// It was there, and is no more (a cancelled job).
     #[error("{0}")]
     Gone(String),
@@ -59,7 +60,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooMany | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooMany(_) | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,10 +88,15 @@ impl IntoResponse for ApiError {
             CONTENT_TYPE,
             "application/problem+json".parse().expect("a valid header"),
         );
-        if matches!(self, ApiError::Busy(_)) {
+        let retry = match &self {
+            ApiError::Busy(_) => Some(1),
+            ApiError::TooMany(Some(wait)) => Some(wait.as_secs_f64().ceil() as u64),
+            _ => None,
+        };
+        if let Some(seconds) = retry {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
+                axum::http::HeaderValue::from(seconds.max(1)),
             );
         }
         if status == StatusCode::UNAUTHORIZED {

@@ -20,12 +20,14 @@ pub(crate) struct Inner {
     /// Browser sessions of the API and web pages.
     pub sessions: Mutex<crate::caller::Sessions>,
     /// Failed logins per account and per address.
-    pub throttle: Mutex<crate::api::Throttle>,
+    pub throttle: Mutex<crate::signin::Throttle>,
     /// Approvals a grant needs.
     pub quorum: usize,
     /// Whether browsers reach the server over TLS (a terminating proxy),
     /// so session cookies are `Secure`.
     pub secure_cookies: bool,
+    /// The proxy whose `X-Forwarded-For` names the client, if any.
+    pub trusted_proxy: Option<std::net::IpAddr>,
     /// Analysis requests running, per project.
     pub slots: Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
     /// Analysis requests that outlasted the wait, as jobs.
@@ -165,6 +167,7 @@ impl AppState {
                 throttle: Mutex::default(),
                 quorum: niji_store::governance::DEFAULT_QUORUM,
                 secure_cookies: false,
+                trusted_proxy: None,
                 slots: Mutex::default(),
                 jobs: crate::jobs::Jobs::default(),
                 sandboxes: Arc::default(),
@@ -229,6 +232,25 @@ impl AppState {
             }
             Err(inner) => AppState { inner },
         }
+    }
+
+    /// The same state trusting `proxy` to name each client's address in
+    /// `X-Forwarded-For` (for throttling sign-ins per address).
+    pub fn with_trusted_proxy(self, proxy: Option<std::net::IpAddr>) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.trusted_proxy = proxy;
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
+    }
+
+    /// The proxy trusted to name clients' addresses.
+    pub fn trusted_proxy(&self) -> Option<std::net::IpAddr> {
+        self.inner.trusted_proxy
     }
 
     /// Whether session cookies are `Secure`.

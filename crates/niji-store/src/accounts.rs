@@ -168,12 +168,26 @@ impl Store {
     }
 
     /// Checks a login. `Ok(None)` for an unknown name or a wrong password,
-    /// which the caller must not tell apart to the person logging in.
+    /// which the caller must not tell apart to the person logging in: an
+    /// unknown name costs the same argon2 work ([`verify_unknown`]).
     pub fn check_login(
         &self,
         name: &str,
         password: &SecretString,
     ) -> Result<Option<Account>, StoreError> {
+        match self.login_of(name)? {
+            Some((account, hash)) => Ok(verify_password(password, &hash)?.then_some(account)),
+            None => verify_unknown(password).map(|()| None),
+        }
+    }
+
+    /// The account named `name` with its password hash, to check outside
+    /// the store's lock (an argon2 check takes tens of milliseconds). None
+    /// for a name no account has, or can have.
+    pub fn login_of(&self, name: &str) -> Result<Option<(Account, String)>, StoreError> {
+        if check_account_name(name).is_err() {
+            return Ok(None);
+        }
         let row: Option<(String, String, String, String)> = self
             .conn
             .query_row(
@@ -182,14 +196,28 @@ impl Store {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
             )
             .optional()?;
-        let Some((name, role, created_at, hash)) = row else {
-            return Ok(None);
-        };
-        if !verify_password(password, &hash)? {
-            return Ok(None);
-        }
-        to_account((name, role, created_at)).map(Some)
+        row.map(|(name, role, created_at, hash)| {
+            to_account((name, role, created_at)).map(|account| (account, hash))
+        })
+        .transpose()
     }
+}
+
+/// Checks `password` against a hash of no one's password, made once with
+/// the same parameters, and says nothing: a name no account has then costs
+/// the argon2 work a known one does, so timing does not tell which names
+/// exist.
+pub fn verify_unknown(password: &SecretString) -> Result<(), StoreError> {
+    static DECOY: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let decoy = DECOY
+        .get_or_init(|| {
+            generate_password(32)
+                .and_then(|p| hash_password(&p))
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| StoreError::Crypto(e.clone()))?;
+    verify_password(password, decoy).map(|_| ())
 }
 
 #[cfg(test)]

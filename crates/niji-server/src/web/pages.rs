@@ -4,9 +4,10 @@
 
 use super::{Catalogue, Lang, MaybeViewer, Nav, PageError, Posted, Viewer, render, see_other};
 use crate::admin::{AccountView, NewAccount, OrganizationView};
-use crate::api::{authenticate, forwarded_tls, project_for, session_cookie, visible};
+use crate::api::{forwarded_tls, project_for, session_cookie, visible};
 use crate::caller::{cookie, random_hex};
 use crate::problem::{ApiError, blocking};
+use crate::signin::authenticate;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{ConnectInfo, Form, Path, State};
@@ -29,7 +30,15 @@ const LOGIN_COOKIE: &str = "niji_login";
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
-        .route("/login", get(login_page).post(login))
+        .route("/niji.css", get(stylesheet))
+        .route(
+            "/login",
+            get(login_page)
+                .post(login)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::signin::MAX_BODY,
+                )),
+        )
         .route("/logout", post(logout))
         .route("/applications", get(applications))
         .route(
@@ -152,6 +161,19 @@ struct LoginFields {
     csrf: String,
 }
 
+/// The pages' stylesheet: the only thing a page loads
+/// ([`crate::headers::POLICY`]); the same for everyone, so it may be kept.
+async fn stylesheet() -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../templates/niji.css"),
+    )
+        .into_response()
+}
+
 async fn login(
     State(state): State<AppState>,
     lang: Lang,
@@ -170,12 +192,12 @@ async fn login(
     }
     let name = fields.name.clone();
     let password = SecretString::new(fields.password);
-    let account = match authenticate(&state, fields.name, password, peer).await {
+    let account = match authenticate(&state, fields.name, password, peer, &headers).await {
         Ok(account) => account,
         Err(ApiError::Unauthenticated) => {
             return login_form(lang, StatusCode::UNAUTHORIZED, name, Some("login.wrong"));
         }
-        Err(ApiError::TooMany) => {
+        Err(ApiError::TooMany(_)) => {
             return login_form(
                 lang,
                 StatusCode::TOO_MANY_REQUESTS,
