@@ -98,6 +98,15 @@ fn an_application_goes_from_draft_to_grant_and_is_revoked() {
             .unwrap()
             .contains("conflict of interest")
     );
+    // Nor may it read the application, its reviews and their authors.
+    assert_eq!(
+        rev3.send("GET", &format!("/api/v1/applications/{id}"), None)
+            .status,
+        404
+    );
+    // The applicant never sees who reviews: the review page is the
+    // board's.
+    assert_eq!(alice.status("GET", &format!("/reviews/{id}")), 404);
     let rev1 = Client::login(&server, "rev1", PASSWORD);
     assert_eq!(
         rev1.send("GET", "/api/v1/reviews/queue", None)
@@ -209,12 +218,33 @@ fn an_application_goes_from_draft_to_grant_and_is_revoked() {
     );
     assert_eq!(register.body[0]["releases"], json!(["claims"]));
 
-    // Revocation takes effect on the next request.
-    let revoked = rev1.send(
-        "POST",
-        &format!("/api/v1/grants/{project}/revoke"),
-        Some(json!({"reason": "ended"})),
+    // Revocation: one reviewer asks, and it stays in force; a reviewer of
+    // the applicant's organization may not ask; the quorum's second
+    // request revokes, in force at the next request.
+    let revoke = |who: &Client, reason: &str| {
+        who.send(
+            "POST",
+            &format!("/api/v1/grants/{project}/revoke"),
+            Some(json!({ "reason": reason })),
+        )
+    };
+    let asked = revoke(&rev1, "ended");
+    assert_eq!(
+        (
+            asked.status,
+            asked.body["active"].as_bool(),
+            asked.body["revocation_requests"].as_u64(),
+            asked.body["revocation_needs"].as_u64()
+        ),
+        (200, Some(true), Some(1), Some(2)),
+        "{}",
+        asked.body
     );
+    assert_eq!(notebook.send("GET", &path, None).status, 200);
+    let rev3 = Client::login(&server, "rev3", PASSWORD);
+    let conflicted = revoke(&rev3, "ended");
+    assert_eq!(conflicted.status, 403, "{}", conflicted.body);
+    let revoked = revoke(&rev2, "ended, confirmed");
     assert_eq!(
         (revoked.status, revoked.body["active"].as_bool()),
         (200, Some(false))
@@ -963,5 +993,42 @@ fn every_reply_carries_the_security_headers() {
             .starts_with("text/css")
     );
     assert!(header(&css, "cache-control").unwrap().starts_with("public"));
+    server.stop();
+}
+
+/// An application lists as members only researchers' accounts, and on the
+/// pseudonymized tier only those of certified organizations: a reviewer
+/// listed as a member would leave the review (and pass the purpose gate).
+#[test]
+fn members_must_be_researchers_of_certified_organizations_for_the_tier() {
+    let env = Env::new();
+    setup(&env);
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let with = |tier: &str, members: Value| {
+        let mut form = application();
+        form["tier"] = json!(tier);
+        form["members"] = members;
+        alice.send("POST", "/api/v1/applications", Some(form))
+    };
+    for (tier, member, says) in [
+        ("anonymized", "no-such-account", "no such account"),
+        ("anonymized", "rev1", "members are researchers"),
+        ("anonymized", "admin", "members are researchers"),
+        ("pseudonymized", "bob", "not certified"),
+    ] {
+        let reply = with(tier, json!([member]));
+        assert_eq!(reply.status, 422, "{tier} {member}: {}", reply.body);
+        let detail = reply.body["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{detail}");
+    }
+    // A hostile member name is refused without being repeated.
+    let junk = format!("<script>{}", "x".repeat(100_000));
+    let reply = with("anonymized", json!([junk]));
+    assert_eq!(reply.status, 422);
+    assert!(reply.body.to_string().len() < 1_000, "{}", reply.body);
+    // A researcher of an uncertified organization may join an anonymized
+    // application.
+    assert_eq!(with("anonymized", json!(["bob"])).status, 201);
     server.stop();
 }

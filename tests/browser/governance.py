@@ -151,9 +151,16 @@ def the_register_lists_it(browser, state):
 
 
 def reviewer_revokes(browser, project):
+    # The board's quorum (two) revokes: the first request leaves it in force.
     context, page = log_in(browser, "rev1", PASSWORD)
     page.goto(BASE + project)
     page.get_by_label("取り消しの理由").fill("同意の撤回があったため")
+    page.get_by_role("button", name="許可を取り消す").click()
+    expect(page.locator("#state")).not_to_contain_text("取り消し済み")
+    context.close()
+    context, page = log_in(browser, "rev2", PASSWORD)
+    page.goto(BASE + project)
+    page.get_by_label("取り消しの理由").fill("同意の撤回を確認したため")
     page.get_by_role("button", name="許可を取り消す").click()
     expect(page.locator("#state")).to_contain_text("取り消し済み")
     shot(page, "09-project-revoked")

@@ -400,7 +400,7 @@ pub(crate) fn visible(
     let app = store
         .application(id)
         .map_err(|_| ApiError::NotFound(format!("no application {id}")))?;
-    if store.may_see_application(who, &app) {
+    if store.may_see_application(who, &app)? {
         Ok(app)
     } else {
         Err(ApiError::NotFound(format!("no application {id}")))
@@ -534,7 +534,11 @@ async fn review(
     let inner = state.inner();
     let outcome = blocking(move || {
         let store = inner.store()?;
-        visible(&store, &caller.account, id)?;
+        // A reviewer learns why not (a conflict of interest, say); anyone
+        // else learns no more than that there is no such application.
+        if caller.account.role != Role::Reviewer {
+            visible(&store, &caller.account, id)?;
+        }
         Ok(store.review_application(
             &caller.account,
             id,
@@ -652,22 +656,39 @@ struct RevokeBody {
     reason: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/grants/{id}/revoke", params(("id" = i64, Path, description = "Grant id")), request_body = RevokeBody, responses((status = 200, body = ProjectView)))]
+/// A grant after a request for its revocation.
+#[derive(Serialize, utoipa::ToSchema)]
+struct RevocationView {
+    #[serde(flatten)]
+    project: ProjectView,
+    /// Reviewers who have asked for the revocation (0 when an admin
+    /// revoked it).
+    revocation_requests: usize,
+    /// Reviewers a revocation needs (0 when an admin revoked it).
+    revocation_needs: usize,
+}
+
+#[utoipa::path(post, path = "/api/v1/grants/{id}/revoke", params(("id" = i64, Path, description = "Grant id")), request_body = RevokeBody, responses((status = 200, description = "Revoked by an admin or by the board's quorum, or a reviewer's request recorded", body = RevocationView), (status = 403, description = "Not on the board, or in conflict with the project"), (status = 422, description = "No reasons, already revoked, or asked already")))]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
     Json(body): Json<RevokeBody>,
-) -> Result<Json<ProjectView>, ApiError> {
+) -> Result<Json<RevocationView>, ApiError> {
     session_only(&caller)?;
+    let quorum = state.quorum();
     let inner = state.inner();
-    let grant = blocking(move || {
+    let revocation = blocking(move || {
         Ok(inner
             .store()?
-            .revoke_grant(&caller.account, id, &body.reason)?)
+            .revoke_grant(&caller.account, id, &body.reason, quorum)?)
     })
     .await?;
-    Ok(Json(grant.into()))
+    Ok(Json(RevocationView {
+        project: revocation.grant.into(),
+        revocation_requests: revocation.asked,
+        revocation_needs: revocation.needed,
+    }))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

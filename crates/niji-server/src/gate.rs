@@ -163,7 +163,10 @@ fn admit(
         )));
     }
     let member = standing.is_some_and(|s| s.application.has_member(who));
-    let (Some(standing), true) = (standing, member && caller.account.role != Role::Citizen) else {
+    // Only researchers use data: a reviewer, an admin or a citizen listed
+    // as a member (before members were checked) still does not pass.
+    let (Some(standing), true) = (standing, member && caller.account.role == Role::Researcher)
+    else {
         return Ok(Err(format!("`{who}` is not a member of project {project}")));
     };
     let grant = &standing.grant;

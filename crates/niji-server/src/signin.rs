@@ -42,6 +42,8 @@ pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// The largest sign-in request body: a name of 64 characters and a
 /// password of a few hundred fit many times over.
 pub const MAX_BODY: usize = 4 * 1024;
+/// The longest an attempt waits for others of its name being checked.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
 /// Accounts (and names) the throttle remembers at once; past it, the
 /// longest quiet is forgotten first.
 const REMEMBERED: usize = 100_000;
@@ -57,11 +59,22 @@ pub const UNKNOWN_ACTOR: &str = "(unknown account)";
 pub struct Throttle {
     /// Failures per key in a window: addresses of sign-ins, enrolments.
     windows: HashMap<String, (u32, Instant)>,
-    /// Each account's (or unknown name's) failures and its last attempt.
-    accounts: HashMap<String, (u32, Instant)>,
+    /// Each account's (or unknown name's) attempts.
+    accounts: HashMap<String, Attempts>,
     /// Failed sign-ins per name tried (kept here only) and address in a
     /// window, for the log.
     logged: HashMap<(String, IpAddr), (u32, Instant)>,
+}
+
+/// An account's (or a name's) attempts.
+#[derive(Debug, Clone, Copy)]
+struct Attempts {
+    /// Failures in a row.
+    failures: u32,
+    /// Attempts being checked now.
+    pending: u32,
+    /// When the last failure (or attempt) was.
+    last: Instant,
 }
 
 /// Why an attempt was not let through.
@@ -71,6 +84,9 @@ pub(crate) enum Refusal {
     Address,
     /// The account's next attempt waits this long yet.
     Wait(Duration),
+    /// So many attempts are being checked that, were they all wrong, this
+    /// one would be too many: it waits for them, not refused.
+    Busy,
 }
 
 impl Throttle {
@@ -97,14 +113,14 @@ impl Throttle {
     }
 
     /// Reserves a sign-in attempt for `name` from `address`, before its
-    /// password is checked; it counts as a failure until
-    /// [`Throttle::succeeded`] says otherwise.
+    /// password is checked, so that parallel attempts meet the limits of
+    /// sequential ones; [`Throttle::settle`] ends it.
     pub(crate) fn reserve(&mut self, name: &str, address: IpAddr) -> Result<(), Refusal> {
         let now = Instant::now();
         self.windows
             .retain(|_, (_, first)| now.duration_since(*first) < WINDOW);
         self.accounts
-            .retain(|_, (_, last)| now.duration_since(*last) < WINDOW);
+            .retain(|_, a| a.pending > 0 || now.duration_since(a.last) < WINDOW);
         let key = address_key(address);
         if self
             .windows
@@ -113,36 +129,57 @@ impl Throttle {
         {
             return Err(Refusal::Address);
         }
-        if let Some((failures, last)) = self.accounts.get(name) {
-            let wait = wait_after(*failures);
-            let waited = now.duration_since(*last);
+        if let Some(a) = self.accounts.get(name) {
+            let wait = wait_after(a.failures);
+            let waited = now.duration_since(a.last);
             if waited < wait {
                 return Err(Refusal::Wait(wait - waited));
+            }
+            if a.failures.saturating_add(a.pending) >= FREE_FAILURES.max(a.failures + 1) {
+                return Err(Refusal::Busy);
             }
         }
         if !self.accounts.contains_key(name) && self.accounts.len() >= REMEMBERED {
             let quietest = self
                 .accounts
                 .iter()
-                .min_by_key(|(_, (_, last))| *last)
+                .filter(|(_, a)| a.pending == 0)
+                .min_by_key(|(_, a)| a.last)
                 .map(|(k, _)| k.clone());
             if let Some(k) = quietest {
                 self.accounts.remove(&k);
             }
         }
-        let account = self.accounts.entry(name.to_owned()).or_insert((0, now));
-        account.0 += 1;
-        account.1 = now;
+        let a = self.accounts.entry(name.to_owned()).or_insert(Attempts {
+            failures: 0,
+            pending: 0,
+            last: now,
+        });
+        a.pending += 1;
         self.windows.entry(key).or_insert((0, now)).0 += 1;
         Ok(())
     }
 
-    /// The reserved attempt of `name` from `address` was the right
-    /// password: the account's failures are forgotten, and the address's
-    /// attempt does not count.
-    pub(crate) fn succeeded(&mut self, name: &str, address: IpAddr) {
-        self.accounts.remove(name);
-        if let Some((n, _)) = self.windows.get_mut(&address_key(address)) {
+    /// Ends a reserved attempt of `name` from `address`: the right
+    /// password forgets the account's failures and does not count against
+    /// the address; a wrong one counts; None (the check itself failed)
+    /// counts for neither.
+    pub(crate) fn settle(&mut self, name: &str, address: IpAddr, right: Option<bool>) {
+        let Some(a) = self.accounts.get_mut(name) else {
+            return;
+        };
+        a.pending = a.pending.saturating_sub(1);
+        match right {
+            Some(true) => a.failures = 0,
+            Some(false) => {
+                a.failures += 1;
+                a.last = Instant::now();
+            }
+            None => {}
+        }
+        if right != Some(false)
+            && let Some((n, _)) = self.windows.get_mut(&address_key(address))
+        {
             *n = n.saturating_sub(1);
         }
     }
@@ -230,13 +267,13 @@ pub(crate) async fn authenticate(
     // has: it is not kept, and what was typed is never written.
     let valid = niji_store::accounts::check_account_name(&name).is_ok();
     let key = if valid { name.clone() } else { String::new() };
-    let reserved = throttle(&inner)?.reserve(&key, address);
+    let reserved = reserve(state, &key, address).await?;
     if let Err(refusal) = reserved {
         let known = valid && known(state, &name).await?;
         log_failure(state, &key, known, address, "login.throttled").await?;
         return Err(match refusal {
-            Refusal::Address => ApiError::TooMany(None),
             Refusal::Wait(wait) => ApiError::TooMany(Some(wait)),
+            Refusal::Address | Refusal::Busy => ApiError::TooMany(None),
         });
     }
     let work = state.inner();
@@ -258,10 +295,15 @@ pub(crate) async fn authenticate(
         };
         Ok(account)
     })
-    .await?;
-    match checked {
+    .await;
+    let right = match &checked {
+        Ok(Ok(_)) => Some(true),
+        Ok(Err(_)) => Some(false),
+        Err(_) => None,
+    };
+    throttle(&inner)?.settle(&key, address, right);
+    match checked? {
         Ok(account) => {
-            throttle(&inner)?.succeeded(&key, address);
             let audit = state.inner();
             let actor = account.name.clone();
             blocking(move || Ok(audit.store()?.audit(&actor, "login", "api", "logged in")?))
@@ -271,6 +313,26 @@ pub(crate) async fn authenticate(
         Err(known_name) => {
             log_failure(state, &key, known_name.is_some(), address, "login.failed").await?;
             Err(ApiError::Unauthenticated)
+        }
+    }
+}
+
+/// Reserves an attempt ([`Throttle::reserve`]), waiting while as many
+/// attempts of the name are being checked as it may fail (never longer
+/// than [`BUSY_WAIT`]).
+async fn reserve(
+    state: &AppState,
+    name: &str,
+    address: IpAddr,
+) -> Result<Result<(), Refusal>, ApiError> {
+    let started = Instant::now();
+    loop {
+        let reserved = throttle(&state.inner())?.reserve(name, address);
+        match reserved {
+            Err(Refusal::Busy) if started.elapsed() < BUSY_WAIT => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return Ok(other),
         }
     }
 }
@@ -318,11 +380,28 @@ mod tests {
         let mut t = Throttle::default();
         let admitted = (0..40).filter(|_| t.reserve("alice", HOME).is_ok()).count();
         assert_eq!(admitted, FREE_FAILURES as usize);
-        assert!(matches!(t.reserve("alice", HOME), Err(Refusal::Wait(_))));
-        // Another account is not slowed by alice's failures.
+        assert_eq!(t.reserve("alice", HOME), Err(Refusal::Busy));
+        // Another account is not slowed by alice's attempts.
         assert!(t.reserve("bob", HOME).is_ok());
-        t.succeeded("bob", HOME);
-        t.succeeded("alice", HOME);
+        t.settle("bob", HOME, Some(true));
+        // All five wrong: the next waits.
+        for _ in 0..FREE_FAILURES {
+            t.settle("alice", HOME, Some(false));
+        }
+        assert!(matches!(t.reserve("alice", HOME), Err(Refusal::Wait(_))));
+    }
+
+    #[test]
+    fn right_passwords_in_parallel_are_not_refused() {
+        let mut t = Throttle::default();
+        for _ in 0..3 {
+            for _ in 0..FREE_FAILURES {
+                t.reserve("alice", HOME).unwrap();
+            }
+            for _ in 0..FREE_FAILURES {
+                t.settle("alice", HOME, Some(true));
+            }
+        }
         assert!(t.reserve("alice", HOME).is_ok());
     }
 

@@ -150,7 +150,10 @@ impl Store {
         let mut queue = Vec::new();
         for id in ids {
             let held = self.held(id)?;
-            if !self.is_project_member(reviewer, held.grant_id)? {
+            if self
+                .conflict_with_project(reviewer, held.grant_id)?
+                .is_none()
+            {
                 queue.push(held);
             }
         }
@@ -173,9 +176,9 @@ impl Store {
         if held.author == reviewer.name {
             return Err(forbidden("nobody checks their own result"));
         }
-        if self.is_project_member(reviewer, held.grant_id)? {
+        if let Some(conflict) = self.conflict_with_project(reviewer, held.grant_id)? {
             return Err(forbidden(format!(
-                "a member of project {} does not check its results (conflict of interest)",
+                "{conflict}: project {}'s results are checked by others",
                 held.grant_id
             )));
         }

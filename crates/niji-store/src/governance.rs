@@ -292,6 +292,23 @@ fn require(who: &Account, roles: &[Role]) -> Result<(), StoreError> {
     }
 }
 
+/// A grant after a request for its revocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Revocation {
+    /// The grant: revoked, or still in force until enough have asked.
+    pub grant: Grant,
+    /// Reviewers who have asked (0 when an admin revoked it).
+    pub asked: usize,
+    /// Reviewers a revocation needs (0 when an admin revoked it).
+    pub needed: usize,
+}
+
+/// The longest reasons for a revocation, in characters.
+pub const MAX_REASON: usize = 2_000;
+
+/// The most other members an application lists.
+pub const MAX_MEMBERS: usize = 50;
+
 fn check_form(form: &ApplicationForm) -> Result<(), StoreError> {
     if form.title.trim().is_empty() {
         return Err(refused("the application needs a title"));
@@ -445,6 +462,47 @@ impl Store {
             .optional()?)
     }
 
+    /// Checks an application's other members: at most [`MAX_MEMBERS`],
+    /// each a researcher's account, and on the pseudonymized tier of a
+    /// certified organization. Members can change only while the
+    /// application is a draft or returned, so a change always goes
+    /// through a review round.
+    fn check_members(&self, form: &ApplicationForm) -> Result<(), StoreError> {
+        if form.members.len() > MAX_MEMBERS {
+            return Err(refused(format!(
+                "{} members; an application lists at most {MAX_MEMBERS}",
+                form.members.len()
+            )));
+        }
+        for (i, name) in form.members.iter().enumerate() {
+            if crate::accounts::check_account_name(name).is_err() {
+                return Err(refused(format!(
+                    "member {}: not an account name (2–64 characters: a lower-case letter, then lower-case letters, digits, `.`, `_` or `-`)",
+                    i + 1
+                )));
+            }
+            let account = self
+                .account(name)?
+                .ok_or_else(|| refused(format!("member `{name}`: no such account")))?;
+            if account.role != Role::Researcher {
+                return Err(refused(format!(
+                    "member `{name}`: members are researchers, not {}s",
+                    account.role.as_str()
+                )));
+            }
+            if form.tier == "pseudonymized"
+                && !self
+                    .organization_of(name)?
+                    .is_some_and(|(_, _, certified)| certified)
+            {
+                return Err(refused(format!(
+                    "member `{name}`: their organization is not certified, and the pseudonymized tier is for certified users only"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Starts a draft application.
     pub fn create_application(
         &self,
@@ -453,6 +511,7 @@ impl Store {
     ) -> Result<Application, StoreError> {
         require(researcher, &[Role::Researcher])?;
         check_form(form)?;
+        self.check_members(form)?;
         let (org, _, _) = self.organization_of(&researcher.name)?.ok_or_else(|| {
             refused(format!(
                 "researcher `{}` belongs to no organization",
@@ -517,6 +576,7 @@ impl Store {
             "a draft or a returned application can be edited",
         )?;
         check_form(form)?;
+        self.check_members(form)?;
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
             "UPDATE applications SET title = ?, purpose = ?, lay_summary = ?, tier = ?, starts = CAST(? AS DATE), ends = CAST(? AS DATE) WHERE id = ?",
@@ -577,6 +637,9 @@ impl Store {
             )));
         }
         self.check_pseudonymized(&app, &app.form.items, certified)?;
+        // Again at submission: an account or a certification may have
+        // changed since the form was saved.
+        self.check_members(&app.form)?;
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
             "UPDATE applications SET status = 'submitted', round = round + 1, submitted_at = current_timestamp WHERE id = ?",
@@ -695,20 +758,8 @@ impl Store {
         reviewer: &Account,
         app: &Application,
     ) -> Result<Result<(), String>, StoreError> {
-        if app.has_member(&reviewer.name) {
-            return Ok(Err(format!(
-                "`{}` is a member of application {} and cannot review it",
-                reviewer.name, app.id
-            )));
-        }
-        if self
-            .organization_of(&reviewer.name)?
-            .is_some_and(|o| o.1 == app.organization)
-        {
-            return Ok(Err(format!(
-                "conflict of interest: `{}` belongs to `{}`, the applicant's organization",
-                reviewer.name, app.organization
-            )));
+        if let Some(conflict) = self.conflict_with(reviewer, app)? {
+            return Ok(Err(conflict));
         }
         let reviewed: i64 = self.conn.query_row(
             "SELECT count(*) FROM reviews WHERE application_id = ? AND round = ? AND reviewer = ?",
@@ -951,32 +1002,90 @@ impl Store {
         })
     }
 
-    /// Revokes a grant (an admin or a reviewer); in force at once.
+    /// Asks for grant `id`'s revocation with `reason`. An admin revokes
+    /// at once; a reviewer outside the project (no member, not of the
+    /// applicant's organization) adds a request, and the grant is revoked
+    /// when `quorum` reviewers have asked. The grant, and how many have
+    /// asked.
     pub fn revoke_grant(
         &self,
         actor: &Account,
         id: i64,
         reason: &str,
-    ) -> Result<Grant, StoreError> {
+        quorum: usize,
+    ) -> Result<Revocation, StoreError> {
         require(actor, &[Role::Admin, Role::Reviewer])?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(refused("a revocation gives its reasons"));
+        }
+        if reason.chars().count() > MAX_REASON {
+            return Err(refused(format!(
+                "the reasons are longer than {MAX_REASON} characters"
+            )));
+        }
         let grant = self.grant(id)?;
         if grant.revoked_at.is_some() {
             return Err(refused(format!("grant {id} is already revoked")));
         }
+        if actor.role == Role::Reviewer
+            && let Some(conflict) = self.conflict_with_project(actor, id)?
+        {
+            return Err(forbidden(format!(
+                "{conflict}: project {id}'s revocation is for others to ask"
+            )));
+        }
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
-            "UPDATE grants SET revoked_at = current_timestamp, revoked_by = ? WHERE id = ?",
-            params![actor.name, id],
-        )?;
-        crate::releases::audit_in(
-            &tx,
-            &actor.name,
-            "grant.revoke",
-            &format!("grant {id}"),
-            reason,
-        )?;
+        let asked: i64 = if actor.role == Role::Admin {
+            0
+        } else {
+            let added = tx.execute(
+                "INSERT INTO revocation_requests (grant_id, reviewer, reason) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                params![id, actor.name, reason],
+            )?;
+            if added == 0 {
+                return Err(refused(format!(
+                    "`{}` has asked for grant {id}'s revocation already",
+                    actor.name
+                )));
+            }
+            crate::releases::audit_in(
+                &tx,
+                &actor.name,
+                "grant.revoke.request",
+                &format!("grant {id}"),
+                reason,
+            )?;
+            tx.query_row(
+                "SELECT count(*) FROM revocation_requests WHERE grant_id = ?",
+                params![id],
+                |r| r.get(0),
+            )?
+        };
+        let revoke = actor.role == Role::Admin || asked as usize >= quorum.max(1);
+        if revoke {
+            tx.execute(
+                "UPDATE grants SET revoked_at = current_timestamp, revoked_by = ? WHERE id = ?",
+                params![actor.name, id],
+            )?;
+            crate::releases::audit_in(
+                &tx,
+                &actor.name,
+                "grant.revoke",
+                &format!("grant {id}"),
+                reason,
+            )?;
+        }
         tx.commit()?;
-        self.grant(id)
+        Ok(Revocation {
+            grant: self.grant(id)?,
+            asked: asked as usize,
+            needed: if actor.role == Role::Admin {
+                0
+            } else {
+                quorum.max(1)
+            },
+        })
     }
 
     /// The public register: every approved project, newest first.
@@ -1263,11 +1372,60 @@ impl Store {
 
 impl Store {
     /// Whether `who` may read an application: its members, and the review
-    /// board and admins once it has been submitted.
-    pub fn may_see_application(&self, who: &Account, app: &Application) -> bool {
-        let member = app.has_member(&who.name);
-        let board = matches!(who.role, Role::Reviewer | Role::Admin) && app.status != "draft";
-        member || board
+    /// board and admins once it has been submitted — but no reviewer in
+    /// conflict with it ([`Store::conflict_with`]), who would otherwise read
+    /// the other reviewers' names and reasons.
+    pub fn may_see_application(
+        &self,
+        who: &Account,
+        app: &Application,
+    ) -> Result<bool, StoreError> {
+        if app.has_member(&who.name) {
+            return Ok(true);
+        }
+        Ok(match who.role {
+            Role::Admin => app.status != "draft",
+            Role::Reviewer => app.status != "draft" && self.conflict_with(who, app)?.is_none(),
+            _ => false,
+        })
+    }
+
+    /// Why `who` is in conflict with application `app`, if so: a member of
+    /// it, or of the applicant's organization. Such a reviewer takes no
+    /// part in its reviews, its held results or its revocation.
+    pub fn conflict_with(
+        &self,
+        who: &Account,
+        app: &Application,
+    ) -> Result<Option<String>, StoreError> {
+        if app.has_member(&who.name) {
+            return Ok(Some(format!(
+                "`{}` is a member of application {} (conflict of interest)",
+                who.name, app.id
+            )));
+        }
+        if self
+            .organization_of(&who.name)?
+            .is_some_and(|o| o.1 == app.organization)
+        {
+            return Ok(Some(format!(
+                "conflict of interest: `{}` belongs to `{}`, the applicant's organization",
+                who.name, app.organization
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Why `who` is in conflict with grant `id`'s project, if so
+    /// ([`Store::conflict_with`] its application).
+    pub fn conflict_with_project(
+        &self,
+        who: &Account,
+        id: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let grant = self.grant(id)?;
+        let app = self.application(grant.application_id)?;
+        self.conflict_with(who, &app)
     }
 
     /// The applications `who` may read, newest first.
@@ -1281,7 +1439,7 @@ impl Store {
         let mut out = Vec::new();
         for id in ids {
             let app = self.application(id)?;
-            if self.may_see_application(who, &app) {
+            if self.may_see_application(who, &app)? {
                 out.push(app);
             }
         }

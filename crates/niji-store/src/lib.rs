@@ -61,7 +61,7 @@ pub use citizens::{Access, Accesses, EnrolmentCode, HeldIn, OptOutState, Project
 pub use disclosed::{Disclosure, Shown};
 pub use governance::{
     ApiToken, Application, ApplicationForm, Conditions, Decision, Grant, Item, Organization,
-    Purpose, RegisterEntry, Review, ReviewOutcome, TokenRefusal,
+    Purpose, RegisterEntry, Review, ReviewOutcome, Revocation, TokenRefusal,
 };
 pub use keystore::{KeyInfo, KeyKind, KeyMaterial, Keystore};
 pub use ledger::Budget;

@@ -637,6 +637,11 @@ async fn review_page(
     let account = viewer.account.clone();
     let (app, reviews) = blocking(move || {
         let store = inner.store()?;
+        // The review page names the reviewers: the board's only, never
+        // the applicant's (who sees the reasons on the application).
+        if !matches!(account.role, Role::Reviewer | Role::Admin) {
+            return Err(ApiError::NotFound(format!("no application {id} to review")));
+        }
         let app = visible(&store, &account, id)?;
         Ok((app, store.reviews_of(id)?))
     })
@@ -937,11 +942,12 @@ async fn revoke(
     Path(id): Path<i64>,
     Posted { viewer, form }: Posted<RevokeFields>,
 ) -> Result<Response, PageError> {
+    let quorum = state.quorum();
     let inner = state.inner();
     blocking(move || {
         inner
             .store()?
-            .revoke_grant(&viewer.account, id, &form.reason)?;
+            .revoke_grant(&viewer.account, id, &form.reason, quorum)?;
         Ok(())
     })
     .await?;
