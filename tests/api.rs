@@ -1032,3 +1032,60 @@ fn members_must_be_researchers_of_certified_organizations_for_the_tier() {
     assert_eq!(with("anonymized", json!(["bob"])).status, 201);
     server.stop();
 }
+
+/// A password is changed with the current one (throttled like a sign-in),
+/// and the account's other sessions end; an admin disables an account,
+/// whose session and sign-in stop at once.
+#[test]
+fn passwords_change_and_admins_disable_accounts() {
+    let env = Env::new();
+    setup(&env);
+    let server = Server::start(&env);
+    let here = Client::login(&server, "alice", PASSWORD);
+    let elsewhere = Client::login(&server, "alice", PASSWORD);
+    let change = |current: &str, new: &str| {
+        here.send(
+            "POST",
+            "/api/v1/auth/password",
+            Some(json!({ "current": current, "new": new })),
+        )
+    };
+    assert_eq!(
+        change("not-the-password", "a much longer password").status,
+        401
+    );
+    assert_eq!(change(PASSWORD, "short").status, 422);
+    let changed = change(PASSWORD, "a much longer password");
+    assert_eq!(changed.status, 204, "{}", changed.body);
+    assert_eq!(here.send("GET", "/api/v1/applications", None).status, 200);
+    assert_eq!(
+        elsewhere.send("GET", "/api/v1/applications", None).status,
+        401,
+        "the other session ended"
+    );
+    let fresh = Client::new(&server);
+    assert_eq!(sign_in(&fresh, "alice", PASSWORD), 401);
+    assert_eq!(sign_in(&fresh, "alice", "a much longer password"), 200);
+
+    let bob = Client::login(&server, "bob", PASSWORD);
+    let admin = Client::login(&server, "admin", ADMIN_PASSWORD);
+    let disable = |who: &Client, name: &str, reason: &str| {
+        who.send(
+            "POST",
+            &format!("/api/v1/admin/accounts/{name}/disable"),
+            Some(json!({ "reason": reason })),
+        )
+        .status
+    };
+    assert_eq!(disable(&here, "bob", "not an admin"), 403);
+    assert_eq!(disable(&admin, "bob", " "), 422);
+    assert_eq!(disable(&admin, "admin", "oneself"), 422);
+    assert_eq!(disable(&admin, "nobody-here", "gone"), 404);
+    assert_eq!(disable(&admin, "bob", "left the organization"), 204);
+    assert_eq!(bob.send("GET", "/api/v1/applications", None).status, 401);
+    assert_eq!(sign_in(&fresh, "bob", PASSWORD), 401);
+    server.stop();
+    let kinds: Vec<String> = audit_events(&env).into_iter().map(|e| e.kind).collect();
+    assert!(kinds.iter().any(|k| k == "account.password"));
+    assert!(kinds.iter().any(|k| k == "account.disable"));
+}

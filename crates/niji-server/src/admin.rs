@@ -26,6 +26,10 @@ pub fn routes() -> Router<AppState> {
             get(list_organizations).post(create_organization),
         )
         .route("/api/v1/admin/organizations/{name}", put(certify))
+        .route(
+            "/api/v1/admin/accounts/{name}/disable",
+            axum::routing::post(disable_account),
+        )
 }
 
 /// Refuses anyone but an admin's session (an API token never reaches
@@ -96,6 +100,31 @@ async fn list_accounts(
     admin_only(&caller)?;
     let inner = state.inner();
     Ok(Json(blocking(move || accounts(&*inner.store()?)).await?))
+}
+
+/// Why an account is disabled.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct Disable {
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/accounts/{name}/disable", params(("name" = String, Path, description = "Account name")), request_body = Disable, responses((status = 204, description = "Disabled: its sessions and API tokens stop at once"), (status = 403, description = "Not an admin"), (status = 404, description = "No such account"), (status = 422, description = "No reasons, or one's own account")))]
+pub(crate) async fn disable_account(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(name): Path<String>,
+    Json(body): Json<Disable>,
+) -> Result<StatusCode, ApiError> {
+    let inner = state.inner();
+    let who = name.clone();
+    blocking(move || {
+        Ok(inner
+            .store()?
+            .disable_account(&admin.account, &who, &body.reason)?)
+    })
+    .await?;
+    state.inner().sessions()?.close_account(&name, None);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A new account. The password is the initial one the admin hands over.

@@ -23,6 +23,10 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/auth/login",
             post(login).layer(DefaultBodyLimit::max(crate::signin::MAX_BODY)),
         )
+        .route(
+            "/api/v1/auth/password",
+            post(change_password).layer(DefaultBodyLimit::max(crate::signin::MAX_BODY)),
+        )
         .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{token_id}/revoke", post(revoke_token))
@@ -55,6 +59,7 @@ pub fn routes() -> Router<AppState> {
     paths(
         login,
         logout,
+        change_password,
         create_token,
         list_tokens,
         revoke_token,
@@ -72,6 +77,7 @@ pub fn routes() -> Router<AppState> {
         register,
         crate::admin::list_accounts,
         crate::admin::create_account,
+        crate::admin::disable_account,
         crate::admin::list_organizations,
         crate::admin::create_organization,
         crate::admin::certify,
@@ -172,6 +178,36 @@ async fn logout(
     if let Some(id) = crate::caller::session_id(&headers) {
         state.inner().sessions()?.close(&id);
     }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+struct PasswordChange {
+    current: String,
+    new: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/password", request_body = PasswordChange, responses((status = 204, description = "Changed; the account's other sessions are ended"), (status = 401, description = "The current password is wrong"), (status = 422, description = "The new password does not meet the rules"), (status = 429, description = "Too many wrong passwords")))]
+async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    caller: Caller,
+    Json(body): Json<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    session_only(&caller)?;
+    let current = SecretString::new(body.current);
+    let new = SecretString::new(body.new);
+    let name = caller.account.name.clone();
+    let account = crate::signin::check_password(&state, name, current, peer, &headers).await?;
+    let inner = state.inner();
+    let changed = account.clone();
+    blocking(move || Ok(inner.store()?.change_password(&changed, &new)?)).await?;
+    let keep = crate::caller::session_id(&headers);
+    state
+        .inner()
+        .sessions()?
+        .close_account(&account.name, keep.as_deref());
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -22,6 +22,10 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a session lasts without use.
 pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 
+/// How long a session lasts however much it is used: a stolen cookie
+/// works for a working day at most.
+pub const SESSION_LONGEST: Duration = Duration::from_secs(12 * 60 * 60);
+
 /// A logged-in browser session. Kept in memory: a restart logs everyone
 /// out, which loses nothing.
 #[derive(Debug, Clone)]
@@ -32,6 +36,14 @@ pub struct Session {
     pub csrf: String,
     /// Last use.
     pub seen: Instant,
+    /// When it was opened.
+    pub opened: Instant,
+}
+
+impl Session {
+    fn live(&self) -> bool {
+        self.seen.elapsed() < SESSION_IDLE && self.opened.elapsed() < SESSION_LONGEST
+    }
 }
 
 /// Sessions by the SHA-256 of their id: a memory dump shows no live id.
@@ -61,14 +73,15 @@ impl Sessions {
     /// Opens a session; returns its id (for the cookie) and CSRF token.
     pub fn open(&mut self, account: &str) -> Result<(String, String), ApiError> {
         let (id, csrf) = (random_hex(32)?, random_hex(16)?);
-        self.by_digest
-            .retain(|_, s| s.seen.elapsed() < SESSION_IDLE);
+        self.by_digest.retain(|_, s| s.live());
+        let now = Instant::now();
         self.by_digest.insert(
             digest(&id),
             Session {
                 account: account.to_owned(),
                 csrf: csrf.clone(),
-                seen: Instant::now(),
+                seen: now,
+                opened: now,
             },
         );
         Ok((id, csrf))
@@ -77,10 +90,7 @@ impl Sessions {
     /// The session of an id, if it is live; marks it used.
     pub fn touch(&mut self, id: &str) -> Option<Session> {
         let key = digest(id);
-        let live = self
-            .by_digest
-            .get(&key)
-            .is_some_and(|s| s.seen.elapsed() < SESSION_IDLE);
+        let live = self.by_digest.get(&key).is_some_and(Session::live);
         if !live {
             self.by_digest.remove(&key);
             return None;
@@ -93,6 +103,13 @@ impl Sessions {
     /// Ends a session.
     pub fn close(&mut self, id: &str) {
         self.by_digest.remove(&digest(id));
+    }
+
+    /// Ends every session of `account` but the one of id `keep`.
+    pub fn close_account(&mut self, account: &str, keep: Option<&str>) {
+        let keep = keep.map(digest);
+        self.by_digest
+            .retain(|key, s| s.account != account || keep.as_ref() == Some(key));
     }
 }
 
@@ -207,5 +224,45 @@ impl FromRequestParts<AppState> for Caller {
             account,
             project: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_ends_when_idle_or_too_old_however_used() {
+        let now = Instant::now();
+        let session = |seen: Instant, opened: Instant| Session {
+            account: "alice".into(),
+            csrf: String::new(),
+            seen,
+            opened,
+        };
+        assert!(session(now, now).live());
+        if let Some(idle) = now.checked_sub(SESSION_IDLE + Duration::from_secs(1)) {
+            assert!(!session(idle, idle).live());
+        }
+        if let Some(old) = now.checked_sub(SESSION_LONGEST + Duration::from_secs(1)) {
+            assert!(
+                !session(now, old).live(),
+                "used a moment ago, opened too long ago"
+            );
+        }
+    }
+
+    #[test]
+    fn an_account_s_sessions_end_together_but_one_kept() {
+        let mut sessions = Sessions::default();
+        let (a, _) = sessions.open("alice").unwrap();
+        let (b, _) = sessions.open("alice").unwrap();
+        let (c, _) = sessions.open("bob").unwrap();
+        sessions.close_account("alice", Some(&a));
+        assert!(sessions.touch(&a).is_some());
+        assert!(sessions.touch(&b).is_none());
+        assert!(sessions.touch(&c).is_some());
+        sessions.close_account("alice", None);
+        assert!(sessions.touch(&a).is_none());
     }
 }

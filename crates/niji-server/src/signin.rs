@@ -261,6 +261,23 @@ pub(crate) async fn authenticate(
     peer: SocketAddr,
     headers: &HeaderMap,
 ) -> Result<Account, ApiError> {
+    let account = check_password(state, name, password, peer, headers).await?;
+    let audit = state.inner();
+    let actor = account.name.clone();
+    blocking(move || Ok(audit.store()?.audit(&actor, "login", "api", "logged in")?)).await?;
+    Ok(account)
+}
+
+/// Checks `name`'s password under the same throttle and logging as a
+/// sign-in (a password change asks for the current one this way), without
+/// recording a success.
+pub(crate) async fn check_password(
+    state: &AppState,
+    name: String,
+    password: SecretString,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<Account, ApiError> {
     let address = client_address(peer, headers, state.trusted_proxy());
     let inner = state.inner();
     // A name no account can have is throttled and logged as one nobody
@@ -303,13 +320,7 @@ pub(crate) async fn authenticate(
     };
     throttle(&inner)?.settle(&key, address, right);
     match checked? {
-        Ok(account) => {
-            let audit = state.inner();
-            let actor = account.name.clone();
-            blocking(move || Ok(audit.store()?.audit(&actor, "login", "api", "logged in")?))
-                .await?;
-            Ok(account)
-        }
+        Ok(account) => Ok(account),
         Err(known_name) => {
             log_failure(state, &key, known_name.is_some(), address, "login.failed").await?;
             Err(ApiError::Unauthenticated)

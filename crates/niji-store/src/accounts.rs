@@ -156,10 +156,11 @@ impl Store {
         rows.map(|row| to_account(row?)).collect()
     }
 
-    /// One account by name: asked on every API request.
+    /// One account by name, unless disabled: asked on every API request.
     pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
         self.cached_row(
-            "SELECT name, role, CAST(created_at AS VARCHAR) FROM accounts WHERE name = ?",
+            "SELECT name, role, CAST(created_at AS VARCHAR) FROM accounts a WHERE name = ? \
+             AND NOT EXISTS (SELECT 1 FROM disabled_accounts d WHERE d.account = a.name)",
             params![name],
             account_from_row,
         )?
@@ -191,7 +192,8 @@ impl Store {
         let row: Option<(String, String, String, String)> = self
             .conn
             .query_row(
-                "SELECT name, role, CAST(created_at AS VARCHAR), password_hash FROM accounts WHERE name = ?",
+                "SELECT name, role, CAST(created_at AS VARCHAR), password_hash FROM accounts a WHERE name = ? \
+                 AND NOT EXISTS (SELECT 1 FROM disabled_accounts d WHERE d.account = a.name)",
                 params![name],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
             )
@@ -200,6 +202,72 @@ impl Store {
             to_account((name, role, created_at)).map(|account| (account, hash))
         })
         .transpose()
+    }
+}
+
+impl Store {
+    /// Disables account `name` (an admin, with reasons; never their own):
+    /// it reads as no account from then on, so it signs in no more and its
+    /// sessions and API tokens stop at their next use.
+    pub fn disable_account(
+        &self,
+        admin: &Account,
+        name: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        if admin.role != Role::Admin {
+            return Err(StoreError::Forbidden(
+                "only an admin disables accounts".into(),
+            ));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 2_000 {
+            return Err(StoreError::Refused(
+                "disabling an account gives its reasons (at most 2,000 characters)".into(),
+            ));
+        }
+        if check_account_name(name).is_err() {
+            return Err(StoreError::Refused("no such account to disable".into()));
+        }
+        if admin.name == name {
+            return Err(StoreError::Refused(
+                "an admin does not disable their own account".into(),
+            ));
+        }
+        if self.account(name)?.is_none() {
+            return Err(StoreError::Refused(format!(
+                "no account `{name}` to disable"
+            )));
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO disabled_accounts (account, disabled_by, reason) VALUES (?, ?, ?)",
+            params![name, admin.name, reason],
+        )?;
+        crate::releases::audit_in(&tx, &admin.name, "account.disable", name, reason)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Changes `account`'s password to `new`, which meets the rules for
+    /// new passwords; the caller has checked the current one.
+    pub fn change_password(&self, account: &Account, new: &SecretString) -> Result<(), StoreError> {
+        check_new_password(new)?;
+        let hash = hash_password(new)?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE accounts SET password_hash = ? WHERE name = ?",
+            params![hash, account.name],
+        )?;
+        crate::releases::audit_in(
+            &tx,
+            &account.name,
+            "account.password",
+            &account.name,
+            "changed",
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 }
 
