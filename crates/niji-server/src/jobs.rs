@@ -36,6 +36,14 @@ use std::time::{Duration, Instant};
 /// How long a finished job's result is kept.
 const KEEP: Duration = Duration::from_secs(3600);
 
+/// Jobs kept per account (running or finished, until fetched and deleted
+/// or an hour old): a request beyond them is refused before it runs.
+pub const MAX_JOBS: usize = 16;
+
+/// Bytes of finished results kept per account (as JSON): a result that
+/// would go past them is not kept, and its job says so.
+pub const MAX_KEPT_BYTES: usize = 64 << 20;
+
 /// The job routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -72,11 +80,19 @@ pub(crate) struct Job {
     started: Instant,
     /// The outcome and when it came; `None` while running.
     ended: Mutex<Option<(Outcome, Instant)>>,
+    /// The outcome's size as JSON, once finished.
+    size: std::sync::atomic::AtomicUsize,
     done: tokio::sync::Notify,
 }
 
 impl Job {
     fn finish(&self, outcome: Outcome) {
+        let size = match &outcome {
+            Ok(Answer::Query(_, result)) => serde_json::to_vec(result).map_or(0, |v| v.len()),
+            Ok(Answer::Dp(result)) => serde_json::to_vec(result).map_or(0, |v| v.len()),
+            Err(_) => 0,
+        };
+        self.size.store(size, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut ended) = self.ended.lock() {
             *ended = Some((outcome, Instant::now()));
         }
@@ -161,6 +177,50 @@ impl Jobs {
         Ok(())
     }
 
+    /// Refuses a new request of `account` when it has [`MAX_JOBS`] kept.
+    fn room_for(&self, account: &str) -> Result<(), ApiError> {
+        let by_id = self
+            .by_id
+            .lock()
+            .map_err(|_| ApiError::Internal("job lock poisoned".into()))?;
+        let kept = by_id.values().filter(|j| j.account == account).count();
+        if kept >= MAX_JOBS {
+            return Err(ApiError::Busy(format!(
+                "{kept} jobs of yours are kept; fetch their results and delete them (DELETE /api/v1/jobs/{{id}}), or wait for them to end"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Drops the result of `job`, just finished, if with it `account`'s
+    /// kept results would pass [`MAX_KEPT_BYTES`]: the job then says why.
+    fn keep_within_bytes(&self, job: &Job) {
+        let Ok(by_id) = self.by_id.lock() else {
+            return;
+        };
+        // A request answered within the wait keeps nothing.
+        if !by_id.contains_key(&job.id) {
+            return;
+        }
+        let kept: usize = by_id
+            .values()
+            .filter(|j| j.account == job.account)
+            .map(|j| j.size.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
+        drop(by_id);
+        if kept > MAX_KEPT_BYTES {
+            job.size.store(0, std::sync::atomic::Ordering::Relaxed);
+            if let Ok(mut ended) = job.ended.lock()
+                && let Some((outcome, _)) = ended.as_mut()
+            {
+                *outcome = Err(ApiError::Unprocessable(format!(
+                    "the result is not kept: your kept results would pass {} MiB; fetch and delete earlier jobs, or narrow the query",
+                    MAX_KEPT_BYTES >> 20
+                )));
+            }
+        }
+    }
+
     /// The job `id` of `account`; anyone else's reads as none.
     fn of(&self, id: &str, account: &str) -> Result<Arc<Job>, ApiError> {
         self.by_id
@@ -225,6 +285,7 @@ pub(crate) async fn answer(
     work: impl FnOnce(Control) -> Outcome + Send + 'static,
 ) -> Result<Response, ApiError> {
     let inner = state.inner();
+    inner.jobs.room_for(&owner.account)?;
     let job = Arc::new(Job {
         id: crate::caller::random_hex(16)?,
         account: owner.account,
@@ -233,15 +294,18 @@ pub(crate) async fn answer(
         control: Control::default(),
         started: Instant::now(),
         ended: Mutex::new(None),
+        size: std::sync::atomic::AtomicUsize::new(0),
         done: tokio::sync::Notify::new(),
     });
     let worker = Arc::clone(&job);
     let control = job.control.clone();
+    let keeper = state.inner();
     tokio::task::spawn_blocking(move || {
         // A panic must still end the job, or it would run forever.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(control)))
             .unwrap_or_else(|_| Err(ApiError::Internal("an analysis job panicked".into())));
         worker.finish(outcome);
+        keeper.jobs.keep_within_bytes(&worker);
     });
     if tokio::time::timeout(inner.jobs.after, job.done.notified())
         .await
@@ -353,4 +417,48 @@ async fn audit(
         Ok(())
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    fn job(id: &str, account: &str) -> Arc<Job> {
+        Arc::new(Job {
+            id: id.into(),
+            account: account.into(),
+            project: 1,
+            kind: "query",
+            control: Control::default(),
+            started: Instant::now(),
+            ended: Mutex::new(None),
+            size: std::sync::atomic::AtomicUsize::new(0),
+            done: tokio::sync::Notify::new(),
+        })
+    }
+
+    #[test]
+    fn an_account_keeps_so_many_jobs_and_bytes() {
+        let jobs = Jobs::default();
+        for i in 0..MAX_JOBS {
+            jobs.room_for("alice").unwrap();
+            jobs.insert(job(&format!("a{i}"), "alice")).unwrap();
+        }
+        assert!(matches!(jobs.room_for("alice"), Err(ApiError::Busy(_))));
+        assert!(jobs.room_for("bob").is_ok(), "another account has room");
+
+        let big = jobs.of("a0", "alice").unwrap();
+        big.finish(Err(ApiError::Internal("stand-in".into())));
+        big.size.store(MAX_KEPT_BYTES, Ordering::Relaxed);
+        let next = jobs.of("a1", "alice").unwrap();
+        next.finish(Err(ApiError::Internal("stand-in".into())));
+        next.size.store(1, Ordering::Relaxed);
+        jobs.keep_within_bytes(&next);
+        match next.take() {
+            Err(ApiError::Unprocessable(why)) => assert!(why.contains("not kept"), "{why}"),
+            other => panic!("kept past the bytes: {:?}", other.err()),
+        }
+        assert_eq!(next.size.load(Ordering::Relaxed), 0);
+    }
 }

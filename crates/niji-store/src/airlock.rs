@@ -191,6 +191,7 @@ impl Store {
                 reviewer.name
             )));
         }
+        crate::governance::check_text("comment", comment, crate::governance::MAX_REASON)?;
         if verdict == Verdict::Reject && comment.trim().is_empty() {
             return Err(refused("a rejection gives its reasons"));
         }

@@ -309,7 +309,28 @@ pub const MAX_REASON: usize = 2_000;
 /// The most other members an application lists.
 pub const MAX_MEMBERS: usize = 50;
 
+/// Refuses free text longer than `max` characters or with control
+/// characters (line breaks and tabs aside), before anything is written;
+/// the text itself is not repeated.
+pub(crate) fn check_text(what: &str, text: &str, max: usize) -> Result<(), StoreError> {
+    if text.chars().count() > max {
+        return Err(refused(format!(
+            "the {what} is longer than {max} characters"
+        )));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(refused(format!("the {what} holds control characters")));
+    }
+    Ok(())
+}
+
 fn check_form(form: &ApplicationForm) -> Result<(), StoreError> {
+    check_text("title", &form.title, 200)?;
+    check_text("purpose", &form.purpose, 64)?;
+    check_text("lay summary", &form.lay_summary, 4_000)?;
     if form.title.trim().is_empty() {
         return Err(refused("the application needs a title"));
     }
@@ -816,6 +837,7 @@ impl Store {
         if let Err(reason) = self.may_review(reviewer, &app)? {
             return Err(forbidden(reason));
         }
+        check_text("comment", comment, MAX_REASON)?;
         if decision != Decision::Approve && comment.trim().is_empty() {
             return Err(refused(
                 "a rejection or a request for changes needs its reasons in the comment",
@@ -1019,11 +1041,7 @@ impl Store {
         if reason.is_empty() {
             return Err(refused("a revocation gives its reasons"));
         }
-        if reason.chars().count() > MAX_REASON {
-            return Err(refused(format!(
-                "the reasons are longer than {MAX_REASON} characters"
-            )));
-        }
+        check_text("reasons", reason, MAX_REASON)?;
         let grant = self.grant(id)?;
         if grant.revoked_at.is_some() {
             return Err(refused(format!("grant {id} is already revoked")));
