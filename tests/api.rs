@@ -1032,7 +1032,12 @@ fn members_must_be_researchers_of_certified_organizations_for_the_tier() {
     long["title"] = json!("t".repeat(10_000));
     let reply = alice.send("POST", "/api/v1/applications", Some(long));
     assert_eq!(reply.status, 422);
-    assert!(reply.body["detail"].as_str().unwrap().contains("longer than 200"));
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 200")
+    );
     // A researcher of an uncertified organization may join an anonymized
     // application.
     assert_eq!(with("anonymized", json!(["bob"])).status, 201);

@@ -264,7 +264,12 @@ pub(crate) async fn authenticate(
     let account = check_password(state, name, password, peer, headers).await?;
     let audit = state.inner();
     let actor = account.name.clone();
-    blocking(move || Ok(audit.store()?.audit(&actor, "login", "api", "logged in")?)).await?;
+    blocking(move || {
+        Ok(audit
+            .store_keeping_governance()?
+            .audit(&actor, "login", "api", "logged in")?)
+    })
+    .await?;
     Ok(account)
 }
 
@@ -296,8 +301,10 @@ pub(crate) async fn check_password(
     let work = state.inner();
     let checked = blocking(move || {
         // The hash is read under the store's lock; argon2 runs outside it.
+        // Signing in changes no governance state: the gate keeps what it
+        // read.
         let login = if valid {
-            work.store()?.login_of(&name)?
+            work.store_keeping_governance()?.login_of(&name)?
         } else {
             None
         };
@@ -352,7 +359,7 @@ async fn reserve(
 async fn known(state: &AppState, name: &str) -> Result<bool, ApiError> {
     let inner = state.inner();
     let name = name.to_owned();
-    blocking(move || Ok(inner.store()?.account(&name)?.is_some())).await
+    blocking(move || Ok(inner.store_keeping_governance()?.account(&name)?.is_some())).await
 }
 
 /// Writes a failed or refused sign-in as `name` (a valid name, or empty),
@@ -377,7 +384,12 @@ async fn log_failure(
     };
     let inner = state.inner();
     let actor = actor.to_owned();
-    blocking(move || Ok(inner.store()?.audit(&actor, kind, "api", &detail)?)).await
+    blocking(move || {
+        Ok(inner
+            .store_keeping_governance()?
+            .audit(&actor, kind, "api", &detail)?)
+    })
+    .await
 }
 
 #[cfg(test)]
