@@ -39,6 +39,7 @@ fn platform() -> Env {
             ("bob", "researcher", "startup"),
             ("rev1", "reviewer", "board"),
             ("rev2", "reviewer", "board"),
+            ("rev3", "reviewer", "univ"),
         ],
         PASSWORD,
     );
@@ -258,6 +259,17 @@ fn a_flagged_result_waits_in_the_airlock_for_two_outside_reviewers() {
     assert_eq!(review(&alice, "release", "").status, 403);
     let bob = Client::login(&server, "bob", PASSWORD);
     assert_eq!(review(&bob, "release", "").status, 403);
+    // A reviewer of the applicant's organization neither sees nor checks
+    // the project's held results.
+    let rev3 = Client::login(&server, "rev3", PASSWORD);
+    let conflicted = rev3.send("GET", "/api/v1/airlock", None);
+    assert_eq!(conflicted.body, json!([]), "{}", conflicted.body);
+    assert_eq!(review(&rev3, "release", "fine").status, 403);
+    assert_eq!(
+        rev3.send("GET", &format!("/api/v1/airlock/{id}"), None)
+            .status,
+        403
+    );
     let rev1 = Client::login(&server, "rev1", PASSWORD);
     let queue = rev1.send("GET", "/api/v1/airlock", None);
     assert_eq!(queue.body[0]["sql"], text, "{}", queue.body);

@@ -1100,3 +1100,43 @@ fn passwords_change_and_admins_disable_accounts() {
     assert!(kinds.iter().any(|k| k == "account.password"));
     assert!(kinds.iter().any(|k| k == "account.disable"));
 }
+
+/// Per-address limits count the client's address: the peer's, or behind
+/// the configured proxy the one it forwards; a forged `X-Forwarded-For`
+/// from anyone else changes nothing.
+#[test]
+fn the_address_behind_a_trusted_proxy_is_the_forwarded_one() {
+    let env = Env::new();
+    setup(&env);
+    let guess = |server: &Server, i: usize, forwarded: &str| {
+        Client::new(server)
+            .agent
+            .post(format!("{}/api/v1/auth/login", server.url))
+            .header("Content-Type", "application/json")
+            .header("X-Forwarded-For", forwarded)
+            .send(json!({"name": format!("nobody{i}"), "password": "wrong-password!"}).to_string())
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // Behind the proxy (the tests' loopback), each forwarded client has
+    // its own limit.
+    let proxied = Server::start_with(&env, &[("NIJI_TRUSTED_PROXY", "127.0.0.1")]);
+    let statuses: Vec<u16> = (0..51)
+        .map(|i| guess(&proxied, i, "203.0.113.9, 198.51.100.1"))
+        .collect();
+    assert!(statuses[..50].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses[50], 429);
+    assert_eq!(guess(&proxied, 99, "198.51.100.2"), 401, "another client");
+    // The forged first entry is not the client.
+    assert_eq!(guess(&proxied, 98, "198.51.100.1, 198.51.100.3"), 401);
+    assert_eq!(guess(&proxied, 97, "198.51.100.3, 198.51.100.1"), 429);
+    proxied.stop();
+    // Without it, the header is the client's to forge, and ignored.
+    let direct = Server::start(&env);
+    let statuses: Vec<u16> = (0..51)
+        .map(|i| guess(&direct, i, &format!("198.51.100.{i}")))
+        .collect();
+    assert_eq!(statuses[50], 429, "{statuses:?}");
+    direct.stop();
+}

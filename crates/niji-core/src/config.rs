@@ -396,6 +396,14 @@ mod tests {
             config.server.job_after_ms.to_string(),
             documented("server.job_after_ms")
         );
+        assert_eq!(
+            config
+                .server
+                .trusted_proxy
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            documented("server.trusted_proxy")
+        );
     }
 
     #[test]
@@ -408,6 +416,7 @@ mod tests {
             ("NIJI_REVIEW_QUORUM", "3"),
             ("NIJI_BEHIND_TLS", "true"),
             ("NIJI_JOB_AFTER_MS", "0"),
+            ("NIJI_TRUSTED_PROXY", "10.0.0.1"),
         ];
         assert_eq!(vars.len(), KEYS.len(), "a key without an override test");
         let mut config = Config::from_toml_str("data = \"/elsewhere\"\n", "niji.toml").unwrap();
@@ -418,6 +427,10 @@ mod tests {
         assert_eq!(config.server.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(config.review.quorum, 3);
         assert!(config.server.behind_tls);
+        assert_eq!(
+            config.server.trusted_proxy,
+            Some(std::net::IpAddr::from([10, 0, 0, 1]))
+        );
         assert_eq!(config.server.job_after_ms, 0);
     }
 
