@@ -1,6 +1,6 @@
 """Executes every notebook in this folder with nbclient, in place of a
 person pressing "Run all": a cell that raises fails the run. Used by
-tests/analysis.rs against a server on synthetic data (`bash .ci/run`).
+tests/it/analysis.rs against a server on synthetic data (`bash .ci/run`).
 
     python notebooks/run.py [OUT_DIR]
 

@@ -1,7 +1,7 @@
 """The reviewers' airlock and the citizen's page in real Chromium, on the
 platform `niji demo` prepared.
 
-Run by tests/browser.rs against a live `niji serve` on the demo's data
+Run by tests/it/browser.rs against a live `niji serve` on the demo's data
 directory: the two demo reviewers release the result the demo's researcher
 left in the airlock; the demo's citizen sees, in plain Japanese, that a row
 about them was shown, downloads a receipt for it, and refuses further

@@ -1,6 +1,6 @@
 """The governance journey in real Chromium (Debian's), driven by Playwright.
 
-Run by tests/browser.rs against a live `niji serve`: an admin adds an
+Run by tests/it/browser.rs against a live `niji serve`: an admin adds an
 organization and an account; a researcher applies; two reviewers approve;
 the project appears in the researcher's list and on the public register;
 a reviewer revokes it. Every step is done as a person would, by labels and

@@ -1,7 +1,7 @@
 //! The hostile SQL corpus as queries: `queries.sql` beside this file, with
 //! `OUT` replaced by `out` (a path beside the data), and one query too long
 //! to write there. Included by path from the sandbox's test
-//! (`crates/niji-query`) and the gate's (`tests/hostile.rs`).
+//! (`crates/niji-query`) and the gate's (`tests/it/hostile.rs`).
 
 /// Every hostile query.
 pub fn corpus(out: &str) -> Vec<String> {

@@ -1,6 +1,6 @@
 -- Hostile queries: every one must be refused or contained (stopped by a
 -- limit), by the sandbox alone (crates/niji-query/tests/queries.rs) and
--- through the gate over HTTP (tests/hostile.rs). One query per line; lines
+-- through the gate over HTTP (tests/it/hostile.rs). One query per line; lines
 -- starting with "--" are comments; OUT stands for a path beside the data.
 -- Reading files.
 SELECT count(*) FROM read_csv('/etc/passwd')

@@ -179,7 +179,11 @@ fn write_groups(
     groups: std::sync::mpsc::Receiver<Vec<Staged>>,
 ) -> Result<(), IngestError> {
     for staged in groups {
+        let batches = staged.len();
         write_group(&mut conn, path, staged)?;
+        // An observable moment for whoever watches the ingest (progress, and
+        // the kill test, which kills just after one).
+        tracing::debug!(batches, "group committed");
     }
     Ok(())
 }

@@ -1,0 +1,319 @@
+//! The harness every binary test shares: a fresh working directory, the
+//! real `niji` executable, a clean `NIJI_*` environment.
+#![allow(dead_code)] // each test crate uses a different part
+
+pub mod client;
+
+use serde_json::Value;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+pub const PASSPHRASE: &str = "sakura-passphrase-for-tests";
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+/// The password of every account `niji demo` makes (README, Demo).
+pub const DEMO_PASSWORD: &str = "niji-demo-password";
+
+pub struct Env {
+    pub root: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self {
+            root: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A fresh directory that starts as a copy of the shared fixture
+    /// `name`: `build` makes it in an `Env` of its own, once per build of
+    /// the test binary and of `niji`, whichever test process asks first
+    /// (see niji-testkit). The copy is the test's to write into.
+    pub fn from_fixture(name: &str, build: impl FnOnce(&Env)) -> Self {
+        // The fixture is made by the `niji` binary, which cargo may build
+        // again without linking the tests again.
+        let niji = std::path::Path::new(env!("CARGO_BIN_EXE_niji"));
+        let fixture = niji_testkit::shared(env!("CARGO_TARGET_TMPDIR"), name, &[niji], |dest| {
+            let env = Env::new();
+            build(&env);
+            niji_testkit::copy_dir(env.root.path(), dest)
+        });
+        let env = Env::new();
+        niji_testkit::copy_dir(&fixture, env.root.path()).unwrap();
+        env
+    }
+
+    /// The demo's platform of 1,200 persons (`niji demo --no-serve`), made
+    /// once per test build; the test gets a copy to serve and write into.
+    pub fn demo() -> Self {
+        Env::from_fixture("demo-1200", |env| {
+            let prepared = env
+                .niji(&["demo", "--no-serve", "--persons", "1200"])
+                .stdout(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(prepared.status.success(), "{}", stderr(&prepared));
+        })
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    /// `niji` run in the temporary directory, with no inherited NIJI_*
+    /// variables, no terminal on standard input, and `--data` pointing at
+    /// `./data` through the environment.
+    pub fn niji(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_niji"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("NIJI_") || key == "RUST_LOG" {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.current_dir(self.root.path())
+            .env("NIJI_DATA", self.data())
+            .stdin(Stdio::null())
+            .args(args);
+        cmd
+    }
+
+    pub fn init(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["init"];
+        args.extend_from_slice(extra);
+        self.niji(&args)
+            .env("NIJI_PASSPHRASE", PASSPHRASE)
+            .env("NIJI_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .output()
+            .unwrap()
+    }
+}
+
+pub fn ok(output: &Output) -> &Output {
+    assert!(
+        output.status.success(),
+        "niji failed: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+pub fn json(output: &Output) -> Value {
+    serde_json::from_slice(&ok(output).stdout).expect("stdout is one JSON document")
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+impl Env {
+    /// `niji synth` of `persons` persons over `from..to` into `./pop`,
+    /// which it returns.
+    pub fn synth(&self, persons: u64, seed: u64, from: &str, to: &str) -> PathBuf {
+        let pop = self.root.path().join("pop");
+        let (persons, seed) = (persons.to_string(), seed.to_string());
+        let args = [
+            "synth",
+            "--persons",
+            &persons,
+            "--seed",
+            &seed,
+            "--from",
+            from,
+            "--to",
+            to,
+            "--out",
+        ];
+        ok(&self.niji(&args).arg(&pop).output().unwrap());
+        pop
+    }
+}
+
+impl Env {
+    /// `niji organizations add` for each (name, certified).
+    pub fn organizations(&self, orgs: &[(&str, bool)]) {
+        for (org, certified) in orgs {
+            let mut args = vec!["organizations", "add", org];
+            if *certified {
+                args.push("--certified");
+            }
+            ok(&self.niji(&args).output().unwrap());
+        }
+    }
+
+    /// `niji accounts add` for each (name, role, organization), all with
+    /// `password`.
+    pub fn accounts(&self, accounts: &[(&str, &str, &str)], password: &str) {
+        for (name, role, org) in accounts {
+            let args = [
+                "accounts",
+                "add",
+                name,
+                "--role",
+                role,
+                "--organization",
+                org,
+            ];
+            let mut cmd = self.niji(&args);
+            ok(&cmd.env("NIJI_ACCOUNT_PASSWORD", password).output().unwrap());
+        }
+    }
+
+    /// Ingests every source directory of a synthetic population and links
+    /// the records.
+    pub fn ingest_and_link(&self, pop: &std::path::Path) {
+        let mut cmd = self.niji(&["ingest"]);
+        for dir in ["uke", "care", "dpc", "fhir", "checkups", "eligibility"] {
+            if pop.join(dir).is_dir() {
+                cmd.arg(pop.join(dir));
+            }
+        }
+        ok(&cmd
+            .env("NIJI_PASSPHRASE", PASSPHRASE)
+            .stdout(Stdio::null())
+            .output()
+            .unwrap());
+        ok(&self.niji(&["link"]).stdout(Stdio::null()).output().unwrap());
+    }
+}
+
+/// A program of one of the virtual environments `.ci/run` creates: `var`
+/// names it, else `~/.cache/niji/venvs/<relative>`. Fails clearly when it
+/// is missing.
+pub fn venv_tool(var: &str, relative: &str) -> PathBuf {
+    let tool = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/niji/venvs")
+            .join(relative)
+    });
+    assert!(
+        tool.exists(),
+        "{}: missing; `bash .ci/run` creates it (or set {var})",
+        tool.display()
+    );
+    tool
+}
+
+/// `niji serve` on a free port of 127.0.0.1, stopped when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Server {
+    pub fn start(env: &Env) -> Server {
+        Server::start_with(env, &[])
+    }
+
+    /// The server with extra environment (configuration) variables.
+    pub fn start_with(env: &Env, vars: &[(&str, &str)]) -> Server {
+        let mut serve = env.niji(&["serve", "--listen", "127.0.0.1:0"]);
+        serve
+            .env("NIJI_PASSPHRASE", PASSPHRASE)
+            .envs(vars.iter().copied());
+        Server::spawn(serve)
+    }
+
+    /// The server on a directory `niji demo` made: no passphrase given.
+    pub fn start_demo(env: &Env) -> Server {
+        Server::spawn(env.niji(&["serve", "--listen", "127.0.0.1:0"]))
+    }
+
+    fn spawn(mut serve: Command) -> Server {
+        let mut child = serve
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("serving on ")
+            .unwrap_or_else(|| panic!("first line: {line:?}"))
+            .to_owned();
+        Server { child, url }
+    }
+
+    /// Stops the server with SIGTERM, as an operator would, and waits.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "niji serve exited with {status}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A citizen's receipt checked twice, with nothing but the file and the
+/// log's key: by `niji log verify-receipt` (its JSON report, returned) and
+/// by the independent Python verifier (hashlib and `cryptography` only).
+pub fn verify_receipt(env: &Env, file: &std::path::Path, key: &str) -> Value {
+    let checked = json(
+        &env.niji(&["log", "verify-receipt", "--json", "--key", key])
+            .arg(file)
+            .output()
+            .unwrap(),
+    );
+    let python = venv_tool("NIJI_RECEIPT_PYTHON", "receipts/bin/python");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/receipts/verify_receipt.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(file)
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    checked
+}
+
+/// Insured persons of the synthetic population: insurance card and birth
+/// date, from its ground truth (the only place raw identifiers live).
+pub fn insured(pop: &std::path::Path) -> Vec<Value> {
+    insured_where(pop, |_| true)
+}
+
+/// Those of the insured persons whose id `keep` accepts.
+pub fn insured_where(pop: &std::path::Path, keep: impl Fn(&str) -> bool) -> Vec<Value> {
+    let births: std::collections::HashMap<String, String> =
+        std::fs::read_to_string(pop.join("truth/persons.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].to_owned(), f[2].to_owned())
+            })
+            .collect();
+    std::fs::read_to_string(pop.join("truth/insurance.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<&str>>())
+        .filter(|f| keep(f[0]))
+        .map(|f| {
+            serde_json::json!({
+                "insurer": f[3], "symbol": f[4], "number": f[5], "branch": f[6],
+                "birth": births[f[0]],
+            })
+        })
+        .collect()
+}
