@@ -25,6 +25,11 @@ fn setup(env: &Env) {
     );
 }
 
+/// The accounts of `setup`, made once per test build; a copy for the test.
+fn governance() -> Env {
+    Env::from_fixture("api-accounts", setup)
+}
+
 fn application() -> Value {
     json!({
         "title": "Statins and falls",
@@ -42,7 +47,7 @@ fn application() -> Value {
 
 #[test]
 fn an_application_goes_from_draft_to_grant_and_is_revoked() {
-    let env = Env::from_fixture("api-accounts", setup);
+    let env = governance();
     let server = Server::start(&env);
 
     let alice = Client::login(&server, "alice", PASSWORD);
@@ -289,7 +294,7 @@ fn audit_events(env: &Env) -> Vec<niji_store::AuditEvent> {
 /// aggregated, never a name no account has.
 #[test]
 fn repeated_failed_logins_slow_the_account_and_are_logged_in_aggregate() {
-    let env = Env::from_fixture("api-accounts", setup);
+    let env = governance();
     let server = Server::start(&env);
     let client = Client::new(&server);
     let statuses: Vec<u16> = (0..7)
@@ -346,7 +351,7 @@ fn repeated_failed_logins_slow_the_account_and_are_logged_in_aggregate() {
 /// is reserved before its password is checked.
 #[test]
 fn parallel_guesses_are_throttled_like_sequential_ones() {
-    let env = Env::from_fixture("api-accounts", setup);
+    let env = governance();
     let server = Server::start(&env);
     let statuses: Vec<u16> = std::thread::scope(|s| {
         let guesses: Vec<_> = (0..40)
@@ -384,7 +389,7 @@ fn size_of(dir: &std::path::Path) -> u64 {
 /// of them leave the data directory (and the permanent log) as they were.
 #[test]
 fn large_names_are_refused_before_anything_is_written() {
-    let env = Env::from_fixture("api-accounts", setup);
+    let env = governance();
     let server = Server::start(&env);
     let client = Client::new(&server);
     // The log's first checkpoint and the store's settling happen first.
@@ -715,7 +720,7 @@ fn approved_project(server: &Server, applicant: &Client) -> (i64, i64) {
 
 #[test]
 fn the_authorization_matrix_holds() {
-    let env = Env::from_fixture("api-accounts", setup);
+    let env = governance();
     let server = Server::start(&env);
     let alice = Client::login(&server, "alice", PASSWORD);
     let (a, p) = approved_project(&server, &alice);
@@ -828,7 +833,7 @@ fn the_openapi_document_describes_every_route() {
 
 #[test]
 fn an_admin_adds_organizations_and_accounts_with_clear_refusals() {
-    let env = Env::from_fixture("api-accounts", setup);
+    let env = governance();
     let server = Server::start(&env);
     let admin = Client::login(&server, "admin", ADMIN_PASSWORD);
     let made = admin.send(
@@ -931,7 +936,7 @@ fn an_admin_adds_organizations_and_accounts_with_clear_refusals() {
 /// reply a secret, every page personal or health data.
 #[test]
 fn every_reply_carries_the_security_headers() {
-    let env = Env::from_fixture("api-accounts", setup);
+    let env = governance();
     let server = Server::start(&env);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -993,7 +998,7 @@ fn every_reply_carries_the_security_headers() {
 /// listed as a member would leave the review (and pass the purpose gate).
 #[test]
 fn members_must_be_researchers_of_certified_organizations_for_the_tier() {
-    let env = Env::from_fixture("api-accounts", setup);
+    let env = governance();
     let server = Server::start(&env);
     let alice = Client::login(&server, "alice", PASSWORD);
     let with = |tier: &str, members: Value| {
@@ -1040,7 +1045,7 @@ fn members_must_be_researchers_of_certified_organizations_for_the_tier() {
 /// whose session and sign-in stop at once.
 #[test]
 fn passwords_change_and_admins_disable_accounts() {
-    let env = Env::from_fixture("api-accounts", setup);
+    let env = governance();
     let server = Server::start(&env);
     let here = Client::login(&server, "alice", PASSWORD);
     let elsewhere = Client::login(&server, "alice", PASSWORD);
@@ -1096,7 +1101,7 @@ fn passwords_change_and_admins_disable_accounts() {
 /// from anyone else changes nothing.
 #[test]
 fn the_address_behind_a_trusted_proxy_is_the_forwarded_one() {
-    let env = Env::from_fixture("api-accounts", setup);
+    let env = governance();
     let guess = |server: &Server, i: usize, forwarded: &str| {
         Client::new(server)
             .agent

@@ -96,9 +96,14 @@ fn setup(env: &Env) {
     env.accounts(&[("alice", "researcher", "univ")], PASSWORD);
 }
 
+/// The account of `setup`, made once per test build; a copy for the test.
+fn accounts() -> Env {
+    Env::from_fixture("web-accounts", setup)
+}
+
 #[test]
 fn pages_are_japanese_unless_english_is_asked_for() {
-    let env = Env::from_fixture("web-accounts", setup);
+    let env = accounts();
     let server = Server::start(&env);
     let ja = get(&server, "/register", &[]);
     assert_eq!(ja.status, 200);
@@ -132,7 +137,7 @@ fn pages_are_japanese_unless_english_is_asked_for() {
 
 #[test]
 fn the_login_form_and_every_form_carry_a_token() {
-    let env = Env::from_fixture("web-accounts", setup);
+    let env = accounts();
     let server = Server::start(&env);
 
     // A login posted without the form's token (another site's form).
@@ -223,7 +228,7 @@ fn the_login_form_and_every_form_carry_a_token() {
 
 #[test]
 fn refusals_are_pages_in_the_viewers_language() {
-    let env = Env::from_fixture("web-accounts", setup);
+    let env = accounts();
     let server = Server::start(&env);
     let session = pair(cookie(
         &log_in(&server, "alice", PASSWORD, &[]).cookies,

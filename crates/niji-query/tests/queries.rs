@@ -242,6 +242,17 @@ fn hostile(dir: &Path) -> Vec<String> {
     corpus::corpus(&out)
 }
 
+/// `bomb` is stopped by the time or the memory limit, whichever it reaches
+/// first (which depends on the machine's speed).
+fn stopped_by_a_limit(a: &Analysis, bomb: &str) {
+    match a.aggregate(bomb, &rules("ndb")) {
+        Err(QueryError::Timeout(_)) => {}
+        Err(QueryError::Refused(why)) if why.contains("more memory") => {}
+        Err(other) => panic!("{bomb}: {other}"),
+        Ok(out) => panic!("{bomb}: answered {:?}", out.released.rows),
+    }
+}
+
 #[test]
 fn every_hostile_query_is_refused_or_contained() {
     let dir = tempfile::tempdir().unwrap();
@@ -267,18 +278,12 @@ fn every_hostile_query_is_refused_or_contained() {
         }
     }
     assert!(escaped.is_empty(), "not refused:\n{}", escaped.join("\n"));
-    // A bomb in the language is stopped by a limit: the time or the
-    // memory, whichever it reaches first (which depends on the machine).
+    // A bomb in the language is stopped by a limit.
     let joins: String = (0..12)
         .map(|i| format!(" JOIN claims c{i} USING (pseudonym)"))
         .collect();
     let bomb = format!("SELECT count(*) FROM claims{joins}");
-    match a.aggregate(&bomb, &rules("ndb")) {
-        Err(QueryError::Timeout(_)) => {}
-        Err(QueryError::Refused(why)) if why.contains("more memory") => {}
-        Err(other) => panic!("{bomb}: {other}"),
-        Ok(out) => panic!("{bomb}: answered {:?}", out.released.rows),
-    }
+    stopped_by_a_limit(&a, &bomb);
     // Nothing was written beside the release, and the release is intact.
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -373,13 +378,7 @@ fn pooled_sandboxes_are_reused_until_a_query_is_interrupted() {
         .map(|i| format!(" JOIN claims c{i} USING (pseudonym)"))
         .collect();
     let bomb = format!("SELECT count(*) AS n FROM claims{joins}");
-    // Stopped by the time or the memory limit, whichever comes first.
-    match a.aggregate(&bomb, &rules("ndb")) {
-        Err(QueryError::Timeout(_)) => {}
-        Err(QueryError::Refused(why)) if why.contains("more memory") => {}
-        Err(other) => panic!("{bomb}: {other}"),
-        Ok(_) => panic!("{bomb}: answered"),
-    }
+    stopped_by_a_limit(&a, &bomb);
     let after = a.aggregate(sql, &rules("ndb")).unwrap();
     assert_eq!(first.released, after.released);
 }
