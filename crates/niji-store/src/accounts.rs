@@ -5,9 +5,10 @@
 //! each. The parameters live in the PHC string, so raising them later keeps
 //! old hashes verifiable.
 
+use crate::db::{Conn, stamp};
 use crate::{Store, StoreError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use duckdb::{Connection, OptionalExt, params};
+use chrono::{DateTime, Utc};
 use niji_core::{Role, SecretString};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -113,7 +114,7 @@ pub fn check_account_name(name: &str) -> Result<(), StoreError> {
 
 /// Creates an account. Fails if the name is taken.
 pub(crate) fn insert(
-    conn: &Connection,
+    conn: &Conn,
     name: &str,
     role: Role,
     password: &SecretString,
@@ -122,8 +123,8 @@ pub(crate) fn insert(
     check_new_password(password)?;
     let hash = hash_password(password)?;
     let inserted = conn.execute(
-        "INSERT INTO accounts (name, role, password_hash) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        params![name, role.as_str(), hash],
+        "INSERT INTO accounts (name, role, password_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        &[&name, &role.as_str(), &hash],
     )?;
     if inserted == 0 {
         return Err(StoreError::AccountExists { name: name.into() });
@@ -131,41 +132,42 @@ pub(crate) fn insert(
     Ok(())
 }
 
-fn account_from_row(row: &duckdb::Row<'_>) -> duckdb::Result<(String, String, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-}
-
-fn to_account((name, role, created_at): (String, String, String)) -> Result<Account, StoreError> {
+fn to_account(
+    (name, role, created_at): (String, String, DateTime<Utc>),
+) -> Result<Account, StoreError> {
     let role = role.parse().map_err(|err| StoreError::Damaged {
         what: format!("account `{name}`: {err}"),
     })?;
     Ok(Account {
         name,
         role,
-        created_at,
+        created_at: stamp(&created_at),
     })
 }
 
 impl Store {
     /// Every account, oldest first.
     pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT name, role, CAST(created_at AS VARCHAR) FROM accounts ORDER BY created_at, name",
-        )?;
-        let rows = stmt.query_map([], account_from_row)?;
-        rows.map(|row| to_account(row?)).collect()
+        self.conn
+            .all(
+                "SELECT name, role, created_at FROM accounts ORDER BY created_at, name",
+                &[],
+            )?
+            .into_iter()
+            .map(to_account)
+            .collect()
     }
 
     /// One account by name, unless disabled: asked on every API request.
     pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
-        self.cached_row(
-            "SELECT name, role, CAST(created_at AS VARCHAR) FROM accounts a WHERE name = ? \
-             AND NOT EXISTS (SELECT 1 FROM disabled_accounts d WHERE d.account = a.name)",
-            params![name],
-            account_from_row,
-        )?
-        .map(to_account)
-        .transpose()
+        self.conn
+            .opt(
+                "SELECT name, role, created_at FROM accounts a WHERE name = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM disabled_accounts d WHERE d.account = a.name)",
+                &[&name],
+            )?
+            .map(to_account)
+            .transpose()
     }
 
     /// Checks a login. `Ok(None)` for an unknown name or a wrong password,
@@ -189,15 +191,11 @@ impl Store {
         if check_account_name(name).is_err() {
             return Ok(None);
         }
-        let row: Option<(String, String, String, String)> = self
-            .conn
-            .query_row(
-                "SELECT name, role, CAST(created_at AS VARCHAR), password_hash FROM accounts a WHERE name = ? \
-                 AND NOT EXISTS (SELECT 1 FROM disabled_accounts d WHERE d.account = a.name)",
-                params![name],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-            )
-            .optional()?;
+        let row: Option<(String, String, DateTime<Utc>, String)> = self.conn.opt(
+            "SELECT name, role, created_at, password_hash FROM accounts a WHERE name = $1 \
+             AND NOT EXISTS (SELECT 1 FROM disabled_accounts d WHERE d.account = a.name)",
+            &[&name],
+        )?;
         row.map(|(name, role, created_at, hash)| {
             to_account((name, role, created_at)).map(|account| (account, hash))
         })
@@ -239,10 +237,10 @@ impl Store {
                 "no account `{name}` to disable"
             )));
         }
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO disabled_accounts (account, disabled_by, reason) VALUES (?, ?, ?)",
-            params![name, admin.name, reason],
+            "INSERT INTO disabled_accounts (account, disabled_by, reason) VALUES ($1, $2, $3)",
+            &[&name, &admin.name, &reason],
         )?;
         crate::releases::audit_in(&tx, &admin.name, "account.disable", name, reason)?;
         tx.commit()?;
@@ -254,10 +252,10 @@ impl Store {
     pub fn change_password(&self, account: &Account, new: &SecretString) -> Result<(), StoreError> {
         check_new_password(new)?;
         let hash = hash_password(new)?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         tx.execute(
-            "UPDATE accounts SET password_hash = ? WHERE name = ?",
-            params![hash, account.name],
+            "UPDATE accounts SET password_hash = $1 WHERE name = $2",
+            &[&hash, &account.name],
         )?;
         crate::releases::audit_in(
             &tx,

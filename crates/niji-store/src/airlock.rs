@@ -8,7 +8,7 @@
 //! transaction as its change.
 
 use crate::{Account, Store, StoreError};
-use duckdb::{OptionalExt, params};
+use chrono::{DateTime, Utc};
 use niji_core::Role;
 
 /// Releases a held result needs.
@@ -75,12 +75,11 @@ impl Store {
         result: &str,
         findings: &str,
     ) -> Result<i64, StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
-        let id: i64 = tx.query_row(
+        let tx = self.conn.transaction()?;
+        let id: i64 = tx.value(
             "INSERT INTO airlock (grant_id, author, sql, result, findings, status) \
-             VALUES (?, ?, ?, ?, ?, 'held') RETURNING id",
-            params![grant_id, author, sql, result, findings],
-            |r| r.get(0),
+             VALUES ($1, $2, $3, $4, $5, 'held') RETURNING id",
+            &[&grant_id, &author, &sql, &result, &findings],
         )?;
         crate::releases::audit_in(
             &tx,
@@ -95,40 +94,46 @@ impl Store {
 
     /// One held result, with its reviews.
     pub fn held(&self, id: i64) -> Result<Held, StoreError> {
-        let mut held = self
-            .conn
-            .query_row(
-                "SELECT id, grant_id, author, sql, result, findings, status, \
-                 left(CAST(created_at AS VARCHAR), 19) FROM airlock WHERE id = ?",
-                params![id],
-                |r| {
-                    Ok(Held {
-                        id: r.get(0)?,
-                        grant_id: r.get(1)?,
-                        author: r.get(2)?,
-                        sql: r.get(3)?,
-                        result: r.get(4)?,
-                        findings: r.get(5)?,
-                        status: r.get(6)?,
-                        created_at: r.get(7)?,
-                        reviews: Vec::new(),
-                    })
-                },
-            )
-            .optional()?
-            .ok_or_else(|| refused(format!("no held result {id}")))?;
-        let mut stmt = self.conn.prepare(
-            "SELECT reviewer, decision, comment FROM airlock_reviews \
-             WHERE airlock_id = ? ORDER BY reviewed_at, reviewer",
+        type HeldRow = (
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            DateTime<Utc>,
+        );
+        let row: Option<HeldRow> = self.conn.opt(
+            "SELECT id, grant_id, author, sql, result, findings, status, created_at \
+             FROM airlock WHERE id = $1",
+            &[&id],
         )?;
-        let rows = stmt.query_map(params![id], |r| {
-            Ok(AirlockReview {
-                reviewer: r.get(0)?,
-                decision: r.get(1)?,
-                comment: r.get(2)?,
-            })
-        })?;
-        held.reviews = rows.collect::<Result<_, _>>()?;
+        let (id, grant_id, author, sql, result, findings, status, created_at) =
+            row.ok_or_else(|| refused(format!("no held result {id}")))?;
+        let reviews: Vec<(String, String, String)> = self.conn.all(
+            "SELECT reviewer, decision, comment FROM airlock_reviews \
+             WHERE airlock_id = $1 ORDER BY reviewed_at, reviewer",
+            &[&id],
+        )?;
+        let held = Held {
+            id,
+            grant_id,
+            author,
+            sql,
+            result,
+            findings,
+            status,
+            created_at: created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            reviews: reviews
+                .into_iter()
+                .map(|(reviewer, decision, comment)| AirlockReview {
+                    reviewer,
+                    decision,
+                    comment,
+                })
+                .collect(),
+        };
         Ok(held)
     }
 
@@ -138,15 +143,12 @@ impl Store {
         if reviewer.role != Role::Reviewer {
             return Err(forbidden("only reviewers check held results"));
         }
-        let ids: Vec<i64> = {
-            let mut stmt = self.conn.prepare(
-                "SELECT id FROM airlock a WHERE status = 'held' AND author <> ? \
-                 AND NOT EXISTS (SELECT 1 FROM airlock_reviews r WHERE r.airlock_id = a.id AND r.reviewer = ?) \
-                 ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![reviewer.name, reviewer.name], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
+        let ids: Vec<i64> = self.conn.values(
+            "SELECT id FROM airlock a WHERE status = 'held' AND author <> $1 \
+             AND NOT EXISTS (SELECT 1 FROM airlock_reviews r WHERE r.airlock_id = a.id AND r.reviewer = $1) \
+             ORDER BY id",
+            &[&reviewer.name],
+        )?;
         let mut queue = Vec::new();
         for id in ids {
             let held = self.held(id)?;
@@ -169,6 +171,9 @@ impl Store {
         verdict: Verdict,
         comment: &str,
     ) -> Result<Held, StoreError> {
+        // Read and decided under the writer lock: two reviewers on two
+        // servers cannot both add the deciding review.
+        let tx = self.conn.transaction()?;
         let held = self.held(id)?;
         if reviewer.role != Role::Reviewer {
             return Err(forbidden("only reviewers check held results"));
@@ -210,17 +215,16 @@ impl Store {
             Verdict::Release if releases >= RELEASES_NEEDED => "released",
             Verdict::Release => "held",
         };
-        let tx = self.conn.unchecked_transaction()?;
         tx.execute(
-            "INSERT INTO airlock_reviews (airlock_id, reviewer, decision, comment) VALUES (?, ?, ?, ?)",
-            params![id, reviewer.name, decision, comment],
+            "INSERT INTO airlock_reviews (airlock_id, reviewer, decision, comment) VALUES ($1, $2, $3, $4)",
+            &[&id, &reviewer.name, &decision, &comment],
         )?;
         let subject = format!("result {id}");
         crate::releases::audit_in(&tx, &reviewer.name, "airlock.review", &subject, decision)?;
         if status != "held" {
             tx.execute(
-                "UPDATE airlock SET status = ?, decided_at = current_timestamp WHERE id = ?",
-                params![status, id],
+                "UPDATE airlock SET status = $1, decided_at = $2 WHERE id = $3",
+                &[&status, &Utc::now(), &id],
             )?;
             crate::releases::audit_in(
                 &tx,

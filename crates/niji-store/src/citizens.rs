@@ -3,8 +3,9 @@
 //! trace enrolment leaves), and what the access log says about a person.
 
 use crate::accounts::{self, Account};
+use crate::db::stamp;
 use crate::{Store, StoreError};
-use duckdb::params;
+use chrono::{DateTime, Utc};
 use niji_audit::index::Found;
 use niji_audit::note::LogKey;
 use niji_audit::receipt::Receipt;
@@ -152,19 +153,19 @@ impl Store {
             )));
         }
         let code = new_code()?;
-        let tx = self.conn.unchecked_transaction()?;
-        let expires_at: String = tx.query_row(
+        let tx = self.conn.transaction()?;
+        let expires = Utc::now() + chrono::Duration::days(CODE_VALID_DAYS);
+        tx.execute(
             "INSERT INTO enrolment_codes (code_sha256, claim, issued_by, expires_at) \
-             VALUES (?, ?, ?, CAST(current_timestamp AS TIMESTAMP) + to_days(CAST(? AS INTEGER))) \
-             RETURNING CAST(expires_at AS VARCHAR)",
-            params![
-                code_digest(&code),
-                claim.to_vec(),
-                admin.name,
-                CODE_VALID_DAYS
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &(code_digest(&code)),
+                &claim.to_vec(),
+                &admin.name,
+                &expires,
             ],
-            |r| r.get(0),
         )?;
+        let expires_at = stamp(&expires);
         crate::releases::audit_in(
             &tx,
             &admin.name,
@@ -227,12 +228,11 @@ impl Store {
             )
         };
         let digest = code_digest(code);
-        let stored: Option<Vec<u8>> = self.cached_row(
+        let stored: Option<Vec<u8>> = self.conn.opt_value(
             "SELECT c.claim FROM enrolment_codes c \
-             WHERE c.code_sha256 = ? AND c.expires_at > current_timestamp \
+             WHERE c.code_sha256 = $1 AND c.expires_at > $2 \
              AND c.code_sha256 NOT IN (SELECT code_sha256 FROM enrolment_uses)",
-            params![digest],
-            |r| r.get(0),
+            &[&digest, &Utc::now()],
         )?;
         let stored = stored.ok_or_else(refused)?;
         // Compared without an early exit, so that timing says nothing of
@@ -252,19 +252,19 @@ impl Store {
                     .into(),
             ));
         }
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         // A second enrolment with the same code loses here, whatever the
         // race: the use is keyed by the code.
         tx.execute(
-            "INSERT INTO enrolment_uses (code_sha256, account) VALUES (?, ?)",
-            params![digest, name],
+            "INSERT INTO enrolment_uses (code_sha256, account) VALUES ($1, $2)",
+            &[&digest, &name],
         )
         .map_err(|_| refused())?;
         accounts::insert(&tx, name, Role::Citizen, password)?;
         for person in persons {
             tx.execute(
-                "INSERT INTO citizens (account, person_key) VALUES (?, ?)",
-                params![name, person],
+                "INSERT INTO citizens (account, person_key) VALUES ($1, $2)",
+                &[&name, &person],
             )?;
         }
         crate::releases::audit_for(
@@ -290,11 +290,10 @@ impl Store {
                 account.name
             )));
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT person_key FROM citizens WHERE account = ? ORDER BY 1")?;
-        let rows = stmt.query_map(params![account.name], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.values(
+            "SELECT person_key FROM citizens WHERE account = $1 ORDER BY 1",
+            &[&account.name],
+        )
     }
 
     /// What the index finds for `persons`, brought up to date first.
@@ -395,11 +394,13 @@ impl Store {
     pub fn opt_out_state(&self, persons: &[i64]) -> Result<OptOutState, StoreError> {
         let mut since: Option<String> = None;
         for person in persons {
-            let at: Option<String> = self.cached_row(
-                "SELECT CAST(opted_out_at AS VARCHAR) FROM opt_outs WHERE person_key = ?",
-                params![person],
-                |r| r.get(0),
-            )?;
+            let at: Option<String> = self
+                .conn
+                .opt_value::<DateTime<Utc>>(
+                    "SELECT opted_out_at FROM opt_outs WHERE person_key = $1",
+                    &[&person],
+                )?
+                .map(|t| stamp(&t));
             since = match (since, at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -422,25 +423,24 @@ impl Store {
     /// The releases of `ids`, by id. One read of the catalogue of releases
     /// (hundreds of rows), not one per release.
     fn held_in(&self, ids: &[u64]) -> Result<Vec<(u64, HeldIn)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT release_id, name, tier, CAST(built_at AS VARCHAR) FROM releases ORDER BY release_id",
+        let rows: Vec<(u64, String, String, DateTime<Utc>)> = self.conn.all(
+            "SELECT release_id, name, tier, built_at FROM releases ORDER BY release_id",
+            &[],
         )?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::with_capacity(ids.len());
-        while let Some(r) = rows.next()? {
-            let id = r.get::<_, i64>(0)? as u64;
-            if ids.contains(&id) {
-                out.push((
+        Ok(rows
+            .into_iter()
+            .filter(|(id, ..)| ids.contains(id))
+            .map(|(id, name, tier, built_at)| {
+                (
                     id,
                     HeldIn {
-                        name: r.get(1)?,
-                        tier: r.get(2)?,
-                        built_at: r.get(3)?,
+                        name,
+                        tier,
+                        built_at: stamp(&built_at),
                     },
-                ));
-            }
-        }
-        Ok(out)
+                )
+            })
+            .collect())
     }
 
     /// The rows of `page` (log indices, newest first), in that order.
@@ -454,13 +454,11 @@ impl Store {
         let mut scopes: HashMap<u64, Vec<String>> = HashMap::new();
         for (low, high) in runs(page) {
             self.read_run(low, high, page, &mut events)?;
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT idx, release_id FROM log_scopes WHERE idx BETWEEN ? AND ? ORDER BY idx, release_id",
+            let rows: Vec<(u64, u64)> = self.conn.all(
+                "SELECT idx, release_id FROM log_scopes WHERE idx BETWEEN $1 AND $2 ORDER BY idx, release_id",
+                &[&low, &high],
             )?;
-            let mut rows = stmt.query(params![low as i64, high as i64])?;
-            while let Some(r) = rows.next()? {
-                let index = r.get::<_, i64>(0)? as u64;
-                let release = r.get::<_, i64>(1)? as u64;
+            for (index, release) in rows {
                 if let Some((_, r)) = held.iter().find(|(id, _)| *id == release) {
                     scopes.entry(index).or_default().push(r.name.clone());
                 }
@@ -502,26 +500,25 @@ impl Store {
         events: &mut HashMap<u64, (String, String, String)>,
     ) -> Result<(), StoreError> {
         let mut ids: HashMap<i64, u64> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT idx, event_id FROM log_leaves WHERE idx BETWEEN ? AND ?")?;
-        let mut rows = stmt.query(params![low as i64, high as i64])?;
-        while let Some(r) = rows.next()? {
-            let index = r.get::<_, i64>(0)? as u64;
+        let leaves: Vec<(u64, i64)> = self.conn.all(
+            "SELECT idx, event_id FROM log_leaves WHERE idx BETWEEN $1 AND $2",
+            &[&low, &high],
+        )?;
+        for (index, event) in leaves {
             if page.contains(&index) {
-                ids.insert(r.get(1)?, index);
+                ids.insert(event, index);
             }
         }
         let (Some(first), Some(last)) = (ids.keys().min(), ids.keys().max()) else {
             return Ok(());
         };
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, CAST(occurred_at AS VARCHAR), kind, subject FROM audit_events WHERE id BETWEEN ? AND ?",
+        let rows: Vec<(i64, DateTime<Utc>, String, String)> = self.conn.all(
+            "SELECT id, occurred_at, kind, subject FROM audit_events WHERE id BETWEEN $1 AND $2",
+            &[first, last],
         )?;
-        let mut rows = stmt.query(params![first, last])?;
-        while let Some(r) = rows.next()? {
-            if let Some(index) = ids.get(&r.get::<_, i64>(0)?) {
-                events.insert(*index, (r.get(1)?, r.get(2)?, r.get(3)?));
+        for (id, at, kind, subject) in rows {
+            if let Some(index) = ids.get(&id) {
+                events.insert(*index, (stamp(&at), kind, subject));
             }
         }
         Ok(())
@@ -536,22 +533,21 @@ impl Store {
             return Ok(out);
         }
         let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
-        let mut stmt = self.conn.prepare_cached(
+        let rows: Vec<(i64, String, String, String)> = self.conn.all(
             "SELECT g.id, a.title, a.purpose, o.name FROM grants g \
              JOIN applications a ON a.id = g.application_id \
              JOIN organizations o ON o.id = a.organization_id",
+            &[],
         )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
+        for (id, title, purpose, organization) in rows {
             if wanted.contains(&id) {
                 out.insert(
                     id,
                     Project {
                         id,
-                        title: r.get(1)?,
-                        purpose: r.get(2)?,
-                        organization: r.get(3)?,
+                        title,
+                        purpose,
+                        organization,
                     },
                 );
             }

@@ -3,8 +3,8 @@
 //! that each learns which projects saw a row about them. Written in one
 //! transaction with that entry, before the result leaves.
 
+use crate::db::{Conn, Param};
 use crate::{Store, StoreError};
-use duckdb::{OptionalExt, params};
 use std::collections::BTreeMap;
 
 /// One recorded disclosure.
@@ -45,7 +45,7 @@ impl Store {
         account: &str,
         shown: &[Shown],
     ) -> Result<u64, StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         let persons = persons_shown(&tx, shown)?;
         let mut distinct: Vec<&str> = shown.iter().map(|s| s.pseudonym.as_str()).collect();
         distinct.sort_unstable();
@@ -58,20 +58,18 @@ impl Store {
             &format!("{} pseudonyms", distinct.len()),
             &persons,
         )?;
-        {
-            let mut insert = tx.prepare(
+        for s in shown {
+            tx.execute(
                 "INSERT INTO row_level_disclosures (grant_id, account, release, pseudonym, idx) \
-                 VALUES (?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &grant_id,
+                    &account,
+                    &s.release,
+                    &s.pseudonym,
+                    &(index as i64),
+                ],
             )?;
-            for s in shown {
-                insert.execute(params![
-                    grant_id,
-                    account,
-                    s.release,
-                    s.pseudonym,
-                    index as i64
-                ])?;
-            }
         }
         tx.commit()?;
         Ok(index)
@@ -83,46 +81,48 @@ impl Store {
         release: &str,
         pseudonym: &str,
     ) -> Result<Vec<Disclosure>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let rows: Vec<(i64, String, String)> = self.conn.all(
             "SELECT DISTINCT grant_id, account, release FROM row_level_disclosures \
-             WHERE release = ? AND pseudonym = ? ORDER BY grant_id, account",
+             WHERE release = $1 AND pseudonym = $2 ORDER BY grant_id, account",
+            &[&release, &pseudonym],
         )?;
-        let rows = stmt.query_map(params![release, pseudonym], |r| {
-            Ok(Disclosure {
-                grant_id: r.get(0)?,
-                account: r.get(1)?,
-                release: r.get(2)?,
+        Ok(rows
+            .into_iter()
+            .map(|(grant_id, account, release)| Disclosure {
+                grant_id,
+                account,
+                release,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect())
     }
 }
 
 /// The person keys whose tags are among `shown`, sorted, once each.
-fn persons_shown(conn: &duckdb::Connection, shown: &[Shown]) -> Result<Vec<i64>, StoreError> {
+fn persons_shown(conn: &Conn, shown: &[Shown]) -> Result<Vec<i64>, StoreError> {
     let mut by_release: BTreeMap<&str, Vec<&[u8]>> = BTreeMap::new();
     for s in shown {
         by_release.entry(&s.release).or_default().push(&s.tag);
     }
     let mut persons = Vec::new();
     for (release, tags) in by_release {
-        let id: Option<i64> = conn
-            .prepare_cached("SELECT release_id FROM releases WHERE name = ?")?
-            .query_row(params![release], |r| r.get(0))
-            .optional()?;
+        let id: Option<i64> = conn.opt_value(
+            "SELECT release_id FROM releases WHERE name = $1",
+            &[&release],
+        )?;
         let Some(id) = id else { continue };
         for chunk in tags.chunks(TAGS_PER_LOOKUP) {
-            let values = vec!["(?)"; chunk.len()].join(", ");
-            let mut stmt = conn.prepare(&format!(
-                "SELECT person_key FROM release_disclosure_tags \
-                 WHERE release_id = ? AND tag IN (SELECT * FROM (VALUES {values}))"
-            ))?;
-            let params = std::iter::once(&id as &dyn duckdb::ToSql)
-                .chain(chunk.iter().map(|t| t as &dyn duckdb::ToSql));
-            let rows = stmt.query_map(duckdb::params_from_iter(params), |r| r.get(0))?;
-            for row in rows {
-                persons.push(row?);
-            }
+            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
+            let params: Vec<&dyn Param> = std::iter::once(&id as &dyn Param)
+                .chain(chunk.iter().map(|t| t as &dyn Param))
+                .collect();
+            persons.extend(conn.values::<i64>(
+                &format!(
+                    "SELECT person_key FROM release_disclosure_tags \
+                     WHERE release_id = $1 AND tag IN ({})",
+                    placeholders.join(", ")
+                ),
+                &params,
+            )?);
         }
     }
     persons.sort_unstable();

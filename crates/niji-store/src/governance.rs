@@ -19,8 +19,9 @@
 //!
 //! Every action is an audit event, in the same transaction as its change.
 
+use crate::db::{Conn, Row, Value};
 use crate::{Account, Store, StoreError};
-use duckdb::{OptionalExt, params};
+use chrono::{DateTime, NaiveDate, Utc};
 use niji_core::Role;
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -235,38 +236,33 @@ pub struct Organization {
     pub members: Vec<String>,
 }
 
-/// The strings of a DuckDB list value (NULL is none).
-fn strings(value: Option<duckdb::types::Value>) -> Vec<String> {
-    match value {
-        Some(duckdb::types::Value::List(items)) => items
-            .into_iter()
-            .filter_map(|v| match v {
-                duckdb::types::Value::Text(s) => Some(s),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
+/// A date the caller checked is `YYYY-MM-DD`, as a date.
+fn date(what: &str, day: &str) -> Result<NaiveDate, StoreError> {
+    NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .map_err(|_| refused(format!("{what} `{day}` is not a date (YYYY-MM-DD)")))
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
 }
 
 /// Puts an account in an organization inside a transaction.
 pub(crate) fn join_in(
-    conn: &duckdb::Connection,
+    conn: &Conn,
     account: &str,
     organization: &str,
     actor: &str,
 ) -> Result<(), StoreError> {
     let id: i64 = conn
-        .query_row(
-            "SELECT id FROM organizations WHERE name = ?",
-            params![organization],
-            |r| r.get(0),
-        )
-        .optional()?
+        .opt_value(
+            "SELECT id FROM organizations WHERE name = $1",
+            &[&organization],
+        )?
         .ok_or_else(|| refused(format!("no organization `{organization}`")))?;
     conn.execute(
-        "INSERT OR REPLACE INTO account_organizations (account, organization_id) VALUES (?, ?)",
-        params![account, id],
+        "INSERT INTO account_organizations (account, organization_id) VALUES ($1, $2) \
+         ON CONFLICT (account) DO UPDATE SET organization_id = excluded.organization_id",
+        &[&account, &id],
     )?;
     crate::releases::audit_in(conn, actor, "organization.member", organization, account)?;
     Ok(())
@@ -366,14 +362,12 @@ impl Store {
                 "an organization's name is not empty and has no surrounding spaces",
             ));
         }
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         let id: i64 = tx
-            .query_row(
-                "INSERT INTO organizations (name, certified) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING id",
-                params![name, certified],
-                |r| r.get(0),
-            )
-            .optional()?
+            .opt_value(
+                "INSERT INTO organizations (name, certified) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING id",
+                &[&name, &certified],
+            )?
             .ok_or_else(|| refused(format!("organization `{name}` exists")))?;
         crate::releases::audit_in(
             &tx,
@@ -397,7 +391,7 @@ impl Store {
         organization: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         join_in(&tx, account, organization, actor)?;
         tx.commit()?;
         Ok(())
@@ -405,21 +399,27 @@ impl Store {
 
     /// Every organization with its members, by name.
     pub fn organizations(&self) -> Result<Vec<Organization>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT o.id, o.name, o.certified, list(a.account ORDER BY a.account) FILTER (WHERE a.account IS NOT NULL) \
-             FROM organizations o LEFT JOIN account_organizations a ON a.organization_id = o.id \
-             GROUP BY o.id, o.name, o.certified ORDER BY o.name",
+        let orgs: Vec<(i64, String, bool)> = self.conn.all(
+            "SELECT id, name, certified FROM organizations ORDER BY name",
+            &[],
         )?;
-        let rows = stmt.query_map([], |r| {
-            let members: Option<duckdb::types::Value> = r.get(3)?;
-            Ok(Organization {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                certified: r.get(2)?,
-                members: strings(members),
+        let members: Vec<(i64, String)> = self.conn.all(
+            "SELECT organization_id, account FROM account_organizations ORDER BY account",
+            &[],
+        )?;
+        Ok(orgs
+            .into_iter()
+            .map(|(id, name, certified)| Organization {
+                id,
+                name,
+                certified,
+                members: members
+                    .iter()
+                    .filter(|(org, _)| *org == id)
+                    .map(|(_, account)| account.clone())
+                    .collect(),
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect())
     }
 
     /// Certifies an organization for the pseudonymized tier, or withdraws
@@ -431,10 +431,10 @@ impl Store {
         certified: bool,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         let changed = tx.execute(
-            "UPDATE organizations SET certified = ? WHERE name = ?",
-            params![certified, name],
+            "UPDATE organizations SET certified = $1 WHERE name = $2",
+            &[&certified, &name],
         )?;
         if changed == 0 {
             return Err(refused(format!("no organization `{name}`")));
@@ -451,20 +451,21 @@ impl Store {
 
     /// The reviews of an application, every round, oldest first.
     pub fn reviews_of(&self, application: i64) -> Result<Vec<Review>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT round, reviewer, decision, comment, left(CAST(reviewed_at AS VARCHAR), 16) \
-             FROM reviews WHERE application_id = ? ORDER BY reviewed_at, reviewer",
+        let rows: Vec<(i32, String, String, String, DateTime<Utc>)> = self.conn.all(
+            "SELECT round, reviewer, decision, comment, reviewed_at \
+             FROM reviews WHERE application_id = $1 ORDER BY reviewed_at, reviewer",
+            &[&application],
         )?;
-        let rows = stmt.query_map(params![application], |r| {
-            Ok(Review {
-                round: r.get(0)?,
-                reviewer: r.get(1)?,
-                decision: r.get(2)?,
-                comment: r.get(3)?,
-                at: r.get(4)?,
+        Ok(rows
+            .into_iter()
+            .map(|(round, reviewer, decision, comment, at)| Review {
+                round,
+                reviewer,
+                decision,
+                comment,
+                at: at.format("%Y-%m-%d %H:%M").to_string(),
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect())
     }
 
     /// The organization an account belongs to, if any.
@@ -473,14 +474,10 @@ impl Store {
     }
 
     fn organization_of(&self, account: &str) -> Result<Option<(i64, String, bool)>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT o.id, o.name, o.certified FROM account_organizations a JOIN organizations o ON o.id = a.organization_id WHERE a.account = ?",
-                params![account],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?)
+        self.conn.opt(
+            "SELECT o.id, o.name, o.certified FROM account_organizations a JOIN organizations o ON o.id = a.organization_id WHERE a.account = $1",
+            &[&account],
+        )
     }
 
     /// Checks an application's other members: at most [`MAX_MEMBERS`],
@@ -539,12 +536,12 @@ impl Store {
                 researcher.name
             ))
         })?;
-        let tx = self.conn.unchecked_transaction()?;
-        let id: i64 = tx.query_row(
+        let (starts, ends) = (date("starts", &form.starts)?, date("ends", &form.ends)?);
+        let tx = self.conn.transaction()?;
+        let id: i64 = tx.value(
             "INSERT INTO applications (applicant, organization_id, title, purpose, lay_summary, tier, starts, ends)
-             VALUES (?, ?, ?, ?, ?, ?, CAST(? AS DATE), CAST(? AS DATE)) RETURNING id",
-            params![researcher.name, org, form.title, form.purpose, form.lay_summary, form.tier, form.starts, form.ends],
-            |r| r.get(0),
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            &[&researcher.name, &org, &form.title, &form.purpose, &form.lay_summary, &form.tier, &starts, &ends],
         )?;
         write_form_parts(&tx, id, &researcher.name, form)?;
         crate::releases::audit_in(
@@ -590,6 +587,7 @@ impl Store {
         id: i64,
         form: &ApplicationForm,
     ) -> Result<Application, StoreError> {
+        let tx = self.conn.transaction()?;
         self.own_application(
             researcher,
             id,
@@ -598,18 +596,18 @@ impl Store {
         )?;
         check_form(form)?;
         self.check_members(form)?;
-        let tx = self.conn.unchecked_transaction()?;
+        let (starts, ends) = (date("starts", &form.starts)?, date("ends", &form.ends)?);
         tx.execute(
-            "UPDATE applications SET title = ?, purpose = ?, lay_summary = ?, tier = ?, starts = CAST(? AS DATE), ends = CAST(? AS DATE) WHERE id = ?",
-            params![form.title, form.purpose, form.lay_summary, form.tier, form.starts, form.ends, id],
+            "UPDATE applications SET title = $1, purpose = $2, lay_summary = $3, tier = $4, starts = $5, ends = $6 WHERE id = $7",
+            &[&form.title, &form.purpose, &form.lay_summary, &form.tier, &starts, &ends, &id],
         )?;
         tx.execute(
-            "DELETE FROM application_members WHERE application_id = ?",
-            params![id],
+            "DELETE FROM application_members WHERE application_id = $1",
+            &[&id],
         )?;
         tx.execute(
-            "DELETE FROM application_items WHERE application_id = ?",
-            params![id],
+            "DELETE FROM application_items WHERE application_id = $1",
+            &[&id],
         )?;
         write_form_parts(&tx, id, &researcher.name, form)?;
         crate::releases::audit_in(
@@ -631,6 +629,7 @@ impl Store {
         researcher: &Account,
         id: i64,
     ) -> Result<Application, StoreError> {
+        let tx = self.conn.transaction()?;
         let app = self.own_application(
             researcher,
             id,
@@ -661,10 +660,9 @@ impl Store {
         // Again at submission: an account or a certification may have
         // changed since the form was saved.
         self.check_members(&app.form)?;
-        let tx = self.conn.unchecked_transaction()?;
         tx.execute(
-            "UPDATE applications SET status = 'submitted', round = round + 1, submitted_at = current_timestamp WHERE id = ?",
-            params![id],
+            "UPDATE applications SET status = 'submitted', round = round + 1, submitted_at = $1 WHERE id = $2",
+            &[&Utc::now(), &id],
         )?;
         crate::releases::audit_in(
             &tx,
@@ -683,16 +681,16 @@ impl Store {
         researcher: &Account,
         id: i64,
     ) -> Result<Application, StoreError> {
+        let tx = self.conn.transaction()?;
         self.own_application(
             researcher,
             id,
             &["submitted"],
             "a submitted application can be withdrawn",
         )?;
-        let tx = self.conn.unchecked_transaction()?;
         tx.execute(
-            "UPDATE applications SET status = 'withdrawn' WHERE id = ?",
-            params![id],
+            "UPDATE applications SET status = 'withdrawn' WHERE id = $1",
+            &[&id],
         )?;
         crate::releases::audit_in(
             &tx,
@@ -707,37 +705,44 @@ impl Store {
 
     /// One application.
     pub fn application(&self, id: i64) -> Result<Application, StoreError> {
-        let row = self
-            .cached_row(
+        type ApplicationRow = (
+            String,
+            String,
+            String,
+            i32,
+            String,
+            String,
+            String,
+            String,
+            NaiveDate,
+            NaiveDate,
+        );
+        let row: ApplicationRow = self
+            .conn
+            .opt(
                 "SELECT a.applicant, o.name, a.status, a.round, a.title, a.purpose, a.lay_summary, a.tier,
-                        CAST(a.starts AS VARCHAR), CAST(a.ends AS VARCHAR)
-                 FROM applications a JOIN organizations o ON o.id = a.organization_id WHERE a.id = ?",
-                params![id],
-                |r| {
-                    Ok((
-                        (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i32>(3)?),
-                        (
-                            r.get::<_, String>(4)?,
-                            r.get::<_, String>(5)?,
-                            r.get::<_, String>(6)?,
-                            r.get::<_, String>(7)?,
-                            r.get::<_, String>(8)?,
-                            r.get::<_, String>(9)?,
-                        ),
-                    ))
-                },
+                        a.starts, a.ends
+                 FROM applications a JOIN organizations o ON o.id = a.organization_id WHERE a.id = $1",
+                &[&id],
             )?
             .ok_or_else(|| refused(format!("no application {id}")))?;
         let (
-            (applicant, organization, status, round),
-            (title, purpose, lay_summary, tier, starts, ends),
+            applicant,
+            organization,
+            status,
+            round,
+            title,
+            purpose,
+            lay_summary,
+            tier,
+            starts,
+            ends,
         ) = row;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT account FROM application_members WHERE application_id = ? AND account <> ? ORDER BY account")?;
-        let members = stmt
-            .query_map(params![id, applicant], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let (starts, ends) = (day(starts), day(ends));
+        let members = self.conn.values(
+            "SELECT account FROM application_members WHERE application_id = $1 AND account <> $2 ORDER BY account",
+            &[&id, &applicant],
+        )?;
         let items = self.items("application_items", "application_id", id)?;
         Ok(Application {
             id,
@@ -759,17 +764,21 @@ impl Store {
     }
 
     fn items(&self, table: &str, key: &str, id: i64) -> Result<Vec<Item>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT release, table_name, column_name FROM {table} WHERE {key} = ? ORDER BY ALL"
-        ))?;
-        let rows = stmt.query_map(params![id], |r| {
-            Ok(Item {
-                release: r.get(0)?,
-                table: r.get(1)?,
-                column: r.get(2)?,
+        let rows: Vec<(String, String, String)> = self.conn.all(
+            &format!(
+                "SELECT release, table_name, column_name FROM {table} WHERE {key} = $1 \
+                 ORDER BY release, table_name, column_name"
+            ),
+            &[&id],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|(release, table, column)| Item {
+                release,
+                table,
+                column,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect())
     }
 
     /// Whether `reviewer` may review `app`: not of its organization, not a
@@ -782,10 +791,9 @@ impl Store {
         if let Some(conflict) = self.conflict_with(reviewer, app)? {
             return Ok(Err(conflict));
         }
-        let reviewed: i64 = self.conn.query_row(
-            "SELECT count(*) FROM reviews WHERE application_id = ? AND round = ? AND reviewer = ?",
-            params![app.id, app.round, reviewer.name],
-            |r| r.get(0),
+        let reviewed: i64 = self.conn.value(
+            "SELECT count(*) FROM reviews WHERE application_id = $1 AND round = $2 AND reviewer = $3",
+            &[&app.id, &app.round, &reviewer.name],
         )?;
         if reviewed > 0 {
             return Ok(Err(format!(
@@ -799,12 +807,10 @@ impl Store {
     /// The submitted applications a reviewer may review, oldest first.
     pub fn review_queue(&self, reviewer: &Account) -> Result<Vec<Application>, StoreError> {
         require(reviewer, &[Role::Reviewer])?;
-        let mut stmt = self.conn.prepare(
+        let ids: Vec<i64> = self.conn.values(
             "SELECT id FROM applications WHERE status = 'submitted' ORDER BY submitted_at, id",
+            &[],
         )?;
-        let ids: Vec<i64> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
         let mut queue = Vec::new();
         for id in ids {
             let app = self.application(id)?;
@@ -827,6 +833,9 @@ impl Store {
         quorum: usize,
     ) -> Result<ReviewOutcome, StoreError> {
         require(reviewer, &[Role::Reviewer])?;
+        // Read and decided under the writer lock: two reviewers on two
+        // servers cannot both complete the quorum.
+        let tx = self.conn.transaction()?;
         let app = self.application(id)?;
         if app.status != "submitted" {
             return Err(refused(format!(
@@ -843,10 +852,9 @@ impl Store {
                 "a rejection or a request for changes needs its reasons in the comment",
             ));
         }
-        let approvals: i64 = self.conn.query_row(
-            "SELECT count(*) FROM reviews WHERE application_id = ? AND round = ? AND decision = 'approve'",
-            params![id, app.round],
-            |r| r.get(0),
+        let approvals: i64 = tx.value(
+            "SELECT count(*) FROM reviews WHERE application_id = $1 AND round = $2 AND decision = 'approve'",
+            &[&id, &app.round],
         )?;
         let approvals = approvals as usize + usize::from(decision == Decision::Approve);
         let completes = decision == Decision::Approve && approvals >= quorum.max(1);
@@ -856,10 +864,9 @@ impl Store {
             })?;
             self.check_conditions(&app, c)?;
         }
-        let tx = self.conn.unchecked_transaction()?;
         tx.execute(
-            "INSERT INTO reviews (application_id, round, reviewer, decision, comment) VALUES (?, ?, ?, ?, ?)",
-            params![id, app.round, reviewer.name, decision.as_str(), comment],
+            "INSERT INTO reviews (application_id, round, reviewer, decision, comment) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &app.round, &reviewer.name, &decision.as_str(), &comment],
         )?;
         let subject = format!("application {id}");
         crate::releases::audit_in(
@@ -875,23 +882,41 @@ impl Store {
             _ => "returned",
         };
         tx.execute(
-            "UPDATE applications SET status = ? WHERE id = ?",
-            params![status, id],
+            "UPDATE applications SET status = $1 WHERE id = $2",
+            &[&status, &id],
         )?;
         let mut grant_id = None;
         if let (true, Some(c)) = (completes, conditions) {
-            let gid: i64 = tx.query_row(
+            let gid: i64 = tx.value(
                 "INSERT INTO grants (application_id, rule_set, row_level, dp_rho, expires_on)
-                 VALUES (?, ?, ?, ?, CAST(? AS DATE)) RETURNING id",
-                params![id, c.rule_set, c.row_level, c.dp_rho, c.expires],
-                |r| r.get(0),
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    &id,
+                    &c.rule_set,
+                    &c.row_level,
+                    &c.dp_rho,
+                    &date("expiry", &c.expires)?,
+                ],
             )?;
-            let mut app_items = tx.appender("grant_items")?;
-            for item in c.items.iter().collect::<BTreeSet<_>>() {
-                app_items.append_row(params![gid, item.release, item.table, item.column])?;
-            }
-            app_items.flush()?;
-            drop(app_items);
+            let items: Vec<Vec<Value>> = c
+                .items
+                .iter()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(|item| {
+                    vec![
+                        Value::Int(gid),
+                        Value::Text(item.release.clone()),
+                        Value::Text(item.table.clone()),
+                        Value::Text(item.column.clone()),
+                    ]
+                })
+                .collect();
+            tx.insert_rows(
+                "grant_items",
+                &["grant_id", "release", "table_name", "column_name"],
+                &items,
+            )?;
             crate::releases::audit_in(
                 &tx,
                 &reviewer.name,
@@ -973,29 +998,28 @@ impl Store {
 
     /// One grant, with whether it is in force now.
     pub fn grant(&self, id: i64) -> Result<Grant, StoreError> {
-        let row = self
-            .cached_row(
-                "SELECT application_id, rule_set, row_level, dp_rho, CAST(expires_on AS VARCHAR),
-                        CAST(revoked_at AS VARCHAR), revoked_at IS NULL AND CAST(? AS DATE) <= expires_on,
+        type GrantRow = (
+            i64,
+            String,
+            bool,
+            f64,
+            NaiveDate,
+            Option<DateTime<Utc>>,
+            bool,
+            bool,
+        );
+        let row: GrantRow = self
+            .conn
+            .opt(
+                "SELECT application_id, rule_set, row_level, dp_rho, expires_on,
+                        revoked_at, revoked_at IS NULL AND $1 <= expires_on,
                         EXISTS (
                             SELECT 1 FROM grant_items i JOIN releases r ON r.name = i.release
                             JOIN applications a ON a.id = g.application_id
                             JOIN organizations o ON o.id = a.organization_id
                             WHERE i.grant_id = g.id AND r.tier = 'pseudonymized' AND NOT o.certified)
-                 FROM grants g WHERE id = ?",
-                params![today(), id],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, bool>(2)?,
-                        r.get::<_, f64>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, bool>(6)?,
-                        r.get::<_, bool>(7)?,
-                    ))
-                },
+                 FROM grants g WHERE id = $2",
+                &[&today_date(), &id],
             )?
             .ok_or_else(|| refused(format!("no grant {id}")))?;
         let (
@@ -1016,9 +1040,9 @@ impl Store {
                 rule_set,
                 row_level,
                 dp_rho,
-                expires,
+                expires: day(expires),
             },
-            revoked_at,
+            revoked_at: revoked_at.map(|t| crate::db::stamp(&t)),
             uncertified,
             active: current && !uncertified,
         })
@@ -1042,6 +1066,7 @@ impl Store {
             return Err(refused("a revocation gives its reasons"));
         }
         check_text("reasons", reason, MAX_REASON)?;
+        let tx = self.conn.transaction()?;
         let grant = self.grant(id)?;
         if grant.revoked_at.is_some() {
             return Err(refused(format!("grant {id} is already revoked")));
@@ -1053,13 +1078,12 @@ impl Store {
                 "{conflict}: project {id}'s revocation is for others to ask"
             )));
         }
-        let tx = self.conn.unchecked_transaction()?;
         let asked: i64 = if actor.role == Role::Admin {
             0
         } else {
             let added = tx.execute(
-                "INSERT INTO revocation_requests (grant_id, reviewer, reason) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                params![id, actor.name, reason],
+                "INSERT INTO revocation_requests (grant_id, reviewer, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&id, &actor.name, &reason],
             )?;
             if added == 0 {
                 return Err(refused(format!(
@@ -1074,17 +1098,16 @@ impl Store {
                 &format!("grant {id}"),
                 reason,
             )?;
-            tx.query_row(
-                "SELECT count(*) FROM revocation_requests WHERE grant_id = ?",
-                params![id],
-                |r| r.get(0),
+            tx.value(
+                "SELECT count(*) FROM revocation_requests WHERE grant_id = $1",
+                &[&id],
             )?
         };
         let revoke = actor.role == Role::Admin || asked as usize >= quorum.max(1);
         if revoke {
             tx.execute(
-                "UPDATE grants SET revoked_at = current_timestamp, revoked_by = ? WHERE id = ?",
-                params![actor.name, id],
+                "UPDATE grants SET revoked_at = $1, revoked_by = $2 WHERE id = $3",
+                &[&Utc::now(), &actor.name, &id],
             )?;
             crate::releases::audit_in(
                 &tx,
@@ -1108,24 +1131,12 @@ impl Store {
 
     /// The public register: every approved project, newest first.
     pub fn register(&self) -> Result<Vec<RegisterEntry>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT g.id, a.title, o.name, a.purpose, a.lay_summary, CAST(a.starts AS VARCHAR), CAST(a.ends AS VARCHAR)
+        let rows: Vec<(i64, String, String, String, String, NaiveDate, NaiveDate)> = self.conn.all(
+            "SELECT g.id, a.title, o.name, a.purpose, a.lay_summary, a.starts, a.ends
              FROM grants g JOIN applications a ON a.id = g.application_id JOIN organizations o ON o.id = a.organization_id
              ORDER BY g.granted_at DESC, g.id DESC",
+            &[],
         )?;
-        let rows: Vec<(i64, String, String, String, String, String, String)> = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
         rows.into_iter()
             .map(
                 |(gid, title, organization, purpose, lay_summary, starts, ends)| {
@@ -1141,8 +1152,8 @@ impl Store {
                         organization,
                         purpose,
                         lay_summary,
-                        starts,
-                        ends,
+                        starts: day(starts),
+                        ends: day(ends),
                         releases: releases.into_iter().collect(),
                         active: grant.active,
                     })
@@ -1157,18 +1168,16 @@ impl Store {
 /// time-zone extension; public so that what is kept of a grant's state
 /// can be kept for the day it was read on.
 pub fn today() -> String {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() / 86_400)
-        .unwrap_or(0);
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
-    (epoch + chrono::Days::new(days))
-        .format("%Y-%m-%d")
-        .to_string()
+    day(today_date())
+}
+
+/// Today in UTC, as a date.
+fn today_date() -> NaiveDate {
+    Utc::now().date_naive()
 }
 
 fn write_form_parts(
-    tx: &duckdb::Connection,
+    tx: &Conn,
     id: i64,
     applicant: &str,
     form: &ApplicationForm,
@@ -1178,14 +1187,14 @@ fn write_form_parts(
         .collect();
     for m in members {
         tx.execute(
-            "INSERT INTO application_members (application_id, account) VALUES (?, ?)",
-            params![id, m],
+            "INSERT INTO application_members (application_id, account) VALUES ($1, $2)",
+            &[&id, &m],
         )?;
     }
     for item in form.items.iter().collect::<BTreeSet<_>>() {
         tx.execute(
-            "INSERT INTO application_items (application_id, release, table_name, column_name) VALUES (?, ?, ?, ?)",
-            params![id, item.release, item.table, item.column],
+            "INSERT INTO application_items (application_id, release, table_name, column_name) VALUES ($1, $2, $3, $4)",
+            &[&id, &item.release, &item.table, &item.column],
         )?;
     }
     Ok(())
@@ -1206,16 +1215,18 @@ pub struct ApiToken {
     pub revoked_at: Option<String>,
 }
 
-const TOKEN_COLUMNS: &str = "SELECT token_id, account, grant_id, CAST(expires_on AS VARCHAR), \
-     left(CAST(revoked_at AS VARCHAR), 19) FROM api_tokens";
+const TOKEN_COLUMNS: &str =
+    "SELECT token_id, account, grant_id, expires_on, revoked_at FROM api_tokens";
 
-fn token_from_row(r: &duckdb::Row<'_>) -> duckdb::Result<ApiToken> {
+fn token_from_row(r: &Row) -> Result<ApiToken, StoreError> {
     Ok(ApiToken {
         token_id: r.get(0)?,
         account: r.get(1)?,
         grant_id: r.get(2)?,
-        expires: r.get(3)?,
-        revoked_at: r.get(4)?,
+        expires: day(r.get(3)?),
+        revoked_at: r
+            .get::<Option<DateTime<Utc>>>(4)?
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
     })
 }
 
@@ -1269,10 +1280,10 @@ impl Store {
         }
         let token_id = format!("tok-{}", crate::sources::random_hex(8)?);
         let secret = crate::sources::random_hex(32)?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO api_tokens (token_id, secret_sha256, account, grant_id, expires_on) VALUES (?, ?, ?, ?, CAST(? AS DATE))",
-            params![token_id, crate::sources::digest(&secret), holder.name, grant_id, expires],
+            "INSERT INTO api_tokens (token_id, secret_sha256, account, grant_id, expires_on) VALUES ($1, $2, $3, $4, $5)",
+            &[&token_id, &(crate::sources::digest(&secret)), &holder.name, &grant_id, &date("expiry", expires)?],
         )?;
         crate::releases::audit_in(
             &tx,
@@ -1294,20 +1305,26 @@ impl Store {
     }
 
     fn api_token(&self, token_id: &str) -> Result<Option<ApiToken>, StoreError> {
-        self.cached_row(
-            &format!("{TOKEN_COLUMNS} WHERE token_id = ?"),
-            params![token_id],
-            token_from_row,
-        )
+        self.conn
+            .rows(
+                &format!("{TOKEN_COLUMNS} WHERE token_id = $1"),
+                &[&token_id],
+            )?
+            .first()
+            .map(token_from_row)
+            .transpose()
     }
 
     /// An account's API tokens (never their secrets), newest first.
     pub fn api_tokens_of(&self, account: &str) -> Result<Vec<ApiToken>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "{TOKEN_COLUMNS} WHERE account = ? ORDER BY created_at DESC, token_id"
-        ))?;
-        let rows = stmt.query_map(params![account], token_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .rows(
+                &format!("{TOKEN_COLUMNS} WHERE account = $1 ORDER BY created_at DESC, token_id"),
+                &[&account],
+            )?
+            .iter()
+            .map(token_from_row)
+            .collect()
     }
 
     /// Revokes a token (its holder or an admin); the next request with it
@@ -1326,10 +1343,10 @@ impl Store {
                 actor.name
             )));
         }
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         tx.execute(
-            "UPDATE api_tokens SET revoked_at = current_timestamp WHERE token_id = ? AND revoked_at IS NULL",
-            params![token_id],
+            "UPDATE api_tokens SET revoked_at = $1 WHERE token_id = $2 AND revoked_at IS NULL",
+            &[&Utc::now(), &token_id],
         )?;
         crate::releases::audit_in(
             &tx,
@@ -1354,10 +1371,9 @@ impl Store {
         let Some((token_id, secret)) = presented.expose().split_once('.') else {
             return Ok(Err(TokenRefusal::Malformed));
         };
-        let stored: Option<Vec<u8>> = self.cached_row(
-            "SELECT secret_sha256 FROM api_tokens WHERE token_id = ?",
-            params![token_id],
-            |r| r.get(0),
+        let stored: Option<Vec<u8>> = self.conn.opt_value(
+            "SELECT secret_sha256 FROM api_tokens WHERE token_id = $1",
+            &[&token_id],
         )?;
         // Digests are compared, not secrets (see sources.rs).
         if stored.as_deref() != Some(crate::sources::digest(secret).as_slice()) {
@@ -1375,10 +1391,10 @@ impl Store {
         // Asked on every request a notebook makes: the grant's state only,
         // not its columns.
         let active: bool = self
-            .cached_row(
-                "SELECT revoked_at IS NULL AND CAST(? AS DATE) <= expires_on FROM grants WHERE id = ?",
-                params![today(), token.grant_id],
-                |r| r.get(0),
+            .conn
+            .opt_value(
+                "SELECT revoked_at IS NULL AND $1 <= expires_on FROM grants WHERE id = $2",
+                &[&today_date(), &token.grant_id],
             )?
             .unwrap_or(false);
         if !active {
@@ -1448,12 +1464,9 @@ impl Store {
 
     /// The applications `who` may read, newest first.
     pub fn applications_for(&self, who: &Account) -> Result<Vec<Application>, StoreError> {
-        let mut stmt = self
+        let ids: Vec<i64> = self
             .conn
-            .prepare("SELECT id FROM applications ORDER BY id DESC")?;
-        let ids: Vec<i64> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+            .values("SELECT id FROM applications ORDER BY id DESC", &[])?;
         let mut out = Vec::new();
         for id in ids {
             let app = self.application(id)?;
@@ -1466,13 +1479,11 @@ impl Store {
 
     /// The projects (grants) `who` is a member of, newest first.
     pub fn projects_of(&self, who: &Account) -> Result<Vec<Grant>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let ids: Vec<i64> = self.conn.values(
             "SELECT g.id FROM grants g JOIN application_members m ON m.application_id = g.application_id
-             WHERE m.account = ? ORDER BY g.id DESC",
+             WHERE m.account = $1 ORDER BY g.id DESC",
+            &[&who.name],
         )?;
-        let ids: Vec<i64> = stmt
-            .query_map(params![who.name], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
         ids.into_iter().map(|id| self.grant(id)).collect()
     }
 

@@ -16,8 +16,8 @@
 //! [`KeyMaterial::aead_key`]), and every type here that holds a secret prints
 //! `<redacted>` for `Debug` and has no `Display`.
 
+use crate::db::{Conn, stamp};
 use crate::{Store, StoreError};
-use duckdb::{Connection, OptionalExt, params};
 use niji_core::SecretString;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -276,7 +276,7 @@ fn check_key_name(name: &str) -> Result<(), StoreError> {
 }
 
 /// Creates the keystore record under a new passphrase. Part of `init`.
-pub(crate) fn create(conn: &Connection, passphrase: &SecretString) -> Result<Keystore, StoreError> {
+pub(crate) fn create(conn: &Conn, passphrase: &SecretString) -> Result<Keystore, StoreError> {
     check_new_passphrase(passphrase)?;
     let rng = SystemRandom::new();
     let mut salt = [0u8; SALT_LEN];
@@ -286,14 +286,14 @@ pub(crate) fn create(conn: &Connection, passphrase: &SecretString) -> Result<Key
     let (nonce, check) = keystore.seal(CHECK_AAD, &[])?;
     conn.execute(
         "INSERT INTO keystore (id, kdf_m_kib, kdf_t, kdf_p, salt, check_nonce, check_tag)
-         VALUES (1, ?, ?, ?, ?, ?, ?)",
-        params![
-            KEK_KDF.m_kib,
-            KEK_KDF.t,
-            KEK_KDF.p,
-            &salt[..],
-            &nonce[..],
-            check
+         VALUES (1, $1, $2, $3, $4, $5, $6)",
+        &[
+            &KEK_KDF.m_kib,
+            &KEK_KDF.t,
+            &KEK_KDF.p,
+            &(&salt[..]),
+            &(&nonce[..]),
+            &check,
         ],
     )?;
     Ok(keystore)
@@ -301,7 +301,7 @@ pub(crate) fn create(conn: &Connection, passphrase: &SecretString) -> Result<Key
 
 /// Generates a key, seals it and records it.
 pub(crate) fn generate(
-    conn: &Connection,
+    conn: &Conn,
     keystore: &Keystore,
     name: &str,
     kind: KeyKind,
@@ -310,9 +310,9 @@ pub(crate) fn generate(
     let material = keystore.generate_material(kind)?;
     let (nonce, sealed) = keystore.seal(&key_aad(name, kind), &material)?;
     let inserted = conn.execute(
-        "INSERT INTO wrapped_keys (name, kind, nonce, sealed) VALUES (?, ?, ?, ?)
+        "INSERT INTO wrapped_keys (name, kind, nonce, sealed) VALUES ($1, $2, $3, $4)
          ON CONFLICT DO NOTHING",
-        params![name, kind.as_str(), &nonce[..], sealed],
+        &[&name, &kind.as_str(), &(&nonce[..]), &sealed],
     )?;
     if inserted == 0 {
         return Err(StoreError::KeyExists {
@@ -329,27 +329,22 @@ struct KeystoreRecord {
     check_tag: Vec<u8>,
 }
 
-fn record(conn: &Connection) -> Result<Option<KeystoreRecord>, duckdb::Error> {
-    conn.query_row(
+fn record(conn: &Conn) -> Result<Option<KeystoreRecord>, StoreError> {
+    let row = conn.opt(
         "SELECT kdf_m_kib, kdf_t, kdf_p, salt, check_nonce, check_tag FROM keystore WHERE id = 1",
-        [],
-        |row| {
-            Ok(KeystoreRecord {
-                kdf: KdfParams {
-                    m_kib: row.get(0)?,
-                    t: row.get(1)?,
-                    p: row.get(2)?,
-                },
-                salt: row.get(3)?,
-                check_nonce: row.get(4)?,
-                check_tag: row.get(5)?,
-            })
+        &[],
+    )?;
+    Ok(row.map(
+        |(m_kib, t, p, salt, check_nonce, check_tag)| KeystoreRecord {
+            kdf: KdfParams { m_kib, t, p },
+            salt,
+            check_nonce,
+            check_tag,
         },
-    )
-    .optional()
+    ))
 }
 
-fn unlock_with(conn: &Connection, passphrase: &SecretString) -> Result<Keystore, StoreError> {
+fn unlock_with(conn: &Conn, passphrase: &SecretString) -> Result<Keystore, StoreError> {
     let record = record(conn)?.ok_or(StoreError::NotInitialized)?;
     let keystore = Keystore::derive(passphrase, &record.salt, record.kdf)?;
     keystore
@@ -367,19 +362,13 @@ impl Store {
 
     /// The keys the store holds, without their material.
     pub fn keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT name, kind, CAST(created_at AS VARCHAR) FROM wrapped_keys ORDER BY created_at, name",
+        let rows: Vec<(String, String, chrono::DateTime<chrono::Utc>)> = self.conn.all(
+            "SELECT name, kind, created_at FROM wrapped_keys ORDER BY created_at, name",
+            &[],
         )?;
-        let rows = stmt.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get(2)?,
-            ))
-        })?;
         let mut keys = Vec::new();
-        for row in rows {
-            let (name, kind, created_at) = row?;
+        for (name, kind, created_at) in rows {
+            let created_at = stamp(&created_at);
             let kind = KeyKind::parse(&kind)
                 .ok_or_else(|| StoreError::KeyDamaged { name: name.clone() })?;
             keys.push(KeyInfo {
@@ -442,17 +431,13 @@ impl Store {
         let old_keystore = self.unlock(old)?;
         let tx = self.conn.transaction()?;
         let fresh = create_replacement(&tx, new)?;
-        let names: Vec<String> = {
-            let mut stmt = tx.prepare("SELECT name FROM wrapped_keys ORDER BY name")?;
-            stmt.query_map([], |row| row.get(0))?
-                .collect::<Result<_, _>>()?
-        };
+        let names: Vec<String> = tx.values("SELECT name FROM wrapped_keys ORDER BY name", &[])?;
         for name in &names {
             let material = open_in(&tx, &old_keystore, name)?;
             let (nonce, sealed) = fresh.seal(&key_aad(name, material.kind), &material.bytes)?;
             tx.execute(
-                "UPDATE wrapped_keys SET nonce = ?, sealed = ? WHERE name = ?",
-                params![&nonce[..], sealed, name],
+                "UPDATE wrapped_keys SET nonce = $1, sealed = $2 WHERE name = $3",
+                &[&(&nonce[..]), &sealed, &name],
             )?;
         }
         tx.commit()?;
@@ -462,7 +447,7 @@ impl Store {
 }
 
 /// A new salt and check value for `new`, replacing the keystore record.
-fn create_replacement(conn: &Connection, new: &SecretString) -> Result<Keystore, StoreError> {
+fn create_replacement(conn: &Conn, new: &SecretString) -> Result<Keystore, StoreError> {
     let mut salt = [0u8; SALT_LEN];
     SystemRandom::new()
         .fill(&mut salt)
@@ -470,25 +455,22 @@ fn create_replacement(conn: &Connection, new: &SecretString) -> Result<Keystore,
     let keystore = Keystore::derive(new, &salt, KEK_KDF)?;
     let (nonce, check) = keystore.seal(CHECK_AAD, &[])?;
     conn.execute(
-        "UPDATE keystore SET kdf_m_kib = ?, kdf_t = ?, kdf_p = ?, salt = ?, check_nonce = ?, check_tag = ?
+        "UPDATE keystore SET kdf_m_kib = $1, kdf_t = $2, kdf_p = $3, salt = $4, check_nonce = $5, check_tag = $6
          WHERE id = 1",
-        params![KEK_KDF.m_kib, KEK_KDF.t, KEK_KDF.p, &salt[..], &nonce[..], check],
+        &[&KEK_KDF.m_kib, &KEK_KDF.t, &KEK_KDF.p, &(&salt[..]), &(&nonce[..]), &check],
     )?;
     Ok(keystore)
 }
 
 pub(crate) fn open_in(
-    conn: &Connection,
+    conn: &Conn,
     keystore: &Keystore,
     name: &str,
 ) -> Result<KeyMaterial, StoreError> {
-    let row: Option<(String, Vec<u8>, Vec<u8>)> = conn
-        .query_row(
-            "SELECT kind, nonce, sealed FROM wrapped_keys WHERE name = ?",
-            params![name],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .optional()?;
+    let row: Option<(String, Vec<u8>, Vec<u8>)> = conn.opt(
+        "SELECT kind, nonce, sealed FROM wrapped_keys WHERE name = $1",
+        &[&name],
+    )?;
     let (kind, nonce, sealed) = row.ok_or_else(|| StoreError::KeyNotFound { name: name.into() })?;
     let damaged = || StoreError::KeyDamaged { name: name.into() };
     let kind = KeyKind::parse(&kind).ok_or_else(damaged)?;

@@ -3,8 +3,8 @@
 //! Checking the balance and debiting happen in one transaction on the one
 //! writer connection, so concurrent requests cannot overspend.
 
+use crate::db::Conn;
 use crate::{Store, StoreError};
-use duckdb::params;
 
 /// A project's budget.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,12 +22,11 @@ impl Budget {
     }
 }
 
-fn budget_in(conn: &duckdb::Connection, grant_id: i64) -> Result<Budget, StoreError> {
-    let (total, spent): (f64, f64) = conn.query_row(
-        "SELECT g.dp_rho, coalesce((SELECT sum(rho) FROM dp_ledger l WHERE l.grant_id = g.id), 0) \
-         FROM grants g WHERE g.id = ?",
-        params![grant_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+fn budget_in(conn: &Conn, grant_id: i64) -> Result<Budget, StoreError> {
+    let (total, spent): (f64, f64) = conn.one(
+        "SELECT g.dp_rho, coalesce((SELECT sum(rho) FROM dp_ledger l WHERE l.grant_id = g.id), 0.0) \
+         FROM grants g WHERE g.id = $1",
+        &[&grant_id],
     )?;
     Ok(Budget { total, spent })
 }
@@ -52,7 +51,7 @@ impl Store {
             return Err(StoreError::Refused(format!("a debit of ρ = {rho}")));
         }
         self.grant(grant_id)?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         let before = budget_in(&tx, grant_id)?;
         if before.spent + rho > before.total {
             return Err(StoreError::Forbidden(format!(
@@ -62,8 +61,8 @@ impl Store {
             )));
         }
         tx.execute(
-            "INSERT INTO dp_ledger (grant_id, account, rho, spec) VALUES (?, ?, ?, ?)",
-            params![grant_id, account, rho, spec],
+            "INSERT INTO dp_ledger (grant_id, account, rho, spec) VALUES ($1, $2, $3, $4)",
+            &[&grant_id, &account, &rho, &spec],
         )?;
         crate::releases::audit_in(
             &tx,

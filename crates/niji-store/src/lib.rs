@@ -43,6 +43,7 @@ let linkage = store.open_key(&keystore, "linkage")?.hmac_key()?;
 pub mod accounts;
 pub mod airlock;
 pub mod citizens;
+pub mod db;
 pub mod disclosed;
 pub mod governance;
 pub mod keystore;
@@ -71,7 +72,7 @@ pub use reader::Reader;
 pub use releases::{AuditEvent, NewEvent, NewRelease, Reidentification, ReleaseInfo};
 pub use sources::{CredentialRefusal, SourceClient};
 
-use duckdb::{Connection, OptionalExt};
+use db::{Conn, Location};
 use niji_core::{Role, SecretString};
 use std::path::{Path, PathBuf};
 
@@ -106,17 +107,20 @@ pub enum StoreError {
         /// The holder's pid, when it has written it.
         pid: Option<u32>,
     },
-    /// The database file could not be opened.
-    #[error("{path}: {source}", path = path.display())]
-    Db {
-        /// The database file.
-        path: PathBuf,
-        /// DuckDB's reason.
-        source: duckdb::Error,
+    /// A statement on the open store failed; names the store, and never
+    /// the values bound.
+    #[error("control-plane store {0}")]
+    Query(String),
+    /// The store could not be reached or opened (a file that is not a
+    /// database, a PostgreSQL server that does not answer or refuses the
+    /// login); nothing was written.
+    #[error("control-plane store {store}: {reason}")]
+    Connect {
+        /// The file, or the URL without its password.
+        store: String,
+        /// Why.
+        reason: String,
     },
-    /// A statement on the open store failed.
-    #[error("control-plane store: {0}")]
-    Sql(#[from] duckdb::Error),
     /// A migration file is malformed, changed, missing or failed.
     #[error("{file}: {reason}", file = file.display())]
     Migration {
@@ -230,7 +234,7 @@ fn holder(pid: Option<u32>) -> String {
 pub struct Store {
     // Fields drop in order: the connection closes before the lock is
     // released, so no second process can open the file while it is flushed.
-    conn: Connection,
+    conn: Conn,
     dir: PathBuf,
     /// The access log's per-person index, brought up to date from the
     /// committed rows on each lookup.
@@ -281,24 +285,6 @@ pub struct StoreStatus {
 }
 
 impl Store {
-    /// At most one row of a query asked on every request, its prepared
-    /// statement kept (parsing and planning cost more than the lookup).
-    pub(crate) fn cached_row<T>(
-        &self,
-        sql: &str,
-        params: impl duckdb::Params,
-        f: impl FnOnce(&duckdb::Row<'_>) -> duckdb::Result<T>,
-    ) -> Result<Option<T>, StoreError> {
-        use duckdb::OptionalExt;
-        Ok(self
-            .conn
-            .prepare_cached(sql)?
-            .query_row(params, f)
-            .optional()?)
-    }
-}
-
-impl Store {
     /// Opens the store of an existing data directory, applying pending
     /// migrations. Fails with [`StoreError::NoStore`] if there is none.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
@@ -324,11 +310,8 @@ impl Store {
     pub fn open_with(data_dir: &Path, migrations: &MigrationSet) -> Result<Self, StoreError> {
         let file = data_dir.join(STORE_FILE);
         let lock = lock::WriterLock::acquire(&lock::lock_path(&file))?;
-        let mut conn = Connection::open(&file).map_err(|source| StoreError::Db {
-            path: file.clone(),
-            source,
-        })?;
-        migrate::migrate(&mut conn, migrations, &file)?;
+        let conn = Conn::open(&Location::DuckDb(file.clone()))?;
+        migrate::migrate(&conn, migrations)?;
         if log::has_log(&conn)? {
             // Scopes of the leaves from before the index first, so that
             // the leaves caught up next are not mistaken for all of them.
@@ -356,19 +339,15 @@ impl Store {
 
     /// The migrations applied to this store.
     pub fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, StoreError> {
-        migrate::applied(&self.conn, &self.dir.join(STORE_FILE))
+        migrate::applied(&self.conn)
     }
 
     /// When `init` completed, or `None` if it has not.
     pub fn initialized_at(&self) -> Result<Option<String>, StoreError> {
-        Ok(self
+        let created: Option<(chrono::DateTime<chrono::Utc>,)> = self
             .conn
-            .query_row(
-                "SELECT CAST(created_at AS VARCHAR) FROM keystore WHERE id = 1",
-                [],
-                |row| row.get(0),
-            )
-            .optional()?)
+            .opt("SELECT created_at FROM keystore WHERE id = 1", &[])?;
+        Ok(created.map(|(t,)| db::stamp(&t)))
     }
 
     /// `niji init`: creates the keystore under `passphrase`, the platform

@@ -4,8 +4,9 @@
 //! bytes are recomputed from the event row ([`niji_audit::entry`]); only
 //! hashes are stored beside it.
 
+use crate::db::{Conn, Value, stamp};
 use crate::{Store, StoreError};
-use duckdb::{Connection, OptionalExt, params};
+use chrono::{DateTime, Utc};
 use niji_audit::entry::{Entry, commitment};
 use niji_audit::index::PersonIndex;
 use niji_audit::merkle::{self, Hash, MemoryTree, ProofError, Subtrees};
@@ -18,12 +19,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// fails is kept, so that the caller reports the store's error rather than
 /// a missing subtree ([`Stored::result`]).
 struct Stored<'a> {
-    conn: &'a Connection,
-    failed: RefCell<Option<duckdb::Error>>,
+    conn: &'a Conn,
+    failed: RefCell<Option<StoreError>>,
 }
 
 impl<'a> Stored<'a> {
-    fn new(conn: &'a Connection) -> Self {
+    fn new(conn: &'a Conn) -> Self {
         Self {
             conn,
             failed: RefCell::new(None),
@@ -33,7 +34,7 @@ impl<'a> Stored<'a> {
     /// The error of a statement that failed since the last call, if any.
     fn check(&self) -> Result<(), StoreError> {
         match self.failed.borrow_mut().take() {
-            Some(e) => Err(StoreError::Sql(e)),
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }
@@ -50,11 +51,10 @@ impl Subtrees for Stored<'_> {
         let missing = ProofError::Missing { level, index };
         let hash: Option<Vec<u8>> = self
             .conn
-            .prepare_cached("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?")
-            .and_then(|mut s| {
-                s.query_row(params![level as i32, index as i64], |r| r.get(0))
-                    .optional()
-            })
+            .opt_value(
+                "SELECT hash FROM log_nodes WHERE level = $1 AND idx = $2",
+                &[&level, &index],
+            )
             .map_err(|e| {
                 self.failed.replace(Some(e));
                 missing.clone()
@@ -77,29 +77,25 @@ fn proof_error(e: ProofError) -> StoreError {
 
 /// The entry of event `event_id` at leaf `index`, with the commitments
 /// of the persons `log_persons` ties to that leaf.
-fn entry_of(conn: &Connection, event_id: i64, index: u64) -> Result<Entry, StoreError> {
-    let mut entry = conn
-        .prepare_cached(
-            "SELECT CAST(occurred_at AS VARCHAR), actor, kind, subject, detail \
-             FROM audit_events WHERE id = ?",
-        )?
-        .query_row(params![event_id], |r| {
-            Ok(Entry {
-                index,
-                at: r.get(0)?,
-                actor: r.get(1)?,
-                kind: r.get(2)?,
-                subject: r.get(3)?,
-                detail: r.get(4)?,
-                persons: Vec::new(),
-            })
-        })?;
-    let salts: Vec<Vec<u8>> = conn
-        .prepare_cached(
-            "SELECT s.salt FROM log_persons p JOIN person_salts s USING (person_key) WHERE p.idx = ?",
-        )?
-        .query_map(params![index as i64], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+fn entry_of(conn: &Conn, event_id: i64, index: u64) -> Result<Entry, StoreError> {
+    let (at, actor, kind, subject, detail): (DateTime<Utc>, String, String, String, String) = conn
+        .one(
+            "SELECT occurred_at, actor, kind, subject, detail FROM audit_events WHERE id = $1",
+            &[&event_id],
+        )?;
+    let mut entry = Entry {
+        index,
+        at: stamp(&at),
+        actor,
+        kind,
+        subject,
+        detail,
+        persons: Vec::new(),
+    };
+    let salts: Vec<Vec<u8>> = conn.values(
+        "SELECT s.salt FROM log_persons p JOIN person_salts s USING (person_key) WHERE p.idx = $1",
+        &[&index],
+    )?;
     entry.persons = salts.iter().map(|s| commitment(s, index)).collect();
     // Sorted, so that the order says nothing about the persons' keys.
     entry.persons.sort_unstable();
@@ -108,11 +104,8 @@ fn entry_of(conn: &Connection, event_id: i64, index: u64) -> Result<Entry, Store
 
 /// The next leaf index: the log's size. Read from the leaves' primary
 /// key, not counted.
-pub(crate) fn size(conn: &Connection) -> Result<u64, StoreError> {
-    let n: i64 = conn
-        .prepare_cached("SELECT coalesce(max(idx) + 1, 0) FROM log_leaves")?
-        .query_row([], |r| r.get(0))?;
-    Ok(n as u64)
+pub(crate) fn size(conn: &Conn) -> Result<u64, StoreError> {
+    conn.value("SELECT coalesce(max(idx) + 1, 0) FROM log_leaves", &[])
 }
 
 /// The releases an event used, from what it names: a release's own events
@@ -123,7 +116,7 @@ pub(crate) fn size(conn: &Connection) -> Result<u64, StoreError> {
 /// name is on the platform: grant items are never changed and releases
 /// never removed, so the set is final then, and a batch need not read it.
 fn releases_of(
-    conn: &Connection,
+    conn: &Conn,
     kind: &str,
     subject: &str,
     known: &mut HashMap<i64, Vec<i64>>,
@@ -132,13 +125,11 @@ fn releases_of(
         if let Some(ids) = known.get(&grant) {
             return Ok(ids.clone());
         }
-        let named: Vec<Option<i64>> = conn
-            .prepare_cached(
-                "SELECT any_value(r.release_id) FROM grant_items g \
-                 LEFT JOIN releases r ON r.name = g.release WHERE g.grant_id = ? GROUP BY g.release",
-            )?
-            .query_map(params![grant], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let named: Vec<Option<i64>> = conn.values(
+            "SELECT min(r.release_id) FROM grant_items g \
+             LEFT JOIN releases r ON r.name = g.release WHERE g.grant_id = $1 GROUP BY g.release",
+            &[&grant],
+        )?;
         let mut ids: Vec<i64> = named.iter().flatten().copied().collect();
         ids.sort_unstable();
         ids.dedup();
@@ -147,9 +138,10 @@ fn releases_of(
         }
         ids
     } else if kind.starts_with("release.") {
-        conn.prepare_cached("SELECT release_id FROM releases WHERE name = ?")?
-            .query_map(params![subject], |r| r.get(0))?
-            .collect::<Result<_, _>>()?
+        conn.values(
+            "SELECT release_id FROM releases WHERE name = $1",
+            &[&subject],
+        )?
     } else {
         Vec::new()
     };
@@ -158,7 +150,7 @@ fn releases_of(
 
 /// Ties leaf `index` to `persons` (deduplicated), making their salts on
 /// first need; their commitments, sorted as [`entry_of`] reads them back.
-fn tie_persons(conn: &Connection, index: u64, persons: &[i64]) -> Result<Vec<Hash>, StoreError> {
+fn tie_persons(conn: &Conn, index: u64, persons: &[i64]) -> Result<Vec<Hash>, StoreError> {
     let mut persons = persons.to_vec();
     persons.sort_unstable();
     persons.dedup();
@@ -167,15 +159,18 @@ fn tie_persons(conn: &Connection, index: u64, persons: &[i64]) -> Result<Vec<Has
         let mut salt = [0u8; 32];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
             .map_err(|_| StoreError::Crypto("system random source failed".into()))?;
-        conn.prepare_cached(
-            "INSERT INTO person_salts (person_key, salt) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![person, salt.to_vec()])?;
-        let salt: Vec<u8> = conn
-            .prepare_cached("SELECT salt FROM person_salts WHERE person_key = ?")?
-            .query_row(params![person], |r| r.get(0))?;
-        conn.prepare_cached("INSERT INTO log_persons (idx, person_key) VALUES (?, ?)")?
-            .execute(params![index as i64, person])?;
+        conn.execute(
+            "INSERT INTO person_salts (person_key, salt) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&person, &salt],
+        )?;
+        let salt: Vec<u8> = conn.value(
+            "SELECT salt FROM person_salts WHERE person_key = $1",
+            &[&person],
+        )?;
+        conn.execute(
+            "INSERT INTO log_persons (idx, person_key) VALUES ($1, $2)",
+            &[&index, &person],
+        )?;
         out.push(commitment(&salt, index));
     }
     out.sort_unstable();
@@ -185,7 +180,7 @@ fn tie_persons(conn: &Connection, index: u64, persons: &[i64]) -> Result<Vec<Has
 /// The complete subtrees on the right edge of a tree of `size` leaves: one
 /// per bit set in `size`. Appending reads only these, and the nodes it
 /// makes itself.
-fn frontier(conn: &Connection, size: u64) -> Result<HashMap<(u32, u64), Hash>, StoreError> {
+fn frontier(conn: &Conn, size: u64) -> Result<HashMap<(u32, u64), Hash>, StoreError> {
     let stored = Stored::new(conn);
     let mut out = HashMap::new();
     for level in 0..64u32 {
@@ -211,21 +206,24 @@ pub(crate) struct Written<'a> {
 /// Batches up to this many events are written with prepared inserts.
 const SMALL_BATCH: usize = 16;
 
-fn insert_rows(conn: &Connection, sql: &str, rows: &[(i64, i64)]) -> Result<(), StoreError> {
-    let mut insert = conn.prepare_cached(sql)?;
+fn insert_rows(conn: &Conn, sql: &str, rows: &[(i64, i64)]) -> Result<(), StoreError> {
     for (a, b) in rows {
-        insert.execute(params![a, b])?;
+        conn.execute(sql, &[a, b])?;
     }
     Ok(())
 }
 
-fn append_rows(conn: &Connection, table: &str, rows: &[(i64, i64)]) -> Result<(), StoreError> {
-    let mut appender = conn.appender(table)?;
-    for (a, b) in rows {
-        appender.append_row(params![a, b])?;
-    }
-    appender.flush()?;
-    Ok(())
+fn append_rows(
+    conn: &Conn,
+    table: &str,
+    columns: &[&str],
+    rows: &[(i64, i64)],
+) -> Result<(), StoreError> {
+    let rows: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|&(a, b)| vec![Value::Int(a), Value::Int(b)])
+        .collect();
+    conn.insert_rows(table, columns, &rows)
 }
 
 /// Appends made other than through [`append_batch`] (an event written in a
@@ -245,7 +243,7 @@ pub(crate) struct Head {
     grant_releases: HashMap<i64, Vec<i64>>,
 }
 
-fn read_head(conn: &Connection) -> Result<Head, StoreError> {
+fn read_head(conn: &Conn) -> Result<Head, StoreError> {
     let others = OTHER_APPENDS.load(Ordering::SeqCst);
     let size = size(conn)?;
     Ok(Head {
@@ -258,7 +256,7 @@ fn read_head(conn: &Connection) -> Result<Head, StoreError> {
 
 /// Appends `events` as the next leaves (see [`append_batch`]), reading the
 /// head from the store.
-pub(crate) fn append_all(conn: &Connection, events: &[Written]) -> Result<Vec<u64>, StoreError> {
+pub(crate) fn append_all(conn: &Conn, events: &[Written]) -> Result<Vec<u64>, StoreError> {
     OTHER_APPENDS.fetch_add(1, Ordering::SeqCst);
     let head = read_head(conn)?;
     append_from(conn, head, events).map(|(indices, _)| indices)
@@ -268,7 +266,7 @@ pub(crate) fn append_all(conn: &Connection, events: &[Written]) -> Result<Vec<u6
 /// batch of this store left, when nothing else appended since; their
 /// indices and the new head, to keep once the transaction commits.
 pub(crate) fn append_batch(
-    conn: &Connection,
+    conn: &Conn,
     cached: Option<Head>,
     events: &[Written],
 ) -> Result<(Vec<u64>, Head), StoreError> {
@@ -285,7 +283,7 @@ pub(crate) fn append_batch(
 /// tree however long it is. The caller holds the transaction that wrote
 /// the events.
 fn append_from(
-    conn: &Connection,
+    conn: &Conn,
     head: Head,
     events: &[Written],
 ) -> Result<(Vec<u64>, Head), StoreError> {
@@ -339,27 +337,34 @@ fn append_from(
     if events.len() <= SMALL_BATCH {
         insert_rows(
             conn,
-            "INSERT INTO log_leaves (idx, event_id) VALUES (?, ?)",
+            "INSERT INTO log_leaves (idx, event_id) VALUES ($1, $2)",
             &leaves,
         )?;
-        let mut insert =
-            conn.prepare_cached("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)")?;
         for (level, index, hash) in &nodes_made {
-            insert.execute(params![level, index, hash])?;
+            conn.execute(
+                "INSERT INTO log_nodes (level, idx, hash) VALUES ($1, $2, $3)",
+                &[level, index, hash],
+            )?;
         }
         insert_rows(
             conn,
-            "INSERT INTO log_scopes (idx, release_id) VALUES (?, ?)",
+            "INSERT INTO log_scopes (idx, release_id) VALUES ($1, $2)",
             &scoped,
         )?;
     } else {
-        append_rows(conn, "log_leaves", &leaves)?;
-        let mut stored = conn.appender("log_nodes")?;
-        for (level, index, hash) in &nodes_made {
-            stored.append_row(params![level, index, hash])?;
-        }
-        stored.flush()?;
-        append_rows(conn, "log_scopes", &scoped)?;
+        append_rows(conn, "log_leaves", &["idx", "event_id"], &leaves)?;
+        let nodes: Vec<Vec<Value>> = nodes_made
+            .iter()
+            .map(|(level, index, hash)| {
+                vec![
+                    Value::Int(i64::from(*level)),
+                    Value::Int(*index),
+                    Value::Blob(hash.clone()),
+                ]
+            })
+            .collect();
+        conn.insert_rows("log_nodes", &["level", "idx", "hash"], &nodes)?;
+        append_rows(conn, "log_scopes", &["idx", "release_id"], &scoped)?;
     }
     let size = start + events.len() as u64;
     let mut frontier = HashMap::new();
@@ -386,33 +391,28 @@ fn append_from(
 
 /// Whether the store has the access log's tables (a store opened with
 /// another migration set may not).
-pub(crate) fn has_log(conn: &Connection) -> Result<bool, StoreError> {
-    let tables: i64 = conn.query_row(
-        "SELECT count(*) FROM information_schema.tables \
-         WHERE table_schema = 'main' AND table_name IN ('audit_events', 'log_leaves', 'log_nodes', 'log_scopes')",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(tables == 4)
+pub(crate) fn has_log(conn: &Conn) -> Result<bool, StoreError> {
+    for table in ["audit_events", "log_leaves", "log_nodes", "log_scopes"] {
+        if !conn.has_table(table)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Appends, in order, every event that has no leaf yet (a store from
 /// before the log, or events written by an older niji).
-pub(crate) fn catch_up(conn: &Connection) -> Result<u64, StoreError> {
-    let rows: Vec<(i64, String, String, String, String, String)> = conn
-        .prepare(
-            "SELECT id, CAST(occurred_at AS VARCHAR), actor, kind, subject, detail FROM audit_events \
-             WHERE id NOT IN (SELECT event_id FROM log_leaves) ORDER BY id",
-        )?
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-        })?
-        .collect::<Result<_, _>>()?;
+pub(crate) fn catch_up(conn: &Conn) -> Result<u64, StoreError> {
+    let rows: Vec<(i64, DateTime<Utc>, String, String, String, String)> = conn.all(
+        "SELECT id, occurred_at, actor, kind, subject, detail FROM audit_events \
+         WHERE id NOT IN (SELECT event_id FROM log_leaves) ORDER BY id",
+        &[],
+    )?;
     let events: Vec<Written> = rows
         .iter()
         .map(|(id, at, actor, kind, subject, detail)| Written {
             id: *id,
-            at: at.clone(),
+            at: stamp(at),
             event: crate::NewEvent {
                 actor,
                 kind,
@@ -425,7 +425,7 @@ pub(crate) fn catch_up(conn: &Connection) -> Result<u64, StoreError> {
     if events.is_empty() {
         return Ok(0);
     }
-    let tx = conn.unchecked_transaction()?;
+    let tx = conn.transaction()?;
     append_all(&tx, &events)?;
     tx.commit()?;
     Ok(events.len() as u64)
@@ -440,11 +440,8 @@ impl Store {
     /// The entry at leaf `index`.
     pub fn log_entry(&self, index: u64) -> Result<Entry, StoreError> {
         let event: i64 = self
-            .cached_row(
-                "SELECT event_id FROM log_leaves WHERE idx = ?",
-                params![index as i64],
-                |r| r.get(0),
-            )?
+            .conn
+            .opt_value("SELECT event_id FROM log_leaves WHERE idx = $1", &[&index])?
             .ok_or_else(|| StoreError::Refused(format!("no log entry {index}")))?;
         entry_of(&self.conn, event, index)
     }
@@ -483,12 +480,10 @@ impl Store {
     /// Recomputes the whole tree from the events and compares it with the
     /// stored hashes; the size checked, or the first index that differs.
     pub fn verify_log(&self) -> Result<u64, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT l.idx, l.event_id FROM log_leaves l ORDER BY l.idx")?;
-        let leaves: Vec<(i64, i64)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
+        let leaves: Vec<(i64, i64)> = self.conn.all(
+            "SELECT l.idx, l.event_id FROM log_leaves l ORDER BY l.idx",
+            &[],
+        )?;
         let mut tree = MemoryTree::default();
         let stored = Stored::new(&self.conn);
         for (expected, (index, event)) in leaves.iter().enumerate() {
@@ -566,8 +561,8 @@ impl Store {
         // Not itself an audit event: the log would grow with every
         // checkpoint, and a checkpoint would never be current.
         self.conn.execute(
-            "INSERT INTO log_checkpoints (size, root, note, verifier) VALUES (?, ?, ?, ?)",
-            params![size as i64, root.to_vec(), note, key.verifier()],
+            "INSERT INTO log_checkpoints (size, root, note, verifier) VALUES ($1, $2, $3, $4)",
+            &[&size, &root.to_vec(), &note, &key.verifier()],
         )?;
         self.latest_checkpoint()?
             .ok_or_else(|| StoreError::Damaged {
@@ -577,20 +572,26 @@ impl Store {
 
     /// Every checkpoint issued, oldest first.
     pub fn checkpoints(&self) -> Result<Vec<IssuedCheckpoint>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT size, note, verifier, CAST(issued_at AS VARCHAR) FROM log_checkpoints ORDER BY size",
-        )?;
-        let rows = stmt.query_map([], checkpoint_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self
+            .conn
+            .all(
+                "SELECT size, note, verifier, issued_at FROM log_checkpoints ORDER BY size",
+                &[],
+            )?
+            .into_iter()
+            .map(checkpoint_from_row)
+            .collect())
     }
 
     /// The latest checkpoint, if one was issued.
     pub fn latest_checkpoint(&self) -> Result<Option<IssuedCheckpoint>, StoreError> {
-        self.cached_row(
-            "SELECT size, note, verifier, CAST(issued_at AS VARCHAR) FROM log_checkpoints ORDER BY size DESC LIMIT 1",
-            [],
-            checkpoint_from_row,
-        )
+        Ok(self
+            .conn
+            .opt(
+                "SELECT size, note, verifier, issued_at FROM log_checkpoints ORDER BY size DESC LIMIT 1",
+                &[],
+            )?
+            .map(checkpoint_from_row))
     }
 
     /// Checks every stored checkpoint: its signature, its root against the
@@ -624,13 +625,15 @@ impl Store {
     }
 }
 
-fn checkpoint_from_row(r: &duckdb::Row<'_>) -> duckdb::Result<IssuedCheckpoint> {
-    Ok(IssuedCheckpoint {
-        size: r.get::<_, i64>(0)? as u64,
-        note: r.get(1)?,
-        verifier: r.get(2)?,
-        issued_at: r.get(3)?,
-    })
+fn checkpoint_from_row(
+    (size, note, verifier, issued_at): (u64, String, String, DateTime<Utc>),
+) -> IssuedCheckpoint {
+    IssuedCheckpoint {
+        size,
+        note,
+        verifier,
+        issued_at: stamp(&issued_at),
+    }
 }
 
 /// A release's members as the index stores them (a serialized roaring
@@ -653,45 +656,40 @@ fn person_number(key: i64) -> Result<u32, StoreError> {
 /// Writes the member bitmap of every release that lacks one (releases
 /// built before the index), and the scopes of the leaves appended before
 /// it. Runs on open, after the migrations.
-pub(crate) fn index_catch_up(conn: &Connection) -> Result<(), StoreError> {
-    let missing: Vec<i64> = conn
-        .prepare(
-            "SELECT release_id FROM releases WHERE release_id NOT IN (SELECT release_id FROM release_bitmaps)",
-        )?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let unscoped: i64 = conn.query_row(
+pub(crate) fn index_catch_up(conn: &Conn) -> Result<(), StoreError> {
+    let missing: Vec<i64> = conn.values(
+        "SELECT release_id FROM releases WHERE release_id NOT IN (SELECT release_id FROM release_bitmaps)",
+        &[],
+    )?;
+    let unscoped: i64 = conn.value(
         "SELECT count(*) FROM log_leaves WHERE (SELECT count(*) FROM log_scopes) = 0",
-        [],
-        |r| r.get(0),
+        &[],
     )?;
     if missing.is_empty() && unscoped == 0 {
         return Ok(());
     }
-    let tx = conn.unchecked_transaction()?;
+    let tx = conn.transaction()?;
     for release in missing {
-        let members: Vec<i64> = tx
-            .prepare("SELECT person_key FROM release_members WHERE release_id = ?")?
-            .query_map(params![release], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let members: Vec<i64> = tx.values(
+            "SELECT person_key FROM release_members WHERE release_id = $1",
+            &[&release],
+        )?;
         tx.execute(
-            "INSERT INTO release_bitmaps (release_id, members) VALUES (?, ?)",
-            params![release, members_bitmap(&members)?],
+            "INSERT INTO release_bitmaps (release_id, members) VALUES ($1, $2)",
+            &[&release, &(members_bitmap(&members)?)],
         )?;
     }
     if unscoped > 0 {
-        let leaves: Vec<(i64, String, String)> = tx
-            .prepare(
-                "SELECT l.idx, e.kind, e.subject FROM log_leaves l JOIN audit_events e ON e.id = l.event_id ORDER BY l.idx",
-            )?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
+        let leaves: Vec<(i64, String, String)> = tx.all(
+            "SELECT l.idx, e.kind, e.subject FROM log_leaves l JOIN audit_events e ON e.id = l.event_id ORDER BY l.idx",
+            &[],
+        )?;
         let mut known = HashMap::new();
         for (idx, kind, subject) in leaves {
             for release in releases_of(&tx, &kind, &subject, &mut known)? {
                 tx.execute(
-                    "INSERT INTO log_scopes (idx, release_id) VALUES (?, ?)",
-                    params![idx, release],
+                    "INSERT INTO log_scopes (idx, release_id) VALUES ($1, $2)",
+                    &[&idx, &release],
                 )?;
             }
         }
@@ -704,18 +702,19 @@ pub(crate) fn index_catch_up(conn: &Connection) -> Result<(), StoreError> {
 /// releases it has not loaded, and the scopes and persons of the leaves
 /// after the last it read. Reading only committed rows keeps it right
 /// whatever transaction rolled back.
-pub(crate) fn refresh(conn: &Connection, index: &mut PersonIndex) -> Result<(), StoreError> {
-    let releases: Vec<i64> = conn
-        .prepare_cached("SELECT release_id FROM release_bitmaps ORDER BY release_id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+pub(crate) fn refresh(conn: &Conn, index: &mut PersonIndex) -> Result<(), StoreError> {
+    let releases: Vec<i64> = conn.values(
+        "SELECT release_id FROM release_bitmaps ORDER BY release_id",
+        &[],
+    )?;
     for release in releases {
         if index.has_members(release as u64) {
             continue;
         }
-        let bytes: Vec<u8> = conn
-            .prepare_cached("SELECT members FROM release_bitmaps WHERE release_id = ?")?
-            .query_row(params![release], |r| r.get(0))?;
+        let bytes: Vec<u8> = conn.value(
+            "SELECT members FROM release_bitmaps WHERE release_id = $1",
+            &[&release],
+        )?;
         index
             .add_release_bytes(release as u64, &bytes)
             .map_err(|e| StoreError::Damaged {
@@ -727,24 +726,19 @@ pub(crate) fn refresh(conn: &Connection, index: &mut PersonIndex) -> Result<(), 
         return Ok(());
     }
     let mut links: BTreeMap<u64, (Vec<u64>, Vec<u32>)> = BTreeMap::new();
-    let range = params![from as i64, to as i64];
-    let mut scopes = conn.prepare_cached(
-        "SELECT idx, release_id FROM log_scopes WHERE idx >= ? AND idx < ? ORDER BY idx",
+    let scopes: Vec<(u64, u64)> = conn.all(
+        "SELECT idx, release_id FROM log_scopes WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+        &[&from, &to],
     )?;
-    let mut rows = scopes.query(range)?;
-    while let Some(r) = rows.next()? {
-        let idx: i64 = r.get(0)?;
-        let release: i64 = r.get(1)?;
-        links.entry(idx as u64).or_default().0.push(release as u64);
+    for (idx, release) in scopes {
+        links.entry(idx).or_default().0.push(release);
     }
-    let mut persons = conn.prepare_cached(
-        "SELECT idx, person_key FROM log_persons WHERE idx >= ? AND idx < ? ORDER BY idx",
+    let persons: Vec<(u64, i64)> = conn.all(
+        "SELECT idx, person_key FROM log_persons WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+        &[&from, &to],
     )?;
-    let mut rows = persons.query(params![from as i64, to as i64])?;
-    while let Some(r) = rows.next()? {
-        let idx: i64 = r.get(0)?;
-        let person = person_number(r.get(1)?)?;
-        links.entry(idx as u64).or_default().1.push(person);
+    for (idx, person) in persons {
+        links.entry(idx).or_default().1.push(person_number(person)?);
     }
     for idx in from..to {
         let (releases, persons) = links.remove(&idx).unwrap_or_default();
@@ -755,16 +749,14 @@ pub(crate) fn refresh(conn: &Connection, index: &mut PersonIndex) -> Result<(), 
             })?;
     }
     // The queries of each project, for the count a person's view shows.
-    let mut queries = conn.prepare_cached(
+    let queries: Vec<(u64, String)> = conn.all(
         "SELECT l.idx, e.subject FROM log_leaves l JOIN audit_events e ON e.id = l.event_id \
-         WHERE l.idx >= ? AND l.idx < ? AND e.kind IN ('analysis.query', 'analysis.dp')",
+         WHERE l.idx >= $1 AND l.idx < $2 AND e.kind IN ('analysis.query', 'analysis.dp')",
+        &[&from, &to],
     )?;
-    let mut rows = queries.query(params![from as i64, to as i64])?;
-    while let Some(r) = rows.next()? {
-        let idx: i64 = r.get(0)?;
-        let subject: String = r.get(1)?;
+    for (idx, subject) in queries {
         if let Some(project) = crate::citizens::project_id(&subject) {
-            index.mark_query(project as u64, idx as u64);
+            index.mark_query(project as u64, idx);
         }
     }
     Ok(())

@@ -8,7 +8,7 @@
 //! store's schema would no longer be what the file says it is.
 
 use crate::StoreError;
-use duckdb::{Connection, params};
+use crate::db::{Conn, stamp};
 use ring::digest;
 use std::path::{Path, PathBuf};
 
@@ -166,14 +166,9 @@ const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
 
 /// Verifies what was applied and applies what is pending. Returns the
 /// migrations applied by this call.
-pub(crate) fn migrate(
-    conn: &mut Connection,
-    set: &MigrationSet,
-    store: &Path,
-) -> Result<Vec<Migration>, StoreError> {
-    let db = db_error(store);
-    conn.execute_batch(BOOKKEEPING).map_err(&db)?;
-    let applied = applied(conn, store)?;
+pub(crate) fn migrate(conn: &Conn, set: &MigrationSet) -> Result<Vec<Migration>, StoreError> {
+    conn.batch(BOOKKEEPING)?;
+    let applied = applied(conn)?;
     verify(&applied, set)?;
     let newest = applied.last().map_or(0, |m| m.version);
     let mut done = Vec::new();
@@ -229,51 +224,36 @@ fn verify(applied: &[AppliedMigration], set: &MigrationSet) -> Result<(), StoreE
     Ok(())
 }
 
-fn apply(conn: &mut Connection, migration: &Migration) -> Result<(), StoreError> {
-    let failed = |source: duckdb::Error| StoreError::Migration {
+fn apply(conn: &Conn, migration: &Migration) -> Result<(), StoreError> {
+    let failed = |source: StoreError| StoreError::Migration {
         file: migration.origin.clone(),
         reason: format!("failed, nothing of it was applied: {source}"),
     };
     let tx = conn.transaction().map_err(failed)?;
-    tx.execute_batch(&migration.sql).map_err(failed)?;
+    tx.batch(&migration.sql).map_err(failed)?;
     tx.execute(
-        "INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)",
-        params![migration.version, migration.name, migration.checksum],
+        "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+        &[&migration.version, &migration.name, &migration.checksum],
     )
     .map_err(failed)?;
     tx.commit().map_err(failed)
 }
 
-fn db_error(store: &Path) -> impl Fn(duckdb::Error) -> StoreError + '_ {
-    move |source| StoreError::Db {
-        path: store.to_path_buf(),
-        source,
-    }
-}
-
 /// The migrations recorded in a store, in order.
-pub(crate) fn applied(
-    conn: &Connection,
-    store: &Path,
-) -> Result<Vec<AppliedMigration>, StoreError> {
-    let db = db_error(store);
-    let mut stmt = conn
-        .prepare(
-            "SELECT version, name, checksum, CAST(applied_at AS VARCHAR)
-             FROM schema_migrations ORDER BY version",
-        )
-        .map_err(&db)?;
-    let rows = stmt
-        .query_map([], |row| {
-            Ok(AppliedMigration {
-                version: row.get(0)?,
-                name: row.get(1)?,
-                checksum: row.get(2)?,
-                applied_at: row.get(3)?,
-            })
+pub(crate) fn applied(conn: &Conn) -> Result<Vec<AppliedMigration>, StoreError> {
+    let rows: Vec<(u32, String, String, chrono::DateTime<chrono::Utc>)> = conn.all(
+        "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version",
+        &[],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(version, name, checksum, at)| AppliedMigration {
+            version,
+            name,
+            checksum,
+            applied_at: stamp(&at),
         })
-        .map_err(&db)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(&db)
+        .collect())
 }
 
 #[cfg(test)]

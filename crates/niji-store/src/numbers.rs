@@ -10,8 +10,8 @@
 //! equal to one that left (same definition) tells nothing new and is not
 //! compared again, nor recorded again.
 
+use crate::db::{Conn, Param, placeholders};
 use crate::{Store, StoreError};
-use duckdb::params;
 use niji_core::person_index::Spread;
 use roaring::RoaringBitmap;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -71,7 +71,7 @@ impl Store {
         numbers: &[NewNumber<'_>],
         min: u64,
     ) -> Result<(Vec<Earlier>, Vec<i64>), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         let mut by_family: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, n) in numbers.iter().enumerate() {
             by_family.entry(n.family).or_default().push(i);
@@ -148,13 +148,16 @@ impl Store {
     /// Ties recorded numbers `ids` to held result `airlock_id`: they left
     /// only if it is released, and count for nothing if it is rejected.
     pub fn hold_numbers(&self, ids: &[i64], airlock_id: i64) -> Result<(), StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         for chunk in ids.chunks(RECORDED_AT_ONCE) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            let mut values: Vec<&dyn duckdb::ToSql> = vec![&airlock_id];
-            values.extend(chunk.iter().map(|id| id as &dyn duckdb::ToSql));
+            let marks: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
+            let mut values: Vec<&dyn Param> = vec![&airlock_id];
+            values.extend(chunk.iter().map(|id| id as &dyn Param));
             tx.execute(
-                &format!("UPDATE released_numbers SET airlock_id = ? WHERE id IN ({marks})"),
+                &format!(
+                    "UPDATE released_numbers SET airlock_id = $1 WHERE id IN ({})",
+                    marks.join(", ")
+                ),
                 values.as_slice(),
             )?;
         }
@@ -170,7 +173,7 @@ const RECORDED_AT_ONCE: usize = 100;
 /// Records `numbers` of a result of query `sql`, in one statement; their
 /// ids.
 fn record(
-    tx: &duckdb::Transaction<'_>,
+    tx: &Conn,
     grant_id: i64,
     release: &str,
     sql: &str,
@@ -186,10 +189,10 @@ fn record(
             })?;
         rows.push((n.persons.len(), n.definition.to_vec(), members));
     }
-    let mut values: Vec<&dyn duckdb::ToSql> = Vec::with_capacity(numbers.len() * 8);
+    let mut values: Vec<&dyn Param> = Vec::with_capacity(numbers.len() * 8);
     for (n, (persons, definition, members)) in numbers.iter().zip(&rows) {
         values.extend([
-            &grant_id as &dyn duckdb::ToSql,
+            &grant_id as &dyn Param,
             &release,
             &n.family,
             persons,
@@ -199,19 +202,20 @@ fn record(
             &sql,
         ]);
     }
-    let marks = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; numbers.len()].join(", ");
-    let mut insert = tx.prepare(&format!(
-        "INSERT INTO released_numbers (grant_id, release, family, persons, definition, members, label, sql) \
-         VALUES {marks} RETURNING id"
-    ))?;
-    let ids = insert.query_map(values.as_slice(), |r| r.get(0))?;
-    Ok(ids.collect::<Result<_, _>>()?)
+    let marks = placeholders(numbers.len(), 8, 1);
+    tx.values(
+        &format!(
+            "INSERT INTO released_numbers (grant_id, release, family, persons, definition, members, label, sql) \
+             VALUES {marks} RETURNING id"
+        ),
+        values.as_slice(),
+    )
 }
 
 /// The recorded numbers of a family whose sizes come within `min` of
 /// those of `members` (indices into `numbers`).
 fn recorded(
-    tx: &duckdb::Transaction<'_>,
+    tx: &Conn,
     grant_id: i64,
     release: &str,
     family: &str,
@@ -222,29 +226,28 @@ fn recorded(
     let sizes = members.iter().map(|&i| numbers[i].persons.len());
     let low = sizes.clone().min().unwrap_or(0).saturating_sub(min);
     let high = sizes.max().unwrap_or(0).saturating_add(min);
-    let mut stmt = tx.prepare(&format!(
-        "SELECT n.id, n.persons, n.definition, n.airlock_id IS NULL OR a.status = 'released' \
-         FROM released_numbers n LEFT JOIN airlock a ON a.id = n.airlock_id \
-         WHERE n.grant_id = ? AND n.release = ? AND n.family = ? AND n.persons BETWEEN ? AND ? \
-         AND {STANDING}"
-    ))?;
-    let rows = stmt.query_map(params![grant_id, release, family, low, high], |r| {
-        Ok(Recorded {
-            id: r.get(0)?,
-            persons: r.get(1)?,
-            definition: r.get(2)?,
-            left: r.get(3)?,
+    let rows: Vec<(i64, u64, Vec<u8>, bool)> = tx.all(
+        &format!(
+            "SELECT n.id, n.persons, n.definition, n.airlock_id IS NULL OR a.status = 'released' \
+             FROM released_numbers n LEFT JOIN airlock a ON a.id = n.airlock_id \
+             WHERE n.grant_id = $1 AND n.release = $2 AND n.family = $3 AND n.persons BETWEEN $4 AND $5 \
+             AND {STANDING}"
+        ),
+        &[&grant_id, &release, &family, &low, &high],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, persons, definition, left)| Recorded {
+            id,
+            persons,
+            definition,
+            left,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        .collect())
 }
 
-fn members_of(tx: &duckdb::Transaction<'_>, id: i64) -> Result<RoaringBitmap, StoreError> {
-    let bytes: Vec<u8> = tx.query_row(
-        "SELECT members FROM released_numbers WHERE id = ?",
-        params![id],
-        |r| r.get(0),
-    )?;
+fn members_of(tx: &Conn, id: i64) -> Result<RoaringBitmap, StoreError> {
+    let bytes: Vec<u8> = tx.value("SELECT members FROM released_numbers WHERE id = $1", &[&id])?;
     RoaringBitmap::deserialize_from(&bytes[..]).map_err(|e| StoreError::Damaged {
         what: format!("released number {id}: its persons do not read: {e}"),
     })
@@ -252,13 +255,10 @@ fn members_of(tx: &duckdb::Transaction<'_>, id: i64) -> Result<RoaringBitmap, St
 
 /// An earlier number's label, query and time, read only for the few
 /// found close: the candidates' rows carry no text.
-fn described(
-    tx: &duckdb::Transaction<'_>,
-    id: i64,
-) -> Result<(String, String, String), StoreError> {
-    Ok(tx.query_row(
-        "SELECT label, sql, left(CAST(created_at AS VARCHAR), 19) FROM released_numbers WHERE id = ?",
-        params![id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?)
+fn described(tx: &Conn, id: i64) -> Result<(String, String, String), StoreError> {
+    let (label, sql, at): (String, String, chrono::DateTime<chrono::Utc>) = tx.one(
+        "SELECT label, sql, created_at FROM released_numbers WHERE id = $1",
+        &[&id],
+    )?;
+    Ok((label, sql, at.format("%Y-%m-%d %H:%M:%S").to_string()))
 }

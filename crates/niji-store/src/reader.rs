@@ -42,7 +42,7 @@ impl Store {
     pub fn reader(&self) -> Result<Reader, StoreError> {
         Ok(Reader {
             store: Store {
-                conn: self.conn.try_clone()?,
+                conn: self.conn.reader()?,
                 dir: self.dir.clone(),
                 index: Default::default(),
                 head: Default::default(),
@@ -72,10 +72,10 @@ impl Reader {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Accesses, StoreError> {
-        let snapshot = self.store.conn.unchecked_transaction()?;
+        let snapshot = self.store.conn.snapshot()?;
         let accesses = self.store.accesses(persons, before, limit)?;
         // Nothing was written; ending the transaction only frees the snapshot.
-        snapshot.rollback()?;
+        drop(snapshot);
         Ok(accesses)
     }
 }

@@ -2,9 +2,10 @@
 //! escrow of pseudonymized releases' keys and the re-identification
 //! requests against it, and the audit events of those steps.
 
+use crate::db::{Conn, Row, Value, stamp};
 use crate::keystore::{Keystore, open_in};
 use crate::{Account, Store, StoreError};
-use duckdb::{OptionalExt, params};
+use chrono::{DateTime, Utc};
 use niji_core::Role;
 use ring::aead::{Aad, NONCE_LEN, Nonce};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -94,9 +95,10 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
-const RELEASE_COLUMNS: &str = "release_id, name, tier, policy_sha256, file, built_by, CAST(built_at AS VARCHAR), persons, manifest";
+const RELEASE_COLUMNS: &str =
+    "release_id, name, tier, policy_sha256, file, built_by, built_at, persons, manifest";
 
-fn release_from_row(r: &duckdb::Row<'_>) -> duckdb::Result<ReleaseInfo> {
+fn release_from_row(r: &Row) -> Result<ReleaseInfo, StoreError> {
     Ok(ReleaseInfo {
         release_id: r.get(0)?,
         name: r.get(1)?,
@@ -104,7 +106,7 @@ fn release_from_row(r: &duckdb::Row<'_>) -> duckdb::Result<ReleaseInfo> {
         policy_sha256: r.get(3)?,
         file: r.get(4)?,
         built_by: r.get(5)?,
-        built_at: r.get(6)?,
+        built_at: stamp(&r.get::<DateTime<Utc>>(6)?),
         persons: r.get(7)?,
         manifest: r.get(8)?,
     })
@@ -139,22 +141,20 @@ impl Store {
             None => None,
         };
         let tx = self.conn.transaction()?;
-        let release_id: i64 = tx.query_row(
+        let release_id: i64 = tx.value(
             "INSERT INTO releases (name, tier, policy_sha256, policy, file, built_by, persons, manifest)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING release_id",
-            params![r.name, r.tier, r.policy_sha256, r.policy, r.file, r.built_by, r.members.len() as i64, r.manifest],
-            |row| row.get(0),
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING release_id",
+            &[&r.name, &r.tier, &r.policy_sha256, &r.policy, &r.file, &r.built_by, &(r.members.len() as i64), &r.manifest],
         )?;
-        {
-            let mut app = tx.appender("release_members")?;
-            for &k in r.members {
-                app.append_row(params![release_id, k])?;
-            }
-            app.flush()?;
-        }
+        let members: Vec<Vec<Value>> = r
+            .members
+            .iter()
+            .map(|&k| vec![Value::Int(release_id), Value::Int(k)])
+            .collect();
+        tx.insert_rows("release_members", &["release_id", "person_key"], &members)?;
         tx.execute(
-            "INSERT INTO release_bitmaps (release_id, members) VALUES (?, ?)",
-            params![release_id, crate::log::members_bitmap(r.members)?],
+            "INSERT INTO release_bitmaps (release_id, members) VALUES ($1, $2)",
+            &[&release_id, &(crate::log::members_bitmap(r.members)?)],
         )?;
         if !r.tags.is_empty() && r.escrow.is_none() {
             return Err(StoreError::Refused(format!(
@@ -162,17 +162,26 @@ impl Store {
                 r.name
             )));
         }
-        {
-            let mut app = tx.appender("release_disclosure_tags")?;
-            for (tag, k) in r.tags {
-                app.append_row(params![release_id, &tag[..], k])?;
-            }
-            app.flush()?;
-        }
+        let tags: Vec<Vec<Value>> = r
+            .tags
+            .iter()
+            .map(|(tag, k)| {
+                vec![
+                    Value::Int(release_id),
+                    Value::Blob(tag.to_vec()),
+                    Value::Int(*k),
+                ]
+            })
+            .collect();
+        tx.insert_rows(
+            "release_disclosure_tags",
+            &["release_id", "tag", "person_key"],
+            &tags,
+        )?;
         if let Some((nonce, sealed)) = sealed {
             tx.execute(
-                "INSERT INTO release_escrow (release_id, nonce, sealed) VALUES (?, ?, ?)",
-                params![release_id, nonce.to_vec(), sealed],
+                "INSERT INTO release_escrow (release_id, nonce, sealed) VALUES ($1, $2, $3)",
+                &[&release_id, &nonce.to_vec(), &sealed],
             )?;
         }
         audit_in(
@@ -217,38 +226,40 @@ impl Store {
 
     /// Every release, oldest first.
     pub fn releases(&self) -> Result<Vec<ReleaseInfo>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {RELEASE_COLUMNS} FROM releases ORDER BY release_id"
-        ))?;
-        let rows = stmt.query_map([], release_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .rows(
+                &format!("SELECT {RELEASE_COLUMNS} FROM releases ORDER BY release_id"),
+                &[],
+            )?
+            .iter()
+            .map(release_from_row)
+            .collect()
     }
 
     /// One release by name.
     pub fn release(&self, name: &str) -> Result<Option<ReleaseInfo>, StoreError> {
-        self.cached_row(
-            &format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE name = ?"),
-            params![name],
-            release_from_row,
-        )
+        self.conn
+            .rows(
+                &format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE name = $1"),
+                &[&name],
+            )?
+            .first()
+            .map(release_from_row)
+            .transpose()
     }
 
     /// The person keys a release holds.
     pub fn release_members(&self, release_id: i64) -> Result<Vec<i64>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT person_key FROM release_members WHERE release_id = ? ORDER BY person_key",
-        )?;
-        let rows = stmt.query_map(params![release_id], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.values(
+            "SELECT person_key FROM release_members WHERE release_id = $1 ORDER BY person_key",
+            &[&release_id],
+        )
     }
 
     /// Persons who opted out.
     pub fn opt_outs(&self) -> Result<Vec<i64>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT person_key FROM opt_outs ORDER BY person_key")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .values("SELECT person_key FROM opt_outs ORDER BY person_key", &[])
     }
 
     /// Records an opt-out (again is a no-op), with its audit event. The
@@ -261,12 +272,12 @@ impl Store {
     /// citizen whose records were linked more than once), as one event;
     /// whether anything changed.
     pub fn add_opt_outs(&self, persons: &[i64], actor: &str) -> Result<bool, StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         let mut added = 0;
         for person in persons {
             added += tx.execute(
-                "INSERT INTO opt_outs (person_key) VALUES (?) ON CONFLICT DO NOTHING",
-                params![person],
+                "INSERT INTO opt_outs (person_key) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&person],
             )?;
         }
         if added > 0 {
@@ -286,13 +297,13 @@ impl Store {
     /// Withdraws an opt-out: releases built from now on may include the
     /// person again. Logged like the opt-out; whether anything changed.
     pub fn withdraw_opt_outs(&self, persons: &[i64], actor: &str) -> Result<bool, StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         let mut removed = 0;
         for person in persons {
-            removed += tx.execute("DELETE FROM opt_outs WHERE person_key = ?", params![person])?;
+            removed += tx.execute("DELETE FROM opt_outs WHERE person_key = $1", &[&person])?;
             tx.execute(
-                "INSERT INTO opt_out_withdrawals (person_key) VALUES (?)",
-                params![person],
+                "INSERT INTO opt_out_withdrawals (person_key) VALUES ($1)",
+                &[&person],
             )?;
         }
         if removed > 0 {
@@ -306,7 +317,8 @@ impl Store {
             )?;
             tx.commit()?;
         } else {
-            tx.rollback()?;
+            // Nothing changed: dropping the transaction rolls it back.
+            drop(tx);
         }
         Ok(removed > 0)
     }
@@ -333,11 +345,10 @@ impl Store {
                 "a re-identification needs a reason (the investigation it answers)".into(),
             ));
         }
-        let tx = self.conn.unchecked_transaction()?;
-        let id: i64 = tx.query_row(
-            "INSERT INTO reidentifications (release_id, pseudonym, reason, requested_by) VALUES (?, ?, ?, ?) RETURNING id",
-            params![info.release_id, pseudonym, reason, admin.name],
-            |r| r.get(0),
+        let tx = self.conn.transaction()?;
+        let id: i64 = tx.value(
+            "INSERT INTO reidentifications (release_id, pseudonym, reason, requested_by) VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&info.release_id, &pseudonym, &reason, &admin.name],
         )?;
         audit_in(
             &tx,
@@ -352,24 +363,21 @@ impl Store {
 
     /// A re-identification request.
     pub fn reidentification(&self, id: i64) -> Result<Reidentification, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT q.id, r.name, q.pseudonym, q.reason, q.requested_by, q.approved_by
-                 FROM reidentifications q JOIN releases r USING (release_id) WHERE q.id = ?",
-                params![id],
-                |r| {
-                    Ok(Reidentification {
-                        id: r.get(0)?,
-                        release: r.get(1)?,
-                        pseudonym: r.get(2)?,
-                        reason: r.get(3)?,
-                        requested_by: r.get(4)?,
-                        approved_by: r.get(5)?,
-                    })
-                },
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::Refused(format!("no re-identification request {id}")))
+        let row: Option<(i64, String, String, String, String, Option<String>)> = self.conn.opt(
+            "SELECT q.id, r.name, q.pseudonym, q.reason, q.requested_by, q.approved_by
+             FROM reidentifications q JOIN releases r USING (release_id) WHERE q.id = $1",
+            &[&id],
+        )?;
+        let (id, release, pseudonym, reason, requested_by, approved_by) =
+            row.ok_or_else(|| StoreError::Refused(format!("no re-identification request {id}")))?;
+        Ok(Reidentification {
+            id,
+            release,
+            pseudonym,
+            reason,
+            requested_by,
+            approved_by,
+        })
     }
 
     /// Approves a request as a second admin and opens the release's
@@ -393,10 +401,9 @@ impl Store {
                 "request {id} was already approved by `{by}`"
             )));
         }
-        let (nonce, sealed): (Vec<u8>, Vec<u8>) = self.conn.query_row(
-            "SELECT e.nonce, e.sealed FROM release_escrow e JOIN releases r USING (release_id) WHERE r.name = ?",
-            params![request.release],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+        let (nonce, sealed): (Vec<u8>, Vec<u8>) = self.conn.one(
+            "SELECT e.nonce, e.sealed FROM release_escrow e JOIN releases r USING (release_id) WHERE r.name = $1",
+            &[&request.release],
         )?;
         let escrow = open_in(&self.conn, keystore, "escrow")?.aead_key()?;
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| StoreError::Damaged {
@@ -414,10 +421,10 @@ impl Store {
             })?
             .len();
         key.truncate(len);
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         tx.execute(
-            "UPDATE reidentifications SET approved_by = ?, approved_at = current_timestamp WHERE id = ?",
-            params![admin.name, id],
+            "UPDATE reidentifications SET approved_by = $1, approved_at = $2 WHERE id = $3",
+            &[&admin.name, &Utc::now(), &id],
         )?;
         audit_in(
             &tx,
@@ -455,7 +462,7 @@ impl Store {
     pub fn audit_many(&self, events: &[NewEvent<'_>]) -> Result<Vec<u64>, StoreError> {
         // Taken out: a batch that fails leaves no head behind.
         let cached = self.head.borrow_mut().take();
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         let mut written = Vec::with_capacity(events.len());
         for e in events {
             written.push(insert_event(&tx, e)?);
@@ -494,20 +501,21 @@ impl Store {
 
     /// Every audit event, in order.
     pub fn audit_events(&self) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, CAST(occurred_at AS VARCHAR), actor, kind, subject, detail FROM audit_events ORDER BY id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(AuditEvent {
-                id: r.get(0)?,
-                at: r.get(1)?,
-                actor: r.get(2)?,
-                kind: r.get(3)?,
-                subject: r.get(4)?,
-                detail: r.get(5)?,
+        let rows: Vec<(i64, DateTime<Utc>, String, String, String, String)> = self.conn.all(
+            "SELECT id, occurred_at, actor, kind, subject, detail FROM audit_events ORDER BY id",
+            &[],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, at, actor, kind, subject, detail)| AuditEvent {
+                id,
+                at: stamp(&at),
+                actor,
+                kind,
+                subject,
+                detail,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect())
     }
 
     /// Creates an account, in `organization` when one is named; both or
@@ -521,7 +529,7 @@ impl Store {
         organization: Option<&str>,
         actor: &str,
     ) -> Result<Account, StoreError> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.conn.transaction()?;
         crate::accounts::insert(&tx, name, role, password)?;
         audit_in(&tx, actor, "account.create", name, role.as_str())?;
         if let Some(org) = organization {
@@ -537,7 +545,7 @@ impl Store {
 /// Writes an audit event and its leaf in the access log, inside the
 /// caller's transaction.
 pub(crate) fn audit_in(
-    conn: &duckdb::Connection,
+    conn: &Conn,
     actor: &str,
     kind: &str,
     subject: &str,
@@ -550,7 +558,7 @@ pub(crate) fn audit_in(
 /// and appends it to the access log; its leaf index. The entry names them
 /// only by commitment.
 pub(crate) fn audit_for(
-    conn: &duckdb::Connection,
+    conn: &Conn,
     actor: &str,
     kind: &str,
     subject: &str,
@@ -573,19 +581,17 @@ pub(crate) fn audit_for(
     })
 }
 
-fn insert_event<'a>(
-    conn: &duckdb::Connection,
-    e: &NewEvent<'a>,
-) -> Result<crate::log::Written<'a>, StoreError> {
-    let (id, at) = conn
-        .prepare_cached(
-            "INSERT INTO audit_events (actor, kind, subject, detail) VALUES (?, ?, ?, ?) \
-             RETURNING id, CAST(occurred_at AS VARCHAR)",
-        )?
-        .query_row(params![e.actor, e.kind, e.subject, e.detail], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    Ok(crate::log::Written { id, at, event: *e })
+fn insert_event<'a>(conn: &Conn, e: &NewEvent<'a>) -> Result<crate::log::Written<'a>, StoreError> {
+    let (id, at): (i64, DateTime<Utc>) = conn.one(
+        "INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, $2, $3, $4) \
+         RETURNING id, occurred_at",
+        &[&e.actor, &e.kind, &e.subject, &e.detail],
+    )?;
+    Ok(crate::log::Written {
+        id,
+        at: stamp(&at),
+        event: *e,
+    })
 }
 
 /// An audit event to append with [`Store::audit_many`].

@@ -6,8 +6,9 @@
 //! client id is public and random; the secret is 256 random bits of which
 //! only the SHA-256 is stored. Checking compares digests in constant time.
 
+use crate::db::{Row, stamp};
 use crate::{Store, StoreError};
-use duckdb::{OptionalExt, params};
+use chrono::{DateTime, Utc};
 use niji_core::SecretString;
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -63,17 +64,17 @@ pub fn check_facility(facility: &str) -> Result<(), StoreError> {
     }
 }
 
-fn client_from_row(row: &duckdb::Row<'_>) -> duckdb::Result<SourceClient> {
+/// A client from [`COLUMNS`], read from column `at` on.
+fn client_from_row(row: &Row, at: usize) -> Result<SourceClient, StoreError> {
     Ok(SourceClient {
-        client_id: row.get(0)?,
-        facility: row.get(1)?,
-        created_at: row.get(2)?,
-        revoked_at: row.get(3)?,
+        client_id: row.get(at)?,
+        facility: row.get(at + 1)?,
+        created_at: stamp(&row.get::<DateTime<Utc>>(at + 2)?),
+        revoked_at: row.get::<Option<DateTime<Utc>>>(at + 3)?.map(|t| stamp(&t)),
     })
 }
 
-const COLUMNS: &str =
-    "client_id, facility, CAST(created_at AS VARCHAR), CAST(revoked_at AS VARCHAR)";
+const COLUMNS: &str = "client_id, facility, created_at, revoked_at";
 
 impl Store {
     /// Creates a credential for a facility's source system. Returns the
@@ -86,8 +87,8 @@ impl Store {
         let client_id = format!("src-{}", random_hex(8)?);
         let secret = random_hex(32)?;
         self.conn.execute(
-            "INSERT INTO source_clients (client_id, facility, secret_sha256) VALUES (?, ?, ?)",
-            params![client_id, facility, digest(&secret)],
+            "INSERT INTO source_clients (client_id, facility, secret_sha256) VALUES ($1, $2, $3)",
+            &[&client_id, &facility, &(digest(&secret))],
         )?;
         tracing::info!(client_id, facility, "source-system credential created");
         let client = self
@@ -100,30 +101,33 @@ impl Store {
 
     /// Every source-system credential, oldest first.
     pub fn source_clients(&self) -> Result<Vec<SourceClient>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM source_clients ORDER BY created_at, client_id"
-        ))?;
-        let rows = stmt.query_map([], client_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .rows(
+                &format!("SELECT {COLUMNS} FROM source_clients ORDER BY created_at, client_id"),
+                &[],
+            )?
+            .iter()
+            .map(|row| client_from_row(row, 0))
+            .collect()
     }
 
     fn source_client(&self, client_id: &str) -> Result<Option<SourceClient>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM source_clients WHERE client_id = ?"),
-                params![client_id],
-                client_from_row,
-            )
-            .optional()?)
+        self.conn
+            .rows(
+                &format!("SELECT {COLUMNS} FROM source_clients WHERE client_id = $1"),
+                &[&client_id],
+            )?
+            .first()
+            .map(|row| client_from_row(row, 0))
+            .transpose()
     }
 
     /// Revokes a credential; the next request with it is refused. Revoking
     /// twice is a no-op. An unknown client id is an error.
     pub fn revoke_source_client(&self, client_id: &str) -> Result<SourceClient, StoreError> {
         self.conn.execute(
-            "UPDATE source_clients SET revoked_at = current_timestamp WHERE client_id = ? AND revoked_at IS NULL",
-            params![client_id],
+            "UPDATE source_clients SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+            &[&Utc::now(), &client_id],
         )?;
         let client = self
             .source_client(client_id)?
@@ -145,22 +149,15 @@ impl Store {
         };
         let row: Option<(Vec<u8>, SourceClient)> = self
             .conn
-            .query_row(
-                &format!("SELECT secret_sha256, {COLUMNS} FROM source_clients WHERE client_id = ?"),
-                params![client_id],
-                |row| {
-                    Ok((
-                        row.get(0)?,
-                        SourceClient {
-                            client_id: row.get(1)?,
-                            facility: row.get(2)?,
-                            created_at: row.get(3)?,
-                            revoked_at: row.get(4)?,
-                        },
-                    ))
-                },
-            )
-            .optional()?;
+            .rows(
+                &format!(
+                    "SELECT secret_sha256, {COLUMNS} FROM source_clients WHERE client_id = $1"
+                ),
+                &[&client_id],
+            )?
+            .first()
+            .map(|row| Ok::<_, StoreError>((row.get(0)?, client_from_row(row, 1)?)))
+            .transpose()?;
         let Some((stored, client)) = row else {
             return Ok(Err(CredentialRefusal::Unknown));
         };

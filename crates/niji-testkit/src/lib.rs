@@ -22,6 +22,8 @@ assert!(pop.join("persons.csv").exists());
 */
 #![deny(missing_docs)]
 
+pub mod postgres;
+
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io;

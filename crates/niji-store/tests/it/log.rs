@@ -118,6 +118,6 @@ fn a_subtree_that_cannot_be_read_is_reported_as_what_went_wrong() {
     drop(conn);
     let store = Store::open(dir.path()).unwrap();
     let err = store.log_inclusion(3, size).unwrap_err().to_string();
-    assert!(err.starts_with("control-plane store:"), "{err}");
+    assert!(err.starts_with("control-plane store "), "{err}");
     assert!(!err.contains("no subtree"), "{err}");
 }
