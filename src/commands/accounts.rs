@@ -4,7 +4,7 @@ use super::emit;
 use crate::cli::{AccountsAddArgs, AccountsCommand, OrganizationsCommand, ReportArgs};
 use crate::secrets::{self, Ask};
 use niji_core::Config;
-use niji_store::{Account, Store};
+use niji_store::Account;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -32,7 +32,7 @@ pub fn run(config: &Config, command: &AccountsCommand) -> anyhow::Result<()> {
 }
 
 fn add(config: &Config, args: &AccountsAddArgs) -> anyhow::Result<()> {
-    let store = Store::open(&config.data)?;
+    let store = super::open_store(config)?;
     let password = secrets::require(
         secrets::ACCOUNT_PASSWORD,
         &format!("password for {}", args.name),
@@ -53,7 +53,7 @@ fn add(config: &Config, args: &AccountsAddArgs) -> anyhow::Result<()> {
 }
 
 fn list(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
-    let accounts: Vec<AccountView> = Store::open(&config.data)?
+    let accounts: Vec<AccountView> = super::open_store(config)?
         .accounts()?
         .into_iter()
         .map(Into::into)
@@ -76,7 +76,7 @@ struct OrganizationView {
 pub fn organizations(config: &Config, command: &OrganizationsCommand) -> anyhow::Result<()> {
     match command {
         OrganizationsCommand::Add(args) => {
-            let store = Store::open(&config.data)?;
+            let store = super::open_store(config)?;
             let id = store.add_organization(&args.name, args.certified, "operator")?;
             let view = OrganizationView {
                 id,

@@ -173,7 +173,7 @@ impl Demo {
             Ok(text) => serde_json::from_str(&text)
                 .with_context(|| data.join(PROGRESS).display().to_string())?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if Store::exists(data) {
+                if Store::exists_in(data, super::store_url(config))? {
                     bail!(
                         "{}: this data directory holds a platform the demo did not make; \
                          the demo leaves it alone (give it another with --data)",
@@ -345,7 +345,7 @@ impl Demo {
         );
         // The builds lock the store: look, and let go of it, first.
         let missing: Vec<(&str, &str, &str)> = {
-            let store = Store::open(self.data())?;
+            let store = super::open_store(&self.config)?;
             let mut missing = Vec::new();
             for release in RELEASES {
                 if store.release(release.0)?.is_none() {
@@ -380,7 +380,7 @@ impl Demo {
             6,
             "creating the demo's organizations and accounts (public passwords)",
         );
-        let store = Store::open(self.data())?;
+        let store = super::open_store(&self.config)?;
         let known: HashSet<String> = store.organizations()?.into_iter().map(|o| o.name).collect();
         for (name, certified) in ORGANIZATIONS {
             if !known.contains(name) {
@@ -407,7 +407,7 @@ impl Demo {
         if self.progress.project.is_some() {
             return skipped();
         }
-        let store = Store::open(self.data())?;
+        let store = super::open_store(&self.config)?;
         let researcher = account(&store, "researcher")?;
         let app = store.create_application(&researcher, &application())?;
         store.submit_application(&researcher, app.id)?;
@@ -444,7 +444,7 @@ impl Demo {
         if self.progress.citizen.is_some() {
             return skipped();
         }
-        let store = Store::open(self.data())?;
+        let store = super::open_store(&self.config)?;
         let keystore = store.unlock(&passphrase())?;
         let tokenizer = Tokenizer::new(store.open_key(&keystore, "linkage")?.hmac_key()?);
         let staging = Staging::open(self.data())?;
@@ -564,7 +564,7 @@ impl Demo {
         let Some(project) = self.progress.project.filter(|_| !self.progress.queries) else {
             return Ok(None);
         };
-        let store = Store::open(self.data())?;
+        let store = super::open_store(&self.config)?;
         let researcher = account(&store, "researcher")?;
         let grant = store.grant(project)?;
         let (_, token) = store.create_api_token(&researcher, project, &grant.conditions.expires)?;

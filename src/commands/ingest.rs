@@ -8,7 +8,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use niji_core::Config;
 use niji_ingest::{BatchWriter, FileOutcome, Options, Staging, Status, check_file};
 use niji_linkage::Tokenizer;
-use niji_store::Store;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -127,7 +126,7 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<()> {
                 .map_err(|_| anyhow::anyhow!("no system randomness"))?;
         (None, Tokenizer::new(key))
     } else {
-        let store = Store::open(&config.data)?;
+        let store = super::open_store(config)?;
         let passphrase = secrets::require(secrets::PASSPHRASE, "keystore passphrase", Ask::Once)?;
         let keystore = store.unlock(&passphrase)?;
         let key = store.open_key(&keystore, "linkage")?.hmac_key()?;

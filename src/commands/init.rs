@@ -31,8 +31,9 @@ pub fn run(config: &Config, args: &InitArgs) -> anyhow::Result<()> {
     let dir = &config.data;
     // Look before asking for secrets: a second `init` must change nothing,
     // and must not ask for a passphrase it will not use.
-    if Store::exists(dir) {
-        let store = Store::open(dir)?;
+    let url = super::store_url(config);
+    if Store::exists_in(dir, url)? {
+        let store = Store::open_in(dir, url)?;
         if let Some(since) = store.initialized_at()? {
             return report_existing(args, dir.display().to_string(), since);
         }
@@ -48,7 +49,7 @@ pub fn run(config: &Config, args: &InitArgs) -> anyhow::Result<()> {
         };
     niji_store::accounts::check_new_password(&admin_password).context("admin password")?;
 
-    let mut store = Store::create(dir)?;
+    let mut store = Store::create_in(dir, url)?;
     match store.initialize(&passphrase, &args.admin, &admin_password)? {
         InitOutcome::AlreadyInitialized { since } => {
             report_existing(args, dir.display().to_string(), since)
@@ -56,7 +57,7 @@ pub fn run(config: &Config, args: &InitArgs) -> anyhow::Result<()> {
         InitOutcome::Created(created) => {
             let report = InitReport::Created {
                 data_dir: dir.display().to_string(),
-                store: dir.join(niji_store::STORE_FILE).display().to_string(),
+                store: store.location().display(),
                 keys: created.keys.iter().map(KeyView::from).collect(),
                 admin: created.admin.name,
                 admin_password: generated.then(|| admin_password.expose().to_owned()),

@@ -4,7 +4,6 @@ use super::{KeyView, emit, key_lines};
 use crate::cli::ReportArgs;
 use crate::secrets::{self, Ask};
 use niji_core::Config;
-use niji_store::Store;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -22,7 +21,7 @@ struct PassphraseReport {
 
 /// `niji keys verify`: unlock, then open every key as its kind.
 pub fn verify(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
-    let store = Store::open(&config.data)?;
+    let store = super::open_store(config)?;
     let passphrase = secrets::require(secrets::PASSPHRASE, "keystore passphrase", Ask::Once)?;
     let keystore = store.unlock(&passphrase)?;
     let keys = store.verify_keys(&keystore)?;
@@ -42,7 +41,7 @@ pub fn verify(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
 
 /// `niji keys passphrase`: re-wrap every key under a new passphrase.
 pub fn passphrase(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
-    let mut store = Store::open(&config.data)?;
+    let mut store = super::open_store(config)?;
     let old = secrets::require(
         secrets::PASSPHRASE,
         "current keystore passphrase",

@@ -10,7 +10,6 @@ use niji_ingest::{LinkInput, Staging};
 use niji_linkage::link::{LinkStats, link, rules};
 use niji_linkage::quality::{Quality, quality};
 use niji_linkage::{Plan, plan};
-use niji_store::Store;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -100,7 +99,7 @@ struct LinkReport {
 
 pub fn run(config: &Config, args: &LinkArgs) -> anyhow::Result<()> {
     // The store's lock makes this the only writer of the data directory.
-    let _store = Store::open(&config.data)?;
+    let _store = super::open_store(config)?;
     let mut staging = Staging::open(&config.data)?;
     let plan = Plan::embedded();
     let mut seconds = BTreeMap::new();

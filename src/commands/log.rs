@@ -6,7 +6,6 @@ use anyhow::Context;
 use base64::Engine;
 use niji_audit::receipt::Receipt;
 use niji_core::Config;
-use niji_store::Store;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -17,7 +16,7 @@ struct Verified {
 }
 
 pub fn verify(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
-    let store = Store::open(&config.data)?;
+    let store = super::open_store(config)?;
     let entries = store.verify_log()?;
     let checkpoints = store.verify_checkpoints()?;
     let root = base64::engine::general_purpose::STANDARD.encode(store.log_root(entries)?);

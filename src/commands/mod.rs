@@ -15,8 +15,19 @@ pub mod sources;
 pub mod status;
 pub mod synth;
 
-use niji_store::KeyInfo;
+use niji_core::config::{Config, StoreUrl};
+use niji_store::{KeyInfo, Store};
 use serde::Serialize;
+
+/// The configured store's URL, if one is configured (`store`).
+fn store_url(config: &Config) -> Option<&str> {
+    config.store.as_ref().map(StoreUrl::expose)
+}
+
+/// Opens the configured control plane, which must exist.
+fn open_store(config: &Config) -> Result<Store, niji_store::StoreError> {
+    Store::open_in(&config.data, store_url(config))
+}
 
 /// Prints a report: `value` as JSON, or the text `text` builds.
 fn emit<T: Serialize>(

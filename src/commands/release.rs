@@ -148,7 +148,7 @@ fn build_release(config: &Config, args: &ReleaseBuildArgs) -> anyhow::Result<()>
     let text =
         std::fs::read_to_string(&args.policy).with_context(|| args.policy.display().to_string())?;
     let policy = Policy::parse(&text, &args.policy.display().to_string())?;
-    let mut store = Store::open(&config.data)?;
+    let mut store = super::open_store(config)?;
     let content = config.data.join(STAGING_FILE);
     if !content.exists() {
         bail!(
@@ -441,7 +441,7 @@ impl From<&ReleaseInfo> for ReleaseView {
 }
 
 fn list(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
-    let releases: Vec<ReleaseView> = Store::open(&config.data)?
+    let releases: Vec<ReleaseView> = super::open_store(config)?
         .releases()?
         .iter()
         .map(Into::into)
@@ -472,7 +472,7 @@ struct ExportView {
 }
 
 fn export(config: &Config, args: &ReleaseExportArgs) -> anyhow::Result<()> {
-    let store = Store::open(&config.data)?;
+    let store = super::open_store(config)?;
     let info = store
         .release(&args.name)?
         .with_context(|| format!("no release `{}`", args.name))?;
@@ -657,7 +657,7 @@ impl From<niji_store::Reidentification> for RequestView {
 }
 
 fn request(config: &Config, args: &ReidentifyRequestArgs) -> anyhow::Result<()> {
-    let store = Store::open(&config.data)?;
+    let store = super::open_store(config)?;
     let admin = admin_login(&store, &args.admin)?;
     let view: RequestView = store
         .request_reidentification(&args.release, &args.pseudonym, &args.reason, &admin)?
@@ -687,7 +687,7 @@ struct OpenedView {
 }
 
 fn approve(config: &Config, args: &ReidentifyApproveArgs) -> anyhow::Result<()> {
-    let store = Store::open(&config.data)?;
+    let store = super::open_store(config)?;
     let admin = admin_login(&store, &args.admin)?;
     let passphrase = secrets::require(secrets::PASSPHRASE, "keystore passphrase", Ask::Once)?;
     let keystore = store.unlock(&passphrase)?;

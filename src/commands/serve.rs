@@ -8,7 +8,6 @@ use niji_core::SecretString;
 use niji_ingest::Staging;
 use niji_linkage::Tokenizer;
 use niji_server::AppState;
-use niji_store::Store;
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -41,7 +40,7 @@ pub fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
 /// The server's state on the data directory, its keystore unlocked with
 /// `passphrase`.
 pub fn state(config: &Config, passphrase: &SecretString) -> anyhow::Result<AppState> {
-    let store = Store::open(&config.data)?;
+    let store = super::open_store(config)?;
     let keystore = store.unlock(passphrase)?;
     let key = store.open_key(&keystore, "linkage")?.hmac_key()?;
     let log_key = store.log_key(&keystore)?;

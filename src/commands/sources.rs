@@ -3,7 +3,7 @@
 use super::emit;
 use crate::cli::{ReportArgs, SourcesAddArgs, SourcesRevokeArgs};
 use niji_core::Config;
-use niji_store::{SourceClient, Store};
+use niji_store::SourceClient;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -45,7 +45,7 @@ fn line(c: &ClientView) -> String {
 }
 
 pub fn add(config: &Config, args: &SourcesAddArgs) -> anyhow::Result<()> {
-    let store = Store::open(&config.data)?;
+    let store = super::open_store(config)?;
     let (client, credential) = store.add_source_client(&args.facility)?;
     let added = Added {
         client: client.into(),
@@ -60,7 +60,7 @@ pub fn add(config: &Config, args: &SourcesAddArgs) -> anyhow::Result<()> {
 }
 
 pub fn list(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
-    let clients: Vec<ClientView> = Store::open(&config.data)?
+    let clients: Vec<ClientView> = super::open_store(config)?
         .source_clients()?
         .into_iter()
         .map(Into::into)
@@ -75,7 +75,7 @@ pub fn list(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
 }
 
 pub fn revoke(config: &Config, args: &SourcesRevokeArgs) -> anyhow::Result<()> {
-    let client: ClientView = Store::open(&config.data)?
+    let client: ClientView = super::open_store(config)?
         .revoke_source_client(&args.client_id)?
         .into();
     emit(args.report.json, &client, |c| {

@@ -3,7 +3,6 @@
 use super::{KeyView, emit, key_lines};
 use crate::cli::ReportArgs;
 use niji_core::Config;
-use niji_store::Store;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -26,10 +25,10 @@ struct MigrationView {
 }
 
 pub fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
-    let status = Store::open(&config.data)?.status()?;
+    let status = super::open_store(config)?.status()?;
     let report = StatusReport {
         data_dir: status.dir.display().to_string(),
-        store: status.file.display().to_string(),
+        store: status.location.clone(),
         initialized_at: status.initialized_at,
         migrations: status
             .migrations

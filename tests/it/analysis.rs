@@ -205,7 +205,7 @@ fn queries_pass_the_gate_and_disclosure_control_and_are_all_logged() {
     server.stop();
 
     // Every request was logged: allowed, refused by SQL, refused at the gate.
-    let store = niji_store::Store::open(&env.data()).unwrap();
+    let store = env.open_store().unwrap();
     let events = store.audit_events().unwrap();
     let kinds = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
     assert_eq!(kinds("analysis.query"), 3);
@@ -349,7 +349,7 @@ fn a_flagged_result_waits_in_the_airlock_for_two_outside_reviewers() {
     );
     server.stop();
 
-    let store = niji_store::Store::open(&env.data()).unwrap();
+    let store = env.open_store().unwrap();
     let kinds: Vec<String> = store
         .audit_events()
         .unwrap()
@@ -569,7 +569,7 @@ fn dp_queries_debit_the_budget_and_parallel_requests_cannot_overspend() {
     );
     server.stop();
 
-    let store = niji_store::Store::open(&env.data()).unwrap();
+    let store = env.open_store().unwrap();
     let events = store.audit_events().unwrap();
     let debits = events.iter().filter(|e| e.kind == "dp.debit").count();
     assert_eq!(debits, 1 + fit);
@@ -751,7 +751,7 @@ fn requests_that_outlast_the_wait_become_jobs_to_poll_fetch_or_cancel() {
     server.stop();
 
     // Each step is in the log: the queries, the fetches, the cancellation.
-    let store = niji_store::Store::open(&env.data()).unwrap();
+    let store = env.open_store().unwrap();
     let events = store.audit_events().unwrap();
     let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
     assert_eq!(count("analysis.query"), 1 + extra);
@@ -816,7 +816,7 @@ fn the_notebooks_run_against_the_platform() {
         assert!(executed.contains("\"outputs\""), "{name}");
     }
     // The client fetched its answers from jobs.
-    let store = niji_store::Store::open(&env.data()).unwrap();
+    let store = env.open_store().unwrap();
     let events = store.audit_events().unwrap();
     let fetched = events.iter().filter(|e| e.kind == "analysis.fetch").count();
     assert!(fetched >= 2, "{fetched} results fetched from jobs");
@@ -916,7 +916,7 @@ fn row_level_results_record_the_pseudonyms_they_show() {
     assert!(counts.body["cells"][0][1].is_string());
     server.stop();
 
-    let store = niji_store::Store::open(&env.data()).unwrap();
+    let store = env.open_store().unwrap();
     for pseudonym in &shown {
         let seen = store.disclosures_of("charts", pseudonym).unwrap();
         assert_eq!(seen.len(), 1, "{pseudonym}");

@@ -283,10 +283,7 @@ fn sign_in(client: &Client, name: &str, password: &str) -> u16 {
 }
 
 fn audit_events(env: &Env) -> Vec<niji_store::AuditEvent> {
-    niji_store::Store::open(&env.data())
-        .unwrap()
-        .audit_events()
-        .unwrap()
+    env.open_store().unwrap().audit_events().unwrap()
 }
 
 /// Five wrong passwords slow an account down, not lock it: the right one

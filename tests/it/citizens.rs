@@ -341,7 +341,7 @@ fn a_row_shown_to_a_researcher_reaches_the_person_it_was_about_only() {
     server.stop();
 
     // The entry names, by commitment, exactly the persons it showed.
-    let store = niji_store::Store::open(&env.data()).unwrap();
+    let store = env.open_store().unwrap();
     let logged = store.log_entry(index).unwrap();
     assert_eq!(logged.persons.len() as u64, half, "{}", logged.detail);
     assert_eq!(logged.detail, format!("{half} pseudonyms"));

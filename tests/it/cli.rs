@@ -78,7 +78,7 @@ fn init_works_in_an_empty_directory_and_is_a_no_op_the_second_time() {
         .map(|k| k["name"].as_str().unwrap())
         .collect();
     assert_eq!(keys.len(), 3, "{created}");
-    assert!(env.data().join("control.duckdb").is_file());
+    assert!(env.data().join("control.sqlite").is_file());
 
     let status_before = json(&env.niji(&["status", "--json"]).output().unwrap());
 
@@ -116,7 +116,7 @@ fn init_generates_and_prints_an_admin_password_once_when_none_is_given() {
         "the password reached the log"
     );
 
-    let store = niji_store::Store::open(&env.data()).unwrap();
+    let store = env.open_store().unwrap();
     let secret = niji_core::SecretString::new(password.to_owned());
     assert!(store.check_login("admin", &secret).unwrap().is_some());
 }
@@ -146,10 +146,25 @@ fn a_wrong_passphrase_gives_a_clear_error() {
 }
 
 #[test]
-fn a_second_writer_gets_a_clear_error() {
+fn operator_commands_run_while_the_store_is_open() {
     let env = Env::new();
     ok(&env.init(&[]));
-    let _held = niji_store::Store::open(&env.data()).unwrap();
+    // The store open in this process, as a server would hold it.
+    let held = env.open_store().unwrap();
+    let status = json(ok(&env.niji(&["status", "--json"]).output().unwrap()));
+    assert_eq!(status["accounts"]["admin"], 1, "{status}");
+    env.organizations(&[("univ", true)]);
+    // What the command wrote, the open store sees.
+    assert_eq!(held.organizations().unwrap().len(), 1);
+    ok(&env.niji(&["log", "verify"]).output().unwrap());
+}
+
+#[test]
+fn a_second_process_on_a_duckdb_store_gets_a_clear_error() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.data()).unwrap();
+    let duckdb = niji_store::Location::DuckDb(env.data().join(niji_store::LEGACY_STORE_FILE));
+    let _held = niji_store::Store::open_with_at(&env.data(), &duckdb, None).unwrap();
     let second = env.niji(&["status"]).output().unwrap();
     assert!(!second.status.success());
     let err = stderr(&second);
@@ -254,7 +269,7 @@ fn configuration_layers_file_then_environment_then_flags() {
         .output()
         .unwrap();
     assert_eq!(json(&from_file)["data_dir"], "from-file");
-    assert!(env.root.path().join("from-file/control.duckdb").is_file());
+    assert!(env.root.path().join("from-file/control.sqlite").is_file());
 
     let status = |extra: &[&str], data_env: Option<&str>| {
         let mut args = vec!["status", "--json"];
@@ -440,7 +455,7 @@ fn log_verify_names_an_altered_entry() {
     let entries = json["entries"].as_u64().unwrap();
     assert!(entries >= 2, "{json}");
     // The second organization's event, rewritten behind the log's back.
-    let conn = duckdb::Connection::open(env.data().join(niji_store::STORE_FILE)).unwrap();
+    let conn = rusqlite::Connection::open(env.data().join(niji_store::STORE_FILE)).unwrap();
     let changed = conn
         .execute(
             "UPDATE audit_events SET subject = 'elsewhere' WHERE subject = 'board'",

@@ -33,7 +33,7 @@ fn files(dir: &std::path::Path) -> BTreeSet<String> {
 #[test]
 fn every_hostile_query_through_the_gate_is_refused_or_contained_and_logged() {
     let env = Env::demo();
-    let store = || niji_store::Store::open(&env.data()).unwrap();
+    let store = || env.open_store().unwrap();
     let logged_before = store().audit_events().unwrap().len();
     let before = files(&env.data());
     let server = Server::start_demo(&env);

@@ -317,7 +317,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// Researcher accounts `load-researcher-N` of the demo's certified
 /// university, added to the store before the server opens it.
 fn researcher_accounts(env: &Env, n: usize) -> Vec<String> {
-    let store = niji_store::Store::open(&env.data()).unwrap();
+    let store = env.open_store().unwrap();
     let password = niji_core::SecretString::new(DEMO_PASSWORD.to_owned());
     (0..n)
         .map(|i| {
@@ -491,7 +491,7 @@ fn run(load: Load) {
     // Nothing lost: the log verifies, and holds an entry for every query
     // answered (more, for the demo's own queries and the logins).
     ok(&env.niji(&["log", "verify"]).output().unwrap());
-    let store = niji_store::Store::open(&env.data()).unwrap();
+    let store = env.open_store().unwrap();
     let size = store.log_size().unwrap();
     let analyses = (0..size)
         .filter(|&i| store.log_entry(i).unwrap().kind.starts_with("analysis."))

@@ -113,7 +113,7 @@ fn checkpoints_and_proofs_verify_without_logging_in() {
     server.stop();
 
     // The entries' bytes are the store's; their proofs lead to the root.
-    let store = niji_store::Store::open(&env.data()).unwrap();
+    let store = env.open_store().unwrap();
     for (index, hashes) in &inclusions {
         let leaf = store.log_entry(*index).unwrap().leaf_hash();
         merkle::verify_inclusion(*index, second.size, &leaf, hashes, &second.root).unwrap();
@@ -277,7 +277,7 @@ fn a_server_killed_under_load_again_and_again_loses_no_entry_of_a_result_it_gave
         // After each kill: the store opens, the log and every stored
         // checkpoint verify…
         ok(&env.niji(&["log", "verify"]).output().unwrap());
-        let store = niji_store::Store::open(&env.data()).unwrap();
+        let store = env.open_store().unwrap();
         let size = store.log_size().unwrap();
         eprintln!(
             "round {round}: {} results received so far; {size} entries after the kill",

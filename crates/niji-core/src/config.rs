@@ -46,6 +46,12 @@ pub const KEYS: &[Key] = &[
         doc: "Directory holding everything the platform writes: the control-plane store and its lock, the staging store (`content.duckdb`) and, later, linked sets, releases and the access log. Also `--data`.",
     },
     Key {
+        name: "store",
+        env: "NIJI_STORE",
+        default: "",
+        doc: "Where the control plane is (accounts, grants, the DP ledger, the access log): empty for the embedded SQLite file `control.sqlite` in the data directory, or a PostgreSQL URL (`postgres://niji:password@db.example:5432/niji`) shared by several `niji serve` processes. A data directory from before SQLite keeps its `control.duckdb` until `niji store migrate` moves it.",
+    },
+    Key {
         name: "log.format",
         env: "NIJI_LOG_FORMAT",
         default: "text",
@@ -89,12 +95,50 @@ pub const KEYS: &[Key] = &[
     },
 ];
 
+/// A control-plane URL. Its `Debug` leaves out the password, so that a
+/// logged configuration never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl(String);
+
+impl StoreUrl {
+    /// A URL, or none for an empty one.
+    pub fn new(url: String) -> Option<Self> {
+        let url = url.trim();
+        (!url.is_empty()).then(|| Self(url.to_owned()))
+    }
+
+    /// The URL, password included: for the store's connection only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("", &self.0));
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let host = match rest[..authority_end].rsplit_once('@') {
+            Some((_, host)) => host,
+            None => &rest[..authority_end],
+        };
+        write!(f, "StoreUrl({scheme}://…@{host}{})", &rest[authority_end..])
+    }
+}
+
+fn optional_store<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<StoreUrl>, D::Error> {
+    Ok(StoreUrl::new(String::deserialize(d)?))
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// The data directory (`data`).
     pub data: PathBuf,
+    /// Where the control plane is (`store`): none for the data
+    /// directory's embedded store.
+    #[serde(deserialize_with = "optional_store")]
+    pub store: Option<StoreUrl>,
     /// Logging (`[log]`).
     pub log: LogConfig,
     /// The HTTP server (`[server]`).
@@ -179,6 +223,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data: PathBuf::from("./data"),
+            store: None,
             log: LogConfig::default(),
             server: ServerConfig::default(),
             review: ReviewConfig::default(),
@@ -299,6 +344,9 @@ impl Config {
             }
             self.data = PathBuf::from(data);
         }
+        if let Some(url) = env("NIJI_STORE") {
+            self.store = StoreUrl::new(url);
+        }
         if let Some(format) = env("NIJI_LOG_FORMAT") {
             self.log.format = format.parse().map_err(|reason| ConfigError::Env {
                 var: "NIJI_LOG_FORMAT",
@@ -374,6 +422,25 @@ mod tests {
     }
 
     #[test]
+    fn a_store_url_never_shows_its_password_in_debug() {
+        let url = StoreUrl::new("postgres://niji:s3cret@db.example:5432/niji".into()).unwrap();
+        let shown = format!("{url:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("db.example:5432/niji"),
+            "{shown}"
+        );
+        let mut config = Config::default();
+        config
+            .apply_env(env_of(&[("NIJI_STORE", "postgres://a:b@h/d")]))
+            .unwrap();
+        assert_eq!(
+            config.store.as_ref().map(StoreUrl::expose),
+            Some("postgres://a:b@h/d")
+        );
+        assert!(!format!("{config:?}").contains(":b@"));
+    }
+
+    #[test]
     fn defaults_match_the_documented_keys() {
         let config = Config::default();
         let documented = |name: &str| KEYS.iter().find(|k| k.name == name).unwrap().default;
@@ -417,11 +484,16 @@ mod tests {
             ("NIJI_BEHIND_TLS", "true"),
             ("NIJI_JOB_AFTER_MS", "0"),
             ("NIJI_TRUSTED_PROXY", "10.0.0.1"),
+            ("NIJI_STORE", "postgres://niji@db/niji"),
         ];
         assert_eq!(vars.len(), KEYS.len(), "a key without an override test");
         let mut config = Config::from_toml_str("data = \"/elsewhere\"\n", "niji.toml").unwrap();
         config.apply_env(env_of(&vars)).unwrap();
         assert_eq!(config.data, PathBuf::from("/var/lib/niji"));
+        assert_eq!(
+            config.store.as_ref().map(StoreUrl::expose),
+            Some("postgres://niji@db/niji")
+        );
         assert_eq!(config.log.format, LogFormat::Json);
         assert_eq!(config.log.level, "debug");
         assert_eq!(config.server.listen.to_string(), "0.0.0.0:9000");

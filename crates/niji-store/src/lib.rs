@@ -72,12 +72,19 @@ pub use reader::Reader;
 pub use releases::{AuditEvent, NewEvent, NewRelease, Reidentification, ReleaseInfo};
 pub use sources::{CredentialRefusal, SourceClient};
 
-use db::{Conn, Location};
+pub use db::{Backend, Location};
+
+use db::Conn;
 use niji_core::{Role, SecretString};
 use std::path::{Path, PathBuf};
 
-/// The store's file name inside the data directory.
-pub const STORE_FILE: &str = "control.duckdb";
+/// The embedded store's file name inside the data directory (SQLite).
+pub const STORE_FILE: &str = "control.sqlite";
+
+/// The store file of niji before SQLite (DuckDB). A data directory that
+/// has it and no [`STORE_FILE`] keeps using it until `niji store migrate`
+/// moves it.
+pub const LEGACY_STORE_FILE: &str = "control.duckdb";
 
 /// The keys `niji init` creates. Per-release pseudonym keys come later, one
 /// per release.
@@ -222,6 +229,20 @@ fn require_min_chars(
     Ok(())
 }
 
+/// A migration's error, naming the store it was refused on.
+fn in_store(location: &Location, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Migration { file, reason } => StoreError::Migration {
+            file,
+            reason: format!(
+                "{reason} (store {}; nothing was written)",
+                location.display()
+            ),
+        },
+        other => other,
+    }
+}
+
 fn holder(pid: Option<u32>) -> String {
     match pid {
         Some(pid) => format!("pid {pid}"),
@@ -241,9 +262,10 @@ pub struct Store {
     index: std::cell::RefCell<niji_audit::index::PersonIndex>,
     /// The access log's size and frontier after this store's last batch.
     head: std::cell::RefCell<Option<log::Head>>,
-    /// Shared with the store's [`Reader`]s: the directory stays locked
-    /// until the last connection closes.
-    _lock: std::sync::Arc<lock::WriterLock>,
+    /// A DuckDB store's single-process lock, shared with its [`Reader`]s:
+    /// the directory stays locked until the last connection closes. SQLite
+    /// and PostgreSQL serve several processes and take none.
+    _lock: Option<std::sync::Arc<lock::WriterLock>>,
 }
 
 /// What `niji init` did.
@@ -272,8 +294,9 @@ pub struct Initialized {
 pub struct StoreStatus {
     /// The data directory.
     pub dir: PathBuf,
-    /// The database file.
-    pub file: PathBuf,
+    /// Where the store is: its file, or its PostgreSQL URL without the
+    /// password.
+    pub location: String,
     /// The applied migrations, in order.
     pub migrations: Vec<AppliedMigration>,
     /// When the keystore was created, if `init` has completed.
@@ -284,34 +307,96 @@ pub struct StoreStatus {
     pub accounts: Vec<(Role, usize)>,
 }
 
+/// Where a data directory's control plane is: `store`, the config's
+/// `store` entry, when set (a `postgres://` URL); else the data directory's
+/// SQLite file, or its DuckDB file from before SQLite while that is the
+/// only one there.
+pub fn location(data_dir: &Path, store: Option<&str>) -> Result<Location, StoreError> {
+    match store.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Location::Postgres(url.to_owned()))
+        }
+        Some(_) => Err(StoreError::Refused(
+            "config: `store` is not a postgres:// URL; leave it out for the embedded SQLite store \
+             in the data directory"
+                .into(),
+        )),
+        None => {
+            let (sqlite, duckdb) = (data_dir.join(STORE_FILE), data_dir.join(LEGACY_STORE_FILE));
+            Ok(if duckdb.is_file() && !sqlite.exists() {
+                Location::DuckDb(duckdb)
+            } else {
+                Location::Sqlite(sqlite)
+            })
+        }
+    }
+}
+
 impl Store {
-    /// Opens the store of an existing data directory, applying pending
-    /// migrations. Fails with [`StoreError::NoStore`] if there is none.
+    /// Opens the embedded store of an existing data directory, applying
+    /// pending migrations. Fails with [`StoreError::NoStore`] if there is
+    /// none.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        if !Self::exists(data_dir) {
+        Self::open_in(data_dir, None)
+    }
+
+    /// Opens the store of a data directory at `store` (see [`location`]),
+    /// which must exist, applying pending migrations.
+    pub fn open_in(data_dir: &Path, store: Option<&str>) -> Result<Self, StoreError> {
+        let location = location(data_dir, store)?;
+        if !Self::exists_at(&location)? {
             return Err(StoreError::NoStore {
                 path: data_dir.to_path_buf(),
             });
         }
-        Self::open_with(data_dir, &MigrationSet::embedded()?)
+        Self::open_with_at(data_dir, &location, None)
     }
 
-    /// Opens the store of a data directory, creating the directory and the
-    /// store if they do not exist.
+    /// Opens the embedded store of a data directory, creating the
+    /// directory and the store if they do not exist.
     pub fn create(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::create_in(data_dir, None)
+    }
+
+    /// Opens the store of a data directory at `store` (see [`location`]),
+    /// creating the directory and the store's schema if they do not exist.
+    pub fn create_in(data_dir: &Path, store: Option<&str>) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
             path: data_dir.to_path_buf(),
             source,
         })?;
-        Self::open_with(data_dir, &MigrationSet::embedded()?)
+        Self::open_with_at(data_dir, &location(data_dir, store)?, None)
     }
 
-    /// Opens (or creates) the store with a given set of migrations.
+    /// Opens (or creates) the embedded store with a given set of
+    /// migrations.
     pub fn open_with(data_dir: &Path, migrations: &MigrationSet) -> Result<Self, StoreError> {
-        let file = data_dir.join(STORE_FILE);
-        let lock = lock::WriterLock::acquire(&lock::lock_path(&file))?;
-        let conn = Conn::open(&Location::DuckDb(file.clone()))?;
-        migrate::migrate(&conn, migrations)?;
+        Self::open_with_at(data_dir, &location(data_dir, None)?, Some(migrations))
+    }
+
+    /// Opens (or creates) the store at `location` with `migrations`, or
+    /// with the ones this niji carries for its backend.
+    pub fn open_with_at(
+        data_dir: &Path,
+        location: &Location,
+        migrations: Option<&MigrationSet>,
+    ) -> Result<Self, StoreError> {
+        let lock = match location {
+            Location::DuckDb(file) => Some(std::sync::Arc::new(lock::WriterLock::acquire(
+                &lock::lock_path(file),
+            )?)),
+            _ => None,
+        };
+        let conn = Conn::open(location)?;
+        let embedded;
+        let migrations = match migrations {
+            Some(set) => set,
+            None => {
+                embedded = MigrationSet::embedded(location.backend())?;
+                &embedded
+            }
+        };
+        migrate::migrate(&conn, migrations).map_err(|e| in_store(location, e))?;
         if log::has_log(&conn)? {
             // Scopes of the leaves from before the index first, so that
             // the leaves caught up next are not mistaken for all of them.
@@ -323,13 +408,31 @@ impl Store {
             dir: data_dir.to_path_buf(),
             index: Default::default(),
             head: Default::default(),
-            _lock: std::sync::Arc::new(lock),
+            _lock: lock,
         })
     }
 
-    /// Whether a data directory holds a store.
+    /// Whether a data directory holds an embedded store.
     pub fn exists(data_dir: &Path) -> bool {
-        data_dir.join(STORE_FILE).is_file()
+        data_dir.join(STORE_FILE).is_file() || data_dir.join(LEGACY_STORE_FILE).is_file()
+    }
+
+    /// Whether the store at `store` (see [`location`]) exists: its file, or
+    /// a PostgreSQL database that holds a control plane.
+    pub fn exists_in(data_dir: &Path, store: Option<&str>) -> Result<bool, StoreError> {
+        Self::exists_at(&location(data_dir, store)?)
+    }
+
+    fn exists_at(location: &Location) -> Result<bool, StoreError> {
+        match location {
+            Location::Sqlite(file) | Location::DuckDb(file) => Ok(file.is_file()),
+            Location::Postgres(_) => Conn::open(location)?.has_table("schema_migrations"),
+        }
+    }
+
+    /// Where the store is.
+    pub fn location(&self) -> &Location {
+        self.conn.location()
     }
 
     /// The data directory.
@@ -391,7 +494,7 @@ impl Store {
         let accounts = self.accounts()?;
         Ok(StoreStatus {
             dir: self.dir.clone(),
-            file: self.dir.join(STORE_FILE),
+            location: self.conn.location().display(),
             migrations: self.applied_migrations()?,
             initialized_at: self.initialized_at()?,
             keys: self.keys()?,

@@ -13,7 +13,6 @@ use niji_audit::merkle::{self, Hash, MemoryTree, ProofError, Subtrees};
 use niji_audit::note::{Checkpoint, LogKey};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The stored subtrees, read through one connection. A statement that
 /// fails is kept, so that the caller reports the store's error rather than
@@ -226,30 +225,21 @@ fn append_rows(
     conn.insert_rows(table, columns, &rows)
 }
 
-/// Appends made other than through [`append_batch`] (an event written in a
-/// governance transaction, a catch-up), in this process: a cached [`Head`]
-/// taken before one of them is stale. Process-wide, so another store's
-/// appends only cost a needless re-read.
-static OTHER_APPENDS: AtomicU64 = AtomicU64::new(0);
-
 /// The log's size and the frontier of its tree, as the last batch left
 /// them: what the next batch needs, kept so that it reads nothing.
 #[derive(Debug, Clone)]
 pub(crate) struct Head {
     size: u64,
     frontier: HashMap<(u32, u64), Hash>,
-    others: u64,
     /// The releases of grants whose release set is final (`releases_of`).
     grant_releases: HashMap<i64, Vec<i64>>,
 }
 
 fn read_head(conn: &Conn) -> Result<Head, StoreError> {
-    let others = OTHER_APPENDS.load(Ordering::SeqCst);
     let size = size(conn)?;
     Ok(Head {
         size,
         frontier: frontier(conn, size)?,
-        others,
         grant_releases: HashMap::new(),
     })
 }
@@ -257,7 +247,6 @@ fn read_head(conn: &Conn) -> Result<Head, StoreError> {
 /// Appends `events` as the next leaves (see [`append_batch`]), reading the
 /// head from the store.
 pub(crate) fn append_all(conn: &Conn, events: &[Written]) -> Result<Vec<u64>, StoreError> {
-    OTHER_APPENDS.fetch_add(1, Ordering::SeqCst);
     let head = read_head(conn)?;
     append_from(conn, head, events).map(|(indices, _)| indices)
 }
@@ -270,8 +259,13 @@ pub(crate) fn append_batch(
     cached: Option<Head>,
     events: &[Written],
 ) -> Result<(Vec<u64>, Head), StoreError> {
+    // Something else may have appended since: an event written in a
+    // governance transaction, another server, an operator's command. The
+    // log's size, read under the writer lock the caller's transaction
+    // holds, tells; a log only grows, so a head of the same size is the
+    // same tree's.
     let head = match cached {
-        Some(head) if head.others == OTHER_APPENDS.load(Ordering::SeqCst) => head,
+        Some(head) if size(conn)? == head.size => head,
         _ => read_head(conn)?,
     };
     append_from(conn, head, events)
@@ -287,7 +281,7 @@ fn append_from(
     head: Head,
     events: &[Written],
 ) -> Result<(Vec<u64>, Head), StoreError> {
-    let (start, others) = (head.size, head.others);
+    let start = head.size;
     let mut nodes = head.frontier;
     let mut grant_releases = head.grant_releases;
     let mut scopes: HashMap<(&str, &str), Vec<i64>> = HashMap::new();
@@ -380,7 +374,6 @@ fn append_from(
     let head = Head {
         size,
         frontier,
-        others,
         grant_releases,
     };
     Ok((

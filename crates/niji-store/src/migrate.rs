@@ -1,14 +1,15 @@
 //! The migration runner of the control-plane store.
 //!
-//! Migrations are files `migrations/NNNN_name.sql`, applied in order of their
-//! number, each in its own transaction together with the row that records it
+//! Migrations are files `migrations/<backend>/NNNN_name.sql` (one directory
+//! each for SQLite, PostgreSQL and DuckDB: the dialects differ in types and
+//! defaults), applied in order of their number, each in its own transaction together with the row that records it
 //! (number, name, SHA-256 of the text). At every start the recorded checksums
 //! are compared with the migrations at hand: a migration that was applied and
 //! has changed since stops start-up with an error naming its file, because the
 //! store's schema would no longer be what the file says it is.
 
 use crate::StoreError;
-use crate::db::{Conn, stamp};
+use crate::db::{Backend, Conn, stamp};
 use ring::digest;
 use std::path::{Path, PathBuf};
 
@@ -50,12 +51,17 @@ pub struct MigrationSet {
 }
 
 impl MigrationSet {
-    /// The migrations this build of niji carries (the workspace's
-    /// `migrations/` directory, embedded at compile time).
-    pub fn embedded() -> Result<Self, StoreError> {
-        Self::from_files(embedded::EMBEDDED.iter().map(|(name, sql)| {
+    /// The migrations this build of niji carries for `backend` (the
+    /// workspace's `migrations/<backend>/` directory, embedded at compile
+    /// time).
+    pub fn embedded(backend: Backend) -> Result<Self, StoreError> {
+        let files = embedded::EMBEDDED
+            .iter()
+            .filter(|(name, _)| *name == backend.name())
+            .flat_map(|(_, files)| files.iter());
+        Self::from_files(files.map(|(name, sql)| {
             (
-                Path::new("migrations").join(name),
+                Path::new("migrations").join(backend.name()).join(name),
                 name.to_string(),
                 sql.to_string(),
             )
@@ -157,26 +163,52 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY,
-    name VARCHAR NOT NULL,
-    checksum VARCHAR NOT NULL,
-    applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
-)";
+/// The table that records applied migrations, in each dialect.
+fn bookkeeping(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                checksum TEXT NOT NULL,
+                applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f000+00', 'now'))
+            ) STRICT"
+        }
+        Backend::Postgres => {
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                checksum TEXT NOT NULL,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+            )"
+        }
+        Backend::DuckDb => {
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY,
+                name VARCHAR NOT NULL,
+                checksum VARCHAR NOT NULL,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+            )"
+        }
+    }
+}
 
-/// Verifies what was applied and applies what is pending. Returns the
-/// migrations applied by this call.
+/// Verifies what was applied and applies what is pending, all under the
+/// writer lock and all or nothing: servers starting together on one
+/// database migrate it once. Returns the migrations applied by this call.
 pub(crate) fn migrate(conn: &Conn, set: &MigrationSet) -> Result<Vec<Migration>, StoreError> {
-    conn.batch(BOOKKEEPING)?;
-    let applied = applied(conn)?;
+    let tx = conn.transaction()?;
+    tx.batch(bookkeeping(conn.backend()))?;
+    let applied = applied(&tx)?;
     verify(&applied, set)?;
     let newest = applied.last().map_or(0, |m| m.version);
     let mut done = Vec::new();
     for migration in set.migrations().iter().filter(|m| m.version > newest) {
-        apply(conn, migration)?;
+        apply(&tx, migration)?;
         tracing::info!(migration = %migration.name, "applied migration");
         done.push(migration.clone());
     }
+    tx.commit()?;
     Ok(done)
 }
 
@@ -279,8 +311,14 @@ mod tests {
 
     #[test]
     fn embedded_set_is_ordered_and_checksummed() {
-        let set = MigrationSet::embedded().unwrap();
-        assert!(!set.migrations().is_empty());
+        for backend in [Backend::Sqlite, Backend::Postgres, Backend::DuckDb] {
+            embedded_set_of(backend);
+        }
+    }
+
+    fn embedded_set_of(backend: Backend) {
+        let set = MigrationSet::embedded(backend).unwrap();
+        assert!(!set.migrations().is_empty(), "{backend}");
         let versions: Vec<u32> = set.migrations().iter().map(|m| m.version).collect();
         let mut sorted = versions.clone();
         sorted.sort();

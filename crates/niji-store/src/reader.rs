@@ -36,9 +36,9 @@ impl std::fmt::Debug for Reader {
 }
 
 impl Store {
-    /// A new read connection to this store's database. It sees what the
-    /// store has committed, and keeps the data directory's writer lock for
-    /// as long as it lives.
+    /// A new read connection to this store's database. It sees what has
+    /// been committed; on DuckDB it keeps the data directory's writer lock
+    /// for as long as it lives.
     pub fn reader(&self) -> Result<Reader, StoreError> {
         Ok(Reader {
             store: Store {
@@ -46,7 +46,7 @@ impl Store {
                 dir: self.dir.clone(),
                 index: Default::default(),
                 head: Default::default(),
-                _lock: std::sync::Arc::clone(&self._lock),
+                _lock: self._lock.clone(),
             },
         })
     }
@@ -86,17 +86,33 @@ mod tests {
     use niji_core::{Role, SecretString};
 
     #[test]
-    fn a_reader_sees_what_the_writer_committed_and_holds_the_lock() {
+    fn a_reader_sees_what_another_store_committed() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::create(dir.path()).unwrap();
         let reader = store.reader().unwrap();
         assert!(reader.account("hanako").unwrap().is_none());
+        // A second store on the same SQLite file: what another process
+        // (an operator's command beside the server) would open.
+        let other = Store::open(dir.path()).unwrap();
         let password = SecretString::new("a long enough password".into());
-        store
+        other
             .add_account("hanako", Role::Researcher, &password, None, "test")
             .unwrap();
         let seen = reader.account("hanako").unwrap().expect("committed");
         assert_eq!(seen.role, Role::Researcher);
+        assert!(store.account("hanako").unwrap().is_some());
+        // Both append to the one log.
+        store.audit("test", "test.one", "x", "").unwrap();
+        other.audit("test", "test.two", "x", "").unwrap();
+        assert_eq!(store.verify_log().unwrap(), other.log_size().unwrap());
+    }
+
+    #[test]
+    fn a_duckdb_reader_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let duckdb = crate::Location::DuckDb(dir.path().join(crate::LEGACY_STORE_FILE));
+        let store = Store::open_with_at(dir.path(), &duckdb, None).unwrap();
+        let reader = store.reader().unwrap();
         // The reader outlives the store: the directory stays locked.
         drop(store);
         assert!(matches!(

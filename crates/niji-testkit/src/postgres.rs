@@ -206,6 +206,11 @@ impl Cluster {
         )))
     }
 
+    /// The cluster's data directory (its files on disk).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
     /// The loopback port.
     pub fn port(&self) -> u16 {
         self.port
@@ -252,5 +257,48 @@ impl Drop for Cluster {
             .args(["-m", "immediate", "-w", "stop"]);
         let _ = stop.output();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The control-plane backend the tests run on: `NIJI_TEST_BACKEND`,
+/// `sqlite` (the default) or `postgres`. CI runs the store's tests and the
+/// API's once on each.
+pub fn backend_is_postgres() -> bool {
+    std::env::var("NIJI_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// Where a test's control plane lives: nothing to set up on SQLite (the
+/// data directory's file); on PostgreSQL a cluster of the test's own with
+/// an empty database `niji`, stopped when this is dropped.
+pub struct TestStore {
+    cluster: Option<Cluster>,
+    url: Option<String>,
+}
+
+impl TestStore {
+    /// The backend `NIJI_TEST_BACKEND` names.
+    pub fn new() -> io::Result<Self> {
+        if !backend_is_postgres() {
+            return Ok(Self {
+                cluster: None,
+                url: None,
+            });
+        }
+        let cluster = Cluster::start()?;
+        let url = cluster.create_database("niji")?;
+        Ok(Self {
+            cluster: Some(cluster),
+            url: Some(url),
+        })
+    }
+
+    /// The `store` URL to configure, or none for the embedded store.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
+    /// The cluster, on PostgreSQL.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
     }
 }

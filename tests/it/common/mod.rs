@@ -16,12 +16,17 @@ pub const DEMO_PASSWORD: &str = "niji-demo-password";
 
 pub struct Env {
     pub root: tempfile::TempDir,
+    /// The control plane: the data directory's SQLite file, or with
+    /// `NIJI_TEST_BACKEND=postgres` a PostgreSQL cluster of the test's own
+    /// that every `niji` command is pointed at (`NIJI_STORE`).
+    pub store: niji_testkit::postgres::TestStore,
 }
 
 impl Env {
     pub fn new() -> Self {
         Self {
             root: tempfile::tempdir().unwrap(),
+            store: niji_testkit::postgres::TestStore::new().unwrap(),
         }
     }
 
@@ -30,6 +35,13 @@ impl Env {
     /// the test binary and of `niji`, whichever test process asks first
     /// (see niji-testkit). The copy is the test's to write into.
     pub fn from_fixture(name: &str, build: impl FnOnce(&Env)) -> Self {
+        if niji_testkit::postgres::backend_is_postgres() {
+            // A PostgreSQL database is not a directory to copy: each test
+            // builds its own.
+            let env = Env::new();
+            build(&env);
+            return env;
+        }
         // The fixture is made by the `niji` binary, which cargo may build
         // again without linking the tests again.
         let niji = std::path::Path::new(env!("CARGO_BIN_EXE_niji"));
@@ -60,6 +72,11 @@ impl Env {
         self.root.path().join("data")
     }
 
+    /// The control plane, opened as `niji` commands open it.
+    pub fn open_store(&self) -> Result<niji_store::Store, niji_store::StoreError> {
+        niji_store::Store::open_in(&self.data(), self.store.url())
+    }
+
     /// `niji` run in the temporary directory, with no inherited NIJI_*
     /// variables, no terminal on standard input, and `--data` pointing at
     /// `./data` through the environment.
@@ -74,6 +91,9 @@ impl Env {
             .env("NIJI_DATA", self.data())
             .stdin(Stdio::null())
             .args(args);
+        if let Some(url) = self.store.url() {
+            cmd.env("NIJI_STORE", url);
+        }
         cmd
     }
 

@@ -21,7 +21,8 @@ pub(crate) const WRITER_LOCK: i64 = 0x6e69_6a69;
 const CONNECT_WAIT: Duration = Duration::from_secs(10);
 
 pub(crate) struct Postgres {
-    client: RefCell<Client>,
+    /// Always `Some` until dropped (see the `Drop` impl).
+    client: RefCell<Option<Client>>,
     statements: RefCell<HashMap<String, Statement>>,
     name: String,
 }
@@ -125,11 +126,20 @@ impl Postgres {
             config.connect_timeout(CONNECT_WAIT);
         }
         config.application_name("niji");
+        // PostgreSQL's notices ("relation … already exists, skipping") are
+        // not news to an operator.
+        config.options("-c client_min_messages=warning");
         let client = config.connect(NoTls).map_err(|e| failed(message(&e)))?;
         Ok(Self {
-            client: RefCell::new(client),
+            client: RefCell::new(Some(client)),
             statements: RefCell::new(HashMap::new()),
             name,
+        })
+    }
+
+    fn client(&self) -> std::cell::RefMut<'_, Client> {
+        std::cell::RefMut::map(self.client.borrow_mut(), |c| {
+            c.as_mut().expect("a connection is only taken when dropped")
         })
     }
 
@@ -141,11 +151,7 @@ impl Postgres {
         if let Some(stmt) = self.statements.borrow().get(sql) {
             return Ok(stmt.clone());
         }
-        let stmt = self
-            .client
-            .borrow_mut()
-            .prepare(sql)
-            .map_err(|e| self.error(&e))?;
+        let stmt = self.client().prepare(sql).map_err(|e| self.error(&e))?;
         self.statements
             .borrow_mut()
             .insert(sql.to_owned(), stmt.clone());
@@ -156,8 +162,7 @@ impl Postgres {
         let stmt = self.statement(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as _).collect();
         let n = self
-            .client
-            .borrow_mut()
+            .client()
             .execute(&stmt, &params)
             .map_err(|e| self.error(&e))?;
         Ok(n as usize)
@@ -167,8 +172,7 @@ impl Postgres {
         let stmt = self.statement(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as _).collect();
         let rows = self
-            .client
-            .borrow_mut()
+            .client()
             .query(&stmt, &params)
             .map_err(|e| self.error(&e))?;
         rows.iter()
@@ -183,10 +187,7 @@ impl Postgres {
     }
 
     pub(crate) fn batch(&self, sql: &str) -> Result<(), StoreError> {
-        self.client
-            .borrow_mut()
-            .batch_execute(sql)
-            .map_err(|e| self.error(&e))
+        self.client().batch_execute(sql).map_err(|e| self.error(&e))
     }
 
     /// `BEGIN` and the writer lock, in one round trip.
@@ -194,6 +195,20 @@ impl Postgres {
         self.batch(&format!(
             "BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})"
         ))
+    }
+}
+
+/// The synchronous client runs a runtime of its own, which may not be
+/// dropped inside an async context (a server's store is dropped as its
+/// runtime shuts down): the client is closed on a thread of its own.
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.get_mut().take() {
+            let closed = std::thread::spawn(move || drop(client)).join();
+            if closed.is_err() {
+                tracing::warn!(store = %self.name, "closing a PostgreSQL connection failed");
+            }
+        }
     }
 }
 

@@ -10,8 +10,8 @@ use niji_store::{NewRelease, Store, StoreError};
 
 const PASSPHRASE: &str = "citizen-test-passphrase";
 
-fn init(dir: &std::path::Path) -> Store {
-    let mut store = Store::create(dir).unwrap();
+fn init(dir: &crate::Place) -> Store {
+    let mut store = dir.create();
     store
         .initialize(
             &SecretString::new(PASSPHRASE.into()),
@@ -55,8 +55,8 @@ fn kinds(store: &Store, persons: &[i64]) -> Vec<(String, Vec<String>, bool)> {
 
 #[test]
 fn a_person_sees_their_releases_and_direct_entries_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = init(dir.path());
+    let dir = crate::Place::new();
+    let mut store = init(&dir);
     release(&mut store, "claims-a", &[1, 2, 3]);
     store.audit("bob", "login", "api", "logged in").unwrap();
     release(&mut store, "claims-b", &[3, 4]);
@@ -118,15 +118,15 @@ fn a_person_sees_their_releases_and_direct_entries_only() {
     // A reopened store rebuilds the same index from its tables.
     let before = store.accesses(&[3], None, 100).unwrap();
     drop(store);
-    let store = Store::open(dir.path()).unwrap();
+    let store = dir.open().unwrap();
     assert_eq!(store.accesses(&[3], None, 100).unwrap(), before);
     assert_eq!(store.verify_log().unwrap(), store.log_size().unwrap());
 }
 
 #[test]
 fn a_receipt_of_a_persons_entry_verifies_against_the_log_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = init(dir.path());
+    let dir = crate::Place::new();
+    let mut store = init(&dir);
     release(&mut store, "claims-a", &[7]);
     store.add_opt_out(7, "citizen").unwrap();
     let keystore = store.unlock(&SecretString::new(PASSPHRASE.into())).unwrap();
@@ -143,8 +143,8 @@ fn a_receipt_of_a_persons_entry_verifies_against_the_log_key() {
 
 #[test]
 fn enrolment_spends_a_code_bound_to_its_claim() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = init(dir.path());
+    let dir = crate::Place::new();
+    let store = init(&dir);
     let admin = store.account("admin").unwrap().unwrap();
     let claim = [9u8; 32];
     let code = store.issue_enrolment_code(&admin, &claim).unwrap();

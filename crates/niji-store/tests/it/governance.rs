@@ -53,9 +53,9 @@ fn conditions() -> Conditions {
 /// A store with organizations: certified `univ`, uncertified `startup`,
 /// and the review board's `board`; researchers alice (univ), bob
 /// (startup); reviewers rev1 and rev2 (board) and rev3 (univ).
-fn setup() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::create(dir.path()).unwrap();
+fn setup() -> (crate::Place, Store) {
+    let dir = crate::Place::new();
+    let mut store = dir.create();
     store
         .initialize(
             &SecretString::new("governance-test-passphrase".into()),

@@ -3,7 +3,6 @@
 use niji_core::SecretString;
 use niji_store::{InitOutcome, KeyKind, PLATFORM_KEYS, Store, StoreError};
 use ring::hmac;
-use std::path::Path;
 
 const PASSPHRASE: &str = "kurumi to sakura no hana";
 const ADMIN_PASSWORD: &str = "admin password long enough";
@@ -12,8 +11,8 @@ fn secret(s: &str) -> SecretString {
     SecretString::new(s.to_owned())
 }
 
-fn initialized(dir: &Path) -> Store {
-    let mut store = Store::create(dir).unwrap();
+fn initialized(dir: &crate::Place) -> Store {
+    let mut store = dir.create();
     let outcome = store
         .initialize(&secret(PASSPHRASE), "admin", &secret(ADMIN_PASSWORD))
         .unwrap();
@@ -36,8 +35,8 @@ fn linkage_tag(store: &Store, passphrase: &str) -> Vec<u8> {
 
 #[test]
 fn init_creates_the_platform_keys_and_the_admin() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = initialized(dir.path());
+    let dir = crate::Place::new();
+    let store = initialized(&dir);
     let names: Vec<String> = store.keys().unwrap().into_iter().map(|k| k.name).collect();
     for (name, _) in PLATFORM_KEYS {
         assert!(
@@ -53,9 +52,9 @@ fn init_creates_the_platform_keys_and_the_admin() {
 
 #[test]
 fn keys_survive_a_reopen_and_open_as_their_kind() {
-    let dir = tempfile::tempdir().unwrap();
-    let before = linkage_tag(&initialized(dir.path()), PASSPHRASE);
-    let store = Store::open(dir.path()).unwrap();
+    let dir = crate::Place::new();
+    let before = linkage_tag(&initialized(&dir), PASSPHRASE);
+    let store = dir.open().unwrap();
     assert_eq!(linkage_tag(&store, PASSPHRASE), before);
     let keystore = store.unlock(&secret(PASSPHRASE)).unwrap();
     let signing = store.open_key(&keystore, "checkpoint-signing").unwrap();
@@ -78,8 +77,8 @@ fn keys_survive_a_reopen_and_open_as_their_kind() {
 
 #[test]
 fn a_wrong_passphrase_is_refused_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = initialized(dir.path());
+    let dir = crate::Place::new();
+    let mut store = initialized(&dir);
     let keys_before = store.keys().unwrap();
     let err = store.unlock(&secret("not the passphrase")).unwrap_err();
     assert!(matches!(err, StoreError::WrongPassphrase), "{err}");
@@ -102,8 +101,8 @@ fn a_wrong_passphrase_is_refused_and_changes_nothing() {
 
 #[test]
 fn a_new_passphrase_rewraps_the_same_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = initialized(dir.path());
+    let dir = crate::Place::new();
+    let mut store = initialized(&dir);
     let before = linkage_tag(&store, PASSPHRASE);
     let new = "a brand new passphrase";
     let count = store
@@ -119,8 +118,8 @@ fn a_new_passphrase_rewraps_the_same_keys() {
 
 #[test]
 fn init_twice_reports_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = initialized(dir.path());
+    let dir = crate::Place::new();
+    let mut store = initialized(&dir);
     let keys = store.keys().unwrap();
     let outcome = store
         .initialize(
@@ -142,8 +141,8 @@ fn init_twice_reports_and_changes_nothing() {
 
 #[test]
 fn a_failed_init_leaves_nothing_half_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::create(dir.path()).unwrap();
+    let dir = crate::Place::new();
+    let mut store = dir.create();
     // The admin name is checked after the keystore row and the keys are
     // written inside the transaction; its failure must take them back.
     let err = store
@@ -161,8 +160,8 @@ fn a_failed_init_leaves_nothing_half_written() {
 
 #[test]
 fn release_keys_are_added_under_their_own_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = initialized(dir.path());
+    let dir = crate::Place::new();
+    let mut store = initialized(&dir);
     let keystore = store.unlock(&secret(PASSPHRASE)).unwrap();
     let a = store
         .generate_key(&keystore, "pseudonym/release-1", KeyKind::PseudonymHmac)
@@ -188,8 +187,8 @@ fn release_keys_are_added_under_their_own_names() {
 
 #[test]
 fn logins_check_the_argon2id_hash() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = initialized(dir.path());
+    let dir = crate::Place::new();
+    let store = initialized(&dir);
     let account = store.check_login("admin", &secret(ADMIN_PASSWORD)).unwrap();
     assert_eq!(account.map(|a| a.name), Some("admin".to_owned()));
     assert_eq!(
@@ -208,10 +207,22 @@ fn logins_check_the_argon2id_hash() {
 
 #[test]
 fn no_secret_reaches_the_disk_in_the_clear() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(initialized(dir.path()));
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
+    let dir = crate::Place::new();
+    drop(initialized(&dir));
+    let mut files = Vec::new();
+    let mut dirs = dir.disk();
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.is_file() {
+                files.push(path);
+            }
+        }
+    }
+    assert!(!files.is_empty(), "nothing on disk to look at");
+    for path in files {
         let bytes = std::fs::read(&path).unwrap();
         for needle in [PASSPHRASE, ADMIN_PASSWORD] {
             assert!(

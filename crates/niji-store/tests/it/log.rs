@@ -5,10 +5,10 @@
 
 use niji_audit::merkle;
 use niji_core::SecretString;
-use niji_store::{STORE_FILE, Store};
+use niji_store::Store;
 
-fn store(dir: &std::path::Path) -> Store {
-    let mut store = Store::create(dir).unwrap();
+fn store(dir: &crate::Place) -> Store {
+    let mut store = dir.create();
     store
         .initialize(
             &SecretString::new("log-test-passphrase".into()),
@@ -31,8 +31,8 @@ fn store(dir: &std::path::Path) -> Store {
 
 #[test]
 fn every_event_is_a_leaf_and_its_proofs_verify() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
+    let dir = crate::Place::new();
+    let store = store(&dir);
     let events = store.audit_events().unwrap();
     let size = store.log_size().unwrap();
     assert_eq!(size, events.len() as u64);
@@ -57,20 +57,19 @@ fn every_event_is_a_leaf_and_its_proofs_verify() {
 
 #[test]
 fn an_altered_event_is_found_and_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
+    let dir = crate::Place::new();
+    let store = store(&dir);
     let size = store.log_size().unwrap();
     let victim = store.log_entry(20).unwrap();
     drop(store);
     // Someone with the database file rewrites one event's detail.
-    let conn = duckdb::Connection::open(dir.path().join(STORE_FILE)).unwrap();
-    conn.execute(
-        "UPDATE audit_events SET detail = '{\"n\":999}' WHERE CAST(occurred_at AS VARCHAR) = ? AND detail = ?",
-        duckdb::params![victim.at, victim.detail],
-    )
-    .unwrap();
-    drop(conn);
-    let store = Store::open(dir.path()).unwrap();
+    let rewrite = format!(
+        "UPDATE audit_events SET detail = '{{\"n\":999}}' WHERE id = \
+         (SELECT event_id FROM log_leaves WHERE idx = 20) AND detail = '{}'",
+        victim.detail
+    );
+    assert_eq!(dir.tamper(&rewrite, &rewrite), 1);
+    let store = dir.open().unwrap();
     let err = store.verify_log().unwrap_err().to_string();
     assert!(err.contains("access log entry 20"), "{err}");
     assert_eq!(store.log_size().unwrap(), size);
@@ -78,16 +77,16 @@ fn an_altered_event_is_found_and_named() {
 
 #[test]
 fn a_store_without_its_log_rebuilds_it_on_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
+    let dir = crate::Place::new();
+    let store = store(&dir);
     let size = store.log_size().unwrap();
     let root = store.log_root(size).unwrap();
     drop(store);
-    let conn = duckdb::Connection::open(dir.path().join(STORE_FILE)).unwrap();
-    conn.execute_batch("DELETE FROM log_nodes; DELETE FROM log_leaves;")
-        .unwrap();
-    drop(conn);
-    let store = Store::open(dir.path()).unwrap();
+    for table in ["log_nodes", "log_leaves"] {
+        let delete = format!("DELETE FROM {table}");
+        assert!(dir.tamper(&delete, &delete) > 0);
+    }
+    let store = dir.open().unwrap();
     assert_eq!(store.log_size().unwrap(), size);
     assert_eq!(store.log_root(size).unwrap(), root);
     assert_eq!(store.verify_log().unwrap(), size);
@@ -95,28 +94,24 @@ fn a_store_without_its_log_rebuilds_it_on_open() {
 
 #[test]
 fn a_subtree_that_cannot_be_read_is_reported_as_what_went_wrong() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
+    let dir = crate::Place::new();
+    let store = store(&dir);
     let size = store.log_size().unwrap();
     drop(store);
     // A stored hash cut short is named by its length, not as missing.
-    let conn = duckdb::Connection::open(dir.path().join(STORE_FILE)).unwrap();
-    conn.execute_batch(
-        "UPDATE log_nodes SET hash = unhex(repeat('ab', 31)) WHERE level = 5 AND idx = 0",
-    )
-    .unwrap();
-    drop(conn);
-    let store = Store::open(dir.path()).unwrap();
+    dir.tamper(
+        "UPDATE log_nodes SET hash = zeroblob(31) WHERE level = 5 AND idx = 0",
+        "UPDATE log_nodes SET hash = decode(repeat('ab', 31), 'hex') WHERE level = 5 AND idx = 0",
+    );
+    let store = dir.open().unwrap();
     let err = store.log_root(size).unwrap_err().to_string();
     assert!(err.contains("a hash of 31 bytes"), "{err}");
     drop(store);
     // A table that cannot be read is the store's error, not a missing
     // subtree.
-    let conn = duckdb::Connection::open(dir.path().join(STORE_FILE)).unwrap();
-    conn.execute_batch("ALTER TABLE log_nodes RENAME COLUMN hash TO digest")
-        .unwrap();
-    drop(conn);
-    let store = Store::open(dir.path()).unwrap();
+    let rename = "ALTER TABLE log_nodes RENAME COLUMN hash TO digest";
+    dir.tamper(rename, rename);
+    let store = dir.open().unwrap();
     let err = store.log_inclusion(3, size).unwrap_err().to_string();
     assert!(err.starts_with("control-plane store "), "{err}");
     assert!(!err.contains("no subtree"), "{err}");

@@ -1,7 +1,7 @@
-//! The migration runner against real DuckDB files and real migration files
-//! on disk.
+//! The migration runner against real store files (SQLite, and DuckDB for its
+//! single-process lock) and real migration files on disk.
 
-use niji_store::{MigrationSet, Store, StoreError};
+use niji_store::{Location, MigrationSet, Store, StoreError};
 use std::fs;
 use std::path::Path;
 
@@ -168,10 +168,12 @@ fn a_badly_named_migration_is_refused() {
 }
 
 #[test]
-fn a_second_writer_is_told_who_holds_the_store() {
+fn a_second_process_on_a_duckdb_store_is_told_who_holds_it() {
     let f = fixture();
-    let _held = open(&f.data, &f.migrations).unwrap();
-    let err = open(&f.data, &f.migrations).unwrap_err();
+    let duckdb = Location::DuckDb(f.data.join(niji_store::LEGACY_STORE_FILE));
+    let open = || Store::open_with_at(&f.data, &duckdb, None);
+    let _held = open().unwrap();
+    let err = open().unwrap_err();
     assert!(
         matches!(err, StoreError::InUse { pid: Some(pid), .. } if pid == std::process::id()),
         "{err}"
@@ -186,6 +188,18 @@ fn a_second_writer_is_told_who_holds_the_store() {
 #[test]
 fn the_lock_is_released_when_the_store_closes() {
     let f = fixture();
-    drop(open(&f.data, &f.migrations).unwrap());
-    open(&f.data, &f.migrations).expect("reopen after close");
+    let duckdb = Location::DuckDb(f.data.join(niji_store::LEGACY_STORE_FILE));
+    drop(Store::open_with_at(&f.data, &duckdb, None).unwrap());
+    Store::open_with_at(&f.data, &duckdb, None).expect("reopen after close");
+}
+
+#[test]
+fn sqlite_stores_open_side_by_side() {
+    let f = fixture();
+    let first = open(&f.data, &f.migrations).unwrap();
+    let second = open(&f.data, &f.migrations).expect("no lock on SQLite");
+    assert_eq!(
+        first.applied_migrations().unwrap(),
+        second.applied_migrations().unwrap()
+    );
 }
