@@ -76,6 +76,25 @@ pub enum Command {
     /// The access log: a Merkle tree over every audit event
     #[command(subcommand)]
     Log(LogCommand),
+    /// The control-plane store itself: copy a platform to another backend
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy this platform's control plane (the configured store) into an empty store on another backend, whole or not at all, and verify its access log there
+    Migrate(StoreMigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreMigrateArgs {
+    /// Where to: `postgres://user:password@host:port/database`, or `sqlite` for the data directory's control.sqlite
+    #[arg(long, value_name = "TARGET")]
+    pub to: String,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// `niji demo`.

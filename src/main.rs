@@ -53,6 +53,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
             commands::accounts::organizations(&config, &command)
         }
         cli::Command::Log(cli::LogCommand::Verify(args)) => commands::log::verify(&config, &args),
+        cli::Command::Store(cli::StoreCommand::Migrate(args)) => {
+            commands::store::migrate(&config, &args)
+        }
         cli::Command::Log(cli::LogCommand::VerifyReceipt(args)) => {
             commands::log::verify_receipt(&args)
         }

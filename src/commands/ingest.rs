@@ -130,7 +130,7 @@ pub fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<()> {
         let passphrase = secrets::require(secrets::PASSPHRASE, "keystore passphrase", Ask::Once)?;
         let keystore = store.unlock(&passphrase)?;
         let key = store.open_key(&keystore, "linkage")?.hmac_key()?;
-        let staging = Staging::open(&config.data)?;
+        let staging = Staging::open_waiting(&config.data, niji_core::busy::COMMAND_WAIT)?;
         (Some((store, staging)), Tokenizer::new(key))
     };
     let total: u64 = files

@@ -100,7 +100,7 @@ struct LinkReport {
 pub fn run(config: &Config, args: &LinkArgs) -> anyhow::Result<()> {
     // The store's lock makes this the only writer of the data directory.
     let _store = super::open_store(config)?;
-    let mut staging = Staging::open(&config.data)?;
+    let mut staging = Staging::open_waiting(&config.data, niji_core::busy::COMMAND_WAIT)?;
     let plan = Plan::embedded();
     let mut seconds = BTreeMap::new();
     let t = Instant::now();

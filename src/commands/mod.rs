@@ -13,6 +13,7 @@ pub mod release;
 pub mod serve;
 pub mod sources;
 pub mod status;
+pub mod store;
 pub mod synth;
 
 use niji_core::config::{Config, StoreUrl};

@@ -708,7 +708,7 @@ fn approve(config: &Config, args: &ReidentifyApproveArgs) -> anyhow::Result<()> 
         .map(|s| s.iter().filter_map(|v| v.as_str()).collect())
         .unwrap_or_default();
     let records: Vec<_> = match person {
-        Some(person_key) => Staging::open(&config.data)?
+        Some(person_key) => Staging::open_waiting(&config.data, niji_core::busy::COMMAND_WAIT)?
             .source_records(person_key)?
             .into_iter()
             .filter(|r| sources.contains(&r.source.as_str()))

@@ -44,8 +44,13 @@ pub fn state(config: &Config, passphrase: &SecretString) -> anyhow::Result<AppSt
     let keystore = store.unlock(passphrase)?;
     let key = store.open_key(&keystore, "linkage")?.hmac_key()?;
     let log_key = store.log_key(&keystore)?;
-    let staging = Staging::open(&config.data)?;
-    Ok(AppState::new(store, staging, Tokenizer::new(key))
+    // Made (or checked) now, then opened by the server only when it needs
+    // it, so that commands can use it in between.
+    drop(Staging::open_waiting(
+        &config.data,
+        niji_core::busy::COMMAND_WAIT,
+    )?);
+    Ok(AppState::new(store, &config.data, Tokenizer::new(key))
         .with_quorum(config.review.quorum)
         .with_secure_cookies(config.server.behind_tls)
         .with_trusted_proxy(config.server.trusted_proxy)

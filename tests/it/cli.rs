@@ -37,6 +37,7 @@ fn help_lists_exactly_the_commands_that_exist() {
             "accounts",
             "organizations",
             "log",
+            "store",
             "help"
         ],
         "{help}"

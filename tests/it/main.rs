@@ -21,4 +21,5 @@ mod link;
 mod load;
 mod log;
 mod release;
+mod store;
 mod web;

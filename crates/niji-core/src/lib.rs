@@ -32,6 +32,7 @@ assert_eq!(config.log.format, LogFormat::Json);
 #![deny(missing_docs)]
 
 pub mod bucket;
+pub mod busy;
 pub mod config;
 pub mod content;
 pub mod geography;

@@ -220,10 +220,18 @@ fn build_into(
         source,
     };
     let conn = Connection::open(partial).map_err(db)?;
-    conn.execute_batch(&format!(
-        "ATTACH {} AS content (READ_ONLY)",
-        quote(&req.content.display().to_string())
-    ))
+    // The server opens the staging store for a Bundle now and then: wait
+    // for it to close rather than fail.
+    niji_core::busy::waiting(
+        niji_core::busy::COMMAND_WAIT,
+        || {
+            conn.execute_batch(&format!(
+                "ATTACH {} AS content (READ_ONLY)",
+                quote(&req.content.display().to_string())
+            ))
+        },
+        |e| niji_core::busy::is_lock_conflict(&e.to_string()),
+    )
     .map_err(|source| BuildError::Db {
         path: req.content.to_owned(),
         source,

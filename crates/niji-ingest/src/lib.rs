@@ -263,6 +263,17 @@ pub enum IngestError {
         /// DuckDB's reason.
         source: duckdb::Error,
     },
+    /// Another process has the staging store open, and did not close it
+    /// in time.
+    #[cfg(feature = "staging")]
+    #[error(
+        "{path}: in use by another niji process (a server storing a Bundle, an ingest, a linkage or a release build); try again when it is done",
+        path = path.display()
+    )]
+    StagingBusy {
+        /// The staging database.
+        path: PathBuf,
+    },
     /// Building record batches failed (a bug in an adapter).
     #[error("{file}: building content rows: {source}")]
     Arrow {

@@ -99,7 +99,26 @@ CREATE TABLE IF NOT EXISTS rejects (
 }
 
 impl Staging {
-    /// Opens (creating if needed) the staging store of a data directory.
+    /// Opens the staging store, waiting up to `wait` while another
+    /// process has it open ([`niji_core::busy`]).
+    pub fn open_waiting(data_dir: &Path, wait: std::time::Duration) -> Result<Self, IngestError> {
+        niji_core::busy::waiting(
+            wait,
+            || Self::open(data_dir),
+            |e| matches!(e, IngestError::Staging { source, .. } if niji_core::busy::is_lock_conflict(&source.to_string())),
+        )
+        .map_err(|e| match e {
+            IngestError::Staging { path, source }
+                if niji_core::busy::is_lock_conflict(&source.to_string()) =>
+            {
+                IngestError::StagingBusy { path }
+            }
+            other => other,
+        })
+    }
+
+    /// Opens (creating if needed) the staging store of a data directory;
+    /// fails at once if another process has it open.
     pub fn open(data_dir: &Path) -> Result<Self, IngestError> {
         let path = data_dir.join(STAGING_FILE);
         let err = |source| IngestError::Staging {

@@ -527,8 +527,8 @@ async fn serve(dir: &Path) -> String {
         .unwrap()
         .hmac_key()
         .unwrap();
-    let staging = niji_ingest::Staging::open(dir).unwrap();
-    let state = niji_server::AppState::new(store, staging, niji_linkage::Tokenizer::new(key))
+    drop(niji_ingest::Staging::open(dir).unwrap());
+    let state = niji_server::AppState::new(store, dir, niji_linkage::Tokenizer::new(key))
         .with_job_after(Duration::from_secs(600));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

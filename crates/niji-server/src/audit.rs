@@ -130,9 +130,8 @@ mod tests {
             )
             .unwrap();
         let before = store.log_size().unwrap();
-        let staging = niji_ingest::Staging::open(dir.path()).unwrap();
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[7; 32]);
-        let state = AppState::new(store, staging, niji_linkage::Tokenizer::new(key));
+        let state = AppState::new(store, dir.path(), niji_linkage::Tokenizer::new(key));
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let inner = state.inner();

@@ -91,15 +91,21 @@ impl FromRequestParts<AppState> for Citizen {
 /// The claim and person keys of `person`, from the linkage (the one
 /// identity source this build has). On the blocking pool.
 fn identify(inner: &crate::state::Inner, person: &InsuredPerson) -> Result<Identified, ApiError> {
-    let staging = inner
+    inner
         .staging
-        .lock()
-        .map_err(|_| ApiError::Internal("staging lock poisoned".into()))?;
-    Linkage {
-        tokenizer: &inner.tokenizer,
-        staging: &staging,
-    }
-    .identify(person)
+        .with(|staging| {
+            Linkage {
+                tokenizer: &inner.tokenizer,
+                staging,
+            }
+            .identify(person)
+        })
+        .map_err(|e| match e {
+            crate::state::StagingError::Busy => ApiError::Busy(
+                "the linked records are in use by another process; try again shortly".into(),
+            ),
+            crate::state::StagingError::Failed(reason) => ApiError::Internal(reason),
+        })?
 }
 
 /// An issued code, shown once.

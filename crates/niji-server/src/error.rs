@@ -71,6 +71,10 @@ pub enum FhirError {
     /// The body is not declared as FHIR JSON.
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// The staging store is in use by another process (an ingest, a
+    /// release build) for longer than a request waits: send it again.
+    #[error("busy")]
+    Busy,
     /// Something failed on the server's side.
     #[error("internal error: {0}")]
     Internal(String),
@@ -143,6 +147,19 @@ impl IntoResponse for FhirError {
                     format!("send the Bundle as {FHIR_JSON} (or application/json)"),
                 )],
             ),
+            FhirError::Busy => {
+                let mut response = outcome(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &[Issue::error(
+                        "transient",
+                        "the records store is busy with another task; nothing was written, send the Bundle again",
+                    )],
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+                response
+            }
             FhirError::Internal(reason) => {
                 // The reason goes to the log, not to the client.
                 tracing::error!(%reason, "FHIR request failed");

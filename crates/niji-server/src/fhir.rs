@@ -106,23 +106,26 @@ pub(crate) async fn post_bundle(
         sender: Some(source.facility.clone()),
     };
     let ingested = tokio::task::spawn_blocking(move || {
-        let mut staging = inner
+        inner
             .staging
-            .lock()
-            .map_err(|_| "staging lock poisoned".to_owned())?;
-        ingest_bytes(
-            &mut staging,
-            &inner.tokenizer,
-            SourceKind::FhirJson,
-            &body,
-            &name,
-            &options,
-        )
-        .map_err(|err| err.to_string())
+            .with(|staging| {
+                ingest_bytes(
+                    staging,
+                    &inner.tokenizer,
+                    SourceKind::FhirJson,
+                    &body,
+                    &name,
+                    &options,
+                )
+                .map_err(|err| FhirError::Internal(err.to_string()))
+            })
+            .map_err(|e| match e {
+                crate::state::StagingError::Busy => FhirError::Busy,
+                crate::state::StagingError::Failed(reason) => FhirError::Internal(reason),
+            })?
     })
     .await
-    .map_err(|err| FhirError::Internal(err.to_string()))?
-    .map_err(FhirError::Internal)?;
+    .map_err(|err| FhirError::Internal(err.to_string()))??;
     let client_id = &source.client_id;
     match ingested.status {
         Status::Ingested { batch_id } => {

@@ -21,10 +21,10 @@ Routes so far:
 # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 use niji_server::{AppState, router};
 
-let store = niji_store::Store::open(std::path::Path::new("./data"))?;
-let staging = niji_ingest::Staging::open(std::path::Path::new("./data"))?;
+let data = std::path::Path::new("./data");
+let store = niji_store::Store::open(data)?;
 let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[0; 32]);
-let state = AppState::new(store, staging, niji_linkage::Tokenizer::new(key));
+let state = AppState::new(store, data, niji_linkage::Tokenizer::new(key));
 let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 axum::serve(listener, router(state)).await?;
 # Ok(())

@@ -1,6 +1,6 @@
 //! What every request handler shares.
 
-use niji_ingest::Staging;
+use niji_ingest::{IngestError, Staging};
 use niji_linkage::Tokenizer;
 use niji_store::{Reader, Store};
 use std::sync::{Arc, Mutex};
@@ -15,7 +15,7 @@ pub struct AppState {
 pub(crate) struct Inner {
     /// DuckDB connections are not `Sync`; each store has one writer.
     pub store: Mutex<Store>,
-    pub staging: Mutex<Staging>,
+    pub staging: StagingAccess,
     pub tokenizer: Tokenizer,
     /// Browser sessions of the API and web pages.
     pub sessions: Mutex<crate::caller::Sessions>,
@@ -155,13 +155,52 @@ impl Inner {
     }
 }
 
+/// The staging store, opened for each use and closed after: DuckDB lets
+/// one process at a time open it, and `niji ingest`, `niji link` and
+/// `niji release build` open it beside a running server. The server's own
+/// uses (a Bundle, an enrolment lookup) take turns here.
+pub(crate) struct StagingAccess {
+    dir: std::path::PathBuf,
+    turn: Mutex<()>,
+}
+
+/// Why the staging store could not be used.
+pub(crate) enum StagingError {
+    /// Another process held it longer than a request waits
+    /// ([`niji_core::busy::REQUEST_WAIT`]).
+    Busy,
+    /// It failed; the reason is for the log.
+    Failed(String),
+}
+
+impl StagingAccess {
+    /// Opens the staging store, runs `work` on it and closes it.
+    pub(crate) fn with<T>(&self, work: impl FnOnce(&mut Staging) -> T) -> Result<T, StagingError> {
+        let _turn = self
+            .turn
+            .lock()
+            .map_err(|_| StagingError::Failed("staging lock poisoned".into()))?;
+        let mut staging = Staging::open_waiting(&self.dir, niji_core::busy::REQUEST_WAIT).map_err(
+            |e| match e {
+                IngestError::StagingBusy { .. } => StagingError::Busy,
+                other => StagingError::Failed(other.to_string()),
+            },
+        )?;
+        Ok(work(&mut staging))
+    }
+}
+
 impl AppState {
-    /// The state over an open store, staging store and tokenizer.
-    pub fn new(store: Store, staging: Staging, tokenizer: Tokenizer) -> Self {
+    /// The state over an open store, the data directory whose staging
+    /// store the server opens when it needs it, and the tokenizer.
+    pub fn new(store: Store, data_dir: &std::path::Path, tokenizer: Tokenizer) -> Self {
         AppState {
             inner: Arc::new(Inner {
                 store: Mutex::new(store),
-                staging: Mutex::new(staging),
+                staging: StagingAccess {
+                    dir: data_dir.to_path_buf(),
+                    turn: Mutex::new(()),
+                },
                 tokenizer,
                 sessions: Mutex::default(),
                 throttle: Mutex::default(),

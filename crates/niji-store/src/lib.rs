@@ -43,6 +43,7 @@ let linkage = store.open_key(&keystore, "linkage")?.hmac_key()?;
 pub mod accounts;
 pub mod airlock;
 pub mod citizens;
+pub mod copy;
 pub mod db;
 pub mod disclosed;
 pub mod governance;
@@ -59,6 +60,7 @@ pub mod sources;
 pub use accounts::Account;
 pub use airlock::{AirlockReview, Held, Verdict};
 pub use citizens::{Access, Accesses, EnrolmentCode, HeldIn, OptOutState, Project};
+pub use copy::Copied;
 pub use disclosed::{Disclosure, Shown};
 pub use governance::{
     ApiToken, Application, ApplicationForm, Conditions, Decision, Grant, Item, Organization,

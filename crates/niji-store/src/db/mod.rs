@@ -592,6 +592,41 @@ impl Conn {
         Ok(self.one::<(i64,)>(sql, &[&table])?.0 > 0)
     }
 
+    /// The tables of the control plane, by name (not the migrations' own).
+    pub(crate) fn tables(&self) -> Result<Vec<String>, StoreError> {
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name"
+            }
+            Backend::Postgres => {
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() \
+                 AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations' ORDER BY table_name"
+            }
+            Backend::DuckDb => {
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' \
+                 AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations' ORDER BY table_name"
+            }
+        };
+        self.values(sql, &[])
+    }
+
+    /// A table's columns, in order.
+    pub(crate) fn columns(&self, table: &str) -> Result<Vec<String>, StoreError> {
+        let sql = match self.backend() {
+            Backend::Sqlite => "SELECT name FROM pragma_table_info($1) ORDER BY cid",
+            Backend::Postgres => {
+                "SELECT column_name FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position"
+            }
+            Backend::DuckDb => {
+                "SELECT column_name FROM information_schema.columns \
+                 WHERE table_schema = 'main' AND table_name = $1 ORDER BY ordinal_position"
+            }
+        };
+        self.values(sql, &[&table])
+    }
+
     /// Begins a transaction that holds the platform's writer lock until it
     /// commits or is dropped (rolled back). Inside another transaction of
     /// this connection it joins that one.

@@ -61,9 +61,18 @@ impl ToSql for Value {
                 Type::INT2 => i16::try_from(*v)?.to_sql(ty, out),
                 Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
                 Type::FLOAT8 => (*v as f64).to_sql(ty, out),
+                // SQLite's booleans, copied by `niji store migrate`.
+                Type::BOOL => (*v != 0).to_sql(ty, out),
                 _ => v.to_sql(ty, out),
             },
             Value::Real(v) => v.to_sql(ty, out),
+            // SQLite's timestamps and dates are text (see `super`).
+            Value::Text(s) if *ty == Type::TIMESTAMPTZ => super::parse_time_text(s)
+                .ok_or("a timestamp that does not parse")?
+                .to_sql(ty, out),
+            Value::Text(s) if *ty == Type::DATE => {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")?.to_sql(ty, out)
+            }
             Value::Text(s) => s.to_sql(ty, out),
             Value::Blob(b) => b.to_sql(ty, out),
             Value::Bool(b) => b.to_sql(ty, out),
