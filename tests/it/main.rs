@@ -21,5 +21,6 @@ mod link;
 mod load;
 mod log;
 mod release;
+mod servers;
 mod store;
 mod web;

@@ -123,7 +123,7 @@ pub(crate) async fn disable_account(
             .disable_account(&admin.account, &who, &body.reason)?)
     })
     .await?;
-    state.inner().sessions()?.close_account(&name, None);
+    crate::caller::close_sessions_of(&state, &name, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -142,7 +142,7 @@ async fn login(
 ) -> Result<Response, ApiError> {
     let password = SecretString::new(body.password);
     let account = crate::signin::authenticate(&state, body.name, password, peer, &headers).await?;
-    let (id, csrf) = state.inner().sessions()?.open(&account.name)?;
+    let (id, csrf) = crate::caller::open_session(&state, &account.name).await?;
     let cookie = session_cookie(&id, state.secure_cookies() || forwarded_tls(&headers));
     let body = LoggedIn {
         name: account.name,
@@ -176,7 +176,7 @@ async fn logout(
     _caller: Caller,
 ) -> Result<StatusCode, ApiError> {
     if let Some(id) = crate::caller::session_id(&headers) {
-        state.inner().sessions()?.close(&id);
+        crate::caller::close_session(&state, &id).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -204,10 +204,7 @@ async fn change_password(
     let changed = account.clone();
     blocking(move || Ok(inner.store()?.change_password(&changed, &new)?)).await?;
     let keep = crate::caller::session_id(&headers);
-    state
-        .inner()
-        .sessions()?
-        .close_account(&account.name, keep.as_deref());
+    crate::caller::close_sessions_of(&state, &account.name, keep.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

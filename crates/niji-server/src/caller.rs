@@ -10,8 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use niji_core::SecretString;
 use niji_store::Account;
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "niji_session";
@@ -26,30 +25,15 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 /// works for a working day at most.
 pub const SESSION_LONGEST: Duration = Duration::from_secs(12 * 60 * 60);
 
-/// A logged-in browser session. Kept in memory: a restart logs everyone
-/// out, which loses nothing.
+/// A logged-in browser session. Kept in the control-plane store (by the
+/// SHA-256 of its id), so that every server of the platform knows it; a
+/// restart logs no one out.
 #[derive(Debug, Clone)]
 pub struct Session {
     /// The account.
     pub account: String,
     /// The CSRF token its forms and scripts send back.
     pub csrf: String,
-    /// Last use.
-    pub seen: Instant,
-    /// When it was opened.
-    pub opened: Instant,
-}
-
-impl Session {
-    fn live(&self) -> bool {
-        self.seen.elapsed() < SESSION_IDLE && self.opened.elapsed() < SESSION_LONGEST
-    }
-}
-
-/// Sessions by the SHA-256 of their id: a memory dump shows no live id.
-#[derive(Default)]
-pub struct Sessions {
-    by_digest: HashMap<String, Session>,
 }
 
 pub(crate) fn digest(id: &str) -> String {
@@ -69,48 +53,47 @@ pub(crate) fn random_hex(bytes: usize) -> Result<String, ApiError> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-impl Sessions {
-    /// Opens a session; returns its id (for the cookie) and CSRF token.
-    pub fn open(&mut self, account: &str) -> Result<(String, String), ApiError> {
-        let (id, csrf) = (random_hex(32)?, random_hex(16)?);
-        self.by_digest.retain(|_, s| s.live());
-        let now = Instant::now();
-        self.by_digest.insert(
-            digest(&id),
-            Session {
-                account: account.to_owned(),
-                csrf: csrf.clone(),
-                seen: now,
-                opened: now,
-            },
-        );
-        Ok((id, csrf))
-    }
+/// Opens a session of `account`; its id (for the cookie) and CSRF token.
+pub(crate) async fn open_session(
+    state: &AppState,
+    account: &str,
+) -> Result<(String, String), ApiError> {
+    let (id, csrf) = (random_hex(32)?, random_hex(16)?);
+    let (inner, account, key, token) =
+        (state.inner(), account.to_owned(), digest(&id), csrf.clone());
+    crate::problem::blocking(move || {
+        Ok(inner.store_keeping_governance()?.open_session(
+            &key,
+            &account,
+            &token,
+            SESSION_IDLE,
+            SESSION_LONGEST,
+        )?)
+    })
+    .await?;
+    Ok((id, csrf))
+}
 
-    /// The session of an id, if it is live; marks it used.
-    pub fn touch(&mut self, id: &str) -> Option<Session> {
-        let key = digest(id);
-        let live = self.by_digest.get(&key).is_some_and(Session::live);
-        if !live {
-            self.by_digest.remove(&key);
-            return None;
-        }
-        let session = self.by_digest.get_mut(&key)?;
-        session.seen = Instant::now();
-        Some(session.clone())
-    }
+/// Ends the session of id `id`.
+pub(crate) async fn close_session(state: &AppState, id: &str) -> Result<(), ApiError> {
+    let (inner, key) = (state.inner(), digest(id));
+    crate::problem::blocking(move || Ok(inner.store_keeping_governance()?.close_session(&key)?))
+        .await
+}
 
-    /// Ends a session.
-    pub fn close(&mut self, id: &str) {
-        self.by_digest.remove(&digest(id));
-    }
-
-    /// Ends every session of `account` but the one of id `keep`.
-    pub fn close_account(&mut self, account: &str, keep: Option<&str>) {
-        let keep = keep.map(digest);
-        self.by_digest
-            .retain(|key, s| s.account != account || keep.as_ref() == Some(key));
-    }
+/// Ends every session of `account` but the one of id `keep`.
+pub(crate) async fn close_sessions_of(
+    state: &AppState,
+    account: &str,
+    keep: Option<&str>,
+) -> Result<(), ApiError> {
+    let (inner, account, keep) = (state.inner(), account.to_owned(), keep.map(digest));
+    crate::problem::blocking(move || {
+        Ok(inner
+            .store_keeping_governance()?
+            .close_sessions_of(&account, keep.as_deref())?)
+    })
+    .await
 }
 
 /// The value of cookie `name` in a request's cookies.
@@ -146,10 +129,29 @@ pub(crate) async fn session_of(
 ) -> Result<(Session, Account), ApiError> {
     let id = session_id(headers).ok_or(ApiError::Unauthenticated)?;
     let inner = state.inner();
-    let session = inner
-        .sessions()?
-        .touch(&id)
-        .ok_or(ApiError::Unauthenticated)?;
+    let key = digest(&id);
+    let reading = state.inner();
+    // Read beside the writer; the writer only records a use once a minute.
+    let record = crate::problem::blocking(move || {
+        let found =
+            reading.with_reader(|r| Ok(r.session(&key, SESSION_IDLE, SESSION_LONGEST)?))?;
+        match found {
+            Some(s) if s.seen_at < chrono::Utc::now() - chrono::Duration::seconds(60) => {
+                Ok(reading.store_keeping_governance()?.touch_session(
+                    &key,
+                    SESSION_IDLE,
+                    SESSION_LONGEST,
+                )?)
+            }
+            other => Ok(other),
+        }
+    })
+    .await?
+    .ok_or(ApiError::Unauthenticated)?;
+    let session = Session {
+        account: record.account,
+        csrf: record.csrf,
+    };
     if let Some(account) = inner.governance.account(&session.account) {
         return Ok((session, account));
     }
@@ -224,45 +226,5 @@ impl FromRequestParts<AppState> for Caller {
             account,
             project: None,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_session_ends_when_idle_or_too_old_however_used() {
-        let now = Instant::now();
-        let session = |seen: Instant, opened: Instant| Session {
-            account: "alice".into(),
-            csrf: String::new(),
-            seen,
-            opened,
-        };
-        assert!(session(now, now).live());
-        if let Some(idle) = now.checked_sub(SESSION_IDLE + Duration::from_secs(1)) {
-            assert!(!session(idle, idle).live());
-        }
-        if let Some(old) = now.checked_sub(SESSION_LONGEST + Duration::from_secs(1)) {
-            assert!(
-                !session(now, old).live(),
-                "used a moment ago, opened too long ago"
-            );
-        }
-    }
-
-    #[test]
-    fn an_account_s_sessions_end_together_but_one_kept() {
-        let mut sessions = Sessions::default();
-        let (a, _) = sessions.open("alice").unwrap();
-        let (b, _) = sessions.open("alice").unwrap();
-        let (c, _) = sessions.open("bob").unwrap();
-        sessions.close_account("alice", Some(&a));
-        assert!(sessions.touch(&a).is_some());
-        assert!(sessions.touch(&b).is_none());
-        assert!(sessions.touch(&c).is_some());
-        sessions.close_account("alice", None);
-        assert!(sessions.touch(&a).is_none());
     }
 }

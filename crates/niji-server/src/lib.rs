@@ -71,7 +71,7 @@ mod state;
 mod web;
 
 pub use auth::SourceSystem;
-pub use caller::{Caller, Session, Sessions};
+pub use caller::{Caller, Session};
 pub use error::{FhirError, Issue};
 pub use gate::Granted;
 pub use problem::ApiError;
@@ -90,6 +90,12 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 /// How often the server signs a checkpoint of the access log (when it grew).
 pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How often the server looks for governance changes other processes of
+/// the platform made (the store's governance count): a grant revoked or an
+/// account disabled on another server reaches this one's kept state
+/// within this.
+pub const GOVERNANCE_WATCH: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Serves [`router`] on `listener` until `shutdown` resolves; requests in
 /// flight then finish.
 pub async fn serve(
@@ -105,6 +111,28 @@ pub async fn serve(
             every.tick().await;
             if let Err(e) = log::issue(&ticker).await {
                 tracing::error!(error = %e, "issuing a checkpoint failed");
+            }
+        }
+    });
+    // What other processes of the platform change (another server, an
+    // operator's command) reaches what this one keeps within a tick.
+    let watcher = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(GOVERNANCE_WATCH);
+        let mut seen = None;
+        loop {
+            every.tick().await;
+            let inner = watcher.inner();
+            let read =
+                problem::blocking(move || inner.with_reader(|r| Ok(r.governance_generation()?)))
+                    .await;
+            match read {
+                Ok(now) if seen != Some(now) => {
+                    watcher.inner().governance.changed();
+                    seen = Some(now);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "reading the governance count failed"),
             }
         }
     });

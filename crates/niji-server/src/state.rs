@@ -17,8 +17,6 @@ pub(crate) struct Inner {
     pub store: Mutex<Store>,
     pub staging: StagingAccess,
     pub tokenizer: Tokenizer,
-    /// Browser sessions of the API and web pages.
-    pub sessions: Mutex<crate::caller::Sessions>,
     /// Failed logins per account and per address.
     pub throttle: Mutex<crate::signin::Throttle>,
     /// Approvals a grant needs.
@@ -144,15 +142,6 @@ impl Inner {
             None => Err(crate::problem::ApiError::Internal("no reader".into())),
         }
     }
-
-    /// The sessions.
-    pub fn sessions(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, crate::caller::Sessions>, crate::problem::ApiError> {
-        self.sessions
-            .lock()
-            .map_err(|_| crate::problem::ApiError::Internal("session lock poisoned".into()))
-    }
 }
 
 /// The staging store, opened for each use and closed after: DuckDB lets
@@ -202,7 +191,6 @@ impl AppState {
                     turn: Mutex::new(()),
                 },
                 tokenizer,
-                sessions: Mutex::default(),
                 throttle: Mutex::default(),
                 quorum: niji_store::governance::DEFAULT_QUORUM,
                 secure_cookies: false,

@@ -123,6 +123,9 @@ fn copy_table(
         )));
     }
     let list = columns.join(", ");
+    // What the target's own migrations put in (the governance count's row)
+    // gives way to the source's.
+    to.execute(&format!("DELETE FROM {table}"), &[])?;
     // Ordered by every column, so that pages neither skip nor repeat rows.
     let mut copied = 0u64;
     loop {

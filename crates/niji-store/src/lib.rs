@@ -55,6 +55,7 @@ pub mod migrate;
 pub mod numbers;
 mod reader;
 pub mod releases;
+pub mod sessions;
 pub mod sources;
 
 pub use accounts::Account;
@@ -72,6 +73,7 @@ pub use migrate::{AppliedMigration, Migration, MigrationSet};
 pub use numbers::{Earlier, NewNumber};
 pub use reader::Reader;
 pub use releases::{AuditEvent, NewEvent, NewRelease, Reidentification, ReleaseInfo};
+pub use sessions::SessionRecord;
 pub use sources::{CredentialRefusal, SourceClient};
 
 pub use db::{Backend, Location};

@@ -553,8 +553,11 @@ impl Store {
             .map_err(|e| StoreError::Crypto(e.to_string()))?;
         // Not itself an audit event: the log would grow with every
         // checkpoint, and a checkpoint would never be current.
+        // Another server may sign the same size at the same moment: its
+        // note is the same (Ed25519 signs deterministically), and one is kept.
         self.conn.execute(
-            "INSERT INTO log_checkpoints (size, root, note, verifier) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO log_checkpoints (size, root, note, verifier) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (size) DO NOTHING",
             &[&size, &root.to_vec(), &note, &key.verifier()],
         )?;
         self.latest_checkpoint()?

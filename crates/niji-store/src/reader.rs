@@ -24,7 +24,7 @@ use crate::{Store, StoreError};
 
 /// A read-only view of a store through a connection of its own.
 pub struct Reader {
-    store: Store,
+    pub(crate) store: Store,
 }
 
 impl std::fmt::Debug for Reader {

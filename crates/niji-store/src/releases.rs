@@ -551,6 +551,12 @@ pub(crate) fn audit_in(
     subject: &str,
     detail: &str,
 ) -> Result<(), StoreError> {
+    // A change of governance state raises the count every process checks
+    // what it keeps against; the ledger's debits and the airlock's steps
+    // change none of what is kept.
+    if !(kind.starts_with("dp.") || kind.starts_with("airlock.")) {
+        crate::sessions::governance_changed(conn)?;
+    }
     audit_for(conn, actor, kind, subject, detail, &[]).map(|_| ())
 }
 

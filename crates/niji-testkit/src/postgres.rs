@@ -284,6 +284,12 @@ impl TestStore {
                 url: None,
             });
         }
+        Self::on_postgres()
+    }
+
+    /// PostgreSQL, whatever `NIJI_TEST_BACKEND` says: for the tests that
+    /// are about several processes on one database.
+    pub fn on_postgres() -> io::Result<Self> {
         let cluster = Cluster::start()?;
         let url = cluster.create_database("niji")?;
         Ok(Self {

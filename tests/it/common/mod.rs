@@ -30,6 +30,15 @@ impl Env {
         }
     }
 
+    /// A fresh directory whose control plane is a PostgreSQL database of
+    /// its own, whatever `NIJI_TEST_BACKEND` says.
+    pub fn on_postgres() -> Self {
+        Self {
+            root: tempfile::tempdir().unwrap(),
+            store: niji_testkit::postgres::TestStore::on_postgres().unwrap(),
+        }
+    }
+
     /// A fresh directory that starts as a copy of the shared fixture
     /// `name`: `build` makes it in an `Env` of its own, once per build of
     /// the test binary and of `niji`, whichever test process asks first

@@ -207,7 +207,7 @@ async fn login(
         }
         Err(other) => return Err(other.into()),
     };
-    let (id, _csrf) = state.inner().sessions()?.open(&account.name)?;
+    let (id, _csrf) = crate::caller::open_session(&state, &account.name).await?;
     let mut response = see_other("/");
     let secure = state.secure_cookies() || forwarded_tls(&headers);
     set_cookie(&mut response, &session_cookie(&id, secure));
@@ -227,7 +227,7 @@ async fn logout(
     _posted: Posted<Empty>,
 ) -> Result<Response, PageError> {
     if let Some(id) = crate::caller::session_id(&headers) {
-        state.inner().sessions()?.close(&id);
+        crate::caller::close_session(&state, &id).await?;
     }
     let mut response = see_other("/login");
     set_cookie(

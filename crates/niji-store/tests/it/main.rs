@@ -8,6 +8,7 @@ mod governance;
 mod keystore;
 mod log;
 mod migrations;
+mod sessions;
 
 use niji_store::{Store, StoreError};
 use niji_testkit::postgres::TestStore;
