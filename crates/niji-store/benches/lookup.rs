@@ -1,12 +1,16 @@
-//! A person's lookup in the access log: `Store::accesses` (the per-person
-//! index brought up to date, then the first page of 50 rows read from the
-//! store) at 10⁶ persons and 10⁵ log entries, for 1,000 random persons.
-//! Prints p50, p99 and the worst, and what loading the index and writing
-//! the log took.
+//! The control plane's backends side by side: a person's lookup in the
+//! access log (`Store::accesses`: the per-person index brought up to date,
+//! then the first page of 50 rows read from the store) at 10⁶ persons and
+//! 10⁵ log entries, for 1,000 random persons; and audit appends per second,
+//! one event per commit and in group commits of 50. On DuckDB (the store
+//! of niji before SQLite), SQLite (the embedded default) and PostgreSQL 15
+//! (a throwaway cluster on loopback, started here), in one run.
 //!
 //! `cargo bench --workspace --bench lookup`. `NIJI_BENCH_PERSONS` and
-//! `NIJI_BENCH_ENTRIES` change the sizes. The store is built once under
-//! the target directory and reused while its sizes match.
+//! `NIJI_BENCH_ENTRIES` change the sizes, `NIJI_BENCH_BACKENDS` the
+//! backends (`duckdb,sqlite,postgres`). The DuckDB and SQLite stores are
+//! built once under the target directory and reused while their sizes
+//! match; PostgreSQL's is built each run.
 //!
 //! The log's shape: eight releases, each holding a different 60% of the
 //! persons; 99% of the entries are scoped to one or two releases (builds,
@@ -14,7 +18,8 @@
 //! three persons directly (opt-outs, re-identifications, row-level results).
 
 use niji_core::SecretString;
-use niji_store::{NewEvent, NewRelease, Store};
+use niji_store::{Location, NewEvent, NewRelease, Store};
+use niji_testkit::postgres::Cluster;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -51,10 +56,14 @@ fn member(p: u64, r: u64) -> bool {
     (p.wrapping_mul(2_654_435_761).wrapping_add(r * 97)) % 10 < 6
 }
 
-fn build(dir: &std::path::Path, persons: u64, entries: u64) -> (Duration, Duration) {
-    let _ = std::fs::remove_dir_all(dir);
+fn build(
+    dir: &std::path::Path,
+    location: &Location,
+    persons: u64,
+    entries: u64,
+) -> (Duration, Duration) {
     let passphrase = SecretString::new("bench-lookup-passphrase".into());
-    let mut store = Store::create(dir).unwrap();
+    let mut store = Store::open_with_at(dir, location, None).unwrap();
     store
         .initialize(
             &passphrase,
@@ -177,18 +186,56 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn main() {
-    let persons = env_or("NIJI_BENCH_PERSONS", 1_000_000);
-    let entries = env_or("NIJI_BENCH_ENTRIES", 100_000);
-    let dir =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("lookup-{persons}-{entries}"));
-    let built = if Store::exists(&dir) {
+/// One backend's figures.
+struct Figures {
+    backend: &'static str,
+    size: u64,
+    load: Duration,
+    p50: Duration,
+    p99: Duration,
+    worst: Duration,
+    rows: u64,
+    one: Duration,
+    group: f64,
+    built: Option<(Duration, Duration)>,
+}
+
+fn measure(backend: &'static str, persons: u64, entries: u64) -> Figures {
+    let cached = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("lookup-{backend}-{persons}-{entries}"));
+    let scratch = tempfile::tempdir().unwrap();
+    let mut cluster = None;
+    let (dir, location) = match backend {
+        "duckdb" => (
+            cached.clone(),
+            Location::DuckDb(cached.join(niji_store::LEGACY_STORE_FILE)),
+        ),
+        "sqlite" => (
+            cached.clone(),
+            Location::Sqlite(cached.join(niji_store::STORE_FILE)),
+        ),
+        "postgres" => {
+            let c = Cluster::start().unwrap();
+            let url = c.create_database("bench").unwrap();
+            cluster = Some(c);
+            (scratch.path().to_path_buf(), Location::Postgres(url))
+        }
+        other => panic!("NIJI_BENCH_BACKENDS: no backend {other}"),
+    };
+    let reusable = cluster.is_none() && cached.join(".complete").exists();
+    let built = if reusable {
         None
     } else {
-        eprintln!("building the store: {persons} persons, {entries} entries");
-        Some(build(&dir, persons, entries))
+        let _ = std::fs::remove_dir_all(&cached);
+        std::fs::create_dir_all(&dir).unwrap();
+        eprintln!("{backend}: building the store: {persons} persons, {entries} entries");
+        let built = build(&dir, &location, persons, entries);
+        if cluster.is_none() {
+            std::fs::write(cached.join(".complete"), "").unwrap();
+        }
+        Some(built)
     };
-    let store = Store::open(&dir).unwrap();
+    let store = Store::open_with_at(&dir, &location, None).unwrap();
     let size = store.log_size().unwrap();
     assert!(size >= entries, "the cached store is short: remove {dir:?}");
 
@@ -208,44 +255,80 @@ fn main() {
         rows += page.total;
     }
     times.sort();
-    let (p50, p99, worst) = (
-        quantile(&times, 0.5),
-        quantile(&times, 0.99),
-        *times.last().unwrap(),
-    );
-    println!(
-        "| persons | entries | index load | lookup p50 | lookup p99 | worst | entries per person (mean) |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    println!(
-        "| {persons} | {size} | {:.0} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
-        ms(load),
-        ms(p50),
-        ms(p99),
-        ms(worst),
-        rows / 1_000
-    );
-    if let Some((releases, log)) = built {
-        println!(
-            "built: {RELEASES} releases in {:.1} s; {entries} entries in {:.1} s ({:.0} entries/s, batches of {BATCH})",
-            releases.as_secs_f64(),
-            log.as_secs_f64(),
-            entries as f64 / log.as_secs_f64()
-        );
-    }
     // One event per commit, as a request writes it alone (the server's
     // group commit with no one to share it): the head kept between commits.
     let one = commits(&store);
-    println!("one event per commit: {:.2} ms (mean of 200)", ms(one));
     let group = grouped(&store);
-    println!("group commits of 50 events: {group:.0} events/s");
+    drop(store);
+    drop(cluster);
+    Figures {
+        backend,
+        size,
+        load,
+        p50: quantile(&times, 0.5),
+        p99: quantile(&times, 0.99),
+        worst: *times.last().unwrap(),
+        rows: rows / 1_000,
+        one,
+        group,
+        built,
+    }
+}
+
+fn main() {
+    let persons = env_or("NIJI_BENCH_PERSONS", 1_000_000);
+    let entries = env_or("NIJI_BENCH_ENTRIES", 100_000);
+    let backends =
+        std::env::var("NIJI_BENCH_BACKENDS").unwrap_or_else(|_| "duckdb,sqlite,postgres".into());
+    let figures: Vec<Figures> = backends
+        .split(',')
+        .map(|b| match b.trim() {
+            "duckdb" => measure("duckdb", persons, entries),
+            "sqlite" => measure("sqlite", persons, entries),
+            "postgres" => measure("postgres", persons, entries),
+            other => panic!("NIJI_BENCH_BACKENDS: no backend {other}"),
+        })
+        .collect();
     println!(
-        "{{\"bench\":\"lookup\",\"persons\":{persons},\"entries\":{size},\"load_ms\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"one_commit_ms\":{:.3},\"appends_per_s_single\":{:.0},\"appends_per_s_grouped\":{group:.0}}}",
-        ms(load),
-        ms(p50),
-        ms(p99),
-        ms(worst),
-        ms(one),
-        1.0 / one.as_secs_f64()
+        "| backend | persons | entries | index load | lookup p50 | lookup p99 | worst | entries per person (mean) | one event per commit | appends/s, single | appends/s, groups of 50 |"
     );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for f in &figures {
+        println!(
+            "| {} | {persons} | {} | {:.0} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {:.2} ms | {:.0} | {:.0} |",
+            f.backend,
+            f.size,
+            ms(f.load),
+            ms(f.p50),
+            ms(f.p99),
+            ms(f.worst),
+            f.rows,
+            ms(f.one),
+            1.0 / f.one.as_secs_f64(),
+            f.group
+        );
+    }
+    for f in &figures {
+        if let Some((releases, log)) = f.built {
+            println!(
+                "{}: built {RELEASES} releases in {:.1} s; {entries} entries in {:.1} s ({:.0} entries/s, batches of {BATCH})",
+                f.backend,
+                releases.as_secs_f64(),
+                log.as_secs_f64(),
+                entries as f64 / log.as_secs_f64()
+            );
+        }
+        println!(
+            "{{\"bench\":\"lookup\",\"backend\":\"{}\",\"persons\":{persons},\"entries\":{},\"load_ms\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"one_commit_ms\":{:.3},\"appends_per_s_single\":{:.0},\"appends_per_s_grouped\":{:.0}}}",
+            f.backend,
+            f.size,
+            ms(f.load),
+            ms(f.p50),
+            ms(f.p99),
+            ms(f.worst),
+            ms(f.one),
+            1.0 / f.one.as_secs_f64(),
+            f.group
+        );
+    }
 }
