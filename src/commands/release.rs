@@ -8,6 +8,7 @@ use crate::cli::{
 use crate::secrets::{self, Ask};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use niji_audit::event::EventKind;
 use niji_core::Config;
 use niji_deid::build::{self, Built, Request, Step};
 use niji_deid::policy::{Policy, Tier};
@@ -509,7 +510,7 @@ fn export(config: &Config, args: &ReleaseExportArgs) -> anyhow::Result<()> {
     };
     store.audit(
         &operator(),
-        "release.export",
+        EventKind::ReleaseExport,
         &info.name,
         &format!("{} tables as {format}", files.len()),
     )?;
@@ -624,7 +625,7 @@ fn admin_login(store: &Store, name: &str) -> anyhow::Result<Account> {
         None => {
             store.audit(
                 name,
-                "login.failed",
+                EventKind::LoginFailed,
                 "reidentification",
                 "wrong account or password",
             )?;
@@ -719,7 +720,7 @@ fn approve(config: &Config, args: &ReidentifyApproveArgs) -> anyhow::Result<()> 
     // the step, and no one else's does.
     store.audit_persons(
         &admin.name,
-        "reidentification.result",
+        EventKind::ReidentificationResult,
         &info.name,
         &format!("request {}: {} source records", request.id, records.len()),
         person.as_slice(),

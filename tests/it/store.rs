@@ -5,6 +5,7 @@
 //! is refused with nothing written.
 
 use crate::common::*;
+use niji_audit::event::EventKind;
 use niji_core::{Role, SecretString};
 use niji_store::{Location, Store};
 use niji_testkit::postgres::Cluster;
@@ -58,7 +59,7 @@ fn a_duckdb_platform_moves_to_sqlite_with_its_log() {
             store
                 .audit(
                     "hanako",
-                    "analysis.query",
+                    EventKind::AnalysisQuery,
                     "project 1",
                     &format!("query {i}"),
                 )
@@ -105,7 +106,7 @@ fn a_duckdb_platform_moves_to_sqlite_with_its_log() {
             .is_some()
     );
     // New events number on from the copied ones.
-    store.audit("admin", "test.after", "x", "").unwrap();
+    store.audit("admin", EventKind::Login, "x", "").unwrap();
     assert_eq!(store.verify_log().unwrap(), before.0 + 1);
 }
 
@@ -137,7 +138,7 @@ fn a_platform_moves_to_postgres_once_and_a_bad_target_changes_nothing() {
     assert_eq!(accounts(&env, Some(&url)), before_accounts);
     // A server-side write on PostgreSQL continues the same log.
     let on_pg = Store::open_in(&env.data(), Some(&url)).unwrap();
-    on_pg.audit("admin", "test.after", "x", "").unwrap();
+    on_pg.audit("admin", EventKind::Login, "x", "").unwrap();
     assert_eq!(on_pg.verify_log().unwrap(), before.0 + 1);
     drop(on_pg);
 

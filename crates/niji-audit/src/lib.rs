@@ -45,6 +45,7 @@ merkle::verify_inclusion(1, 3, &merkle::leaf_hash(b"second"), &proof, &root)?;
 #![deny(missing_docs)]
 
 pub mod entry;
+pub mod event;
 pub mod index;
 pub mod merkle;
 pub mod note;

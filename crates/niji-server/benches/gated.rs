@@ -251,7 +251,14 @@ fn store_parts(dir: &Path, token: &str, project: i64) {
             store.release("bench").unwrap();
         }),
         ("audit (durable)", &|| {
-            store.audit("alice", "bench", "project", "{}").unwrap();
+            store
+                .audit(
+                    "alice",
+                    niji_audit::event::EventKind::AnalysisQuery,
+                    "project 1",
+                    "{}",
+                )
+                .unwrap();
         }),
     ];
     for (name, f) in rows {

@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
+use niji_audit::event::EventKind;
 use niji_query::{Cell, Control, Kind, Limits, Outcome, QueryError, RuleSet, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -248,9 +249,9 @@ fn run_query(
         }
     };
     let kind = if outcome.is_ok() {
-        "analysis.query"
+        EventKind::AnalysisQuery
     } else {
-        "analysis.refused"
+        EventKind::AnalysisRefused
     };
     // Log before release: no audit event, no result. Requests finishing
     // together share one commit (crate::audit).
@@ -540,7 +541,7 @@ async fn fetch_result(
                 // Log before release, as for a query.
                 store.audit(
                     granted.account(),
-                    "analysis.fetch",
+                    EventKind::AnalysisFetch,
                     &format!("project {}", held.grant_id),
                     &json!({ "result": id, "sql": held.sql }).to_string(),
                 )?;

@@ -10,6 +10,7 @@
 
 use crate::problem::ApiError;
 use crate::state::Inner;
+use niji_audit::event::EventKind;
 use niji_store::NewEvent;
 use std::sync::mpsc::{SyncSender, TryRecvError, sync_channel};
 
@@ -18,7 +19,7 @@ pub(crate) struct Event {
     /// Who acted.
     pub actor: String,
     /// What happened.
-    pub kind: String,
+    pub kind: EventKind,
     /// What it concerns (`project N`, …).
     pub subject: String,
     /// Details (never personal data).
@@ -27,10 +28,10 @@ pub(crate) struct Event {
 
 impl Event {
     /// An event of an analysis request on `granted`'s project.
-    pub(crate) fn of(granted: &crate::gate::Granted, kind: &str, detail: String) -> Event {
+    pub(crate) fn of(granted: &crate::gate::Granted, kind: EventKind, detail: String) -> Event {
         Event {
             actor: granted.account().to_owned(),
-            kind: kind.to_owned(),
+            kind,
             subject: format!("project {}", granted.grant().id),
             detail,
         }
@@ -88,7 +89,7 @@ pub(crate) fn log(inner: &Inner, event: Event) -> Result<u64, ApiError> {
             .iter()
             .map(|(e, _)| NewEvent {
                 actor: &e.actor,
-                kind: &e.kind,
+                kind: e.kind,
                 subject: &e.subject,
                 detail: &e.detail,
                 persons: &[],
@@ -140,7 +141,7 @@ mod tests {
                         .map(|i| {
                             let event = Event {
                                 actor: format!("thread-{t}"),
-                                kind: "analysis.query".into(),
+                                kind: EventKind::AnalysisQuery,
                                 subject: "project 1".into(),
                                 detail: format!("{{\"n\":{i}}}"),
                             };

@@ -30,6 +30,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
+use niji_audit::event::EventKind;
 use niji_core::{Role, SecretString};
 use niji_store::{Access, Accesses, Account, OptOutState};
 use serde::{Deserialize, Serialize};
@@ -303,22 +304,27 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 pub(crate) fn what(t: &Catalogue, a: &Access) -> String {
     let release = a.releases.join(", ");
     let project = a.project.as_ref().map_or("", |p| p.title.as_str());
-    let key = match a.kind.as_str() {
-        "release.build" => "me.what.release_build",
-        "grant.create" => "me.what.grant",
-        "analysis.rows" if a.direct => "me.what.row_shown",
-        "analysis.query" | "analysis.dp" | "analysis.rows" | "analysis.fetch" => "me.what.query",
-        "analysis.refused" | "analysis.denied" => "me.what.refused",
-        "analysis.cancel" => "me.what.cancelled",
-        "dp.debit" => "me.what.dp_debit",
-        "airlock.hold" => "me.what.held",
-        "airlock.review" => "me.what.reviewed",
-        "grant.revoke" => "me.what.grant_revoked",
-        "token.create" | "token.revoke" => "me.what.token",
-        "reidentification.result" => "me.what.reidentified",
-        "opt-out" => "me.what.opt_out",
-        "opt-out.withdraw" => "me.what.opt_out_withdrawn",
-        "citizen.enrol" => "me.what.enrolled",
+    use EventKind as K;
+    // A kind an older niji wrote and this one does not know reads as
+    // "other".
+    let key = match EventKind::parse(&a.kind) {
+        Some(K::ReleaseBuild) => "me.what.release_build",
+        Some(K::GrantCreate) => "me.what.grant",
+        Some(K::AnalysisRows) if a.direct => "me.what.row_shown",
+        Some(K::AnalysisQuery | K::AnalysisDp | K::AnalysisRows | K::AnalysisFetch) => {
+            "me.what.query"
+        }
+        Some(K::AnalysisRefused | K::AnalysisDenied) => "me.what.refused",
+        Some(K::AnalysisCancel) => "me.what.cancelled",
+        Some(K::DpDebit) => "me.what.dp_debit",
+        Some(K::AirlockHold) => "me.what.held",
+        Some(K::AirlockReview) => "me.what.reviewed",
+        Some(K::GrantRevoke) => "me.what.grant_revoked",
+        Some(K::TokenCreate | K::TokenRevoke) => "me.what.token",
+        Some(K::ReidentificationResult) => "me.what.reidentified",
+        Some(K::OptOut) => "me.what.opt_out",
+        Some(K::OptOutWithdraw) => "me.what.opt_out_withdrawn",
+        Some(K::CitizenEnrol) => "me.what.enrolled",
         _ if a.project.is_some() => "me.what.project_other",
         _ => "me.what.other",
     };

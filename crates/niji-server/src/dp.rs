@@ -14,6 +14,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
 use axum::{Json, Router, routing::get, routing::post};
+use niji_audit::event::EventKind;
 use niji_dp::{DpError, DpQuery, GroupKey, KeySets, Measure, Prepared, Rows};
 use niji_query::{Control, Limits};
 use serde::{Deserialize, Serialize};
@@ -186,9 +187,9 @@ async fn dp_query(
             "reason": outcome.as_ref().err().map(|e| e.to_string()),
         });
         let kind = if outcome.is_ok() {
-            "analysis.dp"
+            EventKind::AnalysisDp
         } else {
-            "analysis.refused"
+            EventKind::AnalysisRefused
         };
         crate::audit::log(
             &inner,

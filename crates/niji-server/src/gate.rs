@@ -17,6 +17,7 @@ use crate::problem::{ApiError, blocking};
 use crate::state::{AppState, Inner};
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
+use niji_audit::event::EventKind;
 use niji_core::Role;
 use niji_query::{Analysis, GrantedTable, Limits, Pool};
 use niji_store::{Grant, Store};
@@ -64,7 +65,7 @@ impl Granted {
 fn refuse(store: &Store, who: &str, project: i64, reason: String) -> ApiError {
     if let Err(e) = store.audit(
         who,
-        "analysis.denied",
+        EventKind::AnalysisDenied,
         &format!("project {project}"),
         &reason,
     ) {

@@ -26,6 +26,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header::LOCATION};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
+use niji_audit::event::EventKind;
 use niji_query::Control;
 use serde::Serialize;
 use serde_json::json;
@@ -365,7 +366,7 @@ async fn result(
             if answered {
                 // Log before release, as for the request itself.
                 let detail = json!({ "project": job.project, "job": job.id, "kind": job.kind });
-                audit(&state, granted, "analysis.fetch", detail).await?;
+                audit(&state, granted, EventKind::AnalysisFetch, detail).await?;
             }
             let ended = job
                 .ended
@@ -397,7 +398,7 @@ async fn cancel(
         "project": job.project, "job": job.id, "kind": job.kind,
         "action": if running { "cancel" } else { "forget" },
     });
-    audit(&state, granted, "analysis.cancel", detail).await?;
+    audit(&state, granted, EventKind::AnalysisCancel, detail).await?;
     Ok(Json(job.view()?))
 }
 
@@ -405,7 +406,7 @@ async fn cancel(
 async fn audit(
     state: &AppState,
     granted: Granted,
-    kind: &'static str,
+    kind: EventKind,
     detail: serde_json::Value,
 ) -> Result<(), ApiError> {
     let inner = state.inner();

@@ -25,6 +25,7 @@
 use crate::problem::{ApiError, blocking};
 use crate::state::AppState;
 use axum::http::HeaderMap;
+use niji_audit::event::EventKind;
 use niji_core::SecretString;
 use niji_store::Account;
 use std::collections::HashMap;
@@ -267,7 +268,7 @@ pub(crate) async fn authenticate(
     blocking(move || {
         Ok(audit
             .store_keeping_governance()?
-            .audit(&actor, "login", "api", "logged in")?)
+            .audit(&actor, EventKind::Login, "api", "logged in")?)
     })
     .await?;
     Ok(account)
@@ -292,7 +293,7 @@ pub(crate) async fn check_password(
     let reserved = reserve(state, &key, address).await?;
     if let Err(refusal) = reserved {
         let known = valid && known(state, &name).await?;
-        log_failure(state, &key, known, address, "login.throttled").await?;
+        log_failure(state, &key, known, address, EventKind::LoginThrottled).await?;
         return Err(match refusal {
             Refusal::Wait(wait) => ApiError::TooMany(Some(wait)),
             Refusal::Address | Refusal::Busy => ApiError::TooMany(None),
@@ -329,7 +330,14 @@ pub(crate) async fn check_password(
     match checked? {
         Ok(account) => Ok(account),
         Err(known_name) => {
-            log_failure(state, &key, known_name.is_some(), address, "login.failed").await?;
+            log_failure(
+                state,
+                &key,
+                known_name.is_some(),
+                address,
+                EventKind::LoginFailed,
+            )
+            .await?;
             Err(ApiError::Unauthenticated)
         }
     }
@@ -370,15 +378,17 @@ async fn log_failure(
     name: &str,
     known: bool,
     address: IpAddr,
-    kind: &'static str,
+    kind: EventKind,
 ) -> Result<(), ApiError> {
     let actor = if known { name } else { UNKNOWN_ACTOR };
     let Some(count) = throttle(&state.inner())?.count_for_log(name, address) else {
         return Ok(());
     };
     let detail = match (kind, count) {
-        ("login.throttled", 1) => "too many failed sign-ins".to_owned(),
-        ("login.throttled", n) => format!("too many failed sign-ins ({n} refused in 15 minutes)"),
+        (EventKind::LoginThrottled, 1) => "too many failed sign-ins".to_owned(),
+        (EventKind::LoginThrottled, n) => {
+            format!("too many failed sign-ins ({n} refused in 15 minutes)")
+        }
         (_, 1) => "wrong account or password".to_owned(),
         (_, n) => format!("wrong account or password ({n} failures in 15 minutes)"),
     };

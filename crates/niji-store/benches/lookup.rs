@@ -17,6 +17,7 @@
 //! grants, queries: what a national service logs most), 1% name one to
 //! three persons directly (opt-outs, re-identifications, row-level results).
 
+use niji_audit::event::EventKind;
 use niji_core::SecretString;
 use niji_store::{Location, NewEvent, NewRelease, Store};
 use niji_testkit::postgres::Cluster;
@@ -102,7 +103,7 @@ fn build(
     let mut written = store.log_size().unwrap();
     while written < entries {
         let n = BATCH.min((entries - written) as usize);
-        let specs: Vec<(String, &str, String, Vec<i64>)> = (0..n)
+        let specs: Vec<(String, EventKind, String, Vec<i64>)> = (0..n)
             .map(|_| {
                 let roll = numbers.next() % 100;
                 if roll == 0 {
@@ -112,7 +113,7 @@ fn build(
                         .collect();
                     (
                         "admin".into(),
-                        "reidentification.result",
+                        EventKind::ReidentificationResult,
                         "person".into(),
                         persons,
                     )
@@ -120,7 +121,7 @@ fn build(
                     let r = numbers.next() % RELEASES;
                     (
                         "researcher".into(),
-                        "release.query",
+                        EventKind::ReleaseQuery,
                         release_name(r),
                         Vec::new(),
                     )
@@ -131,7 +132,7 @@ fn build(
             .iter()
             .map(|(actor, kind, subject, persons)| NewEvent {
                 actor,
-                kind,
+                kind: *kind,
                 subject,
                 detail: "{\"sql\":\"SELECT count(*) FROM claims GROUP BY month\"}",
                 persons,
@@ -150,7 +151,7 @@ fn commits(store: &Store) -> Duration {
     for n in 0..200 {
         let detail = format!("{{\"n\":{n}}}");
         store
-            .audit("researcher", "analysis.query", "project 1", &detail)
+            .audit("researcher", EventKind::AnalysisQuery, "project 1", &detail)
             .unwrap();
     }
     started.elapsed() / 200
@@ -165,7 +166,7 @@ fn grouped(store: &Store) -> f64 {
         .iter()
         .map(|detail| NewEvent {
             actor: "researcher",
-            kind: "analysis.query",
+            kind: EventKind::AnalysisQuery,
             subject: "project 1",
             detail,
             persons: &[],

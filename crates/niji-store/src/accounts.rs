@@ -9,6 +9,7 @@ use crate::db::{Conn, stamp};
 use crate::{Store, StoreError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Utc};
+use niji_audit::event::EventKind;
 use niji_core::{Role, SecretString};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -242,7 +243,7 @@ impl Store {
             "INSERT INTO disabled_accounts (account, disabled_by, reason) VALUES ($1, $2, $3)",
             &[&name, &admin.name, &reason],
         )?;
-        crate::releases::audit_in(&tx, &admin.name, "account.disable", name, reason)?;
+        crate::releases::audit_in(&tx, &admin.name, EventKind::AccountDisable, name, reason)?;
         tx.commit()?;
         Ok(())
     }
@@ -260,7 +261,7 @@ impl Store {
         crate::releases::audit_in(
             &tx,
             &account.name,
-            "account.password",
+            EventKind::AccountPassword,
             &account.name,
             "changed",
         )?;

@@ -9,6 +9,7 @@
 
 use crate::{Account, Store, StoreError};
 use chrono::{DateTime, Utc};
+use niji_audit::event::EventKind;
 use niji_core::Role;
 
 /// Releases a held result needs.
@@ -84,7 +85,7 @@ impl Store {
         crate::releases::audit_in(
             &tx,
             author,
-            "airlock.hold",
+            EventKind::AirlockHold,
             &format!("project {grant_id}"),
             &format!("result {id}"),
         )?;
@@ -220,19 +221,24 @@ impl Store {
             &[&id, &reviewer.name, &decision, &comment],
         )?;
         let subject = format!("result {id}");
-        crate::releases::audit_in(&tx, &reviewer.name, "airlock.review", &subject, decision)?;
-        if status != "held" {
+        crate::releases::audit_in(
+            &tx,
+            &reviewer.name,
+            EventKind::AirlockReview,
+            &subject,
+            decision,
+        )?;
+        let decided = match status {
+            "released" => Some(EventKind::AirlockReleased),
+            "rejected" => Some(EventKind::AirlockRejected),
+            _ => None,
+        };
+        if let Some(kind) = decided {
             tx.execute(
                 "UPDATE airlock SET status = $1, decided_at = $2 WHERE id = $3",
                 &[&status, &Utc::now(), &id],
             )?;
-            crate::releases::audit_in(
-                &tx,
-                &reviewer.name,
-                &format!("airlock.{status}"),
-                &subject,
-                "",
-            )?;
+            crate::releases::audit_in(&tx, &reviewer.name, kind, &subject, "")?;
         }
         tx.commit()?;
         self.held(id)

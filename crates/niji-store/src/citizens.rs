@@ -6,6 +6,7 @@ use crate::accounts::{self, Account};
 use crate::db::stamp;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
+use niji_audit::event::EventKind;
 use niji_audit::index::Found;
 use niji_audit::note::LogKey;
 use niji_audit::receipt::Receipt;
@@ -169,7 +170,7 @@ impl Store {
         crate::releases::audit_in(
             &tx,
             &admin.name,
-            "citizen.code",
+            EventKind::CitizenCode,
             "enrolment",
             &format!("an enrolment code was issued, valid {CODE_VALID_DAYS} days"),
         )?;
@@ -270,7 +271,7 @@ impl Store {
         crate::releases::audit_for(
             &tx,
             name,
-            "citizen.enrol",
+            EventKind::CitizenEnrol,
             "person",
             "a citizen enrolled in the access portal",
             persons,

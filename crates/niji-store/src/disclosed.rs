@@ -5,6 +5,7 @@
 
 use crate::db::{Conn, Param};
 use crate::{Store, StoreError};
+use niji_audit::event::EventKind;
 use std::collections::BTreeMap;
 
 /// One recorded disclosure.
@@ -53,7 +54,7 @@ impl Store {
         let index = crate::releases::audit_for(
             &tx,
             account,
-            "analysis.rows",
+            EventKind::AnalysisRows,
             &format!("project {grant_id}"),
             &format!("{} pseudonyms", distinct.len()),
             &persons,

@@ -22,6 +22,7 @@
 use crate::db::{Conn, Row, Value};
 use crate::{Account, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
+use niji_audit::event::EventKind;
 use niji_core::Role;
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -264,7 +265,13 @@ pub(crate) fn join_in(
          ON CONFLICT (account) DO UPDATE SET organization_id = excluded.organization_id",
         &[&account, &id],
     )?;
-    crate::releases::audit_in(conn, actor, "organization.member", organization, account)?;
+    crate::releases::audit_in(
+        conn,
+        actor,
+        EventKind::OrganizationMember,
+        organization,
+        account,
+    )?;
     Ok(())
 }
 
@@ -372,7 +379,7 @@ impl Store {
         crate::releases::audit_in(
             &tx,
             actor,
-            "organization.create",
+            EventKind::OrganizationCreate,
             name,
             if certified {
                 "certified"
@@ -440,9 +447,9 @@ impl Store {
             return Err(refused(format!("no organization `{name}`")));
         }
         let kind = if certified {
-            "organization.certify"
+            EventKind::OrganizationCertify
         } else {
-            "organization.decertify"
+            EventKind::OrganizationDecertify
         };
         crate::releases::audit_in(&tx, actor, kind, name, "")?;
         tx.commit()?;
@@ -547,7 +554,7 @@ impl Store {
         crate::releases::audit_in(
             &tx,
             &researcher.name,
-            "application.create",
+            EventKind::ApplicationCreate,
             &format!("application {id}"),
             &form.title,
         )?;
@@ -613,7 +620,7 @@ impl Store {
         crate::releases::audit_in(
             &tx,
             &researcher.name,
-            "application.edit",
+            EventKind::ApplicationEdit,
             &format!("application {id}"),
             &form.title,
         )?;
@@ -667,7 +674,7 @@ impl Store {
         crate::releases::audit_in(
             &tx,
             &researcher.name,
-            "application.submit",
+            EventKind::ApplicationSubmit,
             &format!("application {id}"),
             &app.form.purpose,
         )?;
@@ -695,7 +702,7 @@ impl Store {
         crate::releases::audit_in(
             &tx,
             &researcher.name,
-            "application.withdraw",
+            EventKind::ApplicationWithdraw,
             &format!("application {id}"),
             "",
         )?;
@@ -872,7 +879,7 @@ impl Store {
         crate::releases::audit_in(
             &tx,
             &reviewer.name,
-            "application.review",
+            EventKind::ApplicationReview,
             &subject,
             decision.as_str(),
         )?;
@@ -920,7 +927,7 @@ impl Store {
             crate::releases::audit_in(
                 &tx,
                 &reviewer.name,
-                "grant.create",
+                EventKind::GrantCreate,
                 &format!("grant {gid}"),
                 &subject,
             )?;
@@ -1094,7 +1101,7 @@ impl Store {
             crate::releases::audit_in(
                 &tx,
                 &actor.name,
-                "grant.revoke.request",
+                EventKind::GrantRevokeRequest,
                 &format!("grant {id}"),
                 reason,
             )?;
@@ -1112,7 +1119,7 @@ impl Store {
             crate::releases::audit_in(
                 &tx,
                 &actor.name,
-                "grant.revoke",
+                EventKind::GrantRevoke,
                 &format!("grant {id}"),
                 reason,
             )?;
@@ -1288,7 +1295,7 @@ impl Store {
         crate::releases::audit_in(
             &tx,
             &holder.name,
-            "token.create",
+            EventKind::TokenCreate,
             &format!("grant {grant_id}"),
             &token_id,
         )?;
@@ -1351,7 +1358,7 @@ impl Store {
         crate::releases::audit_in(
             &tx,
             &actor.name,
-            "token.revoke",
+            EventKind::TokenRevoke,
             &format!("grant {}", token.grant_id),
             token_id,
         )?;

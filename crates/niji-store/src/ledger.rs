@@ -5,6 +5,7 @@
 
 use crate::db::Conn;
 use crate::{Store, StoreError};
+use niji_audit::event::EventKind;
 
 /// A project's budget.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,7 +68,7 @@ impl Store {
         crate::releases::audit_in(
             &tx,
             account,
-            "dp.debit",
+            EventKind::DpDebit,
             &format!("project {grant_id}"),
             &format!("rho {rho}"),
         )?;

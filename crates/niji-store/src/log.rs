@@ -8,6 +8,7 @@ use crate::db::{Conn, Value, stamp};
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use niji_audit::entry::{Entry, commitment};
+use niji_audit::event::EventKind;
 use niji_audit::index::PersonIndex;
 use niji_audit::merkle::{self, Hash, MemoryTree, ProofError, Subtrees};
 use niji_audit::note::{Checkpoint, LogKey};
@@ -116,7 +117,7 @@ pub(crate) fn size(conn: &Conn) -> Result<u64, StoreError> {
 /// never removed, so the set is final then, and a batch need not read it.
 fn releases_of(
     conn: &Conn,
-    kind: &str,
+    concerns_its_release: bool,
     subject: &str,
     known: &mut HashMap<i64, Vec<i64>>,
 ) -> Result<Vec<i64>, StoreError> {
@@ -136,7 +137,7 @@ fn releases_of(
             known.insert(grant, ids.clone());
         }
         ids
-    } else if kind.starts_with("release.") {
+    } else if concerns_its_release {
         conn.values(
             "SELECT release_id FROM releases WHERE name = $1",
             &[&subject],
@@ -198,8 +199,31 @@ pub(crate) struct Written<'a> {
     pub id: i64,
     /// `occurred_at` as the store renders it.
     pub at: String,
-    /// The event.
-    pub event: crate::NewEvent<'a>,
+    /// Who acted.
+    pub actor: &'a str,
+    /// Its kind's name: an [`EventKind`]'s, or one an older niji wrote.
+    pub kind: &'a str,
+    /// What it concerns.
+    pub subject: &'a str,
+    /// Details.
+    pub detail: &'a str,
+    /// The person keys it names by commitment.
+    pub persons: &'a [i64],
+}
+
+impl<'a> Written<'a> {
+    /// A new event as written with row `id` at `at`.
+    pub(crate) fn new(id: i64, at: String, e: &crate::NewEvent<'a>) -> Self {
+        Self {
+            id,
+            at,
+            actor: e.actor,
+            kind: e.kind.as_str(),
+            subject: e.subject,
+            detail: e.detail,
+            persons: e.persons,
+        }
+    }
 }
 
 /// Batches up to this many events are written with prepared inserts.
@@ -290,11 +314,18 @@ fn append_from(
     let mut indices = Vec::with_capacity(events.len());
     for (k, e) in events.iter().enumerate() {
         let index = start + k as u64;
-        let (id, at, e) = (e.id, &e.at, &e.event);
+        let (id, at) = (e.id, &e.at);
         let releases = match scopes.entry((e.kind, e.subject)) {
             std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
             std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(releases_of(conn, e.kind, e.subject, &mut grant_releases)?)
+                // A release's own events are the `release.` ones
+                // (`EventKind::concerns_its_release`), by an older niji too.
+                slot.insert(releases_of(
+                    conn,
+                    e.kind.starts_with("release."),
+                    e.subject,
+                    &mut grant_releases,
+                )?)
             }
         };
         scoped.extend(releases.iter().map(|release| (index, *release)));
@@ -406,13 +437,11 @@ pub(crate) fn catch_up(conn: &Conn) -> Result<u64, StoreError> {
         .map(|(id, at, actor, kind, subject, detail)| Written {
             id: *id,
             at: stamp(at),
-            event: crate::NewEvent {
-                actor,
-                kind,
-                subject,
-                detail,
-                persons: &[],
-            },
+            actor,
+            kind,
+            subject,
+            detail,
+            persons: &[],
         })
         .collect();
     if events.is_empty() {
@@ -682,7 +711,9 @@ pub(crate) fn index_catch_up(conn: &Conn) -> Result<(), StoreError> {
         )?;
         let mut known = HashMap::new();
         for (idx, kind, subject) in leaves {
-            for release in releases_of(&tx, &kind, &subject, &mut known)? {
+            // Read back as written, by an older niji too: a release's own
+            // events are the `release.` ones.
+            for release in releases_of(&tx, kind.starts_with("release."), &subject, &mut known)? {
                 tx.execute(
                     "INSERT INTO log_scopes (idx, release_id) VALUES ($1, $2)",
                     &[&idx, &release],
@@ -747,8 +778,13 @@ pub(crate) fn refresh(conn: &Conn, index: &mut PersonIndex) -> Result<(), StoreE
     // The queries of each project, for the count a person's view shows.
     let queries: Vec<(u64, String)> = conn.all(
         "SELECT l.idx, e.subject FROM log_leaves l JOIN audit_events e ON e.id = l.event_id \
-         WHERE l.idx >= $1 AND l.idx < $2 AND e.kind IN ('analysis.query', 'analysis.dp')",
-        &[&from, &to],
+         WHERE l.idx >= $1 AND l.idx < $2 AND e.kind IN ($3, $4)",
+        &[
+            &from,
+            &to,
+            &EventKind::AnalysisQuery.as_str(),
+            &EventKind::AnalysisDp.as_str(),
+        ],
     )?;
     for (idx, subject) in queries {
         if let Some(project) = crate::citizens::project_id(&subject) {

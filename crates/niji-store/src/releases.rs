@@ -6,6 +6,7 @@ use crate::db::{Conn, Row, Value, stamp};
 use crate::keystore::{Keystore, open_in};
 use crate::{Account, Store, StoreError};
 use chrono::{DateTime, Utc};
+use niji_audit::event::EventKind;
 use niji_core::Role;
 use ring::aead::{Aad, NONCE_LEN, Nonce};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -187,7 +188,7 @@ impl Store {
         audit_in(
             &tx,
             r.built_by,
-            "release.build",
+            EventKind::ReleaseBuild,
             r.name,
             &format!(
                 "tier {}, {} persons, policy sha256 {}",
@@ -284,7 +285,7 @@ impl Store {
             audit_for(
                 &tx,
                 actor,
-                "opt-out",
+                EventKind::OptOut,
                 "person",
                 "a person refused further provision of their data for secondary use",
                 persons,
@@ -310,7 +311,7 @@ impl Store {
             audit_for(
                 &tx,
                 actor,
-                "opt-out.withdraw",
+                EventKind::OptOutWithdraw,
                 "person",
                 "a person withdrew their refusal: later releases may include their data",
                 persons,
@@ -353,7 +354,7 @@ impl Store {
         audit_in(
             &tx,
             &admin.name,
-            "reidentification.request",
+            EventKind::ReidentificationRequest,
             release,
             &format!("request {id}: {reason}"),
         )?;
@@ -429,14 +430,14 @@ impl Store {
         audit_in(
             &tx,
             &admin.name,
-            "reidentification.approve",
+            EventKind::ReidentificationApprove,
             &request.release,
             &format!("request {id}"),
         )?;
         audit_in(
             &tx,
             &admin.name,
-            "reidentification.open",
+            EventKind::ReidentificationOpen,
             &request.release,
             &format!("request {id}: pseudonym key opened"),
         )?;
@@ -448,7 +449,7 @@ impl Store {
     pub fn audit(
         &self,
         actor: &str,
-        kind: &str,
+        kind: EventKind,
         subject: &str,
         detail: &str,
     ) -> Result<(), StoreError> {
@@ -479,7 +480,7 @@ impl Store {
     pub fn audit_persons(
         &self,
         actor: &str,
-        kind: &str,
+        kind: EventKind,
         subject: &str,
         detail: &str,
         persons: &[i64],
@@ -531,7 +532,7 @@ impl Store {
     ) -> Result<Account, StoreError> {
         let tx = self.conn.transaction()?;
         crate::accounts::insert(&tx, name, role, password)?;
-        audit_in(&tx, actor, "account.create", name, role.as_str())?;
+        audit_in(&tx, actor, EventKind::AccountCreate, name, role.as_str())?;
         if let Some(org) = organization {
             crate::governance::join_in(&tx, name, org, actor)?;
         }
@@ -547,14 +548,13 @@ impl Store {
 pub(crate) fn audit_in(
     conn: &Conn,
     actor: &str,
-    kind: &str,
+    kind: EventKind,
     subject: &str,
     detail: &str,
 ) -> Result<(), StoreError> {
     // A change of governance state raises the count every process checks
-    // what it keeps against; the ledger's debits and the airlock's steps
-    // change none of what is kept.
-    if !(kind.starts_with("dp.") || kind.starts_with("airlock.")) {
+    // what it keeps against.
+    if kind.changes_governance() {
         crate::sessions::governance_changed(conn)?;
     }
     audit_for(conn, actor, kind, subject, detail, &[]).map(|_| ())
@@ -566,7 +566,7 @@ pub(crate) fn audit_in(
 pub(crate) fn audit_for(
     conn: &Conn,
     actor: &str,
-    kind: &str,
+    kind: EventKind,
     subject: &str,
     detail: &str,
     persons: &[i64],
@@ -591,13 +591,9 @@ fn insert_event<'a>(conn: &Conn, e: &NewEvent<'a>) -> Result<crate::log::Written
     let (id, at): (i64, DateTime<Utc>) = conn.one(
         "INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, $2, $3, $4) \
          RETURNING id, occurred_at",
-        &[&e.actor, &e.kind, &e.subject, &e.detail],
+        &[&e.actor, &e.kind.as_str(), &e.subject, &e.detail],
     )?;
-    Ok(crate::log::Written {
-        id,
-        at: stamp(&at),
-        event: *e,
-    })
+    Ok(crate::log::Written::new(id, stamp(&at), e))
 }
 
 /// An audit event to append with [`Store::audit_many`].
@@ -606,7 +602,7 @@ pub struct NewEvent<'a> {
     /// Who acted.
     pub actor: &'a str,
     /// What happened.
-    pub kind: &'a str,
+    pub kind: EventKind,
     /// What it concerns.
     pub subject: &'a str,
     /// Details (never personal data).

@@ -3,6 +3,7 @@
 //! is found by `verify_log`, which names its index; a store whose log is
 //! missing rebuilds it on open.
 
+use niji_audit::event::EventKind;
 use niji_audit::merkle;
 use niji_core::SecretString;
 use niji_store::Store;
@@ -20,7 +21,7 @@ fn store(dir: &crate::Place) -> Store {
         store
             .audit(
                 "alice",
-                "analysis.query",
+                EventKind::AnalysisQuery,
                 "project 1",
                 &format!("{{\"n\":{i}}}"),
             )
