@@ -8,7 +8,7 @@ use crate::cli::{
 use crate::secrets::{self, Ask};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use niji_core::Config;
 use niji_deid::build::{self, Built, Request, Step};
 use niji_deid::policy::{Policy, Tier};
@@ -511,7 +511,7 @@ fn export(config: &Config, args: &ReleaseExportArgs) -> anyhow::Result<()> {
     store.audit(
         &operator(),
         EventKind::ReleaseExport,
-        &info.name,
+        Subject::Release(&info.name),
         &format!("{} tables as {format}", files.len()),
     )?;
     let view = ExportView {
@@ -626,7 +626,7 @@ fn admin_login(store: &Store, name: &str) -> anyhow::Result<Account> {
             store.audit(
                 name,
                 EventKind::LoginFailed,
-                "reidentification",
+                Subject::Reidentification,
                 "wrong account or password",
             )?;
             bail!("login failed for `{name}`")
@@ -721,7 +721,7 @@ fn approve(config: &Config, args: &ReidentifyApproveArgs) -> anyhow::Result<()> 
     store.audit_persons(
         &admin.name,
         EventKind::ReidentificationResult,
-        &info.name,
+        Subject::Release(&info.name),
         &format!("request {}: {} source records", request.id, records.len()),
         person.as_slice(),
     )?;

@@ -5,7 +5,7 @@
 //! is refused with nothing written.
 
 use crate::common::*;
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use niji_core::{Role, SecretString};
 use niji_store::{Location, Store};
 use niji_testkit::postgres::Cluster;
@@ -60,7 +60,7 @@ fn a_duckdb_platform_moves_to_sqlite_with_its_log() {
                 .audit(
                     "hanako",
                     EventKind::AnalysisQuery,
-                    "project 1",
+                    Subject::Project(1),
                     &format!("query {i}"),
                 )
                 .unwrap();
@@ -106,7 +106,9 @@ fn a_duckdb_platform_moves_to_sqlite_with_its_log() {
             .is_some()
     );
     // New events number on from the copied ones.
-    store.audit("admin", EventKind::Login, "x", "").unwrap();
+    store
+        .audit("admin", EventKind::Login, Subject::SignIn, "")
+        .unwrap();
     assert_eq!(store.verify_log().unwrap(), before.0 + 1);
 }
 
@@ -138,7 +140,9 @@ fn a_platform_moves_to_postgres_once_and_a_bad_target_changes_nothing() {
     assert_eq!(accounts(&env, Some(&url)), before_accounts);
     // A server-side write on PostgreSQL continues the same log.
     let on_pg = Store::open_in(&env.data(), Some(&url)).unwrap();
-    on_pg.audit("admin", EventKind::Login, "x", "").unwrap();
+    on_pg
+        .audit("admin", EventKind::Login, Subject::SignIn, "")
+        .unwrap();
     assert_eq!(on_pg.verify_log().unwrap(), before.0 + 1);
     drop(on_pg);
 

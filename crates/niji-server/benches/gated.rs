@@ -255,7 +255,7 @@ fn store_parts(dir: &Path, token: &str, project: i64) {
                 .audit(
                     "alice",
                     niji_audit::event::EventKind::AnalysisQuery,
-                    "project 1",
+                    niji_audit::event::Subject::Project(1),
                     "{}",
                 )
                 .unwrap();

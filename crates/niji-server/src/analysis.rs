@@ -542,7 +542,7 @@ async fn fetch_result(
                 store.audit(
                     granted.account(),
                     EventKind::AnalysisFetch,
-                    &format!("project {}", held.grant_id),
+                    niji_audit::event::Subject::Project(held.grant_id),
                     &json!({ "result": id, "sql": held.sql }).to_string(),
                 )?;
                 Ok((

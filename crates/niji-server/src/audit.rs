@@ -20,8 +20,8 @@ pub(crate) struct Event {
     pub actor: String,
     /// What happened.
     pub kind: EventKind,
-    /// What it concerns (`project N`, …).
-    pub subject: String,
+    /// The project it concerns (a grant's id).
+    pub project: i64,
     /// Details (never personal data).
     pub detail: String,
 }
@@ -32,7 +32,7 @@ impl Event {
         Event {
             actor: granted.account().to_owned(),
             kind,
-            subject: format!("project {}", granted.grant().id),
+            project: granted.grant().id,
             detail,
         }
     }
@@ -90,7 +90,7 @@ pub(crate) fn log(inner: &Inner, event: Event) -> Result<u64, ApiError> {
             .map(|(e, _)| NewEvent {
                 actor: &e.actor,
                 kind: e.kind,
-                subject: &e.subject,
+                subject: niji_audit::event::Subject::Project(e.project),
                 detail: &e.detail,
                 persons: &[],
             })
@@ -142,7 +142,7 @@ mod tests {
                             let event = Event {
                                 actor: format!("thread-{t}"),
                                 kind: EventKind::AnalysisQuery,
-                                subject: "project 1".into(),
+                                project: 1,
                                 detail: format!("{{\"n\":{i}}}"),
                             };
                             log(&inner, event).unwrap()

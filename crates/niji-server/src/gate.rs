@@ -17,7 +17,7 @@ use crate::problem::{ApiError, blocking};
 use crate::state::{AppState, Inner};
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use niji_core::Role;
 use niji_query::{Analysis, GrantedTable, Limits, Pool};
 use niji_store::{Grant, Store};
@@ -66,7 +66,7 @@ fn refuse(store: &Store, who: &str, project: i64, reason: String) -> ApiError {
     if let Err(e) = store.audit(
         who,
         EventKind::AnalysisDenied,
-        &format!("project {project}"),
+        Subject::Project(project),
         &reason,
     ) {
         // The refusal stands; an unlogged refusal is still a refusal.

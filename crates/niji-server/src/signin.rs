@@ -25,7 +25,7 @@
 use crate::problem::{ApiError, blocking};
 use crate::state::AppState;
 use axum::http::HeaderMap;
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use niji_core::SecretString;
 use niji_store::Account;
 use std::collections::HashMap;
@@ -266,9 +266,12 @@ pub(crate) async fn authenticate(
     let audit = state.inner();
     let actor = account.name.clone();
     blocking(move || {
-        Ok(audit
-            .store_keeping_governance()?
-            .audit(&actor, EventKind::Login, "api", "logged in")?)
+        Ok(audit.store_keeping_governance()?.audit(
+            &actor,
+            EventKind::Login,
+            Subject::SignIn,
+            "logged in",
+        )?)
     })
     .await?;
     Ok(account)
@@ -397,7 +400,7 @@ async fn log_failure(
     blocking(move || {
         Ok(inner
             .store_keeping_governance()?
-            .audit(&actor, kind, "api", &detail)?)
+            .audit(&actor, kind, Subject::SignIn, &detail)?)
     })
     .await
 }

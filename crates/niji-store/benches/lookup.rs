@@ -17,7 +17,7 @@
 //! grants, queries: what a national service logs most), 1% name one to
 //! three persons directly (opt-outs, re-identifications, row-level results).
 
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use niji_core::SecretString;
 use niji_store::{Location, NewEvent, NewRelease, Store};
 use niji_testkit::postgres::Cluster;
@@ -114,7 +114,8 @@ fn build(
                     (
                         "admin".into(),
                         EventKind::ReidentificationResult,
-                        "person".into(),
+                        // None but the persons it names.
+                        String::new(),
                         persons,
                     )
                 } else {
@@ -133,7 +134,11 @@ fn build(
             .map(|(actor, kind, subject, persons)| NewEvent {
                 actor,
                 kind: *kind,
-                subject,
+                subject: if subject.is_empty() {
+                    Subject::Person
+                } else {
+                    Subject::Release(subject)
+                },
                 detail: "{\"sql\":\"SELECT count(*) FROM claims GROUP BY month\"}",
                 persons,
             })
@@ -151,7 +156,12 @@ fn commits(store: &Store) -> Duration {
     for n in 0..200 {
         let detail = format!("{{\"n\":{n}}}");
         store
-            .audit("researcher", EventKind::AnalysisQuery, "project 1", &detail)
+            .audit(
+                "researcher",
+                EventKind::AnalysisQuery,
+                Subject::Project(1),
+                &detail,
+            )
             .unwrap();
     }
     started.elapsed() / 200
@@ -167,7 +177,7 @@ fn grouped(store: &Store) -> f64 {
         .map(|detail| NewEvent {
             actor: "researcher",
             kind: EventKind::AnalysisQuery,
-            subject: "project 1",
+            subject: Subject::Project(1),
             detail,
             persons: &[],
         })

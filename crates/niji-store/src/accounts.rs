@@ -9,7 +9,7 @@ use crate::db::{Conn, stamp};
 use crate::{Store, StoreError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Utc};
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use niji_core::{Role, SecretString};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -243,7 +243,13 @@ impl Store {
             "INSERT INTO disabled_accounts (account, disabled_by, reason) VALUES ($1, $2, $3)",
             &[&name, &admin.name, &reason],
         )?;
-        crate::releases::audit_in(&tx, &admin.name, EventKind::AccountDisable, name, reason)?;
+        crate::releases::audit_in(
+            &tx,
+            &admin.name,
+            EventKind::AccountDisable,
+            Subject::Account(name),
+            reason,
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -262,7 +268,7 @@ impl Store {
             &tx,
             &account.name,
             EventKind::AccountPassword,
-            &account.name,
+            Subject::Account(&account.name),
             "changed",
         )?;
         tx.commit()?;

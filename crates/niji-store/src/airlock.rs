@@ -9,7 +9,7 @@
 
 use crate::{Account, Store, StoreError};
 use chrono::{DateTime, Utc};
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use niji_core::Role;
 
 /// Releases a held result needs.
@@ -86,7 +86,7 @@ impl Store {
             &tx,
             author,
             EventKind::AirlockHold,
-            &format!("project {grant_id}"),
+            Subject::Project(grant_id),
             &format!("result {id}"),
         )?;
         tx.commit()?;
@@ -220,12 +220,12 @@ impl Store {
             "INSERT INTO airlock_reviews (airlock_id, reviewer, decision, comment) VALUES ($1, $2, $3, $4)",
             &[&id, &reviewer.name, &decision, &comment],
         )?;
-        let subject = format!("result {id}");
+        let subject = Subject::Result(id);
         crate::releases::audit_in(
             &tx,
             &reviewer.name,
             EventKind::AirlockReview,
-            &subject,
+            subject,
             decision,
         )?;
         let decided = match status {
@@ -238,7 +238,7 @@ impl Store {
                 "UPDATE airlock SET status = $1, decided_at = $2 WHERE id = $3",
                 &[&status, &Utc::now(), &id],
             )?;
-            crate::releases::audit_in(&tx, &reviewer.name, kind, &subject, "")?;
+            crate::releases::audit_in(&tx, &reviewer.name, kind, subject, "")?;
         }
         tx.commit()?;
         self.held(id)

@@ -6,7 +6,7 @@ use crate::accounts::{self, Account};
 use crate::db::stamp;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use niji_audit::index::Found;
 use niji_audit::note::LogKey;
 use niji_audit::receipt::Receipt;
@@ -171,7 +171,7 @@ impl Store {
             &tx,
             &admin.name,
             EventKind::CitizenCode,
-            "enrolment",
+            Subject::Enrolment,
             &format!("an enrolment code was issued, valid {CODE_VALID_DAYS} days"),
         )?;
         tx.commit()?;
@@ -272,7 +272,7 @@ impl Store {
             &tx,
             name,
             EventKind::CitizenEnrol,
-            "person",
+            Subject::Person,
             "a citizen enrolled in the access portal",
             persons,
         )?;
@@ -451,7 +451,7 @@ impl Store {
         found: &Found,
         held: &[(u64, HeldIn)],
     ) -> Result<Vec<Access>, StoreError> {
-        let mut events: HashMap<u64, (String, String, String)> = HashMap::new();
+        let mut events: HashMap<u64, (String, String, Option<i64>)> = HashMap::new();
         let mut scopes: HashMap<u64, Vec<String>> = HashMap::new();
         for (low, high) in runs(page) {
             self.read_run(low, high, page, &mut events)?;
@@ -467,17 +467,17 @@ impl Store {
         }
         let ids: Vec<i64> = events
             .values()
-            .filter_map(|(_, _, subject)| project_id(subject))
+            .filter_map(|(_, _, project)| *project)
             .collect();
         let projects = self.projects(&ids)?;
         let mut out = Vec::with_capacity(page.len());
         for index in page {
-            let Some((at, kind, subject)) = events.remove(index) else {
+            let Some((at, kind, project)) = events.remove(index) else {
                 return Err(StoreError::Damaged {
                     what: format!("access log entry {index} has no event"),
                 });
             };
-            let project = project_id(&subject).and_then(|id| projects.get(&id).cloned());
+            let project = project.and_then(|id| projects.get(&id).cloned());
             out.push(Access {
                 index: *index,
                 at,
@@ -498,7 +498,7 @@ impl Store {
         low: u64,
         high: u64,
         page: &[u64],
-        events: &mut HashMap<u64, (String, String, String)>,
+        events: &mut HashMap<u64, (String, String, Option<i64>)>,
     ) -> Result<(), StoreError> {
         let mut ids: HashMap<i64, u64> = HashMap::new();
         let leaves: Vec<(u64, i64)> = self.conn.all(
@@ -513,13 +513,13 @@ impl Store {
         let (Some(first), Some(last)) = (ids.keys().min(), ids.keys().max()) else {
             return Ok(());
         };
-        let rows: Vec<(i64, DateTime<Utc>, String, String)> = self.conn.all(
-            "SELECT id, occurred_at, kind, subject FROM audit_events WHERE id BETWEEN $1 AND $2",
+        let rows: Vec<(i64, DateTime<Utc>, String, Option<i64>)> = self.conn.all(
+            "SELECT id, occurred_at, kind, project_id FROM audit_events WHERE id BETWEEN $1 AND $2",
             &[first, last],
         )?;
-        for (id, at, kind, subject) in rows {
+        for (id, at, kind, project) in rows {
             if let Some(index) = ids.get(&id) {
-                events.insert(*index, (stamp(&at), kind, subject));
+                events.insert(*index, (stamp(&at), kind, project));
             }
         }
         Ok(())
@@ -573,14 +573,6 @@ fn runs(page: &[u64]) -> Vec<(u64, u64)> {
         }
     }
     out
-}
-
-/// The project (grant) an event's subject names, if it names one.
-pub(crate) fn project_id(subject: &str) -> Option<i64> {
-    subject
-        .strip_prefix("project ")
-        .or_else(|| subject.strip_prefix("grant "))
-        .and_then(|n| n.parse().ok())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use crate::db::{Conn, Param};
 use crate::{Store, StoreError};
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use std::collections::BTreeMap;
 
 /// One recorded disclosure.
@@ -55,7 +55,7 @@ impl Store {
             &tx,
             account,
             EventKind::AnalysisRows,
-            &format!("project {grant_id}"),
+            Subject::Project(grant_id),
             &format!("{} pseudonyms", distinct.len()),
             &persons,
         )?;

@@ -22,7 +22,7 @@
 use crate::db::{Conn, Row, Value};
 use crate::{Account, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use niji_core::Role;
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -269,7 +269,7 @@ pub(crate) fn join_in(
         conn,
         actor,
         EventKind::OrganizationMember,
-        organization,
+        Subject::Organization(organization),
         account,
     )?;
     Ok(())
@@ -380,7 +380,7 @@ impl Store {
             &tx,
             actor,
             EventKind::OrganizationCreate,
-            name,
+            Subject::Organization(name),
             if certified {
                 "certified"
             } else {
@@ -451,7 +451,7 @@ impl Store {
         } else {
             EventKind::OrganizationDecertify
         };
-        crate::releases::audit_in(&tx, actor, kind, name, "")?;
+        crate::releases::audit_in(&tx, actor, kind, Subject::Organization(name), "")?;
         tx.commit()?;
         Ok(())
     }
@@ -555,7 +555,7 @@ impl Store {
             &tx,
             &researcher.name,
             EventKind::ApplicationCreate,
-            &format!("application {id}"),
+            Subject::Application(id),
             &form.title,
         )?;
         tx.commit()?;
@@ -621,7 +621,7 @@ impl Store {
             &tx,
             &researcher.name,
             EventKind::ApplicationEdit,
-            &format!("application {id}"),
+            Subject::Application(id),
             &form.title,
         )?;
         tx.commit()?;
@@ -675,7 +675,7 @@ impl Store {
             &tx,
             &researcher.name,
             EventKind::ApplicationSubmit,
-            &format!("application {id}"),
+            Subject::Application(id),
             &app.form.purpose,
         )?;
         tx.commit()?;
@@ -703,7 +703,7 @@ impl Store {
             &tx,
             &researcher.name,
             EventKind::ApplicationWithdraw,
-            &format!("application {id}"),
+            Subject::Application(id),
             "",
         )?;
         tx.commit()?;
@@ -875,12 +875,12 @@ impl Store {
             "INSERT INTO reviews (application_id, round, reviewer, decision, comment) VALUES ($1, $2, $3, $4, $5)",
             &[&id, &app.round, &reviewer.name, &decision.as_str(), &comment],
         )?;
-        let subject = format!("application {id}");
+        let subject = Subject::Application(id);
         crate::releases::audit_in(
             &tx,
             &reviewer.name,
             EventKind::ApplicationReview,
-            &subject,
+            subject,
             decision.as_str(),
         )?;
         let status = match (decision, completes) {
@@ -928,8 +928,8 @@ impl Store {
                 &tx,
                 &reviewer.name,
                 EventKind::GrantCreate,
-                &format!("grant {gid}"),
-                &subject,
+                Subject::Grant(gid),
+                &subject.text(),
             )?;
             grant_id = Some(gid);
         }
@@ -1102,7 +1102,7 @@ impl Store {
                 &tx,
                 &actor.name,
                 EventKind::GrantRevokeRequest,
-                &format!("grant {id}"),
+                Subject::Grant(id),
                 reason,
             )?;
             tx.value(
@@ -1120,7 +1120,7 @@ impl Store {
                 &tx,
                 &actor.name,
                 EventKind::GrantRevoke,
-                &format!("grant {id}"),
+                Subject::Grant(id),
                 reason,
             )?;
         }
@@ -1296,7 +1296,7 @@ impl Store {
             &tx,
             &holder.name,
             EventKind::TokenCreate,
-            &format!("grant {grant_id}"),
+            Subject::Grant(grant_id),
             &token_id,
         )?;
         tx.commit()?;
@@ -1359,7 +1359,7 @@ impl Store {
             &tx,
             &actor.name,
             EventKind::TokenRevoke,
-            &format!("grant {}", token.grant_id),
+            Subject::Grant(token.grant_id),
             token_id,
         )?;
         tx.commit()?;

@@ -5,7 +5,7 @@
 
 use crate::db::Conn;
 use crate::{Store, StoreError};
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 
 /// A project's budget.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,7 +69,7 @@ impl Store {
             &tx,
             account,
             EventKind::DpDebit,
-            &format!("project {grant_id}"),
+            Subject::Project(grant_id),
             &format!("rho {rho}"),
         )?;
         tx.commit()?;

@@ -108,20 +108,20 @@ pub(crate) fn size(conn: &Conn) -> Result<u64, StoreError> {
     conn.value("SELECT coalesce(max(idx) + 1, 0) FROM log_leaves", &[])
 }
 
-/// The releases an event used, from what it names: a release's own events
-/// (`release.*`) name it as their subject; a project's events (`project N`,
-/// `grant N`) use every release its grant covers.
+/// The releases an event used, from its columns: a release's own events
+/// are scoped to it; a project's events use every release its grant
+/// covers.
 ///
 /// A grant's releases are kept in `known` once every release its items
 /// name is on the platform: grant items are never changed and releases
 /// never removed, so the set is final then, and a batch need not read it.
 fn releases_of(
     conn: &Conn,
-    concerns_its_release: bool,
-    subject: &str,
+    project: Option<i64>,
+    release: Option<i64>,
     known: &mut HashMap<i64, Vec<i64>>,
 ) -> Result<Vec<i64>, StoreError> {
-    let ids = if let Some(grant) = crate::citizens::project_id(subject) {
+    let ids = if let Some(grant) = project {
         if let Some(ids) = known.get(&grant) {
             return Ok(ids.clone());
         }
@@ -137,13 +137,8 @@ fn releases_of(
             known.insert(grant, ids.clone());
         }
         ids
-    } else if concerns_its_release {
-        conn.values(
-            "SELECT release_id FROM releases WHERE name = $1",
-            &[&subject],
-        )?
     } else {
-        Vec::new()
+        release.into_iter().collect()
     };
     Ok(ids)
 }
@@ -203,8 +198,12 @@ pub(crate) struct Written<'a> {
     pub actor: &'a str,
     /// Its kind's name: an [`EventKind`]'s, or one an older niji wrote.
     pub kind: &'a str,
-    /// What it concerns.
-    pub subject: &'a str,
+    /// What it concerns, as the entry carries it.
+    pub subject: String,
+    /// The project it concerns (the `project_id` column).
+    pub project: Option<i64>,
+    /// The release it is scoped to (the `release_id` column).
+    pub release: Option<i64>,
     /// Details.
     pub detail: &'a str,
     /// The person keys it names by commitment.
@@ -212,14 +211,16 @@ pub(crate) struct Written<'a> {
 }
 
 impl<'a> Written<'a> {
-    /// A new event as written with row `id` at `at`.
-    pub(crate) fn new(id: i64, at: String, e: &crate::NewEvent<'a>) -> Self {
+    /// A new event as written with row `id` at `at`, scoped to `release`.
+    pub(crate) fn new(id: i64, at: String, e: &crate::NewEvent<'a>, release: Option<i64>) -> Self {
         Self {
             id,
             at,
             actor: e.actor,
             kind: e.kind.as_str(),
-            subject: e.subject,
+            subject: e.subject.text(),
+            project: e.subject.project(),
+            release,
             detail: e.detail,
             persons: e.persons,
         }
@@ -308,25 +309,21 @@ fn append_from(
     let start = head.size;
     let mut nodes = head.frontier;
     let mut grant_releases = head.grant_releases;
-    let mut scopes: HashMap<(&str, &str), Vec<i64>> = HashMap::new();
+    let mut scopes: HashMap<(Option<i64>, Option<i64>), Vec<i64>> = HashMap::new();
     let mut made_nodes = Vec::with_capacity(events.len() * 2);
     let mut scoped = Vec::new();
     let mut indices = Vec::with_capacity(events.len());
     for (k, e) in events.iter().enumerate() {
         let index = start + k as u64;
         let (id, at) = (e.id, &e.at);
-        let releases = match scopes.entry((e.kind, e.subject)) {
+        let releases = match scopes.entry((e.project, e.release)) {
             std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                // A release's own events are the `release.` ones
-                // (`EventKind::concerns_its_release`), by an older niji too.
-                slot.insert(releases_of(
-                    conn,
-                    e.kind.starts_with("release."),
-                    e.subject,
-                    &mut grant_releases,
-                )?)
-            }
+            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(releases_of(
+                conn,
+                e.project,
+                e.release,
+                &mut grant_releases,
+            )?),
         };
         scoped.extend(releases.iter().map(|release| (index, *release)));
         let entry = Entry {
@@ -334,7 +331,7 @@ fn append_from(
             at: at.clone(),
             actor: e.actor.to_owned(),
             kind: e.kind.to_owned(),
-            subject: e.subject.to_owned(),
+            subject: e.subject.clone(),
             detail: e.detail.to_owned(),
             persons: tie_persons(conn, index, e.persons)?,
         };
@@ -427,22 +424,36 @@ pub(crate) fn has_log(conn: &Conn) -> Result<bool, StoreError> {
 /// Appends, in order, every event that has no leaf yet (a store from
 /// before the log, or events written by an older niji).
 pub(crate) fn catch_up(conn: &Conn) -> Result<u64, StoreError> {
-    let rows: Vec<(i64, DateTime<Utc>, String, String, String, String)> = conn.all(
-        "SELECT id, occurred_at, actor, kind, subject, detail FROM audit_events \
+    type Row = (
+        i64,
+        DateTime<Utc>,
+        String,
+        String,
+        String,
+        String,
+        Option<i64>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = conn.all(
+        "SELECT id, occurred_at, actor, kind, subject, detail, project_id, release_id FROM audit_events \
          WHERE id NOT IN (SELECT event_id FROM log_leaves) ORDER BY id",
         &[],
     )?;
     let events: Vec<Written> = rows
         .iter()
-        .map(|(id, at, actor, kind, subject, detail)| Written {
-            id: *id,
-            at: stamp(at),
-            actor,
-            kind,
-            subject,
-            detail,
-            persons: &[],
-        })
+        .map(
+            |(id, at, actor, kind, subject, detail, project, release)| Written {
+                id: *id,
+                at: stamp(at),
+                actor,
+                kind,
+                subject: subject.clone(),
+                project: *project,
+                release: *release,
+                detail,
+                persons: &[],
+            },
+        )
         .collect();
     if events.is_empty() {
         return Ok(0);
@@ -705,15 +716,13 @@ pub(crate) fn index_catch_up(conn: &Conn) -> Result<(), StoreError> {
         )?;
     }
     if unscoped > 0 {
-        let leaves: Vec<(i64, String, String)> = tx.all(
-            "SELECT l.idx, e.kind, e.subject FROM log_leaves l JOIN audit_events e ON e.id = l.event_id ORDER BY l.idx",
+        let leaves: Vec<(i64, Option<i64>, Option<i64>)> = tx.all(
+            "SELECT l.idx, e.project_id, e.release_id FROM log_leaves l JOIN audit_events e ON e.id = l.event_id ORDER BY l.idx",
             &[],
         )?;
         let mut known = HashMap::new();
-        for (idx, kind, subject) in leaves {
-            // Read back as written, by an older niji too: a release's own
-            // events are the `release.` ones.
-            for release in releases_of(&tx, kind.starts_with("release."), &subject, &mut known)? {
+        for (idx, project, release) in leaves {
+            for release in releases_of(&tx, project, release, &mut known)? {
                 tx.execute(
                     "INSERT INTO log_scopes (idx, release_id) VALUES ($1, $2)",
                     &[&idx, &release],
@@ -776,9 +785,9 @@ pub(crate) fn refresh(conn: &Conn, index: &mut PersonIndex) -> Result<(), StoreE
             })?;
     }
     // The queries of each project, for the count a person's view shows.
-    let queries: Vec<(u64, String)> = conn.all(
-        "SELECT l.idx, e.subject FROM log_leaves l JOIN audit_events e ON e.id = l.event_id \
-         WHERE l.idx >= $1 AND l.idx < $2 AND e.kind IN ($3, $4)",
+    let queries: Vec<(u64, i64)> = conn.all(
+        "SELECT l.idx, e.project_id FROM log_leaves l JOIN audit_events e ON e.id = l.event_id \
+         WHERE l.idx >= $1 AND l.idx < $2 AND e.kind IN ($3, $4) AND e.project_id IS NOT NULL",
         &[
             &from,
             &to,
@@ -786,10 +795,8 @@ pub(crate) fn refresh(conn: &Conn, index: &mut PersonIndex) -> Result<(), StoreE
             &EventKind::AnalysisDp.as_str(),
         ],
     )?;
-    for (idx, subject) in queries {
-        if let Some(project) = crate::citizens::project_id(&subject) {
-            index.mark_query(project as u64, idx);
-        }
+    for (idx, project) in queries {
+        index.mark_query(project as u64, idx);
     }
     Ok(())
 }

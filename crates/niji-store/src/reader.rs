@@ -83,7 +83,7 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use crate::Store;
-    use niji_audit::event::EventKind;
+    use niji_audit::event::{EventKind, Subject};
     use niji_core::{Role, SecretString};
 
     #[test]
@@ -103,8 +103,12 @@ mod tests {
         assert_eq!(seen.role, Role::Researcher);
         assert!(store.account("hanako").unwrap().is_some());
         // Both append to the one log.
-        store.audit("test", EventKind::Login, "x", "").unwrap();
-        other.audit("test", EventKind::Login, "x", "").unwrap();
+        store
+            .audit("test", EventKind::Login, Subject::SignIn, "")
+            .unwrap();
+        other
+            .audit("test", EventKind::Login, Subject::SignIn, "")
+            .unwrap();
         assert_eq!(store.verify_log().unwrap(), other.log_size().unwrap());
     }
 

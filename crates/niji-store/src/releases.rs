@@ -6,7 +6,7 @@ use crate::db::{Conn, Row, Value, stamp};
 use crate::keystore::{Keystore, open_in};
 use crate::{Account, Store, StoreError};
 use chrono::{DateTime, Utc};
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use niji_core::Role;
 use ring::aead::{Aad, NONCE_LEN, Nonce};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -189,7 +189,7 @@ impl Store {
             &tx,
             r.built_by,
             EventKind::ReleaseBuild,
-            r.name,
+            Subject::Release(r.name),
             &format!(
                 "tier {}, {} persons, policy sha256 {}",
                 r.tier,
@@ -286,7 +286,7 @@ impl Store {
                 &tx,
                 actor,
                 EventKind::OptOut,
-                "person",
+                Subject::Person,
                 "a person refused further provision of their data for secondary use",
                 persons,
             )?;
@@ -312,7 +312,7 @@ impl Store {
                 &tx,
                 actor,
                 EventKind::OptOutWithdraw,
-                "person",
+                Subject::Person,
                 "a person withdrew their refusal: later releases may include their data",
                 persons,
             )?;
@@ -355,7 +355,7 @@ impl Store {
             &tx,
             &admin.name,
             EventKind::ReidentificationRequest,
-            release,
+            Subject::Release(release),
             &format!("request {id}: {reason}"),
         )?;
         tx.commit()?;
@@ -431,14 +431,14 @@ impl Store {
             &tx,
             &admin.name,
             EventKind::ReidentificationApprove,
-            &request.release,
+            Subject::Release(&request.release),
             &format!("request {id}"),
         )?;
         audit_in(
             &tx,
             &admin.name,
             EventKind::ReidentificationOpen,
-            &request.release,
+            Subject::Release(&request.release),
             &format!("request {id}: pseudonym key opened"),
         )?;
         tx.commit()?;
@@ -450,7 +450,7 @@ impl Store {
         &self,
         actor: &str,
         kind: EventKind,
-        subject: &str,
+        subject: Subject<'_>,
         detail: &str,
     ) -> Result<(), StoreError> {
         self.audit_persons(actor, kind, subject, detail, &[])
@@ -481,7 +481,7 @@ impl Store {
         &self,
         actor: &str,
         kind: EventKind,
-        subject: &str,
+        subject: Subject<'_>,
         detail: &str,
         persons: &[i64],
     ) -> Result<u64, StoreError> {
@@ -532,7 +532,13 @@ impl Store {
     ) -> Result<Account, StoreError> {
         let tx = self.conn.transaction()?;
         crate::accounts::insert(&tx, name, role, password)?;
-        audit_in(&tx, actor, EventKind::AccountCreate, name, role.as_str())?;
+        audit_in(
+            &tx,
+            actor,
+            EventKind::AccountCreate,
+            Subject::Account(name),
+            role.as_str(),
+        )?;
         if let Some(org) = organization {
             crate::governance::join_in(&tx, name, org, actor)?;
         }
@@ -549,7 +555,7 @@ pub(crate) fn audit_in(
     conn: &Conn,
     actor: &str,
     kind: EventKind,
-    subject: &str,
+    subject: Subject<'_>,
     detail: &str,
 ) -> Result<(), StoreError> {
     // A change of governance state raises the count every process checks
@@ -567,7 +573,7 @@ pub(crate) fn audit_for(
     conn: &Conn,
     actor: &str,
     kind: EventKind,
-    subject: &str,
+    subject: Subject<'_>,
     detail: &str,
     persons: &[i64],
 ) -> Result<u64, StoreError> {
@@ -588,12 +594,25 @@ pub(crate) fn audit_for(
 }
 
 fn insert_event<'a>(conn: &Conn, e: &NewEvent<'a>) -> Result<crate::log::Written<'a>, StoreError> {
-    let (id, at): (i64, DateTime<Utc>) = conn.one(
-        "INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, $2, $3, $4) \
-         RETURNING id, occurred_at",
-        &[&e.actor, &e.kind.as_str(), &e.subject, &e.detail],
+    // The release an event is scoped to: a release's own events name it.
+    let release = e
+        .subject
+        .release()
+        .filter(|_| e.kind.concerns_its_release());
+    let (id, at, release_id): (i64, DateTime<Utc>, Option<i64>) = conn.one(
+        "INSERT INTO audit_events (actor, kind, subject, detail, project_id, release_id) \
+         VALUES ($1, $2, $3, $4, $5, (SELECT release_id FROM releases WHERE name = $6)) \
+         RETURNING id, occurred_at, release_id",
+        &[
+            &e.actor,
+            &e.kind.as_str(),
+            &e.subject.text(),
+            &e.detail,
+            &e.subject.project(),
+            &release,
+        ],
     )?;
-    Ok(crate::log::Written::new(id, stamp(&at), e))
+    Ok(crate::log::Written::new(id, stamp(&at), e, release_id))
 }
 
 /// An audit event to append with [`Store::audit_many`].
@@ -604,7 +623,7 @@ pub struct NewEvent<'a> {
     /// What happened.
     pub kind: EventKind,
     /// What it concerns.
-    pub subject: &'a str,
+    pub subject: Subject<'a>,
     /// Details (never personal data).
     pub detail: &'a str,
     /// The person keys it concerns directly (named by commitment).

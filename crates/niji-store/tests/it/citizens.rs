@@ -5,7 +5,7 @@
 //! and its withdrawal are logged and say which releases remain.
 
 use niji_audit::entry::commitment;
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use niji_core::{Role, SecretString};
 use niji_store::{NewRelease, Store, StoreError};
 
@@ -60,7 +60,7 @@ fn a_person_sees_their_releases_and_direct_entries_only() {
     let mut store = init(&dir);
     release(&mut store, "claims-a", &[1, 2, 3]);
     store
-        .audit("bob", EventKind::Login, "api", "logged in")
+        .audit("bob", EventKind::Login, Subject::SignIn, "logged in")
         .unwrap();
     release(&mut store, "claims-b", &[3, 4]);
     assert!(store.add_opt_out(3, "citizen").unwrap());

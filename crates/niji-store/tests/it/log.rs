@@ -3,7 +3,7 @@
 //! is found by `verify_log`, which names its index; a store whose log is
 //! missing rebuilds it on open.
 
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use niji_audit::merkle;
 use niji_core::SecretString;
 use niji_store::Store;
@@ -22,7 +22,7 @@ fn store(dir: &crate::Place) -> Store {
             .audit(
                 "alice",
                 EventKind::AnalysisQuery,
-                "project 1",
+                Subject::Project(1),
                 &format!("{{\"n\":{i}}}"),
             )
             .unwrap();

@@ -203,3 +203,75 @@ fn sqlite_stores_open_side_by_side() {
         second.applied_migrations().unwrap()
     );
 }
+
+/// Events written before the subject columns get theirs from their text,
+/// by the kinds that name a project or a release: an organization called
+/// `grant 7` is not taken for grant 7.
+#[test]
+fn older_events_get_their_project_and_release_from_their_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(niji_store::STORE_FILE);
+    let set = MigrationSet::embedded(niji_store::Backend::Sqlite).unwrap();
+    {
+        // A store as niji left it at migration 0002.
+        let conn = rusqlite::Connection::open(&file).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+             checksum TEXT NOT NULL, applied_at TEXT NOT NULL \
+             DEFAULT '2026-12-01 00:00:00.000000+00') STRICT",
+        )
+        .unwrap();
+        for (m, sql) in set.migrations().iter().zip([
+            include_str!("../../../../migrations/sqlite/0001_control_plane.sql"),
+            include_str!("../../../../migrations/sqlite/0002_shared_state.sql"),
+        ]) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (?1, ?2, ?3)",
+                rusqlite::params![m.version, m.name, m.checksum],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO releases (name, tier, policy_sha256, policy, file, built_by, persons, manifest) \
+               VALUES ('claims', 'anonymized', '00', '', 'releases/claims.duckdb', 'admin', 0, '{}');
+             INSERT INTO audit_events (actor, kind, subject, detail) VALUES
+               ('alice', 'analysis.query', 'project 5', ''),
+               ('rev1', 'grant.create', 'grant 5', 'application 2'),
+               ('admin', 'organization.create', 'grant 7', 'certified'),
+               ('admin', 'release.build', 'claims', ''),
+               ('admin', 'reidentification.request', 'claims', '')",
+        )
+        .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.log_size().unwrap(), 5, "caught up on open");
+    drop(store);
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    let columns: Vec<(String, Option<i64>, Option<i64>)> = conn
+        .prepare("SELECT kind, project_id, release_id FROM audit_events ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("analysis.query".to_owned(), Some(5), None),
+            ("grant.create".to_owned(), Some(5), None),
+            ("organization.create".to_owned(), None, None),
+            ("release.build".to_owned(), None, Some(1)),
+            ("reidentification.request".to_owned(), None, None),
+        ]
+    );
+    // The release's own event is scoped to it in the log.
+    let scoped: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM log_scopes WHERE release_id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(scoped, 1);
+}

@@ -1,7 +1,7 @@
 //! Sessions and the governance count in the store: what two processes of
 //! one platform share.
 
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Subject};
 use std::time::Duration;
 
 const IDLE: Duration = Duration::from_secs(30 * 60);
@@ -88,7 +88,12 @@ fn governance_changes_raise_the_count_and_the_log_alone_does_not() {
     let after = other.governance_generation().unwrap();
     assert!(after > before, "{before} then {after}");
     store
-        .audit("alice", EventKind::AnalysisQuery, "project 1", "SELECT 1")
+        .audit(
+            "alice",
+            EventKind::AnalysisQuery,
+            Subject::Project(1),
+            "SELECT 1",
+        )
         .unwrap();
     assert_eq!(other.governance_generation().unwrap(), after);
 }
