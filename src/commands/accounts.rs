@@ -44,7 +44,7 @@ fn add(config: &Config, args: &AccountsAddArgs) -> anyhow::Result<()> {
             args.role,
             &password,
             args.organization.as_deref(),
-            "operator",
+            niji_store::Actor::Operator("operator"),
         )?
         .into();
     emit(args.report.json, &account, |a| {
@@ -77,7 +77,11 @@ pub fn organizations(config: &Config, command: &OrganizationsCommand) -> anyhow:
     match command {
         OrganizationsCommand::Add(args) => {
             let store = super::open_store(config)?;
-            let id = store.add_organization(&args.name, args.certified, "operator")?;
+            let id = store.add_organization(
+                &args.name,
+                args.certified,
+                niji_store::Actor::Operator("operator"),
+            )?;
             let view = OrganizationView {
                 id,
                 name: args.name.clone(),

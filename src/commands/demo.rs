@@ -384,14 +384,20 @@ impl Demo {
         let known: HashSet<String> = store.organizations()?.into_iter().map(|o| o.name).collect();
         for (name, certified) in ORGANIZATIONS {
             if !known.contains(name) {
-                store.add_organization(name, certified, "demo")?;
+                store.add_organization(name, certified, niji_store::Actor::Operator("demo"))?;
             }
         }
         let password = SecretString::new(PASSWORD.into());
         let mut made = 0;
         for (name, role, organization) in ACCOUNTS {
             if store.account(name)?.is_none() {
-                store.add_account(name, role, &password, Some(organization), "demo")?;
+                store.add_account(
+                    name,
+                    role,
+                    &password,
+                    Some(organization),
+                    niji_store::Actor::Operator("demo"),
+                )?;
                 made += 1;
             }
         }

@@ -328,7 +328,7 @@ fn researcher_accounts(env: &Env, n: usize) -> Vec<String> {
                     niji_core::Role::Researcher,
                     &password,
                     Some("demo-university"),
-                    "load test",
+                    niji_store::Actor::Operator("load test"),
                 )
                 .unwrap();
             name

@@ -50,10 +50,18 @@ fn a_duckdb_platform_moves_to_sqlite_with_its_log() {
                 &SecretString::new(ADMIN_PASSWORD.into()),
             )
             .unwrap();
-        store.add_organization("univ", true, "admin").unwrap();
+        store
+            .add_organization("univ", true, niji_store::Actor::Operator("admin"))
+            .unwrap();
         let password = SecretString::new("a researcher's password".into());
         store
-            .add_account("hanako", Role::Researcher, &password, Some("univ"), "admin")
+            .add_account(
+                "hanako",
+                Role::Researcher,
+                &password,
+                Some("univ"),
+                niji_store::Actor::Operator("admin"),
+            )
             .unwrap();
         for i in 0..40 {
             store

@@ -452,17 +452,33 @@ fn platform(dir: &Path, release: &Path) -> (String, i64) {
             },
         )
         .unwrap();
-    store.add_organization("univ", true, "admin").unwrap();
-    store.add_organization("board", false, "admin").unwrap();
+    store
+        .add_organization("univ", true, niji_store::Actor::Operator("admin"))
+        .unwrap();
+    store
+        .add_organization("board", false, niji_store::Actor::Operator("admin"))
+        .unwrap();
     let password = SecretString::new(PASSWORD.into());
     let alice = store
-        .add_account("alice", Role::Researcher, &password, Some("univ"), "admin")
+        .add_account(
+            "alice",
+            Role::Researcher,
+            &password,
+            Some("univ"),
+            niji_store::Actor::Operator("admin"),
+        )
         .unwrap();
     let reviewers: Vec<_> = ["rev1", "rev2"]
         .iter()
         .map(|r| {
             store
-                .add_account(r, Role::Reviewer, &password, Some("board"), "admin")
+                .add_account(
+                    r,
+                    Role::Reviewer,
+                    &password,
+                    Some("board"),
+                    niji_store::Actor::Operator("admin"),
+                )
                 .unwrap()
         })
         .collect();

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::put};
 use niji_core::{Role, SecretString};
-use niji_store::{Organization, Store};
+use niji_store::{Account, Actor, Organization, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -95,9 +95,8 @@ pub(crate) fn accounts(store: &Store) -> Result<Vec<AccountView>, ApiError> {
 #[utoipa::path(get, path = "/api/v1/admin/accounts", responses((status = 200, body = Vec<AccountView>), (status = 403, description = "Not an admin")))]
 async fn list_accounts(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
 ) -> Result<Json<Vec<AccountView>>, ApiError> {
-    admin_only(&caller)?;
     let inner = state.inner();
     Ok(Json(blocking(move || accounts(&*inner.store()?)).await?))
 }
@@ -138,7 +137,7 @@ pub(crate) struct NewAccount {
 }
 
 /// Creates an account as `admin` asks.
-pub(crate) fn add_account(store: &Store, admin: &str, new: NewAccount) -> Result<(), ApiError> {
+pub(crate) fn add_account(store: &Store, admin: &Account, new: NewAccount) -> Result<(), ApiError> {
     let role: Role = new
         .role
         .parse()
@@ -150,7 +149,13 @@ pub(crate) fn add_account(store: &Store, admin: &str, new: NewAccount) -> Result
         ));
     }
     let password = SecretString::new(new.password);
-    match store.add_account(&new.name, role, &password, organization.as_deref(), admin) {
+    match store.add_account(
+        &new.name,
+        role,
+        &password,
+        organization.as_deref(),
+        Actor::Account(admin),
+    ) {
         Ok(_) => Ok(()),
         // An unknown organization is a mistake in the form, not a missing page.
         Err(e) => Err(match ApiError::from(e) {
@@ -163,12 +168,11 @@ pub(crate) fn add_account(store: &Store, admin: &str, new: NewAccount) -> Result
 #[utoipa::path(post, path = "/api/v1/admin/accounts", request_body = NewAccount, responses((status = 201, description = "Created"), (status = 422, description = "Name taken or malformed, password too short, unknown role or organization")))]
 async fn create_account(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Json(body): Json<NewAccount>,
 ) -> Result<Response, ApiError> {
-    admin_only(&caller)?;
     let inner = state.inner();
-    blocking(move || add_account(&*inner.store()?, &caller.account.name, body)).await?;
+    blocking(move || add_account(&*inner.store()?, &caller.account, body)).await?;
     Ok(StatusCode::CREATED.into_response())
 }
 
@@ -195,9 +199,8 @@ impl From<Organization> for OrganizationView {
 #[utoipa::path(get, path = "/api/v1/admin/organizations", responses((status = 200, body = Vec<OrganizationView>), (status = 403, description = "Not an admin")))]
 async fn list_organizations(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Admin,
 ) -> Result<Json<Vec<OrganizationView>>, ApiError> {
-    admin_only(&caller)?;
     let inner = state.inner();
     let orgs = blocking(move || Ok(inner.store()?.organizations()?)).await?;
     Ok(Json(orgs.into_iter().map(Into::into).collect()))
@@ -213,15 +216,16 @@ struct NewOrganization {
 #[utoipa::path(post, path = "/api/v1/admin/organizations", request_body = NewOrganization, responses((status = 201, description = "Created"), (status = 422, description = "Name taken or empty")))]
 async fn create_organization(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Json(body): Json<NewOrganization>,
 ) -> Result<Response, ApiError> {
-    admin_only(&caller)?;
     let inner = state.inner();
     blocking(move || {
-        inner
-            .store()?
-            .add_organization(&body.name, body.certified, &caller.account.name)?;
+        inner.store()?.add_organization(
+            &body.name,
+            body.certified,
+            Actor::Account(&caller.account),
+        )?;
         Ok(())
     })
     .await?;
@@ -236,16 +240,15 @@ struct Certification {
 #[utoipa::path(put, path = "/api/v1/admin/organizations/{name}", params(("name" = String, Path, description = "Organization name")), request_body = Certification, responses((status = 204, description = "Certification set"), (status = 404, description = "No such organization")))]
 async fn certify(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path(name): Path<String>,
     Json(body): Json<Certification>,
 ) -> Result<StatusCode, ApiError> {
-    admin_only(&caller)?;
     let inner = state.inner();
     blocking(move || {
         inner
             .store()?
-            .set_certified(&name, body.certified, &caller.account.name)?;
+            .set_certified(&name, body.certified, Actor::Account(&caller.account))?;
         Ok(())
     })
     .await?;

@@ -33,6 +33,38 @@ pub struct Account {
     pub created_at: String,
 }
 
+/// Who changes accounts and organizations: the operator at the command
+/// line (who holds the data directory or the database's credentials, and
+/// is named in the log as given), or an account through the server, which
+/// the store checks is an admin's whatever its caller checked.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// The local operator, by the name the log gives them.
+    Operator(&'a str),
+    /// An account; refused unless it is an admin's.
+    Account(&'a Account),
+}
+
+impl Actor<'_> {
+    /// The name the log gives the actor.
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Operator(name) => name,
+            Actor::Account(account) => &account.name,
+        }
+    }
+
+    /// Refuses an account that is not an admin's, saying what it may not do.
+    pub(crate) fn must_be_admin(&self, what: &str) -> Result<(), StoreError> {
+        match self {
+            Actor::Account(account) if account.role != Role::Admin => {
+                Err(StoreError::Forbidden(format!("only an admin {what}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 fn hasher() -> argon2::Argon2<'static> {
     let params = argon2::Params::new(PASSWORD_M_KIB, PASSWORD_T, PASSWORD_P, None)
         .expect("OWASP argon2id parameters are within argon2's limits");

@@ -362,8 +362,10 @@ impl Store {
         &self,
         name: &str,
         certified: bool,
-        actor: &str,
+        actor: crate::Actor<'_>,
     ) -> Result<i64, StoreError> {
+        actor.must_be_admin("creates organizations")?;
+        let actor = actor.name();
         if name.trim().is_empty() || name.trim() != name {
             return Err(refused(
                 "an organization's name is not empty and has no surrounding spaces",
@@ -396,10 +398,11 @@ impl Store {
         &self,
         account: &str,
         organization: &str,
-        actor: &str,
+        actor: crate::Actor<'_>,
     ) -> Result<(), StoreError> {
+        actor.must_be_admin("puts accounts in organizations")?;
         let tx = self.conn.transaction()?;
-        join_in(&tx, account, organization, actor)?;
+        join_in(&tx, account, organization, actor.name())?;
         tx.commit()?;
         Ok(())
     }
@@ -436,8 +439,10 @@ impl Store {
         &self,
         name: &str,
         certified: bool,
-        actor: &str,
+        actor: crate::Actor<'_>,
     ) -> Result<(), StoreError> {
+        actor.must_be_admin("certifies organizations")?;
+        let actor = actor.name();
         let tx = self.conn.transaction()?;
         let changed = tx.execute(
             "UPDATE organizations SET certified = $1 WHERE name = $2",

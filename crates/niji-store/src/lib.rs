@@ -58,7 +58,7 @@ pub mod releases;
 pub mod sessions;
 pub mod sources;
 
-pub use accounts::Account;
+pub use accounts::{Account, Actor};
 pub use airlock::{AirlockReview, Held, Verdict};
 pub use citizens::{Access, Accesses, EnrolmentCode, HeldIn, OptOutState, Project};
 pub use copy::Copied;

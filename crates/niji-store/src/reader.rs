@@ -97,7 +97,13 @@ mod tests {
         let other = Store::open(dir.path()).unwrap();
         let password = SecretString::new("a long enough password".into());
         other
-            .add_account("hanako", Role::Researcher, &password, None, "test")
+            .add_account(
+                "hanako",
+                Role::Researcher,
+                &password,
+                None,
+                crate::Actor::Operator("test"),
+            )
             .unwrap();
         let seen = reader.account("hanako").unwrap().expect("committed");
         assert_eq!(seen.role, Role::Researcher);

@@ -520,16 +520,17 @@ impl Store {
     }
 
     /// Creates an account, in `organization` when one is named; both or
-    /// neither happen. `actor` is who did it (an admin, or "operator" for
-    /// the command line).
+    /// neither happen. `actor` is who did it (an admin, or the operator).
     pub fn add_account(
         &self,
         name: &str,
         role: Role,
         password: &niji_core::SecretString,
         organization: Option<&str>,
-        actor: &str,
+        actor: crate::Actor<'_>,
     ) -> Result<Account, StoreError> {
+        actor.must_be_admin("creates accounts")?;
+        let actor = actor.name();
         let tx = self.conn.transaction()?;
         crate::accounts::insert(&tx, name, role, password)?;
         audit_in(

@@ -112,6 +112,40 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     }
 }
 
+/// An admin's page: any other viewer is refused before the handler runs.
+pub(crate) struct AdminViewer(pub Viewer);
+
+fn must_be_admin(viewer: &Viewer) -> Result<(), PageError> {
+    let caller = crate::caller::Caller {
+        account: viewer.account.clone(),
+        project: None,
+    };
+    Ok(crate::admin::admin_only(&caller)?)
+}
+
+impl FromRequestParts<AppState> for AdminViewer {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let viewer = Viewer::from_request_parts(parts, state).await?;
+        must_be_admin(&viewer)?;
+        Ok(AdminViewer(viewer))
+    }
+}
+
+/// A form an admin posted ([`Posted`], then the role).
+pub(crate) struct AdminPosted<T>(pub Posted<T>);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for AdminPosted<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        let posted = Posted::<T>::from_request(req, state).await?;
+        must_be_admin(&posted.viewer)?;
+        Ok(AdminPosted(posted))
+    }
+}
+
 /// A page that failed.
 #[derive(Debug)]
 pub(crate) enum PageError {

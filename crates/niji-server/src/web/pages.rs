@@ -2,7 +2,10 @@
 //! (or a [`Posted`] form) unless it is public; the store's rules decide
 //! the rest, as for the API.
 
-use super::{Catalogue, Lang, MaybeViewer, Nav, PageError, Posted, Viewer, render, see_other};
+use super::{
+    AdminPosted, AdminViewer, Catalogue, Lang, MaybeViewer, Nav, PageError, Posted, Viewer, render,
+    see_other,
+};
 use crate::admin::{AccountView, NewAccount, OrganizationView};
 use crate::api::{forwarded_tls, project_for, session_cookie, visible};
 use crate::caller::{cookie, random_hex};
@@ -17,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Router, routing::get, routing::post};
 use niji_core::{Role, SecretString};
 use niji_store::{
-    Application, ApplicationForm, Conditions, Decision, Grant, Item, Purpose, RegisterEntry,
+    Actor, Application, ApplicationForm, Conditions, Decision, Grant, Item, Purpose, RegisterEntry,
     Review, Store,
 };
 use serde::Deserialize;
@@ -1002,14 +1005,6 @@ async fn revoke_token(
 
 // ---------------------------------------------------------------- admin
 
-fn admin_only(viewer: &Viewer) -> Result<(), PageError> {
-    let caller = crate::caller::Caller {
-        account: viewer.account.clone(),
-        project: None,
-    };
-    Ok(crate::admin::admin_only(&caller)?)
-}
-
 #[derive(Template)]
 #[template(path = "admin_accounts.html")]
 struct AccountsPage {
@@ -1027,7 +1022,6 @@ async fn accounts_page(
     viewer: &Viewer,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    admin_only(viewer)?;
     let inner = state.inner();
     let (accounts, organizations) = blocking(move || {
         let store = inner.store()?;
@@ -1055,7 +1049,7 @@ async fn accounts_page(
 async fn admin_accounts(
     State(state): State<AppState>,
     lang: Lang,
-    viewer: Viewer,
+    AdminViewer(viewer): AdminViewer,
 ) -> Result<Response, PageError> {
     accounts_page(&state, lang, &viewer, None).await
 }
@@ -1063,11 +1057,10 @@ async fn admin_accounts(
 async fn add_account(
     State(state): State<AppState>,
     lang: Lang,
-    Posted { viewer, form }: Posted<NewAccount>,
+    AdminPosted(Posted { viewer, form }): AdminPosted<NewAccount>,
 ) -> Result<Response, PageError> {
-    admin_only(&viewer)?;
     let inner = state.inner();
-    let admin = viewer.account.name.clone();
+    let admin = viewer.account.clone();
     match blocking(move || crate::admin::add_account(&*inner.store()?, &admin, form)).await {
         Ok(()) => Ok(see_other("/admin/accounts")),
         Err(ApiError::Unprocessable(reason) | ApiError::NotFound(reason)) => {
@@ -1088,9 +1081,8 @@ struct OrganizationsPage {
 async fn admin_organizations(
     State(state): State<AppState>,
     lang: Lang,
-    viewer: Viewer,
+    AdminViewer(viewer): AdminViewer,
 ) -> Result<Response, PageError> {
-    admin_only(&viewer)?;
     let inner = state.inner();
     let orgs = blocking(move || Ok(inner.store()?.organizations()?)).await?;
     render(&OrganizationsPage {
@@ -1117,14 +1109,15 @@ impl OrganizationFields {
 
 async fn add_organization(
     State(state): State<AppState>,
-    Posted { viewer, form }: Posted<OrganizationFields>,
+    AdminPosted(Posted { viewer, form }): AdminPosted<OrganizationFields>,
 ) -> Result<Response, PageError> {
-    admin_only(&viewer)?;
     let inner = state.inner();
     blocking(move || {
-        inner
-            .store()?
-            .add_organization(&form.name, form.certified(), &viewer.account.name)?;
+        inner.store()?.add_organization(
+            &form.name,
+            form.certified(),
+            Actor::Account(&viewer.account),
+        )?;
         Ok(())
     })
     .await?;
@@ -1133,14 +1126,15 @@ async fn add_organization(
 
 async fn certify(
     State(state): State<AppState>,
-    Posted { viewer, form }: Posted<OrganizationFields>,
+    AdminPosted(Posted { viewer, form }): AdminPosted<OrganizationFields>,
 ) -> Result<Response, PageError> {
-    admin_only(&viewer)?;
     let inner = state.inner();
     blocking(move || {
-        inner
-            .store()?
-            .set_certified(&form.name, form.certified(), &viewer.account.name)?;
+        inner.store()?.set_certified(
+            &form.name,
+            form.certified(),
+            Actor::Account(&viewer.account),
+        )?;
         Ok(())
     })
     .await?;

@@ -63,9 +63,15 @@ fn setup() -> (crate::Place, Store) {
             &SecretString::new("governance-admin-password".into()),
         )
         .unwrap();
-    store.add_organization("univ", true, "admin").unwrap();
-    store.add_organization("startup", false, "admin").unwrap();
-    store.add_organization("board", false, "admin").unwrap();
+    store
+        .add_organization("univ", true, niji_store::Actor::Operator("admin"))
+        .unwrap();
+    store
+        .add_organization("startup", false, niji_store::Actor::Operator("admin"))
+        .unwrap();
+    store
+        .add_organization("board", false, niji_store::Actor::Operator("admin"))
+        .unwrap();
     // Accounts, since an application's members must be researchers'.
     let password = SecretString::new("governance-account-password".into());
     for (who, role, org) in [
@@ -77,7 +83,13 @@ fn setup() -> (crate::Place, Store) {
         ("rev3", Role::Reviewer, "univ"),
     ] {
         store
-            .add_account(who, role, &password, Some(org), "admin")
+            .add_account(
+                who,
+                role,
+                &password,
+                Some(org),
+                niji_store::Actor::Operator("admin"),
+            )
             .unwrap();
     }
     (dir, store)
@@ -423,16 +435,27 @@ fn organizations_list_their_members_and_certification() {
     assert!(univ.certified);
     assert_eq!(univ.members, ["alice", "carol", "rev3"]);
 
-    store.set_certified("startup", true, "admin").unwrap();
+    store
+        .set_certified("startup", true, niji_store::Actor::Operator("admin"))
+        .unwrap();
     let startup = store
         .organizations()
         .unwrap()
         .into_iter()
         .find(|o| o.name == "startup");
     assert!(startup.unwrap().certified);
-    assert!(refusal(store.set_certified("nowhere", true, "admin")).contains("no organization"));
-    assert!(refusal(store.add_organization("univ", false, "admin")).contains("exists"));
-    assert!(refusal(store.add_organization(" ", false, "admin")).contains("name"));
+    assert!(
+        refusal(store.set_certified("nowhere", true, niji_store::Actor::Operator("admin")))
+            .contains("no organization")
+    );
+    assert!(
+        refusal(store.add_organization("univ", false, niji_store::Actor::Operator("admin")))
+            .contains("exists")
+    );
+    assert!(
+        refusal(store.add_organization(" ", false, niji_store::Actor::Operator("admin")))
+            .contains("name")
+    );
     assert_eq!(
         store.organization_name("alice").unwrap().as_deref(),
         Some("univ")
@@ -456,7 +479,7 @@ fn an_account_in_an_unknown_organization_is_not_created() {
         Role::Researcher,
         &password,
         Some("nowhere"),
-        "admin",
+        niji_store::Actor::Operator("admin"),
     ));
     assert!(err.contains("no organization `nowhere`"), "{err}");
     assert_eq!(store.account("dave").unwrap(), None);
@@ -466,7 +489,7 @@ fn an_account_in_an_unknown_organization_is_not_created() {
             Role::Researcher,
             &password,
             Some("startup"),
-            "admin",
+            niji_store::Actor::Operator("admin"),
         )
         .unwrap();
     assert_eq!(
@@ -662,9 +685,56 @@ fn a_pseudonymized_release_is_for_certified_pseudonymized_projects_only() {
         .unwrap();
     assert!(grant.active);
     // Certification withdrawn: the grant is out of force at once.
-    store.set_certified("univ", false, "admin").unwrap();
+    store
+        .set_certified("univ", false, niji_store::Actor::Operator("admin"))
+        .unwrap();
     let suspended = store.grant(grant.id).unwrap();
     assert!(!suspended.active && suspended.uncertified);
-    store.set_certified("univ", true, "admin").unwrap();
+    store
+        .set_certified("univ", true, niji_store::Actor::Operator("admin"))
+        .unwrap();
     assert!(store.grant(grant.id).unwrap().active);
+}
+
+/// The store checks the role again, whatever its caller checked: an
+/// account that is not an admin's creates no account or organization and
+/// certifies none.
+#[test]
+fn only_an_admin_account_changes_accounts_and_organizations() {
+    let (_dir, store) = setup();
+    let password = SecretString::new("a long enough password".into());
+    let admin = store.account("admin").unwrap().expect("the admin");
+    for role in [Role::Researcher, Role::Reviewer, Role::Citizen] {
+        let who = account("someone", role);
+        let as_them = niji_store::Actor::Account(&who);
+        let err = store
+            .add_account("eve", Role::Admin, &password, None, as_them)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Forbidden(_)), "{err}");
+        assert!(matches!(
+            store.add_organization("lab", true, as_them),
+            Err(StoreError::Forbidden(_))
+        ));
+        assert!(matches!(
+            store.set_certified("startup", true, as_them),
+            Err(StoreError::Forbidden(_))
+        ));
+    }
+    assert_eq!(store.account("eve").unwrap(), None);
+    assert!(
+        !store
+            .organizations()
+            .unwrap()
+            .iter()
+            .any(|o| o.name == "lab")
+    );
+    store
+        .add_account(
+            "eve",
+            Role::Reviewer,
+            &password,
+            Some("board"),
+            niji_store::Actor::Account(&admin),
+        )
+        .unwrap();
 }

@@ -84,7 +84,9 @@ fn governance_changes_raise_the_count_and_the_log_alone_does_not() {
     let store = place.create();
     let other = place.open().unwrap();
     let before = other.governance_generation().unwrap();
-    store.add_organization("univ", true, "admin").unwrap();
+    store
+        .add_organization("univ", true, niji_store::Actor::Operator("admin"))
+        .unwrap();
     let after = other.governance_generation().unwrap();
     assert!(after > before, "{before} then {after}");
     store
