@@ -696,7 +696,11 @@ impl Tx<'_> {
                 "a step of this change failed; nothing of it was saved".into(),
             ));
         }
-        self.conn.batch("COMMIT")
+        // A commit that fails leaves SQLite's transaction open: end it, so
+        // that the connection's next transaction can begin.
+        self.conn.batch("COMMIT").inspect_err(|_| {
+            let _ = self.conn.batch("ROLLBACK");
+        })
     }
 }
 

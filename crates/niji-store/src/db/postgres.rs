@@ -17,6 +17,10 @@ use std::time::Duration;
 /// The advisory lock key of the platform's one writer ("niji" in ASCII).
 pub(crate) const WRITER_LOCK: i64 = 0x6e69_6a69;
 
+/// The oldest PostgreSQL the control plane runs on (`server_version_num`):
+/// 15, as Debian 12 ships it.
+pub(crate) const OLDEST_SERVER: i32 = 150_000;
+
 /// How long a connection attempt waits for the server.
 const CONNECT_WAIT: Duration = Duration::from_secs(10);
 
@@ -138,7 +142,19 @@ impl Postgres {
         // PostgreSQL's notices ("relation … already exists, skipping") are
         // not news to an operator.
         config.options("-c client_min_messages=warning");
-        let client = config.connect(NoTls).map_err(|e| failed(message(&e)))?;
+        let mut client = config.connect(NoTls).map_err(|e| failed(message(&e)))?;
+        let version: i32 = client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| failed(message(&e)))?;
+        if version < OLDEST_SERVER {
+            return Err(failed(format!(
+                "PostgreSQL {}.{} is older than the {} this niji needs; nothing was written",
+                version / 10_000,
+                version % 10_000,
+                OLDEST_SERVER / 10_000
+            )));
+        }
         Ok(Self {
             client: RefCell::new(Some(client)),
             statements: RefCell::new(HashMap::new()),
