@@ -13,7 +13,8 @@ pub struct AppState {
 }
 
 pub(crate) struct Inner {
-    /// DuckDB connections are not `Sync`; each store has one writer.
+    /// A store's connection is not `Sync`: one writer per server, beside
+    /// the read connections.
     pub store: Mutex<Store>,
     pub staging: StagingAccess,
     pub tokenizer: Tokenizer,
