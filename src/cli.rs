@@ -89,8 +89,13 @@ pub enum StoreCommand {
 
 #[derive(Debug, Args)]
 pub struct StoreMigrateArgs {
-    /// Where to: `postgres://user:password@host:port/database`, or `sqlite` for the data directory's control.sqlite
-    #[arg(long, value_name = "TARGET")]
+    /// Where to: `postgres://user:password@host:port/database`, or `sqlite` for the data directory's control.sqlite. From NIJI_STORE_TO when not given: a password on the command line is visible to the machine's other users
+    #[arg(
+        long,
+        value_name = "TARGET",
+        env = "NIJI_STORE_TO",
+        hide_env_values = true
+    )]
     pub to: String,
 
     #[command(flatten)]

@@ -244,14 +244,7 @@ fn from_a_fhir_bundle_to_a_citizens_receipt_and_opt_out() {
     let policy = env
         .data()
         .join("demo-sources/policies/release-anonymized-example.toml");
-    let built = env
-        .niji(&["release", "build", "--name", "claims-next", "--policy"])
-        .arg(&policy)
-        .env("NIJI_PASSPHRASE", DEMO_PASSPHRASE)
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(built.status.success(), "{}", stderr(&built));
+    env.release_build("claims-next", &policy, DEMO_PASSPHRASE);
     let server = Server::start_demo(&env);
     let citizen = Client::login(&server, "citizen-demo", DEMO_PASSWORD);
     let view = citizen.send("GET", "/api/v1/me/accesses", None);

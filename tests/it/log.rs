@@ -133,28 +133,7 @@ fn checkpoints_and_proofs_verify_without_logging_in() {
 /// A researcher's project on a release of a small population, and the
 /// server serving it.
 fn project_on_a_release(env: &Env) -> i64 {
-    ok(&env.init(&[]));
-    let pop = env.synth(200, 5, "2021-01", "2021-12");
-    env.ingest_and_link(&pop);
-    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("policies/release-anonymized-example.toml")
-        .display()
-        .to_string();
-    ok(&env
-        .niji(&["release", "build", "--policy", &policy, "--name", "claims"])
-        .env("NIJI_PASSPHRASE", PASSPHRASE)
-        .stdout(std::process::Stdio::null())
-        .output()
-        .unwrap());
-    env.organizations(&[("univ", true), ("board", false)]);
-    env.accounts(
-        &[
-            ("alice", "researcher", "univ"),
-            ("rev1", "reviewer", "board"),
-            ("rev2", "reviewer", "board"),
-        ],
-        "kill-test-password",
-    );
+    env.platform_with_a_release("kill-test-password");
     let server = Server::start(env);
     let alice = Client::login(&server, "alice", "kill-test-password");
     let items = serde_json::json!([{"release": "claims", "table": "persons", "column": "sex"}]);
@@ -290,15 +269,7 @@ fn a_server_killed_under_load_again_and_again_loses_no_entry_of_a_result_it_gave
             assert_eq!(store.log_root(checkpoint.size).unwrap(), checkpoint.root);
         }
         // …and every result a client ever received has its entry.
-        let logged: String = (0..size)
-            .map(|i| store.log_entry(i).unwrap())
-            .filter(|e| e.kind == "analysis.query")
-            .map(|e| e.detail)
-            .collect();
-        let missing: Vec<&String> = received
-            .iter()
-            .filter(|m| !logged.contains(&format!("'q{m}'")))
-            .collect();
+        let missing = results_without_an_entry(&store, &received);
         assert!(
             missing.is_empty(),
             "round {round}: results without an entry: {missing:?}"

@@ -9,7 +9,7 @@
 use crate::common::client::*;
 use crate::common::*;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -81,24 +81,7 @@ fn client(url: &str) -> Client {
 }
 
 fn login(url: &str, name: &str, password: &str) -> Client {
-    let mut c = client(url);
-    let mut response = c
-        .agent
-        .post(format!("{url}/api/v1/auth/login"))
-        .header("Content-Type", "application/json")
-        .send(json!({"name": name, "password": password}).to_string())
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200, "login {name}");
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap();
-    c.cookie = Some(cookie.split(';').next().unwrap().to_owned());
-    let body: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
-    c.csrf = Some(body["csrf"].as_str().unwrap().to_owned());
-    c
+    client(url).logged_in(name, password)
 }
 
 fn address(server: &Server) -> SocketAddr {
@@ -110,27 +93,7 @@ const PASSWORD: &str = "two-servers-password";
 #[test]
 fn two_servers_on_one_postgres_lose_no_entry_when_one_is_killed() {
     let env = Env::on_postgres();
-    ok(&env.init(&[]));
-    let pop = env.synth(200, 5, "2021-01", "2021-12");
-    env.ingest_and_link(&pop);
-    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("policies/release-anonymized-example.toml");
-    ok(&env
-        .niji(&["release", "build", "--name", "claims", "--policy"])
-        .arg(&policy)
-        .env("NIJI_PASSPHRASE", PASSPHRASE)
-        .stdout(std::process::Stdio::null())
-        .output()
-        .unwrap());
-    env.organizations(&[("univ", true), ("board", false)]);
-    env.accounts(
-        &[
-            ("alice", "researcher", "univ"),
-            ("rev1", "reviewer", "board"),
-            ("rev2", "reviewer", "board"),
-        ],
-        PASSWORD,
-    );
+    let pop = env.platform_with_a_release(PASSWORD);
     let vars = [("NIJI_JOB_AFTER_MS", "60000")];
     let first = Server::start_with(&env, &vars);
     let second = Server::start_with(&env, &vars);
@@ -302,20 +265,11 @@ fn two_servers_on_one_postgres_lose_no_entry_when_one_is_killed() {
     // One log: it verifies, with every checkpoint either server signed…
     ok(&env.niji(&["log", "verify"]).output().unwrap());
     let store = env.open_store().unwrap();
-    let size = store.log_size().unwrap();
     for note in &notes {
         let checkpoint = niji_audit::note::open_checkpoint(note, &vkey).unwrap();
         assert_eq!(store.log_root(checkpoint.size).unwrap(), checkpoint.root);
     }
     // …and every result a client received has its entry.
-    let logged: String = (0..size)
-        .map(|i| store.log_entry(i).unwrap())
-        .filter(|e| e.kind == "analysis.query")
-        .map(|e| e.detail)
-        .collect();
-    let missing: Vec<&String> = received
-        .iter()
-        .filter(|m| !logged.contains(&format!("'q{m}'")))
-        .collect();
+    let missing = results_without_an_entry(&store, &received);
     assert!(missing.is_empty(), "results without an entry: {missing:?}");
 }

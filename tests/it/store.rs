@@ -135,7 +135,9 @@ fn a_platform_moves_to_postgres_once_and_a_bad_target_changes_nothing() {
     let cluster = Cluster::start().unwrap();
     let url = cluster.create_database("platform").unwrap();
     let moved = env
-        .niji(&["store", "migrate", "--to", &url])
+        .niji(&["store", "migrate"])
+        // From the environment: no password on the command line.
+        .env("NIJI_STORE_TO", &url)
         .output()
         .unwrap();
     let said = stdout(ok(&moved));
@@ -220,14 +222,7 @@ fn a_release_is_built_and_the_log_verified_while_the_server_runs() {
     let policy = env
         .data()
         .join("demo-sources/policies/release-anonymized-example.toml");
-    let built = env
-        .niji(&["release", "build", "--name", "claims-next", "--policy"])
-        .arg(&policy)
-        .env("NIJI_PASSPHRASE", "niji-demo-passphrase")
-        .stdout(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(built.status.success(), "{}", stderr(&built));
+    env.release_build("claims-next", &policy, "niji-demo-passphrase");
     let (entries, _, _) = verified(&env, None);
 
     // The server reads what the command wrote, and appends after it.

@@ -132,22 +132,19 @@ pub(crate) async fn session_of(
     let key = digest(&id);
     let reading = state.inner();
     // Read beside the writer; the writer only records a use once a minute.
-    let record = crate::problem::blocking(move || {
-        let found =
-            reading.with_reader(|r| Ok(r.session(&key, SESSION_IDLE, SESSION_LONGEST)?))?;
-        match found {
-            Some(s) if s.seen_at < chrono::Utc::now() - chrono::Duration::seconds(60) => {
-                Ok(reading.store_keeping_governance()?.touch_session(
-                    &key,
-                    SESSION_IDLE,
-                    SESSION_LONGEST,
-                )?)
+    let record =
+        crate::problem::blocking(move || {
+            let found =
+                reading.with_reader(|r| Ok(r.session(&key, SESSION_IDLE, SESSION_LONGEST)?))?;
+            match found {
+                Some(s) if s.use_is_stale() => Ok(reading
+                    .store_keeping_governance()?
+                    .touch_session(&key, SESSION_IDLE, SESSION_LONGEST)?),
+                other => Ok(other),
             }
-            other => Ok(other),
-        }
-    })
-    .await?
-    .ok_or(ApiError::Unauthenticated)?;
+        })
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
     let session = Session {
         account: record.account,
         csrf: record.csrf,

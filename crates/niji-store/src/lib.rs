@@ -347,13 +347,7 @@ impl Store {
     /// Opens the store of a data directory at `store` (see [`location`]),
     /// which must exist, applying pending migrations.
     pub fn open_in(data_dir: &Path, store: Option<&str>) -> Result<Self, StoreError> {
-        let location = location(data_dir, store)?;
-        if !Self::exists_at(&location)? {
-            return Err(StoreError::NoStore {
-                path: data_dir.to_path_buf(),
-            });
-        }
-        Self::open_with_at(data_dir, &location, None)
+        Self::open_at(data_dir, &location(data_dir, store)?, None, true)
     }
 
     /// Opens the embedded store of a data directory, creating the
@@ -385,6 +379,26 @@ impl Store {
         location: &Location,
         migrations: Option<&MigrationSet>,
     ) -> Result<Self, StoreError> {
+        Self::open_at(data_dir, location, migrations, false)
+    }
+
+    /// Opens the store at `location`; with `must_exist`, one that holds no
+    /// control plane is [`StoreError::NoStore`] and is left as it was.
+    fn open_at(
+        data_dir: &Path,
+        location: &Location,
+        migrations: Option<&MigrationSet>,
+        must_exist: bool,
+    ) -> Result<Self, StoreError> {
+        let no_store = || StoreError::NoStore {
+            path: data_dir.to_path_buf(),
+        };
+        if let Location::Sqlite(file) | Location::DuckDb(file) = location
+            && must_exist
+            && !file.is_file()
+        {
+            return Err(no_store());
+        }
         let lock = match location {
             Location::DuckDb(file) => Some(std::sync::Arc::new(lock::WriterLock::acquire(
                 &lock::lock_path(file),
@@ -392,6 +406,9 @@ impl Store {
             _ => None,
         };
         let conn = Conn::open(location)?;
+        if must_exist && !conn.has_table("schema_migrations")? {
+            return Err(no_store());
+        }
         let embedded;
         let migrations = match migrations {
             Some(set) => set,

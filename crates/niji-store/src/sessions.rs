@@ -27,6 +27,14 @@ pub struct SessionRecord {
 /// minute reads only.
 const SEEN_EVERY: Duration = Duration::from_secs(60);
 
+impl SessionRecord {
+    /// Whether its last use is older than the store writes it
+    /// ([`Store::touch_session`] would record this use).
+    pub fn use_is_stale(&self) -> bool {
+        self.seen_at < ago(Utc::now(), SEEN_EVERY)
+    }
+}
+
 fn ago(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -106,7 +114,7 @@ impl Store {
         let Some(session) = live(&self.conn, digest, now, idle, longest)? else {
             return Ok(None);
         };
-        if session.seen_at < ago(now, SEEN_EVERY) {
+        if session.use_is_stale() {
             self.conn.execute(
                 "UPDATE sessions SET seen_at = $1 WHERE id_sha256 = $2",
                 &[&now, &digest],

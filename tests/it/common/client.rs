@@ -138,10 +138,15 @@ impl Client {
     }
 
     pub fn login(server: &Server, name: &str, password: &str) -> Client {
-        let mut c = Client::new(server);
+        Client::new(server).logged_in(name, password)
+    }
+
+    /// This client with the session `name` logs in to.
+    pub fn logged_in(self, name: &str, password: &str) -> Client {
+        let mut c = self;
         let agent = c.agent.clone();
         let mut response = agent
-            .post(format!("{}/api/v1/auth/login", server.url))
+            .post(format!("{}/api/v1/auth/login", c.url))
             .header("Content-Type", "application/json")
             .send(json!({"name": name, "password": password}).to_string())
             .unwrap();

@@ -195,6 +195,43 @@ impl Env {
 
     /// Ingests every source directory of a synthetic population and links
     /// the records.
+    /// `niji release build --name NAME --policy POLICY` with `passphrase`,
+    /// which must succeed.
+    pub fn release_build(&self, name: &str, policy: &std::path::Path, passphrase: &str) {
+        let built = self
+            .niji(&["release", "build", "--name", name, "--policy"])
+            .arg(policy)
+            .env("NIJI_PASSPHRASE", passphrase)
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(built.status.success(), "{}", stderr(&built));
+    }
+
+    /// A platform of 200 synthetic persons linked, the release `claims`
+    /// built from the anonymized example policy, the organizations `univ`
+    /// (certified) and `board`, and alice (a researcher of univ), rev1 and
+    /// rev2 (reviewers of board), all with `password`. The population's
+    /// directory.
+    pub fn platform_with_a_release(&self, password: &str) -> PathBuf {
+        ok(&self.init(&[]));
+        let pop = self.synth(200, 5, "2021-01", "2021-12");
+        self.ingest_and_link(&pop);
+        let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("policies/release-anonymized-example.toml");
+        self.release_build("claims", &policy, PASSPHRASE);
+        self.organizations(&[("univ", true), ("board", false)]);
+        self.accounts(
+            &[
+                ("alice", "researcher", "univ"),
+                ("rev1", "reviewer", "board"),
+                ("rev2", "reviewer", "board"),
+            ],
+            password,
+        );
+        pop
+    }
+
     pub fn ingest_and_link(&self, pop: &std::path::Path) {
         let mut cmd = self.niji(&["ingest"]);
         for dir in ["uke", "care", "dpc", "fhir", "checkups", "eligibility"] {
@@ -209,6 +246,25 @@ impl Env {
             .unwrap());
         ok(&self.niji(&["link"]).stdout(Stdio::null()).output().unwrap());
     }
+}
+
+/// The markers of `received` (query results a client was given, each
+/// query's SQL holding `'q<marker>'`) that no `analysis.query` entry of the
+/// log holds.
+pub fn results_without_an_entry<'a>(
+    store: &niji_store::Store,
+    received: &'a [String],
+) -> Vec<&'a String> {
+    let size = store.log_size().unwrap();
+    let logged: String = (0..size)
+        .map(|i| store.log_entry(i).unwrap())
+        .filter(|e| e.kind == "analysis.query")
+        .map(|e| e.detail)
+        .collect();
+    received
+        .iter()
+        .filter(|m| !logged.contains(&format!("'q{m}'")))
+        .collect()
 }
 
 /// A program of one of the virtual environments `.ci/run` creates: `var`

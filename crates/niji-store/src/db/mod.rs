@@ -323,31 +323,45 @@ impl<T: FromValue> FromValue for Option<T> {
 }
 
 /// One row of a result.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Row(pub(crate) Vec<Value>);
 
 impl Row {
-    /// Column `i` as `T`.
+    /// Column `i` as `T`, copied (for a row read column by column).
     pub(crate) fn get<T: FromValue>(&self, i: usize) -> Result<T, StoreError> {
-        let value = self.0.get(i).cloned().ok_or_else(|| StoreError::Damaged {
-            what: format!("a result has no column {i}"),
-        })?;
-        T::from_value(value).map_err(|why| StoreError::Damaged {
-            what: format!("column {i}: {why}"),
-        })
+        let value = self.0.get(i).cloned().ok_or_else(|| missing(i))?;
+        convert(i, value)
     }
+
+    /// Column `i` as `T`, moved out (a blob or text is not copied).
+    fn take<T: FromValue>(&mut self, i: usize) -> Result<T, StoreError> {
+        let value = std::mem::replace(self.0.get_mut(i).ok_or_else(|| missing(i))?, Value::Null);
+        convert(i, value)
+    }
+}
+
+fn missing(i: usize) -> StoreError {
+    StoreError::Damaged {
+        what: format!("a result has no column {i}"),
+    }
+}
+
+fn convert<T: FromValue>(i: usize, value: Value) -> Result<T, StoreError> {
+    T::from_value(value).map_err(|why| StoreError::Damaged {
+        what: format!("column {i}: {why}"),
+    })
 }
 
 /// A whole row as a Rust type: a tuple of [`FromValue`]s, or one.
 pub(crate) trait FromRow: Sized {
-    fn from_row(row: &Row) -> Result<Self, StoreError>;
+    fn from_row(row: Row) -> Result<Self, StoreError>;
 }
 
 macro_rules! row_tuple {
     ($($t:ident $i:tt),+) => {
         impl<$($t: FromValue),+> FromRow for ($($t,)+) {
-            fn from_row(row: &Row) -> Result<Self, StoreError> {
-                Ok(($(row.get::<$t>($i)?,)+))
+            fn from_row(mut row: Row) -> Result<Self, StoreError> {
+                Ok(($(row.take::<$t>($i)?,)+))
             }
         }
     };
@@ -365,8 +379,8 @@ row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
 row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
 
 impl FromRow for Row {
-    fn from_row(row: &Row) -> Result<Self, StoreError> {
-        Ok(row.clone())
+    fn from_row(row: Row) -> Result<Self, StoreError> {
+        Ok(row)
     }
 }
 
@@ -467,7 +481,10 @@ impl Conn {
         sql: &str,
         params: &[&dyn Param],
     ) -> Result<Vec<T>, StoreError> {
-        self.rows(sql, params)?.iter().map(T::from_row).collect()
+        self.rows(sql, params)?
+            .into_iter()
+            .map(T::from_row)
+            .collect()
     }
 
     /// The first row of `sql` as `T`, if there is one.
@@ -476,7 +493,11 @@ impl Conn {
         sql: &str,
         params: &[&dyn Param],
     ) -> Result<Option<T>, StoreError> {
-        self.rows(sql, params)?.first().map(T::from_row).transpose()
+        self.rows(sql, params)?
+            .into_iter()
+            .next()
+            .map(T::from_row)
+            .transpose()
     }
 
     /// The first row of `sql` as `T`; a statement that returns none is an
@@ -497,7 +518,10 @@ impl Conn {
         sql: &str,
         params: &[&dyn Param],
     ) -> Result<Vec<T>, StoreError> {
-        self.rows(sql, params)?.iter().map(|r| r.get(0)).collect()
+        self.rows(sql, params)?
+            .into_iter()
+            .map(|mut r| r.take(0))
+            .collect()
     }
 
     /// The first column of the first row, if there is a row.
@@ -507,8 +531,9 @@ impl Conn {
         params: &[&dyn Param],
     ) -> Result<Option<T>, StoreError> {
         self.rows(sql, params)?
-            .first()
-            .map(|r| r.get(0))
+            .into_iter()
+            .next()
+            .map(|mut r| r.take(0))
             .transpose()
     }
 
