@@ -5,7 +5,9 @@
 //! budget, a query outside the grant is refused; a flagged result goes
 //! through the airlock; the demo's citizen sees every event that concerns
 //! them and a receipt that verifies; the citizen opts out and the next
-//! release leaves them out. A second `niji demo` reuses every step.
+//! release leaves them out. A second `niji demo` reuses every step. At the
+//! end no identifier of the population is anywhere niji wrote: files,
+//! server log, stored values, and on PostgreSQL the cluster's files.
 
 use crate::common::client::*;
 use crate::common::*;
@@ -93,7 +95,9 @@ fn from_a_fhir_bundle_to_a_citizens_receipt_and_opt_out() {
         .as_str()
         .unwrap()
         .to_owned();
-    let server = Server::start_demo(&env);
+    // The server logs at debug level, for the scan at the end.
+    let log = env.root.path().join("serve.log");
+    let server = Server::start_demo_logging(&env, &log);
     assert!(post_bundle(&server, &credential) > 0);
 
     // 2. A researcher applies; the board approves with conditions (fewer
@@ -237,7 +241,30 @@ fn from_a_fhir_bundle_to_a_citizens_receipt_and_opt_out() {
     let checked = verify_receipt(&env, &file, &key);
     assert_eq!(checked["index"], index);
 
-    // 6. The citizen opts out; the next release leaves them out.
+    // 6. Another person enrols with their card; the same card with another
+    // birth date is refused.
+    let pop = env.data().join("demo-sources");
+    let admin = Client::login(&server, "admin", DEMO_PASSWORD);
+    let anonymous = Client::new(&server);
+    let mut people = insured(&pop);
+    let (_, person) = enrol_next(&admin, &anonymous, &mut people, DEMO_PASSWORD);
+    let other = people.pop().unwrap();
+    let code = admin.send("POST", "/api/v1/admin/enrolment-codes", Some(other.clone()));
+    assert_eq!(code.status, 201, "{}", code.body);
+    let mut wrong = other;
+    wrong["birth"] = json!("1900-01-01");
+    wrong["code"] = code.body["code"].clone();
+    wrong["password"] = json!(DEMO_PASSWORD);
+    let refused = anonymous.send("POST", "/api/v1/enrol", Some(wrong));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        !refused
+            .body
+            .to_string()
+            .contains(person["number"].as_str().unwrap())
+    );
+
+    // 7. The citizen opts out; the next release leaves them out.
     let refused = citizen.send("PUT", "/api/v1/me/opt-out", None);
     assert_eq!(refused.body["opted_out"], true, "{}", refused.body);
     server.stop();
@@ -245,11 +272,55 @@ fn from_a_fhir_bundle_to_a_citizens_receipt_and_opt_out() {
         .data()
         .join("demo-sources/policies/release-anonymized-example.toml");
     env.release_build("claims-next", &policy, DEMO_PASSPHRASE);
-    let server = Server::start_demo(&env);
+    let server = Server::start_demo_logging(&env, &log);
     let citizen = Client::login(&server, "citizen-demo", DEMO_PASSWORD);
     let view = citizen.send("GET", "/api/v1/me/accesses", None);
     let releases = release_names(&view.body);
     assert_eq!(releases, ["claims", "charts"], "{}", view.body);
     server.stop();
     ok(&env.niji(&["log", "verify"]).output().unwrap());
+
+    // 8. No identifier of the population anywhere niji wrote.
+    nothing_raw_on_disk(&env, &pop, &log);
+}
+
+/// The raw-identifier scan: the data directory's files (the demo's
+/// synthetic sources aside: they are the primary-use side), the server's
+/// log, every stored value of the control plane, and on PostgreSQL the
+/// cluster's files, write-ahead log included.
+fn nothing_raw_on_disk(env: &Env, pop: &std::path::Path, log: &std::path::Path) {
+    let identifiers = scan::Identifiers::of(pop);
+    // The scan finds what it looks for: the sources' FHIR Bundles name
+    // their patients.
+    let mut sources = Vec::new();
+    scan::files_under(&pop.join("fhir"), &mut sources);
+    assert!(
+        sources
+            .iter()
+            .any(|f| identifiers.in_packed(&std::fs::read(f).unwrap()).is_some()),
+        "the scan misses the sources' own names"
+    );
+    let mut files = Vec::new();
+    scan::files_under(&env.data(), &mut files);
+    files.retain(|f| !f.starts_with(pop));
+    assert!(files.len() >= 3, "{files:?}");
+    if let Some(cluster) = env.store.cluster() {
+        let before = files.len();
+        scan::files_under(&cluster.data_dir(), &mut files);
+        assert!(files.len() > before + 100, "the cluster's files");
+    }
+    for file in &files {
+        identifiers.assert_none_in(file, scan::Identifiers::in_packed);
+    }
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(log.lines().count() > 50, "{log}");
+    assert!(
+        !identifiers.in_value(&log),
+        "the server's log holds an identifier"
+    );
+    let values = scan::stored_values(env);
+    assert!(values.len() > 1000, "{}", values.len());
+    if let Some(value) = values.iter().find(|v| identifiers.in_value(v)) {
+        panic!("a stored value holds an identifier: {value:?}");
+    }
 }

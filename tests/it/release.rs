@@ -7,7 +7,7 @@
 use crate::common::*;
 
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -56,23 +56,6 @@ fn export(env: &Env, name: &str) -> PathBuf {
     out
 }
 
-/// A CSV file as rows of column → value.
-fn rows(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut reader =
-        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = reader.headers().unwrap().clone();
-    reader
-        .records()
-        .map(|r| {
-            header
-                .iter()
-                .zip(r.unwrap().iter())
-                .map(|(h, v)| (h.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .collect()
-}
-
 fn table<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["tables"]
         .as_array()
@@ -114,58 +97,6 @@ fn pycanon(csv: &Path, quasi: &[String], sensitive: &str) -> (u64, u64) {
     let text = String::from_utf8(out.stdout).unwrap();
     let mut numbers = text.split_whitespace().map(|n| n.parse::<u64>().unwrap());
     (numbers.next().unwrap(), numbers.next().unwrap())
-}
-
-/// Names of the synthetic truth as they could appear in a file, and its
-/// insurance numbers.
-fn identifiers(pop: &Path) -> (Vec<String>, Vec<String>) {
-    let (mut names, mut numbers) = (BTreeSet::new(), BTreeSet::new());
-    for n in rows(&pop.join("truth/names.csv")) {
-        names.insert(format!("{}{}", n["family_kanji"], n["given_kanji"]));
-        names.insert(format!("{}{}", n["family_kana"], n["given_kana"]));
-        names.insert(format!("{}　{}", n["family_kana"], n["given_kana"]));
-    }
-    for s in rows(&pop.join("truth/insurance.csv")) {
-        if s["number"].len() >= 6 {
-            numbers.insert(s["number"].clone());
-        }
-        numbers.insert(format!(
-            "{}{}{}",
-            s["insurer_number"], s["symbol"], s["number"]
-        ));
-    }
-    (names.into_iter().collect(), numbers.into_iter().collect())
-}
-
-/// The first identifier in `bytes`: a name anywhere, a number only as a
-/// whole run of digits (inside a longer code or a date it is chance).
-fn identifier_in(
-    bytes: &[u8],
-    names: &aho_corasick::AhoCorasick,
-    numbers: Option<&aho_corasick::AhoCorasick>,
-) -> Option<(usize, usize)> {
-    if let Some(m) = names.find(bytes) {
-        return Some((m.start(), m.end()));
-    }
-    let digit = |i: Option<&u8>| i.is_some_and(u8::is_ascii_digit);
-    numbers?
-        .find_overlapping_iter(bytes)
-        .find(|m| {
-            !digit(m.start().checked_sub(1).and_then(|i| bytes.get(i)))
-                && !digit(bytes.get(m.end()))
-        })
-        .map(|m| (m.start(), m.end()))
-}
-
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files_under(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
 }
 
 fn members(data: &Path, release: &str) -> BTreeSet<i64> {
@@ -215,7 +146,7 @@ fn releases_under_both_tiers() {
     assert_eq!(anon["risk"]["k"], persons["k"]);
 
     // A DPC patient's postcode area leaves as the prefecture it lies in.
-    let places: BTreeSet<String> = rows(&anon_dir.join("dpc_stays.csv"))
+    let places: BTreeSet<String> = scan::csv_rows(&anon_dir.join("dpc_stays.csv"))
         .into_iter()
         .map(|r| r["postcode_area"].clone())
         .filter(|p| !p.is_empty())
@@ -295,38 +226,20 @@ fn releases_under_both_tiers() {
             }
         }
     }
-    let (names, numbers) = identifiers(&pop);
-    assert!(
-        names.len() > 1000 && numbers.len() > 1000,
-        "{} {}",
-        names.len(),
-        numbers.len()
-    );
-    let name_scan = aho_corasick::AhoCorasick::new(&names).unwrap();
-    let number_scan = aho_corasick::AhoCorasick::new(&numbers).unwrap();
-    // The release files' bytes: names. DuckDB packs values side by side, so
-    // digit runs there span values; the exports below hold every value
-    // whole.
+    let identifiers = scan::Identifiers::of(&pop);
+    // The release files' bytes: names and cards. DuckDB packs values side
+    // by side, so digit runs there span values; the exports below hold
+    // every value whole.
     let mut files = Vec::new();
-    files_under(&data.join("releases"), &mut files);
+    scan::files_under(&data.join("releases"), &mut files);
     let mut exports = Vec::new();
-    files_under(&anon_dir, &mut exports);
-    files_under(&pseudo_dir, &mut exports);
-    let scans = files
-        .iter()
-        .map(|f| (f, None))
-        .chain(exports.iter().map(|f| (f, Some(&number_scan))));
-    for (file, numbers) in scans {
-        let bytes = std::fs::read(file).unwrap();
-        if let Some((start, end)) = identifier_in(&bytes, &name_scan, numbers) {
-            panic!(
-                "{}: holds the truth identifier {:?}",
-                file.display(),
-                String::from_utf8_lossy(
-                    &bytes[start.saturating_sub(30)..(end + 30).min(bytes.len())]
-                )
-            );
-        }
+    scan::files_under(&anon_dir, &mut exports);
+    scan::files_under(&pseudo_dir, &mut exports);
+    for file in &files {
+        identifiers.assert_none_in(file, scan::Identifiers::in_packed);
+    }
+    for file in &exports {
+        identifiers.assert_none_in(file, scan::Identifiers::in_text);
     }
 
     // Every table of every release carries each row's person bucket, as
@@ -435,7 +348,7 @@ fn releases_under_both_tiers() {
         .flat_map(|c| strings(&c["values"]))
         .collect();
     assert!(!removed.is_empty(), "no rare diagnosis was removed: {anon}");
-    let anon_codes: BTreeSet<String> = rows(&anon_dir.join("diagnoses.csv"))
+    let anon_codes: BTreeSet<String> = scan::csv_rows(&anon_dir.join("diagnoses.csv"))
         .into_iter()
         .map(|r| r["icd10"].clone())
         .collect();
@@ -444,7 +357,7 @@ fn releases_under_both_tiers() {
         "a removed code is still in the anonymized release"
     );
     assert!(anon_codes.contains("*"));
-    let pseudo_codes: BTreeSet<String> = rows(&pseudo_dir.join("diagnoses.csv"))
+    let pseudo_codes: BTreeSet<String> = scan::csv_rows(&pseudo_dir.join("diagnoses.csv"))
         .into_iter()
         .map(|r| r["icd10"].clone())
         .collect();
@@ -457,7 +370,7 @@ fn releases_under_both_tiers() {
 
     // Two releases share no pseudonym.
     let pseudonyms = |dir: &Path| -> BTreeSet<String> {
-        rows(&dir.join("persons.csv"))
+        scan::csv_rows(&dir.join("persons.csv"))
             .into_iter()
             .map(|r| r["pseudonym"].clone())
             .collect()

@@ -242,6 +242,18 @@ impl Cluster {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Every row of every table of `database`, as `pg_dump --data-only`
+    /// writes them: `COPY` blocks of tab-separated text values.
+    pub fn dump(&self, database: &str) -> io::Result<String> {
+        let mut dump = program(&self.bin, "pg_dump");
+        dump.arg("-h")
+            .arg(&self.dir)
+            .args(["-p", &self.port.to_string(), "-U", "postgres"])
+            .args(["--data-only", "--no-owner", database]);
+        let out = run(dump, "pg_dump")?;
+        String::from_utf8(out.stdout).map_err(|e| io::Error::other(format!("pg_dump: {e}")))
+    }
+
     /// Creates an empty database and returns its URL.
     pub fn create_database(&self, name: &str) -> io::Result<String> {
         self.psql("postgres", &format!("CREATE DATABASE {name}"))?;

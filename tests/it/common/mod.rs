@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses a different part
 
 pub mod client;
+pub mod scan;
 
 use serde_json::Value;
 use std::io::BufRead;
@@ -309,10 +310,27 @@ impl Server {
         Server::spawn(env.niji(&["serve", "--listen", "127.0.0.1:0"]))
     }
 
-    fn spawn(mut serve: Command) -> Server {
+    /// The server on a directory `niji demo` made, logging at debug level
+    /// to `log` (appended).
+    pub fn start_demo_logging(env: &Env, log: &std::path::Path) -> Server {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut serve = env.niji(&["serve", "--listen", "127.0.0.1:0"]);
+        serve.env("NIJI_LOG_LEVEL", "debug");
+        Server::spawn_logging(serve, file.into())
+    }
+
+    fn spawn(serve: Command) -> Server {
+        Server::spawn_logging(serve, std::process::Stdio::null())
+    }
+
+    fn spawn_logging(mut serve: Command, log: std::process::Stdio) -> Server {
         let mut child = serve
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         let mut line = String::new();
