@@ -593,6 +593,74 @@ fn ended(client: &Client, id: &str) -> Value {
     }
 }
 
+/// A grant revoked while its query runs keeps the query's result in: the
+/// gate let the request in, but the result's log entry is written only
+/// while the grant is in force, and a refusal takes its place.
+#[test]
+fn a_grant_revoked_while_its_query_runs_keeps_the_result_in() {
+    let env = platform();
+    let server = Server::start_with(&env, &[("NIJI_JOB_AFTER_MS", "0")]);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let p = project(&server, &alice, &[("persons", "sex"), ("claims", "kind")]);
+    let admin = Client::login(&server, "admin", ADMIN_PASSWORD);
+    // Each person's claims to the fourth power: about half a second here,
+    // ten times the revocation's round trip, well under the engine's time
+    // limit.
+    let joins: String = (0..3)
+        .map(|i| format!(" JOIN claims c{i} USING (pseudonym)"))
+        .collect();
+    let text = format!("SELECT p.sex, count(*) AS n FROM persons p{joins} GROUP BY p.sex");
+    let started = std::time::Instant::now();
+    let job = alice.send(
+        "POST",
+        &format!("/api/v1/projects/{p}/queries"),
+        Some(json!({ "sql": text })),
+    );
+    assert_eq!(job.status, 202, "{}", job.body);
+    let id = job.body["job"].as_str().unwrap().to_owned();
+    let running = alice.send("GET", &format!("/api/v1/jobs/{id}"), None);
+    assert_eq!(running.body["status"], "running", "{}", running.body);
+    let revoked = admin.send(
+        "POST",
+        &format!("/api/v1/grants/{p}/revoke"),
+        Some(json!({"reason": "the data holder withdrew the data"})),
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    eprintln!("revoked {:?} after the query began", started.elapsed());
+
+    // The query's event, once it ends: a refusal that says why.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let event = loop {
+        let store = env.open_store().unwrap();
+        let ended = store
+            .audit_events()
+            .unwrap()
+            .into_iter()
+            .find(|e| e.kind.starts_with("analysis.") && e.detail.contains("c2 USING"));
+        if let Some(event) = ended {
+            break event;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the query never ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    eprintln!("the query ended after {:?}", started.elapsed());
+    assert_eq!(event.kind, "analysis.refused", "{}", event.detail);
+    let detail: Value = serde_json::from_str(&event.detail).unwrap();
+    assert_eq!(detail["outcome"], "withheld", "{detail}");
+    assert!(
+        detail["reason"].as_str().unwrap().contains("was revoked"),
+        "{detail}"
+    );
+    // The researcher learns it from the job, as any refusal.
+    let gone = alice.send("GET", &format!("/api/v1/jobs/{id}/result"), None);
+    assert_eq!(gone.status, 403, "{}", gone.body);
+    server.stop();
+    ok(&env.niji(&["log", "verify"]).output().unwrap());
+}
+
 #[test]
 fn requests_that_outlast_the_wait_become_jobs_to_poll_fetch_or_cancel() {
     let env = platform();

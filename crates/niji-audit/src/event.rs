@@ -110,6 +110,15 @@ impl EventKind {
         )
     }
 
+    /// Whether an analysis request's event of this kind lets a result
+    /// leave: such an event is written only while the grant is in force.
+    pub fn releases_a_result(self) -> bool {
+        matches!(
+            self,
+            EventKind::AnalysisQuery | EventKind::AnalysisDp | EventKind::AnalysisFetch
+        )
+    }
+
     /// Whether the event's subject is the release it concerns (a
     /// release's own events).
     pub fn concerns_its_release(self) -> bool {

@@ -7,11 +7,16 @@
 //! that finish together share one durable write instead of queueing for
 //! one each; a request returns only once its own entry is committed, and
 //! if the batch fails, every request in it fails and returns nothing.
+//!
+//! An event that lets a result leave is written only while the project's
+//! grant is in force for its researcher, read in the same transaction:
+//! a grant revoked (on this server or another) after the gate let the
+//! request in keeps the result in, and the log holds the refusal.
 
 use crate::problem::ApiError;
 use crate::state::Inner;
 use niji_audit::event::EventKind;
-use niji_store::NewEvent;
+use niji_store::{Logged, NewEvent};
 use std::sync::mpsc::{SyncSender, TryRecvError, sync_channel};
 
 /// An audit event to log.
@@ -93,6 +98,7 @@ pub(crate) fn log(inner: &Inner, event: Event) -> Result<u64, ApiError> {
                 subject: niji_audit::event::Subject::Project(e.project),
                 detail: &e.detail,
                 persons: &[],
+                releases_under: e.kind.releases_a_result().then_some(e.project),
             })
             .collect();
         let written = store.audit_many(&events).map_err(ApiError::from);
@@ -101,7 +107,14 @@ pub(crate) fn log(inner: &Inner, event: Event) -> Result<u64, ApiError> {
         }
         for (i, (_, waiter)) in batch.iter().enumerate() {
             let result = match &written {
-                Ok(indices) => Ok(indices[i]),
+                Ok(logged) => match &logged[i] {
+                    Logged::Entry(index) => Ok(*index),
+                    // The grant lapsed after the gate let the request in:
+                    // the refusal is logged, the result stays in.
+                    Logged::Withheld { reason, .. } => Err(ApiError::Forbidden(format!(
+                        "{reason}; the result was not released"
+                    ))),
+                },
                 Err(e) => Err(e.clone()),
             };
             // A waiter that gave up has nothing to be told.
@@ -141,7 +154,7 @@ mod tests {
                         .map(|i| {
                             let event = Event {
                                 actor: format!("thread-{t}"),
-                                kind: EventKind::AnalysisQuery,
+                                kind: EventKind::AnalysisRefused,
                                 project: 1,
                                 detail: format!("{{\"n\":{i}}}"),
                             };

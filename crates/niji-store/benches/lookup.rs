@@ -141,6 +141,7 @@ fn build(
                 },
                 detail: "{\"sql\":\"SELECT count(*) FROM claims GROUP BY month\"}",
                 persons,
+                releases_under: None,
             })
             .collect();
         store.audit_many(&events).unwrap();
@@ -180,6 +181,7 @@ fn grouped(store: &Store) -> f64 {
             subject: Subject::Project(1),
             detail,
             persons: &[],
+            releases_under: None,
         })
         .collect();
     let started = Instant::now();

@@ -1023,14 +1023,12 @@ impl Store {
         let row: GrantRow = self
             .conn
             .opt(
-                "SELECT application_id, rule_set, row_level, dp_rho, expires_on,
-                        revoked_at, revoked_at IS NULL AND $1 <= expires_on,
-                        EXISTS (
-                            SELECT 1 FROM grant_items i JOIN releases r ON r.name = i.release
-                            JOIN applications a ON a.id = g.application_id
-                            JOIN organizations o ON o.id = a.organization_id
-                            WHERE i.grant_id = g.id AND r.tier = 'pseudonymized' AND NOT o.certified)
-                 FROM grants g WHERE id = $2",
+                concat!(
+                    "SELECT application_id, rule_set, row_level, dp_rho, expires_on,
+                            revoked_at, revoked_at IS NULL AND $1 <= expires_on, ",
+                    uncertified!(),
+                    " FROM grants g WHERE id = $2"
+                ),
                 &[&today_date(), &id],
             )?
             .ok_or_else(|| refused(format!("no grant {id}")))?;
@@ -1184,6 +1182,66 @@ pub fn today() -> String {
 }
 
 /// Today in UTC, as a date.
+/// SQL: whether grant `g` reaches a pseudonymized release while its
+/// applicant's organization is no longer certified for that tier.
+macro_rules! uncertified {
+    () => {
+        "EXISTS (
+            SELECT 1 FROM grant_items i JOIN releases r ON r.name = i.release
+            JOIN applications a ON a.id = g.application_id
+            JOIN organizations o ON o.id = a.organization_id
+            WHERE i.grant_id = g.id AND r.tier = 'pseudonymized' AND NOT o.certified)"
+    };
+}
+use uncertified;
+
+/// Why grant `grant` no longer lets `account` use data, if it does not:
+/// revoked, expired, its organization's certification withdrawn, the
+/// account no longer a member or disabled. Read inside the caller's
+/// transaction, under the writer lock, so that no governance change can
+/// fall between it and what the transaction writes.
+pub(crate) fn lapse(conn: &Conn, grant: i64, account: &str) -> Result<Option<String>, StoreError> {
+    type Standing = (Option<DateTime<Utc>>, NaiveDate, bool, bool, bool, bool);
+    let row: Option<Standing> = conn.opt(
+        concat!(
+            "SELECT g.revoked_at, g.expires_on, $1 <= g.expires_on, ",
+            uncertified!(),
+            ", EXISTS (SELECT 1 FROM application_members m
+                       WHERE m.application_id = g.application_id AND m.account = $3),
+               EXISTS (SELECT 1 FROM disabled_accounts d WHERE d.account = $3)
+             FROM grants g WHERE g.id = $2"
+        ),
+        &[&today_date(), &grant, &account],
+    )?;
+    let Some((revoked_at, expires, current, uncertified, member, disabled)) = row else {
+        return Ok(Some(format!("project {grant} has no grant")));
+    };
+    Ok(if let Some(at) = revoked_at {
+        Some(format!(
+            "the grant of project {grant} was revoked at {}",
+            crate::db::stamp(&at)
+        ))
+    } else if !current {
+        Some(format!(
+            "the grant of project {grant} expired on {}",
+            day(expires)
+        ))
+    } else if uncertified {
+        Some(format!(
+            "project {grant} uses a pseudonymized release, and its organization is no longer \
+             certified for that tier"
+        ))
+    } else if !member {
+        Some(format!(
+            "`{account}` is no longer a member of project {grant}"
+        ))
+    } else if disabled {
+        Some(format!("account `{account}` is disabled"))
+    } else {
+        None
+    })
+}
+
 fn today_date() -> NaiveDate {
     Utc::now().date_naive()
 }

@@ -72,7 +72,7 @@ pub use ledger::Budget;
 pub use migrate::{AppliedMigration, Migration, MigrationSet};
 pub use numbers::{Earlier, NewNumber};
 pub use reader::Reader;
-pub use releases::{AuditEvent, NewEvent, NewRelease, Reidentification, ReleaseInfo};
+pub use releases::{AuditEvent, Logged, NewEvent, NewRelease, Reidentification, ReleaseInfo};
 pub use sessions::SessionRecord;
 pub use sources::{CredentialRefusal, SourceClient};
 

@@ -458,20 +458,56 @@ impl Store {
     }
 
     /// Appends audit events in one transaction, in order: a group commit,
-    /// so that many requests' entries share one durable write. Their leaf
-    /// indices; all or none.
-    pub fn audit_many(&self, events: &[NewEvent<'_>]) -> Result<Vec<u64>, StoreError> {
+    /// so that many requests' entries share one durable write. What each
+    /// became; all or none. An event that lets a result leave under a
+    /// grant ([`NewEvent::releases_under`]) is written only while the
+    /// grant is in force, read under the same writer lock: a revocation on
+    /// another server, or one that came while the query ran, keeps the
+    /// result in, and a refusal is logged instead.
+    pub fn audit_many(&self, events: &[NewEvent<'_>]) -> Result<Vec<Logged>, StoreError> {
         // Taken out: a batch that fails leaves no head behind.
         let cached = self.head.borrow_mut().take();
         let tx = self.conn.transaction()?;
-        let mut written = Vec::with_capacity(events.len());
+        let mut reasons = Vec::with_capacity(events.len());
         for e in events {
-            written.push(insert_event(&tx, e)?);
+            reasons.push(match e.releases_under {
+                Some(grant) => crate::governance::lapse(&tx, grant, e.actor)?,
+                None => None,
+            });
+        }
+        let details: Vec<Option<String>> = events
+            .iter()
+            .zip(&reasons)
+            .map(|(e, reason)| reason.as_ref().map(|r| withheld_detail(e, r)))
+            .collect();
+        let mut written = Vec::with_capacity(events.len());
+        for (e, detail) in events.iter().zip(&details) {
+            let refusal;
+            let event = match detail {
+                Some(detail) => {
+                    refusal = NewEvent {
+                        kind: EventKind::AnalysisRefused,
+                        detail,
+                        releases_under: None,
+                        ..*e
+                    };
+                    &refusal
+                }
+                None => e,
+            };
+            written.push(insert_event(&tx, event)?);
         }
         let (indices, head) = crate::log::append_batch(&tx, cached, &written)?;
         tx.commit()?;
         *self.head.borrow_mut() = Some(head);
-        Ok(indices)
+        Ok(indices
+            .into_iter()
+            .zip(reasons)
+            .map(|(index, reason)| match reason {
+                Some(reason) => Logged::Withheld { index, reason },
+                None => Logged::Entry(index),
+            })
+            .collect())
     }
 
     /// Appends an audit event that concerns `persons` (person keys)
@@ -491,10 +527,11 @@ impl Store {
             subject,
             detail,
             persons,
+            releases_under: None,
         };
         self.audit_many(&[event])?
             .first()
-            .copied()
+            .map(Logged::index)
             .ok_or_else(|| StoreError::Damaged {
                 what: "an audit event was not appended to the log".into(),
             })
@@ -586,6 +623,7 @@ pub(crate) fn audit_for(
         subject,
         detail,
         persons,
+        releases_under: None,
     };
     let written = insert_event(conn, &event)?;
     let indices = crate::log::append_all(conn, &[written])?;
@@ -629,4 +667,49 @@ pub struct NewEvent<'a> {
     pub detail: &'a str,
     /// The person keys it concerns directly (named by commitment).
     pub persons: &'a [i64],
+    /// The grant under which the event lets a result leave, if it does:
+    /// such an event is written only while that grant is in force for its
+    /// actor, checked in the transaction that writes it; otherwise a
+    /// refusal is written in its place ([`Logged::Withheld`]).
+    pub releases_under: Option<i64>,
+}
+
+/// What [`Store::audit_many`] wrote for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Logged {
+    /// The event, at this leaf index.
+    Entry(u64),
+    /// A refusal in place of an event that would have let a result leave
+    /// under a grant no longer in force: its leaf index, and why.
+    Withheld {
+        /// The refusal's leaf index.
+        index: u64,
+        /// Why the grant is no longer in force.
+        reason: String,
+    },
+}
+
+impl Logged {
+    /// The leaf index of what was written.
+    pub fn index(&self) -> u64 {
+        match self {
+            Logged::Entry(index) | Logged::Withheld { index, .. } => *index,
+        }
+    }
+}
+
+/// The refusal logged in place of `event`: its detail with the outcome
+/// `withheld` and the reason.
+fn withheld_detail(event: &NewEvent<'_>, reason: &str) -> String {
+    let mut detail = match serde_json::from_str::<serde_json::Value>(event.detail) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::from_iter([(
+            "request".to_owned(),
+            serde_json::Value::String(event.detail.to_owned()),
+        )]),
+    };
+    detail.insert("withheld".into(), event.kind.as_str().into());
+    detail.insert("outcome".into(), "withheld".into());
+    detail.insert("reason".into(), reason.into());
+    serde_json::Value::Object(detail).to_string()
 }

@@ -1,6 +1,7 @@
 //! Applications, reviews and grants in the store: the whole flow and each
 //! refusal the rules make.
 
+use niji_audit::event::{EventKind, Subject};
 use niji_core::{Role, SecretString};
 use niji_store::{
     Account, ApplicationForm, Conditions, Decision, Item, Store, StoreError, Verdict,
@@ -737,4 +738,90 @@ fn only_an_admin_account_changes_accounts_and_organizations() {
             niji_store::Actor::Account(&admin),
         )
         .unwrap();
+}
+
+/// A result's event is written only while its grant is in force for the
+/// researcher, read in the transaction that writes it: lapsed (disabled,
+/// revoked), a refusal takes its place in the log, with the reason.
+#[test]
+fn a_result_leaves_only_while_its_grant_is_in_force() {
+    let (_dir, store) = setup();
+    let (alice, rev1) = (
+        account("alice", Role::Researcher),
+        account("rev1", Role::Reviewer),
+    );
+    let app = store
+        .create_application(&alice, &form("anonymized"))
+        .unwrap();
+    store.submit_application(&alice, app.id).unwrap();
+    let grant = store
+        .review_application(&rev1, app.id, Decision::Approve, "", Some(&conditions()), 1)
+        .unwrap()
+        .grant
+        .unwrap();
+    let result = |actor: &'static str| niji_store::NewEvent {
+        actor,
+        kind: EventKind::AnalysisQuery,
+        subject: Subject::Project(grant.id),
+        detail: r#"{"sql":"SELECT sex, count(*) FROM persons GROUP BY sex"}"#,
+        persons: &[],
+        releases_under: Some(grant.id),
+    };
+    let log = |events: &[niji_store::NewEvent<'_>]| store.audit_many(events).unwrap();
+
+    // In force: written as it is. For an account that is not a member,
+    // or a disabled one, not.
+    let logged = log(&[result("alice"), result("bob")]);
+    let niji_store::Logged::Entry(index) = logged[0] else {
+        panic!("{logged:?}")
+    };
+    assert_eq!(store.log_entry(index).unwrap().kind, "analysis.query");
+    assert!(
+        matches!(&logged[1], niji_store::Logged::Withheld { reason, .. }
+        if reason.contains("no longer a member")),
+        "{logged:?}"
+    );
+    store
+        .disable_account(
+            &account("admin", Role::Admin),
+            "carol",
+            "left the university",
+        )
+        .unwrap();
+    let carol = log(&[result("carol")]);
+    assert!(
+        matches!(&carol[0], niji_store::Logged::Withheld { reason, .. }
+        if reason.contains("disabled")),
+        "{carol:?}"
+    );
+
+    // Revoked after the gate let the request in: the refusal is logged,
+    // with the request's detail, and the log still verifies.
+    store
+        .revoke_grant(
+            &account("admin", Role::Admin),
+            grant.id,
+            "data used beyond the grant",
+            2,
+        )
+        .unwrap();
+    let logged = log(&[result("alice")]);
+    let niji_store::Logged::Withheld { index, reason } = &logged[0] else {
+        panic!("{logged:?}")
+    };
+    assert!(reason.contains("was revoked at"), "{reason}");
+    let entry = store.log_entry(*index).unwrap();
+    assert_eq!(entry.kind, "analysis.refused");
+    let detail: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();
+    assert_eq!(detail["outcome"], "withheld");
+    assert_eq!(detail["withheld"], "analysis.query");
+    assert!(detail["sql"].as_str().unwrap().starts_with("SELECT sex"));
+    // Events that release nothing are written whatever the grant says.
+    let refused = niji_store::NewEvent {
+        kind: EventKind::AnalysisRefused,
+        releases_under: None,
+        ..result("alice")
+    };
+    assert!(matches!(log(&[refused])[0], niji_store::Logged::Entry(_)));
+    assert_eq!(store.verify_log().unwrap(), store.log_size().unwrap());
 }
