@@ -126,25 +126,105 @@ fn copy_table(
     // What the target's own migrations put in (the governance count's row)
     // gives way to the source's.
     to.execute(&format!("DELETE FROM {table}"), &[])?;
-    // Ordered by every column, so that pages neither skip nor repeat rows.
+    let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let pages = Pages::of(to, table, &columns)?;
     let mut copied = 0u64;
+    let mut last: Option<Vec<Value>> = None;
     loop {
-        let page: Vec<Vec<Value>> = from
-            .rows(
-                &format!(
-                    "SELECT {list} FROM {table} ORDER BY {list} LIMIT {ROWS_AT_ONCE} OFFSET {copied}"
-                ),
-                &[],
-            )?
+        let page: Vec<Vec<Value>> = pages
+            .next(from, &list, table, copied, last.as_deref())?
             .into_iter()
             .map(|row| row.0)
             .collect();
-        let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
         to.insert_rows(table, &refs, &page)?;
         copied += page.len() as u64;
         progress(table, copied);
         if page.len() < ROWS_AT_ONCE {
-            return Ok(copied);
+            break;
+        }
+        last = page.last().map(|row| pages.key_of(row));
+    }
+    // Whatever the paging, every row: a source whose rows repeat a key the
+    // target's schema declares would otherwise lose some unseen.
+    let total: i64 = from.value(&format!("SELECT count(*) FROM {table}"), &[])?;
+    if u64::try_from(total).ok() != Some(copied) {
+        return Err(StoreError::Damaged {
+            what: format!(
+                "{}: table {table} has {total} rows, {copied} were read; nothing was written",
+                from.location().display()
+            ),
+        });
+    }
+    Ok(copied)
+}
+
+/// How a table is read page by page: after the last row's primary key
+/// (each page an index range, however large the table), or, for a table
+/// without one, ordered by every column and counted off.
+enum Pages {
+    /// The key's columns and where they are in a row.
+    Keyed {
+        key: String,
+        at: Vec<usize>,
+    },
+    Offset,
+}
+
+impl Pages {
+    fn of(to: &Conn, table: &str, columns: &[String]) -> Result<Pages, StoreError> {
+        let key = to.primary_key(table)?;
+        let at: Option<Vec<usize>> = key
+            .iter()
+            .map(|k| columns.iter().position(|c| c == k))
+            .collect();
+        Ok(match at {
+            Some(at) if !at.is_empty() => Pages::Keyed {
+                key: key.join(", "),
+                at,
+            },
+            _ => Pages::Offset,
+        })
+    }
+
+    fn next(
+        &self,
+        from: &Conn,
+        list: &str,
+        table: &str,
+        copied: u64,
+        last: Option<&[Value]>,
+    ) -> Result<Vec<crate::db::Row>, StoreError> {
+        match (self, last) {
+            (Pages::Keyed { key, .. }, None) => from.rows(
+                &format!("SELECT {list} FROM {table} ORDER BY {key} LIMIT {ROWS_AT_ONCE}"),
+                &[],
+            ),
+            (Pages::Keyed { key, .. }, Some(last)) => {
+                let after = crate::db::placeholders(1, last.len(), 1);
+                let params: Vec<&dyn crate::db::Param> =
+                    last.iter().map(|v| v as &dyn crate::db::Param).collect();
+                from.rows(
+                    &format!(
+                        "SELECT {list} FROM {table} WHERE ({key}) > {after} \
+                         ORDER BY {key} LIMIT {ROWS_AT_ONCE}"
+                    ),
+                    &params,
+                )
+            }
+            (Pages::Offset, _) => from.rows(
+                &format!(
+                    "SELECT {list} FROM {table} ORDER BY {list} LIMIT {ROWS_AT_ONCE} OFFSET {copied}"
+                ),
+                &[],
+            ),
+        }
+    }
+
+    /// The key of a row read as `list`, to start the next page after.
+    fn key_of(&self, row: &[Value]) -> Vec<Value> {
+        match self {
+            Pages::Keyed { at, .. } => at.iter().map(|&i| row[i].clone()).collect(),
+            Pages::Offset => Vec::new(),
         }
     }
 }

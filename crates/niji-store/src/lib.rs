@@ -1,14 +1,23 @@
 /*!
-The control-plane store of niji: a DuckDB file in the data directory that
-holds who may do what, and the sealed keys that protect everything else.
+The control-plane store of niji: who may do what, the governance of access,
+the access log, and the sealed keys that protect everything else, on a
+transactional database.
 
-- [`Store`] opens `control.duckdb` under the data directory, takes the
-  single-writer lock and brings the schema up to date with the migration
-  runner ([`migrate`]);
+- [`Store`] opens the control plane: the data directory's SQLite file
+  `control.sqlite` (the embedded default, WAL mode), a PostgreSQL database
+  named by a `postgres://` URL (several servers on one platform), or a
+  DuckDB file `control.duckdb` kept from before (one process at a time),
+  and brings the schema up to date with the migration runner ([`migrate`]);
+- [`db`] is the one interface the rest is written against: `$n`
+  placeholders, typed values, and write transactions that take the
+  platform's one writer lock;
 - [`keystore`] keeps the platform's secrets sealed under a key derived from
   the operator's passphrase;
 - [`accounts`] keeps accounts with argon2id password hashes;
 - [`sources`] keeps the per-facility credentials of inbound source systems;
+- [`log`] makes every audit event a leaf of the access log's Merkle tree in
+  the transaction that writes it;
+- [`copy`] moves a platform to another backend (`niji store migrate`);
 - [`Store::initialize`] is `niji init`: keystore, platform keys and the admin
   account in one transaction.
 
@@ -31,8 +40,13 @@ let linkage = store.open_key(&keystore, "linkage")?.hmac_key()?;
 
 # Architecture invariants
 
-- One process at a time has a data directory's store open; a second gets
+- Writers take turns: every write transaction holds the platform's writer
+  lock (SQLite's `BEGIN IMMEDIATE`, a PostgreSQL advisory lock), so the
+  access log stays one tree with any number of processes writing. Only a
+  DuckDB store is one process's at a time; a second gets
   [`StoreError::InUse`] naming the holder's pid.
+- An event that lets an analysis result leave is written only while its
+  grant is in force, read under that lock ([`NewEvent::releases_under`]).
 - Key material is stored only sealed, and leaves the keystore only as ring
   key types; nothing here prints a key or a passphrase.
 - Every multi-row change (a migration, `init`, a passphrase change) is one

@@ -652,6 +652,27 @@ impl Conn {
         self.values(sql, &[&table])
     }
 
+    /// A table's primary key columns, in key order; none when it has no
+    /// primary key.
+    pub(crate) fn primary_key(&self, table: &str) -> Result<Vec<String>, StoreError> {
+        let sql = match self.backend() {
+            Backend::Sqlite => "SELECT name FROM pragma_table_info($1) WHERE pk > 0 ORDER BY pk",
+            Backend::Postgres => {
+                "SELECT k.column_name FROM information_schema.table_constraints c \
+                 JOIN information_schema.key_column_usage k \
+                   ON k.constraint_schema = c.constraint_schema \
+                  AND k.constraint_name = c.constraint_name \
+                 WHERE c.table_schema = current_schema() AND c.table_name = $1 \
+                   AND c.constraint_type = 'PRIMARY KEY' ORDER BY k.ordinal_position"
+            }
+            Backend::DuckDb => {
+                "SELECT unnest(constraint_column_names) FROM duckdb_constraints() \
+                 WHERE schema_name = 'main' AND table_name = $1 AND constraint_type = 'PRIMARY KEY'"
+            }
+        };
+        self.values(sql, &[&table])
+    }
+
     /// Begins a transaction that holds the platform's writer lock until it
     /// commits or is dropped (rolled back). Inside another transaction of
     /// this connection it joins that one.

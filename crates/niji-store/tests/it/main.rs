@@ -4,6 +4,7 @@
 //! One test binary with a module per area: one link instead of one per file.
 
 mod citizens;
+mod copy;
 mod governance;
 mod keystore;
 mod log;
