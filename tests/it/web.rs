@@ -253,6 +253,13 @@ fn refusals_are_pages_in_the_viewers_language() {
     let admin = get(&server, "/admin/accounts", &[("cookie", &session)]);
     assert_eq!(admin.status, 403);
     assert!(admin.body.contains("only an admin"));
+    // Nor on the review board: its pages refuse them before anything is
+    // read, whichever application they name.
+    for page in ["/reviews", "/reviews/1", "/reviews/999"] {
+        let board = get(&server, page, &[("cookie", &session)]);
+        assert_eq!(board.status, 403, "{page}");
+        assert!(board.body.contains("only the review board"), "{page}");
+    }
     // Not logged in: to the login page.
     let anonymous = get(&server, "/reviews", &[]);
     assert_eq!(

@@ -133,6 +133,25 @@ impl FromRequestParts<AppState> for AdminViewer {
     }
 }
 
+/// A page of the review board's (a reviewer's or an admin's): any other
+/// viewer is refused before the handler runs. The store checks the role
+/// again where it writes a review.
+pub(crate) struct BoardViewer(pub Viewer);
+
+impl FromRequestParts<AppState> for BoardViewer {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let viewer = Viewer::from_request_parts(parts, state).await?;
+        if !matches!(viewer.account.role, Role::Reviewer | Role::Admin) {
+            return Err(
+                ApiError::Forbidden("only the review board reviews applications".into()).into(),
+            );
+        }
+        Ok(BoardViewer(viewer))
+    }
+}
+
 /// A form an admin posted ([`Posted`], then the role).
 pub(crate) struct AdminPosted<T>(pub Posted<T>);
 

@@ -3,8 +3,8 @@
 //! the rest, as for the API.
 
 use super::{
-    AdminPosted, AdminViewer, Catalogue, Lang, MaybeViewer, Nav, PageError, Posted, Viewer, render,
-    see_other,
+    AdminPosted, AdminViewer, BoardViewer, Catalogue, Lang, MaybeViewer, Nav, PageError, Posted,
+    Viewer, render, see_other,
 };
 use crate::admin::{AccountView, NewAccount, OrganizationView};
 use crate::api::{forwarded_tls, project_for, session_cookie, visible};
@@ -606,7 +606,7 @@ struct QueuePage {
 async fn queue(
     State(state): State<AppState>,
     lang: Lang,
-    viewer: Viewer,
+    BoardViewer(viewer): BoardViewer,
 ) -> Result<Response, PageError> {
     let inner = state.inner();
     let account = viewer.account.clone();
@@ -633,18 +633,15 @@ struct ReviewPage {
 async fn review_page(
     State(state): State<AppState>,
     lang: Lang,
-    viewer: Viewer,
+    // The review page names the reviewers: the board's only, never the
+    // applicant's (who sees the reasons on the application).
+    BoardViewer(viewer): BoardViewer,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     let inner = state.inner();
     let account = viewer.account.clone();
     let (app, reviews) = blocking(move || {
         let store = inner.store()?;
-        // The review page names the reviewers: the board's only, never
-        // the applicant's (who sees the reasons on the application).
-        if !matches!(account.role, Role::Reviewer | Role::Admin) {
-            return Err(ApiError::NotFound(format!("no application {id} to review")));
-        }
         let app = visible(&store, &account, id)?;
         Ok((app, store.reviews_of(id)?))
     })
