@@ -55,6 +55,13 @@ pub fn state(config: &Config, passphrase: &SecretString) -> anyhow::Result<AppSt
         .with_secure_cookies(config.server.behind_tls)
         .with_trusted_proxy(config.server.trusted_proxy)
         .with_job_after(std::time::Duration::from_millis(config.server.job_after_ms))
+        .with_analysis_workers(
+            match config.server.analysis_workers {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            },
+            config.server.analysis_queue,
+        )
         .with_log_key(log_key))
 }
 

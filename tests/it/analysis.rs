@@ -593,6 +593,72 @@ fn ended(client: &Client, id: &str) -> Value {
     }
 }
 
+/// With every analysis worker busy on a long query, a citizen's lookup, a
+/// project's budget and the airlock's queue still answer, and before the
+/// queries end: analysis runs on workers of its own, at the lowest CPU
+/// priority. The figures are printed; the test checks the order.
+#[test]
+fn lookups_and_reads_do_not_wait_for_busy_analysis_workers() {
+    let env = platform();
+    let server = Server::start_with(
+        &env,
+        &[("NIJI_JOB_AFTER_MS", "0"), ("NIJI_ANALYSIS_WORKERS", "2")],
+    );
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let p = project(&server, &alice, &[("persons", "sex"), ("claims", "kind")]);
+    let admin = Client::login(&server, "admin", ADMIN_PASSWORD);
+    let mut people = insured(&env.root.path().join("pop"));
+    let (account, _) = enrol_next(&admin, &Client::new(&server), &mut people, PASSWORD);
+    let citizen = Client::login(&server, &account, PASSWORD);
+    let reviewer = Client::login(&server, "rev1", PASSWORD);
+
+    // Two long queries (each person's claims to the seventh power, past
+    // the engine's time limit): both workers busy.
+    let joins: String = (0..6)
+        .map(|i| format!(" JOIN claims c{i} USING (pseudonym)"))
+        .collect();
+    let long = format!("SELECT p.sex, count(*) AS n FROM persons p{joins} GROUP BY p.sex");
+    let jobs: Vec<String> = (0..2)
+        .map(|_| {
+            let r = alice.send(
+                "POST",
+                &format!("/api/v1/projects/{p}/queries"),
+                Some(json!({ "sql": long })),
+            );
+            assert_eq!(r.status, 202, "{}", r.body);
+            r.body["job"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let status = |job: &str| alice.send("GET", &format!("/api/v1/jobs/{job}"), None).body;
+    let polling = std::time::Instant::now();
+    while jobs.iter().any(|j| status(j)["progress"].is_null()) {
+        assert!(polling.elapsed().as_secs() < 20, "the queries never ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let timed = |who: &Client, path: &str| {
+        let started = std::time::Instant::now();
+        let reply = who.send("GET", path, None);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        started.elapsed()
+    };
+    let lookup = timed(&citizen, "/api/v1/me/accesses");
+    let airlock = timed(&reviewer, "/api/v1/airlock");
+    let budget = timed(&alice, &format!("/api/v1/projects/{p}/budget"));
+    // Answered while both queries still ran.
+    for job in &jobs {
+        assert_eq!(status(job)["status"], "running", "{job}");
+    }
+    eprintln!(
+        "with both workers busy (debug build): lookup {lookup:?}, airlock {airlock:?}, budget {budget:?}"
+    );
+    for job in &jobs {
+        let cancelled = alice.send("DELETE", &format!("/api/v1/jobs/{job}"), None);
+        assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    }
+    server.stop();
+}
+
 /// A grant revoked while its query runs keeps the query's result in: the
 /// gate let the request in, but the result's log entry is written only
 /// while the grant is in force, and a refusal takes its place.

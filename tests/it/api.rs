@@ -108,8 +108,9 @@ fn an_application_goes_from_draft_to_grant_and_is_revoked() {
         404
     );
     // The applicant never sees who reviews: the review page is the
-    // board's.
-    assert_eq!(alice.status("GET", &format!("/reviews/{id}")), 404);
+    // board's, refused to anyone else whichever application it names.
+    assert_eq!(alice.status("GET", &format!("/reviews/{id}")), 403);
+    assert_eq!(alice.status("GET", "/reviews/999999"), 403);
     let rev1 = Client::login(&server, "rev1", PASSWORD);
     assert_eq!(
         rev1.send("GET", "/api/v1/reviews/queue", None)

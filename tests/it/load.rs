@@ -28,6 +28,10 @@ struct Load {
     lookups_per_second: u32,
     /// Threads sharing the lookups; each is one citizen's session.
     citizens: usize,
+    /// Whether the load is past what the server takes: an analysis request
+    /// may then be refused with 429 and `Retry-After` (which the session
+    /// waits out), and no other answer but a 2xx.
+    overload: bool,
 }
 
 #[test]
@@ -40,6 +44,7 @@ fn a_short_load_of_researchers_and_citizens_has_no_errors() {
         researchers: 8,
         lookups_per_second: 10,
         citizens: 4,
+        overload: false,
     });
 }
 
@@ -54,6 +59,20 @@ fn five_minutes_of_50_researchers_and_100_lookups_per_second_have_no_errors() {
         // Each session has 500 ms per lookup: the rate holds while a
         // lookup's latency stays under that.
         citizens: 50,
+        overload: false,
+    });
+}
+
+#[test]
+#[ignore = "a minute past capacity: cargo test --release --workspace --test it -- load::overload --ignored --nocapture"]
+fn overload_of_200_researchers_gets_answers_or_429_with_retry_after() {
+    run(Load {
+        persons: 20_000,
+        seconds: 60,
+        researchers: 200,
+        lookups_per_second: 100,
+        citizens: 50,
+        overload: true,
     });
 }
 
@@ -82,6 +101,8 @@ struct Tally {
     answered: usize,
     /// Results that came back as jobs and were followed to their end.
     jobs: usize,
+    /// Analysis requests refused with 429 and `Retry-After`, under overload.
+    busy: usize,
 }
 
 impl Tally {
@@ -92,6 +113,7 @@ impl Tally {
         self.errors.extend(other.errors);
         self.answered += other.answered;
         self.jobs += other.jobs;
+        self.busy += other.busy;
     }
 }
 
@@ -131,12 +153,30 @@ impl<'a> Http<'a> {
     }
 
     fn call(&self, session: &Session, path: &str, body: Option<&Value>) -> Result<Value, String> {
+        match self.call_or_busy(session, path, body)? {
+            Answered::Json(value) => Ok(value),
+            Answered::Busy(wait) => Err(format!("{path}: 429, retry after {wait:?}")),
+        }
+    }
+
+    /// A call that may be refused with 429 and `Retry-After`.
+    fn call_or_busy(
+        &self,
+        session: &Session,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answered, String> {
         let outcome = self.send(session, path, body);
         self.progress.count(outcome.is_ok());
         outcome
     }
 
-    fn send(&self, session: &Session, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    fn send(
+        &self,
+        session: &Session,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answered, String> {
         let url = format!("{}{path}", self.url);
         let sent = match body {
             None => self
@@ -154,22 +194,34 @@ impl<'a> Http<'a> {
         };
         let mut response = sent.map_err(|e| format!("{path}: {e}"))?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         let text = response
             .body_mut()
             .read_to_string()
             .map_err(|e| format!("{path}: {e}"))?;
+        if let (429, Some(seconds)) = (status, retry_after) {
+            return Ok(Answered::Busy(Duration::from_secs(seconds)));
+        }
         if !(200..300).contains(&status) {
             return Err(format!("{path}: {status} {text:.300}"));
         }
-        serde_json::from_str(&text).map_err(|e| format!("{path}: not JSON ({e})"))
+        serde_json::from_str(&text)
+            .map(Answered::Json)
+            .map_err(|e| format!("{path}: not JSON ({e})"))
     }
 
     /// An analysis request, followed to its result when it became a job.
-    /// Returns whether it became one.
-    fn analysis(&self, session: &Session, path: &str, body: &Value) -> Result<bool, String> {
-        let reply = self.call(session, path, Some(body))?;
+    fn analysis(&self, session: &Session, path: &str, body: &Value) -> Result<Analysed, String> {
+        let reply = match self.call_or_busy(session, path, Some(body))? {
+            Answered::Json(reply) => reply,
+            Answered::Busy(wait) => return Ok(Analysed::Busy(wait)),
+        };
         let Some(job) = reply.get("job").and_then(Value::as_str) else {
-            return Ok(false);
+            return Ok(Analysed::Answered);
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -183,8 +235,25 @@ impl<'a> Http<'a> {
             }
         }
         self.call(session, &format!("/api/v1/jobs/{job}/result"), None)?;
-        Ok(true)
+        Ok(Analysed::AsAJob)
     }
+}
+
+/// What a request came to: its JSON, or 429 with the wait the server
+/// asked for.
+enum Answered {
+    Json(Value),
+    Busy(Duration),
+}
+
+/// What an analysis request came to.
+enum Analysed {
+    /// Answered within the wait.
+    Answered,
+    /// Answered through a job, followed to its end.
+    AsAJob,
+    /// Refused for now: the queue was full; retry after the wait.
+    Busy(Duration),
 }
 
 /// The aggregate queries a researcher session cycles through: each within
@@ -198,8 +267,15 @@ const QUERIES: [&str; 5] = [
 ];
 
 /// One researcher session until `deadline`: queries without pause, with the
-/// tables, a DP count and the budget every tenth request.
-fn researcher(http: &Http, session: &Session, project: i64, deadline: Instant) -> Tally {
+/// tables, a DP count and the budget every tenth request. Under `overload`
+/// a 429 with `Retry-After` is waited out; otherwise it is an error.
+fn researcher(
+    http: &Http,
+    session: &Session,
+    project: i64,
+    deadline: Instant,
+    overload: bool,
+) -> Tally {
     let mut tally = Tally::default();
     let base = format!("/api/v1/projects/{project}");
     // Bounded twice: by the deadline and by a count no session reaches.
@@ -212,7 +288,7 @@ fn researcher(http: &Http, session: &Session, project: i64, deadline: Instant) -
             0 => (
                 "tables",
                 http.call(session, &format!("{base}/tables"), None)
-                    .map(|_| false),
+                    .map(|_| Analysed::Answered),
             ),
             5 => (
                 "dp-query",
@@ -226,7 +302,7 @@ fn researcher(http: &Http, session: &Session, project: i64, deadline: Instant) -
             9 => (
                 "budget",
                 http.call(session, &format!("{base}/budget"), None)
-                    .map(|_| false),
+                    .map(|_| Analysed::Answered),
             ),
             n => (
                 "query",
@@ -238,7 +314,17 @@ fn researcher(http: &Http, session: &Session, project: i64, deadline: Instant) -
             ),
         };
         match outcome {
-            Ok(job) => {
+            Ok(Analysed::Busy(wait)) if overload => {
+                tally.busy += 1;
+                let left = deadline.saturating_duration_since(Instant::now());
+                std::thread::sleep(wait.min(left));
+            }
+            Ok(Analysed::Busy(wait)) => {
+                tally
+                    .errors
+                    .push(format!("{kind}: 429, retry after {wait:?}"));
+            }
+            Ok(analysed) => {
                 tally
                     .latencies
                     .entry(kind)
@@ -247,7 +333,7 @@ fn researcher(http: &Http, session: &Session, project: i64, deadline: Instant) -
                 if kind.ends_with("query") {
                     tally.answered += 1;
                 }
-                tally.jobs += usize::from(job);
+                tally.jobs += usize::from(matches!(analysed, Analysed::AsAJob));
             }
             Err(e) => {
                 let gone = e.contains("Connection refused") || e.contains("io:");
@@ -425,9 +511,15 @@ fn run(load: Load) {
         let mut threads = Vec::new();
         for (session, project) in &researchers {
             let url = &url;
-            threads.push(
-                s.spawn(move || researcher(&Http::new(url, progress), session, *project, deadline)),
-            );
+            threads.push(s.spawn(move || {
+                researcher(
+                    &Http::new(url, progress),
+                    session,
+                    *project,
+                    deadline,
+                    load.overload,
+                )
+            }));
         }
         for (c, session) in citizens.iter().enumerate() {
             let url = &url;
@@ -529,10 +621,11 @@ fn report(
         );
     }
     eprintln!(
-        "errors: {}; analysis requests answered: {} ({} through a job)",
+        "errors: {}; analysis requests answered: {} ({} through a job); refused with 429 and Retry-After: {}",
         tally.errors.len(),
         tally.answered,
-        tally.jobs
+        tally.jobs,
+        tally.busy
     );
     let mib = |m: Option<(f64, f64)>| m.map_or("?".into(), |(rss, _)| format!("{rss:.0}"));
     eprintln!(

@@ -88,6 +88,18 @@ pub const KEYS: &[Key] = &[
         doc: "Milliseconds an analysis request (SQL or DP) is waited for before the answer becomes an asynchronous job: the request then gets 202 with the job's id, to poll at `/api/v1/jobs/{id}` and fetch from `/api/v1/jobs/{id}/result`.",
     },
     Key {
+        name: "server.analysis_workers",
+        env: "NIJI_ANALYSIS_WORKERS",
+        default: "0",
+        doc: "Threads that run analysis requests (SQL and DP), at the lowest CPU priority so that lookups, reads and reviews go first. `0`: one per core of the machine.",
+    },
+    Key {
+        name: "server.analysis_queue",
+        env: "NIJI_ANALYSIS_QUEUE",
+        default: "64",
+        doc: "Analysis requests that may wait for a worker. Past them a request gets 429 with `Retry-After` worked out from the queue, before anything runs.",
+    },
+    Key {
         name: "review.quorum",
         env: "NIJI_REVIEW_QUORUM",
         default: "2",
@@ -171,6 +183,10 @@ pub struct ServerConfig {
     pub behind_tls: bool,
     /// `server.job_after_ms`.
     pub job_after_ms: u64,
+    /// `server.analysis_workers` (0: one per core).
+    pub analysis_workers: usize,
+    /// `server.analysis_queue`.
+    pub analysis_queue: usize,
     /// `server.trusted_proxy`.
     #[serde(deserialize_with = "optional_address")]
     pub trusted_proxy: Option<std::net::IpAddr>,
@@ -193,6 +209,8 @@ impl Default for ServerConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
             behind_tls: false,
             job_after_ms: 2000,
+            analysis_workers: 0,
+            analysis_queue: 64,
             trusted_proxy: None,
         }
     }
@@ -383,6 +401,22 @@ impl Config {
                 reason: "expected a whole number of milliseconds".to_owned(),
             })?;
         }
+        if let Some(n) = env("NIJI_ANALYSIS_WORKERS") {
+            self.server.analysis_workers = n.parse().map_err(|_| ConfigError::Env {
+                var: "NIJI_ANALYSIS_WORKERS",
+                reason: "expected a whole number (0: one per core)".to_owned(),
+            })?;
+        }
+        if let Some(n) = env("NIJI_ANALYSIS_QUEUE") {
+            self.server.analysis_queue =
+                n.parse()
+                    .ok()
+                    .filter(|&n: &usize| n >= 1)
+                    .ok_or_else(|| ConfigError::Env {
+                        var: "NIJI_ANALYSIS_QUEUE",
+                        reason: "expected a whole number of 1 or more".to_owned(),
+                    })?;
+        }
         if let Some(quorum) = env("NIJI_REVIEW_QUORUM") {
             self.review.quorum =
                 quorum
@@ -464,6 +498,14 @@ mod tests {
             documented("server.job_after_ms")
         );
         assert_eq!(
+            config.server.analysis_workers.to_string(),
+            documented("server.analysis_workers")
+        );
+        assert_eq!(
+            config.server.analysis_queue.to_string(),
+            documented("server.analysis_queue")
+        );
+        assert_eq!(
             config
                 .server
                 .trusted_proxy
@@ -483,6 +525,8 @@ mod tests {
             ("NIJI_REVIEW_QUORUM", "3"),
             ("NIJI_BEHIND_TLS", "true"),
             ("NIJI_JOB_AFTER_MS", "0"),
+            ("NIJI_ANALYSIS_WORKERS", "3"),
+            ("NIJI_ANALYSIS_QUEUE", "10"),
             ("NIJI_TRUSTED_PROXY", "10.0.0.1"),
             ("NIJI_STORE", "postgres://niji@db/niji"),
         ];
@@ -504,6 +548,8 @@ mod tests {
             Some(std::net::IpAddr::from([10, 0, 0, 1]))
         );
         assert_eq!(config.server.job_after_ms, 0);
+        assert_eq!(config.server.analysis_workers, 3);
+        assert_eq!(config.server.analysis_queue, 10);
     }
 
     #[test]

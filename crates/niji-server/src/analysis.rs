@@ -633,7 +633,9 @@ async fn airlock_queue(
 ) -> Result<Json<Vec<HeldView>>, ApiError> {
     crate::api::session_only(&caller)?;
     let inner = state.inner();
-    let queue = blocking(move || Ok(inner.store()?.airlock_queue(&caller.account)?)).await?;
+    // On a reader: a reviewer's queue never waits for an analysis's writes.
+    let queue =
+        blocking(move || inner.with_reader(|r| Ok(r.airlock_queue(&caller.account)?))).await?;
     Ok(Json(queue.into_iter().map(Into::into).collect()))
 }
 

@@ -102,8 +102,8 @@ fn identify(inner: &crate::state::Inner, person: &InsuredPerson) -> Result<Ident
             .identify(person)
         })
         .map_err(|e| match e {
-            crate::state::StagingError::Busy => ApiError::Busy(
-                "the linked records are in use by another process; try again shortly".into(),
+            crate::state::StagingError::Busy => ApiError::busy(
+                "the linked records are in use by another process; try again shortly",
             ),
             crate::state::StagingError::Failed(reason) => ApiError::Internal(reason),
         })?

@@ -277,6 +277,7 @@ async fn budget(
 ) -> Result<Json<BudgetView>, ApiError> {
     let inner = state.inner();
     let id = granted.grant().id;
-    let budget = blocking(move || Ok(inner.store_keeping_governance()?.budget(id)?)).await?;
+    // On a reader: the budget never waits for an analysis's writes.
+    let budget = blocking(move || inner.with_reader(|reader| Ok(reader.budget(id)?))).await?;
     Ok(Json(budget.into()))
 }

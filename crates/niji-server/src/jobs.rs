@@ -187,7 +187,7 @@ impl Jobs {
             .map_err(|_| ApiError::Internal("job lock poisoned".into()))?;
         let kept = by_id.values().filter(|j| j.account == account).count();
         if kept >= MAX_JOBS {
-            return Err(ApiError::Busy(format!(
+            return Err(ApiError::busy(format!(
                 "{kept} jobs of yours are kept; fetch their results and delete them (DELETE /api/v1/jobs/{{id}}), or wait for them to end"
             )));
         }
@@ -277,8 +277,9 @@ impl Owner {
     }
 }
 
-/// Runs `work` on the blocking pool and answers with its outcome if it
-/// ends within the wait; otherwise answers 202 with the job it becomes.
+/// Queues `work` for the analysis workers and answers with its outcome if
+/// it ends within the wait; otherwise answers 202 with the job it becomes.
+/// A full queue is 429 with `Retry-After` (`crate::workers`).
 pub(crate) async fn answer(
     state: &AppState,
     owner: Owner,
@@ -302,13 +303,21 @@ pub(crate) async fn answer(
     let worker = Arc::clone(&job);
     let control = job.control.clone();
     let keeper = state.inner();
-    tokio::task::spawn_blocking(move || {
-        // A panic must still end the job, or it would run forever.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(control)))
-            .unwrap_or_else(|_| Err(ApiError::Internal("an analysis job panicked".into())));
+    // Queued for a worker, or refused (429) with nothing run.
+    inner.workers.submit(move || {
+        let outcome = if control.is_cancelled() {
+            // Cancelled while it waited: the worker takes the next.
+            Err(ApiError::Gone(
+                "the request was cancelled before it ran".into(),
+            ))
+        } else {
+            // A panic must still end the job, or it would run forever.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(control)))
+                .unwrap_or_else(|_| Err(ApiError::Internal("an analysis job panicked".into())))
+        };
         worker.finish(outcome);
         keeper.jobs.keep_within_bytes(&worker);
-    });
+    })?;
     if tokio::time::timeout(inner.jobs.after, job.done.notified())
         .await
         .is_ok()
@@ -447,7 +456,7 @@ mod tests {
             jobs.room_for("alice").unwrap();
             jobs.insert(job(&format!("a{i}"), "alice")).unwrap();
         }
-        assert!(matches!(jobs.room_for("alice"), Err(ApiError::Busy(_))));
+        assert!(matches!(jobs.room_for("alice"), Err(ApiError::Busy { .. })));
         assert!(jobs.room_for("bob").is_ok(), "another account has room");
 
         let big = jobs.of("a0", "alice").unwrap();

@@ -69,6 +69,7 @@ mod problem;
 mod signin;
 mod state;
 mod web;
+mod workers;
 
 pub use auth::SourceSystem;
 pub use caller::{Caller, Session};

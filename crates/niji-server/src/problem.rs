@@ -28,9 +28,14 @@ pub enum ApiError {
     /// It was there, and is no more (a cancelled job).
     #[error("{0}")]
     Gone(String),
-    /// Busy: try again shortly (sent with Retry-After).
-    #[error("{0}")]
-    Busy(String),
+    /// Busy: try again after the wait (sent as Retry-After).
+    #[error("{reason}")]
+    Busy {
+        /// What is busy, and what to do.
+        reason: String,
+        /// How long to wait before trying again.
+        retry_after: std::time::Duration,
+    },
     /// Something on our side; the detail goes to the log only.
     #[error("internal error")]
     Internal(String),
@@ -52,6 +57,14 @@ impl From<StoreError> for ApiError {
 }
 
 impl ApiError {
+    /// Busy for a moment: try again in a second.
+    pub fn busy(reason: impl Into<String>) -> ApiError {
+        ApiError::Busy {
+            reason: reason.into(),
+            retry_after: std::time::Duration::from_secs(1),
+        }
+    }
+
     /// The HTTP status of this failure (the API's and the pages' alike).
     pub fn status(&self) -> StatusCode {
         match self {
@@ -60,7 +73,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooMany(_) | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooMany(_) | ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,7 +102,7 @@ impl IntoResponse for ApiError {
             "application/problem+json".parse().expect("a valid header"),
         );
         let retry = match &self {
-            ApiError::Busy(_) => Some(1),
+            ApiError::Busy { retry_after, .. } => Some(retry_after.as_secs_f64().ceil() as u64),
             ApiError::TooMany(Some(wait)) => Some(wait.as_secs_f64().ceil() as u64),
             _ => None,
         };

@@ -31,6 +31,8 @@ pub(crate) struct Inner {
     pub slots: Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
     /// Analysis requests that outlasted the wait, as jobs.
     pub jobs: crate::jobs::Jobs,
+    /// The threads that run analysis requests, and their queue.
+    pub workers: crate::workers::Workers,
     /// Opened sandboxes, reused by the next query of the same grant.
     pub sandboxes: Arc<niji_query::Pool>,
     /// The access log's signing key, when the keystore was unlocked.
@@ -92,7 +94,7 @@ impl Inner {
             .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_QUERIES)))
             .clone();
         semaphore.try_acquire_owned().map_err(|_| {
-            crate::problem::ApiError::Busy(format!(
+            crate::problem::ApiError::busy(format!(
                 "project {project} already runs {MAX_CONCURRENT_QUERIES} analysis requests; retry shortly"
             ))
         })
@@ -198,6 +200,7 @@ impl AppState {
                 trusted_proxy: None,
                 slots: Mutex::default(),
                 jobs: crate::jobs::Jobs::default(),
+                workers: crate::workers::Workers::sized_for_this_machine(),
                 sandboxes: Arc::default(),
                 log_key: None,
                 log_queue: crate::audit::Queue::default(),
@@ -241,6 +244,20 @@ impl AppState {
         match Arc::try_unwrap(self.inner) {
             Ok(mut inner) => {
                 inner.jobs.after = after;
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
+    }
+
+    /// The same state with `threads` analysis workers and room for
+    /// `queue` waiting requests.
+    pub fn with_analysis_workers(self, threads: usize, queue: usize) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.workers = crate::workers::Workers::new(threads, queue);
                 AppState {
                     inner: Arc::new(inner),
                 }

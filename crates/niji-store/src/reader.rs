@@ -1,14 +1,15 @@
 //! Read connections: more connections to an open store's database, for the
 //! reads a server makes on every request.
 //!
-//! A [`Store`] is one DuckDB connection, and a server shares it behind a
-//! lock, so every request used to wait for every other, even for a read of
-//! one row. DuckDB serves several connections to one database at once and
-//! gives each statement the committed state, so the reads that do not need
-//! to see a write of the same request can run beside the writer on a
-//! [`Reader`]. A reader only exposes reads: a write through it does not
-//! compile, and every write, with the access log's group commit, stays on
-//! the one writer.
+//! A [`Store`] is one connection, and a server shares it behind a lock for
+//! its writes. SQLite (in WAL mode), PostgreSQL and DuckDB all serve
+//! several connections at once and give each statement the committed
+//! state, so the reads that do not need to see a write of the same request
+//! — a citizen's lookup, a session, a project's budget — run beside the
+//! writer on a [`Reader`], never queued behind an analysis's writes. A
+//! reader only exposes reads: a write through it does not compile, and
+//! every write, with the access log's group commit, stays on the one
+//! writer.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), niji_store::StoreError> {
@@ -56,6 +57,19 @@ impl Reader {
     /// [`Store::account`].
     pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
         self.store.account(name)
+    }
+
+    /// [`Store::airlock_queue`].
+    pub fn airlock_queue(
+        &self,
+        reviewer: &Account,
+    ) -> Result<Vec<crate::airlock::Held>, StoreError> {
+        self.store.airlock_queue(reviewer)
+    }
+
+    /// [`Store::budget`].
+    pub fn budget(&self, grant_id: i64) -> Result<crate::ledger::Budget, StoreError> {
+        self.store.budget(grant_id)
     }
 
     /// [`Store::citizen_persons`].
