@@ -96,6 +96,20 @@ fn setup() -> (crate::Place, Store) {
     (dir, store)
 }
 
+/// Alice's application, submitted and approved by `rev1` alone (a
+/// quorum of one): its grant.
+fn alices_grant(store: &Store, alice: &Account, rev1: &Account) -> niji_store::Grant {
+    let app = store
+        .create_application(alice, &form("anonymized"))
+        .unwrap();
+    store.submit_application(alice, app.id).unwrap();
+    store
+        .review_application(rev1, app.id, Decision::Approve, "", Some(&conditions()), 1)
+        .unwrap()
+        .grant
+        .unwrap()
+}
+
 fn refusal(result: Result<impl std::fmt::Debug, StoreError>) -> String {
     match result {
         Err(StoreError::Refused(reason) | StoreError::Forbidden(reason)) => reason,
@@ -343,15 +357,7 @@ fn api_tokens_follow_their_project() {
         account("bob", Role::Researcher),
         account("rev1", Role::Reviewer),
     );
-    let app = store
-        .create_application(&alice, &form("anonymized"))
-        .unwrap();
-    store.submit_application(&alice, app.id).unwrap();
-    let grant = store
-        .review_application(&rev1, app.id, Decision::Approve, "", Some(&conditions()), 1)
-        .unwrap()
-        .grant
-        .unwrap();
+    let grant = alices_grant(&store, &alice, &rev1);
     // Members only, and never past the grant.
     assert!(refusal(store.create_api_token(&bob, grant.id, "2030-01-01")).contains("not a member"));
     assert!(
@@ -750,15 +756,7 @@ fn a_result_leaves_only_while_its_grant_is_in_force() {
         account("alice", Role::Researcher),
         account("rev1", Role::Reviewer),
     );
-    let app = store
-        .create_application(&alice, &form("anonymized"))
-        .unwrap();
-    store.submit_application(&alice, app.id).unwrap();
-    let grant = store
-        .review_application(&rev1, app.id, Decision::Approve, "", Some(&conditions()), 1)
-        .unwrap()
-        .grant
-        .unwrap();
+    let grant = alices_grant(&store, &alice, &rev1);
     let result = |actor: &'static str| niji_store::NewEvent {
         actor,
         kind: EventKind::AnalysisQuery,
