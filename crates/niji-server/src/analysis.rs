@@ -150,7 +150,7 @@ pub(crate) fn api_error(e: QueryError) -> ApiError {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/projects/{id}/queries", params(("id" = i64, Path, description = "Project (grant) id")), request_body = QueryBody, responses((status = 200, description = "The result as disclosure control lets it leave", body = QueryResult), (status = 202, description = "Held for review (airlock, a `QueryResult`), or running on as a job (a `JobView`)", body = QueryResult), (status = 403, description = "Refused by the gate: not a member, grant inactive, or a table, column or function outside the grant"), (status = 422, description = "Not valid SQL, or the query failed or ran too long"), (status = 429, description = "The project runs as many analysis requests as it may")))]
+#[utoipa::path(post, path = "/api/v1/projects/{id}/queries", params(("id" = i64, Path, description = "Project (grant) id")), request_body = QueryBody, responses((status = 200, description = "The result as disclosure control lets it leave", body = QueryResult), (status = 202, description = "Held for review (airlock, a `QueryResult`), or running on as a job (a `JobView`)", body = QueryResult), (status = 403, description = "Refused by the gate: not a member, grant inactive, or a table, column or function outside the grant"), (status = 422, description = "Not valid SQL, or the query failed or ran too long"), (status = 429, description = "The project runs as many analysis requests as it may, or the analysis queue is full: retry after `Retry-After`")))]
 async fn query(
     State(state): State<AppState>,
     granted: Granted,

@@ -159,7 +159,7 @@ fn dp_error(e: DpError) -> ApiError {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/projects/{id}/dp-queries", params(("id" = i64, Path, description = "Project (grant) id")), request_body = DpQueryBody, responses((status = 200, description = "A DP release, its noise and the budget after it", body = DpResult), (status = 403, description = "Refused by the gate, a column outside the grant, or over budget"), (status = 202, description = "Running on as a job", body = crate::jobs::JobView), (status = 422, description = "A query OpenDP cannot measure"), (status = 429, description = "The project runs as many analysis requests as it may")))]
+#[utoipa::path(post, path = "/api/v1/projects/{id}/dp-queries", params(("id" = i64, Path, description = "Project (grant) id")), request_body = DpQueryBody, responses((status = 200, description = "A DP release, its noise and the budget after it", body = DpResult), (status = 403, description = "Refused by the gate, a column outside the grant, or over budget"), (status = 202, description = "Running on as a job", body = crate::jobs::JobView), (status = 422, description = "A query OpenDP cannot measure"), (status = 429, description = "The project runs as many analysis requests as it may, or the analysis queue is full: retry after `Retry-After`")))]
 async fn dp_query(
     State(state): State<AppState>,
     granted: Granted,
