@@ -470,7 +470,7 @@ fn rendered(outcome: &Outcome, rows: bool, airlock: Option<i64>) -> QueryResult 
     }
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct TableView {
     /// The name queries use.
     name: String,
@@ -478,7 +478,7 @@ pub(crate) struct TableView {
     columns: Vec<ColumnView>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct ColumnView {
     name: String,
     /// DuckDB's type (`VARCHAR`, `BIGINT`, `BOOLEAN`, …).
@@ -489,33 +489,87 @@ pub(crate) struct ColumnView {
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{id}/tables", params(("id" = i64, Path, description = "Project (grant) id")), responses((status = 200, description = "The granted tables and columns, with types and descriptions", body = Vec<TableView>), (status = 403, description = "Refused by the gate")))]
-async fn tables(granted: Granted) -> Result<Json<Vec<TableView>>, ApiError> {
+async fn tables(
+    State(state): State<AppState>,
+    granted: Granted,
+) -> Result<Json<Vec<TableView>>, ApiError> {
+    let inner = state.inner();
     blocking(move || {
+        // A release never changes once built, so a grant's tables read the
+        // same every time: read from the release files once, then kept.
+        let key = Schemas::key(granted.tables());
+        if let Some(kept) = inner.schemas.get(&key) {
+            return Ok(Json(kept));
+        }
         let schema = granted
             .analysis(Limits::default())
             .schema()
             .map_err(api_error)?;
-        Ok(Json(
-            granted
-                .tables()
-                .iter()
-                .zip(schema)
-                .map(|(t, (_, columns))| TableView {
-                    name: t.view.clone(),
-                    release: t.release.clone(),
-                    columns: columns
-                        .into_iter()
-                        .map(|c| ColumnView {
-                            name: c.name,
-                            data_type: c.data_type,
-                            description: c.description,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        ))
+        let views: Vec<TableView> = granted
+            .tables()
+            .iter()
+            .zip(schema)
+            .map(|(t, (_, columns))| TableView {
+                name: t.view.clone(),
+                release: t.release.clone(),
+                columns: columns
+                    .into_iter()
+                    .map(|c| ColumnView {
+                        name: c.name,
+                        data_type: c.data_type,
+                        description: c.description,
+                    })
+                    .collect(),
+            })
+            .collect();
+        inner.schemas.keep(key, views.clone());
+        Ok(Json(views))
     })
     .await
+}
+
+/// The granted tables' descriptions, by what a grant reaches: each granted
+/// table (release file, table, view name, columns) with its file's
+/// modification time, should a file ever be replaced.
+#[derive(Default)]
+pub(crate) struct Schemas {
+    kept: std::sync::Mutex<std::collections::HashMap<SchemaKey, Vec<TableView>>>,
+}
+
+/// Each granted table with its release file's modification time.
+type SchemaKey = Vec<(niji_query::GrantedTable, u128)>;
+
+impl Schemas {
+    /// Grants reaching different tables kept at most; past it the oldest
+    /// are forgotten all at once (they are read again when asked).
+    const MOST: usize = 4_096;
+
+    fn key(tables: &[niji_query::GrantedTable]) -> SchemaKey {
+        tables
+            .iter()
+            .map(|t| {
+                let modified = std::fs::metadata(&t.path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                (t.clone(), modified)
+            })
+            .collect()
+    }
+
+    fn get(&self, key: &SchemaKey) -> Option<Vec<TableView>> {
+        self.kept.lock().ok()?.get(key).cloned()
+    }
+
+    fn keep(&self, key: SchemaKey, views: Vec<TableView>) {
+        if let Ok(mut kept) = self.kept.lock() {
+            if kept.len() >= Self::MOST {
+                kept.clear();
+            }
+            kept.insert(key, views);
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{id}/results/{result}", params(("id" = i64, Path, description = "Project (grant) id"), ("result" = i64, Path, description = "Held result id")), responses((status = 200, description = "A result two reviewers released", body = QueryResult), (status = 202, description = "Still held for review"), (status = 403, description = "Refused by the gate, or rejected by a reviewer"), (status = 404, description = "No such result in this project")))]

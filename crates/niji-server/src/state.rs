@@ -35,6 +35,8 @@ pub(crate) struct Inner {
     pub workers: crate::workers::Workers,
     /// Opened sandboxes, reused by the next query of the same grant.
     pub sandboxes: Arc<niji_query::Pool>,
+    /// The granted tables' descriptions, read once from the releases.
+    pub schemas: crate::analysis::Schemas,
     /// The access log's signing key, when the keystore was unlocked.
     pub log_key: Option<niji_audit::note::LogKey>,
     /// Audit events waiting for the log's group commit.
@@ -202,6 +204,7 @@ impl AppState {
                 jobs: crate::jobs::Jobs::default(),
                 workers: crate::workers::Workers::sized_for_this_machine(),
                 sandboxes: Arc::default(),
+                schemas: Default::default(),
                 log_key: None,
                 log_queue: crate::audit::Queue::default(),
                 readers: Default::default(),
