@@ -11,8 +11,11 @@
 //! minutes on the demo's 20,000 persons) is one command:
 //!
 //! ```text
-//! cargo test --release --workspace --test it -- load:: --ignored --nocapture
+//! cargo test --release --workspace --test it -- load::five_minutes --ignored --nocapture
 //! ```
+//!
+//! and the overload (200 researchers for a minute: every answer a 2xx or a
+//! 429 with `Retry-After`) `-- load::overload --ignored --nocapture`.
 
 use crate::common::client::*;
 use crate::common::*;
@@ -49,7 +52,7 @@ fn a_short_load_of_researchers_and_citizens_has_no_errors() {
 }
 
 #[test]
-#[ignore = "five minutes: cargo test --release --workspace --test it -- load:: --ignored --nocapture"]
+#[ignore = "five minutes: cargo test --release --workspace --test it -- load::five_minutes --ignored --nocapture"]
 fn five_minutes_of_50_researchers_and_100_lookups_per_second_have_no_errors() {
     run(Load {
         persons: 20_000,
