@@ -12,8 +12,9 @@
 //! A job is its author's: to any other account it does not exist. Every
 //! call passes the purpose gate again, and the job's own event is written
 //! only while the grant is in force (`crate::audit`), so a grant revoked
-//! while a job ran keeps its result in. The job writes its audit event, as any request
-//! does, before its result is kept, and each fetch is an event of its own.
+//! while a job ran keeps its result in. The job writes its audit event, as
+//! any request does, before its result is kept, and each fetch is an event
+//! of its own.
 //! Jobs live in memory: a restart loses them (the client asks again), and
 //! a finished job is forgotten an hour after it ended.
 
