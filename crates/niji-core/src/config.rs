@@ -192,6 +192,23 @@ pub struct ServerConfig {
     pub trusted_proxy: Option<std::net::IpAddr>,
 }
 
+/// A whole number of at least `least` from variable `var`, or an error
+/// saying what was `expected`.
+fn whole<T: std::str::FromStr + PartialOrd + From<u8>>(
+    var: &'static str,
+    text: &str,
+    least: u8,
+    expected: &str,
+) -> Result<T, ConfigError> {
+    text.parse::<T>()
+        .ok()
+        .filter(|n| *n >= T::from(least))
+        .ok_or_else(|| ConfigError::Env {
+            var,
+            reason: format!("expected {expected}"),
+        })
+}
+
 /// An address, or none for an empty string.
 fn optional_address<'de, D: serde::Deserializer<'de>>(
     d: D,
@@ -396,37 +413,32 @@ impl Config {
             };
         }
         if let Some(ms) = env("NIJI_JOB_AFTER_MS") {
-            self.server.job_after_ms = ms.parse().map_err(|_| ConfigError::Env {
-                var: "NIJI_JOB_AFTER_MS",
-                reason: "expected a whole number of milliseconds".to_owned(),
-            })?;
+            self.server.job_after_ms = whole(
+                "NIJI_JOB_AFTER_MS",
+                &ms,
+                0,
+                "a whole number of milliseconds",
+            )?;
         }
         if let Some(n) = env("NIJI_ANALYSIS_WORKERS") {
-            self.server.analysis_workers = n.parse().map_err(|_| ConfigError::Env {
-                var: "NIJI_ANALYSIS_WORKERS",
-                reason: "expected a whole number (0: one per core)".to_owned(),
-            })?;
+            self.server.analysis_workers = whole(
+                "NIJI_ANALYSIS_WORKERS",
+                &n,
+                0,
+                "a whole number (0: one per core)",
+            )?;
         }
         if let Some(n) = env("NIJI_ANALYSIS_QUEUE") {
             self.server.analysis_queue =
-                n.parse()
-                    .ok()
-                    .filter(|&n: &usize| n >= 1)
-                    .ok_or_else(|| ConfigError::Env {
-                        var: "NIJI_ANALYSIS_QUEUE",
-                        reason: "expected a whole number of 1 or more".to_owned(),
-                    })?;
+                whole("NIJI_ANALYSIS_QUEUE", &n, 1, "a whole number of 1 or more")?;
         }
         if let Some(quorum) = env("NIJI_REVIEW_QUORUM") {
-            self.review.quorum =
-                quorum
-                    .parse()
-                    .ok()
-                    .filter(|&q: &usize| q >= 1)
-                    .ok_or_else(|| ConfigError::Env {
-                        var: "NIJI_REVIEW_QUORUM",
-                        reason: "expected a whole number of 1 or more".to_owned(),
-                    })?;
+            self.review.quorum = whole(
+                "NIJI_REVIEW_QUORUM",
+                &quorum,
+                1,
+                "a whole number of 1 or more",
+            )?;
         }
         Ok(())
     }
