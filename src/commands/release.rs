@@ -164,8 +164,20 @@ fn build_release(config: &Config, args: &ReleaseBuildArgs) -> anyhow::Result<()>
     let keystore = store.unlock(&passphrase)?;
     let dir = config.data.join(RELEASES_DIR);
     std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
-    let file = format!("{RELEASES_DIR}/{}.duckdb", args.name);
+    // The release is a directory of Parquet (niji_query::storage),
+    // published from the build's DuckDB working file, which goes after.
+    let file = format!("{RELEASES_DIR}/{}", args.name);
     let out = config.data.join(&file);
+    if out.exists() {
+        bail!(
+            "{}: exists; a release's files are never replaced",
+            out.display()
+        );
+    }
+    let work = config
+        .data
+        .join(format!("{RELEASES_DIR}/{}.work.duckdb", args.name));
+    remove_release_file(&work);
     // The release's own pseudonym key: random, used for this build only.
     // A pseudonymized release's is sealed under the escrow key; an
     // anonymized release's is dropped, so its pseudonyms lead nowhere.
@@ -182,13 +194,19 @@ fn build_release(config: &Config, args: &ReleaseBuildArgs) -> anyhow::Result<()>
         &Request {
             policy: &policy,
             content: &content,
-            out: &out,
+            out: &work,
             key: &key,
             opted_out: &opted_out,
         },
         &mut |step| bar.set_message(step_message(&step)),
     );
+    let built = built.map_err(anyhow::Error::from).and_then(|built| {
+        bar.set_message("writing the release's Parquet files");
+        niji_query::storage::publish(&work, &out, &args.name, &policy.partitions())?;
+        Ok(built)
+    });
     bar.finish_and_clear();
+    remove_release_file(&work);
     let built = built?;
     let report = report(&args.name, &file, &policy, &text, &built);
     let manifest = serde_json::to_string(&report)?;
@@ -217,7 +235,7 @@ fn build_release(config: &Config, args: &ReleaseBuildArgs) -> anyhow::Result<()>
     })();
     if let Err(e) = recorded {
         // A release the store does not know must not stay on disk.
-        remove_release_file(&out);
+        niji_query::storage::remove_tree(&out);
         return Err(e.into());
     }
     tracing::info!(release = %args.name, tier = report.tier, persons = report.persons, "release built");
@@ -532,21 +550,12 @@ fn export(config: &Config, args: &ReleaseExportArgs) -> anyhow::Result<()> {
 }
 
 fn write_export(release: &Path, dir: &Path, format: ExportFormat) -> anyhow::Result<Vec<String>> {
-    let config = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly)?;
-    let conn = duckdb::Connection::open_with_flags(release, config)
-        .with_context(|| release.display().to_string())?;
-    // Release content is schema `main`; schema `niji` holds the platform's
-    // own figures (`niji_core::person_rows`), which are not exported.
-    let mut stmt = conn.prepare(
-        "SELECT table_name FROM duckdb_tables() \
-         WHERE database_name = current_database() AND schema_name = 'main' ORDER BY table_name",
+    let conn = duckdb::Connection::open_in_memory()?;
+    conn.execute_batch(
+        "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false;",
     )?;
-    let tables: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
     let mut files = Vec::new();
-    for table in tables {
-        let source = shown_columns(&conn, &table)?;
+    for (table, source) in release_tables(&conn, release)? {
         let name = match format {
             ExportFormat::Parquet => format!("{table}.parquet"),
             ExportFormat::Csv => format!("{table}.csv"),
@@ -568,32 +577,77 @@ fn write_export(release: &Path, dir: &Path, format: ExportFormat) -> anyhow::Res
     Ok(files)
 }
 
-/// The query reading a release table's columns, less the hidden person
-/// bucket and person index (aids to the analysis API, not release content).
-fn shown_columns(conn: &duckdb::Connection, table: &str) -> anyhow::Result<String> {
+/// Each table of release `release` with the query reading its columns,
+/// less the hidden person bucket and person index (aids to the analysis
+/// API, not release content), in table order. A release directory is read
+/// from its Parquet files; a single-file release of an older platform is
+/// attached read-only.
+fn release_tables(
+    conn: &duckdb::Connection,
+    release: &Path,
+) -> anyhow::Result<Vec<(String, String)>> {
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let mut stmt = conn.prepare(
-        "SELECT column_name FROM duckdb_columns() \
-         WHERE database_name = current_database() AND schema_name = 'main' \
-         AND table_name = ? AND column_name NOT IN (?, ?) \
-         ORDER BY column_index",
-    )?;
-    let columns: Vec<String> = stmt
-        .query_map(
-            duckdb::params![
-                table,
-                niji_core::bucket::COLUMN,
-                niji_core::person_index::COLUMN
-            ],
-            |r| r.get::<_, String>(0),
-        )?
-        .map(|c| c.map(|c| quote(&c)))
-        .collect::<Result<_, _>>()?;
-    Ok(format!(
-        "SELECT {} FROM {}",
-        columns.join(", "),
-        quote(table)
+    let shown = |columns: Vec<String>| -> Vec<String> {
+        columns
+            .into_iter()
+            .filter(|c| !niji_query::storage::is_hidden(c))
+            .map(|c| quote(&c))
+            .collect()
+    };
+    let mut out = Vec::new();
+    if niji_query::storage::is_release_dir(release) {
+        let opened = niji_query::storage::Release::open(release)?;
+        let mut tables: Vec<_> = opened.manifest.tables.iter().collect();
+        tables.sort_by(|a, b| a.name.cmp(&b.name));
+        for t in tables {
+            let columns = shown(t.columns.iter().map(|c| c.name.clone()).collect());
+            out.push((
+                t.name.clone(),
+                format!(
+                    "SELECT {} FROM {}",
+                    columns.join(", "),
+                    opened.duckdb_scan(t)
+                ),
+            ));
+        }
+        return Ok(out);
+    }
+    conn.execute_batch(&format!(
+        "ATTACH '{}' AS release (READ_ONLY)",
+        release.display().to_string().replace('\'', "''")
     ))
+    .with_context(|| release.display().to_string())?;
+    // Release content is schema `main`; schema `niji` holds the platform's
+    // own figures (`niji_core::person_rows`), which are not exported.
+    let mut stmt = conn.prepare(
+        "SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() \
+         WHERE database_name = 'release' AND schema_name = 'main' \
+         GROUP BY table_name ORDER BY table_name",
+    )?;
+    let tables: Vec<(String, Vec<String>)> = stmt
+        .query_map([], |r| {
+            let columns = match r.get::<_, duckdb::types::Value>(1)? {
+                duckdb::types::Value::List(items) => items
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        duckdb::types::Value::Text(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Ok((r.get(0)?, columns))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (table, columns) in tables {
+        let source = format!(
+            "SELECT {} FROM release.main.{}",
+            shown(columns).join(", "),
+            quote(&table)
+        );
+        out.push((table, source));
+    }
+    Ok(out)
 }
 
 /// One query's rows as Parquet (Snappy), through Arrow.

@@ -62,6 +62,7 @@ pub fn state(config: &Config, passphrase: &SecretString) -> anyhow::Result<AppSt
             },
             config.server.analysis_queue,
         )
+        .with_engine(config.engine.clone())
         .with_log_key(log_key))
 }
 

@@ -12,12 +12,12 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Stdio;
 
-const PASSWORD: &str = "analysis-password";
+pub(crate) const PASSWORD: &str = "analysis-password";
 
 /// A linked population of 800 persons, an anonymized release `claims`,
 /// and the accounts of a review.
 /// Built once per test build and copied for each test.
-fn platform() -> Env {
+pub(crate) fn platform() -> Env {
     Env::from_fixture("analysis-platform", build_platform)
 }
 
@@ -50,7 +50,7 @@ fn build_platform(env: &Env) {
 
 /// `who` applies for `items` of release `claims`; two reviewers approve
 /// them all under rule set `ndb`. Returns the project id.
-fn project(server: &Server, who: &Client, items: &[(&str, &str)]) -> i64 {
+pub(crate) fn project(server: &Server, who: &Client, items: &[(&str, &str)]) -> i64 {
     project_under(server, who, items, "ndb")
 }
 
@@ -367,17 +367,16 @@ fn a_flagged_result_waits_in_the_airlock_for_two_outside_reviewers() {
 }
 
 /// A total of claims' points that 1 to 9 persons reach or pass, read
-/// from the release file, and how many persons that is.
+/// from the release's files, and how many persons that is.
 fn few_heaviest(release: &Path) -> (i64, u64) {
-    let config = duckdb::Config::default()
-        .access_mode(duckdb::AccessMode::ReadOnly)
-        .unwrap();
-    let conn = duckdb::Connection::open_with_flags(release, config).unwrap();
+    let release = niji_query::storage::Release::open(release).unwrap();
+    let claims = release.duckdb_scan(release.table("claims").unwrap());
+    let conn = duckdb::Connection::open_in_memory().unwrap();
     let mut stmt = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT total, count(*) OVER (ORDER BY total DESC) FROM \
-             (SELECT sum(points) AS total FROM claims GROUP BY pseudonym) ORDER BY total DESC",
-        )
+             (SELECT sum(points) AS total FROM {claims} GROUP BY pseudonym) ORDER BY total DESC"
+        ))
         .unwrap();
     let totals: Vec<(i64, i64)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -400,7 +399,7 @@ fn few_heaviest(release: &Path) -> (i64, u64) {
 #[test]
 fn a_number_a_few_persons_from_an_earlier_one_waits_for_review_beside_it() {
     let env = platform();
-    let (total, few) = few_heaviest(&env.data().join("releases/claims.duckdb"));
+    let (total, few) = few_heaviest(&env.data().join("releases/claims"));
     let server = Server::start(&env);
     let alice = Client::login(&server, "alice", PASSWORD);
     let p = project(

@@ -310,7 +310,7 @@ fn nothing_raw_on_disk(env: &Env, pop: &std::path::Path, log: &std::path::Path) 
         assert!(files.len() > before + 100, "the cluster's files");
     }
     for file in &files {
-        identifiers.assert_none_in(file, scan::Identifiers::in_packed);
+        identifiers.assert_none_in_file(file);
     }
     let log = std::fs::read_to_string(log).unwrap();
     assert!(log.lines().count() > 50, "{log}");

@@ -13,6 +13,7 @@ mod browser;
 mod citizens;
 mod cli;
 mod docs;
+mod engines;
 mod fhir_endpoint;
 mod hostile;
 mod journey;

@@ -121,13 +121,19 @@ fn releases_under_both_tiers() {
     assert_eq!(pseudo["tier"], "pseudonymized");
     assert!(anon["persons"].as_u64().unwrap() > 400, "{anon}");
     assert!(pseudo["persons"].as_u64().unwrap() > 10, "{pseudo}");
-    let release_file = data.join("releases/claims.duckdb");
-    assert!(
-        std::fs::metadata(&release_file)
-            .unwrap()
-            .permissions()
-            .readonly()
-    );
+    // The release is a directory of Parquet, read-only throughout.
+    let release_dir = data.join("releases/claims");
+    let mut release_files = Vec::new();
+    scan::files_under(&release_dir, &mut release_files);
+    assert!(release_files.len() > 2, "{release_files:?}");
+    for f in release_files.iter().chain([&release_dir]) {
+        assert!(
+            std::fs::metadata(f).unwrap().permissions().readonly(),
+            "{}",
+            f.display()
+        );
+    }
+    assert!(!data.join("releases/claims.work.duckdb").exists());
 
     // pycanon confirms the k and l the report claims for the person table.
     let persons = table(&anon, "persons");
@@ -236,7 +242,7 @@ fn releases_under_both_tiers() {
     scan::files_under(&anon_dir, &mut exports);
     scan::files_under(&pseudo_dir, &mut exports);
     for file in &files {
-        identifiers.assert_none_in(file, scan::Identifiers::in_packed);
+        identifiers.assert_none_in_file(file);
     }
     for file in &exports {
         identifiers.assert_none_in(file, scan::Identifiers::in_text);
@@ -247,35 +253,39 @@ fn releases_under_both_tiers() {
     // its person index: the pseudonym's position among the release's
     // persons, the same in every table. And the release records, for each
     // table, the most rows one person has, and its number of persons.
-    for file in files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "duckdb"))
-    {
-        let config = duckdb::Config::default()
-            .access_mode(duckdb::AccessMode::ReadOnly)
+    let dirs: Vec<PathBuf> = std::fs::read_dir(data.join("releases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    for file in &dirs {
+        let release = niji_query::storage::Release::open(file).unwrap();
+        release.verify().unwrap();
+        let conn = duckdb::Connection::open_in_memory().unwrap();
+        let mut names: Vec<String> = Vec::new();
+        for t in &release.manifest.tables {
+            conn.execute_batch(&format!(
+                "CREATE VIEW \"{}\" AS SELECT * FROM {}",
+                t.name,
+                release.duckdb_scan(t)
+            ))
             .unwrap();
-        let conn = duckdb::Connection::open_with_flags(file, config).unwrap();
-        let mut tables = conn
-            .prepare(
-                "SELECT table_name FROM duckdb_tables() \
-                 WHERE database_name = current_database() AND schema_name = 'main' ORDER BY 1",
-            )
-            .unwrap();
-        let names: Vec<String> = tables
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+            names.push(t.name.clone());
+        }
+        names.sort();
         assert!(names.len() >= 2, "{}: {names:?}", file.display());
-        let mut recorded = conn
-            .prepare("SELECT table_name FROM niji.person_rows ORDER BY 1")
-            .unwrap();
-        let recorded: Vec<String> = recorded
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(recorded, names, "{}", file.display());
+        // A table with dates lies in fiscal years and months.
+        if let Some(claims) = release.table("claims") {
+            assert_eq!(claims.partitioned_by.as_deref(), Some("start"));
+            assert!(
+                claims
+                    .files
+                    .iter()
+                    .all(|f| f.path.contains("/fiscal_year=")),
+                "{:?}",
+                claims.files
+            );
+        }
         let index: std::collections::HashMap<String, u32> = conn
             .prepare(&format!(
                 "SELECT pseudonym, {} FROM persons",
@@ -286,9 +296,7 @@ fn releases_under_both_tiers() {
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        let width: u64 = conn
-            .query_row("SELECT persons FROM niji.person_index", [], |r| r.get(0))
-            .unwrap();
+        let width = release.manifest.persons;
         assert_eq!(width, index.len() as u64, "{}", file.display());
         let mut sorted: Vec<(&String, &u32)> = index.iter().collect();
         sorted.sort();
@@ -302,14 +310,14 @@ fn releases_under_both_tiers() {
         );
         let mut persons = 0;
         for table in names {
-            let (most, heaviest): (u64, u64) = conn
+            let most = release.table(&table).unwrap().most_rows;
+            let heaviest: u64 = conn
                 .query_row(
                     &format!(
-                        "SELECT (SELECT most_rows FROM niji.person_rows WHERE table_name = '{table}'), \
-                         (SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM \"{table}\" GROUP BY pseudonym))"
+                        "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM \"{table}\" GROUP BY pseudonym)"
                     ),
                     [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| r.get(0),
                 )
                 .unwrap();
             assert_eq!(most, heaviest, "{}: {table}", file.display());
@@ -530,7 +538,8 @@ fn a_pseudonymized_build_mixing_claims_is_refused_before_anything_is_written() {
         err.contains("may not be combined with uke (NDB-style claims), dpc-ef (DPC)"),
         "{err}"
     );
-    assert!(!env.data().join("releases/mixed.duckdb").exists());
+    assert!(!env.data().join("releases/mixed").exists());
+    assert!(!env.data().join("releases/mixed.work.duckdb").exists());
 }
 
 #[test]
@@ -552,5 +561,6 @@ fn a_build_before_linkage_says_what_to_run() {
         .unwrap();
     assert!(!out.status.success());
     assert!(stderr(&out).contains("niji ingest"), "{}", stderr(&out));
-    assert!(!env.data().join("releases/early.duckdb").exists());
+    assert!(!env.data().join("releases/early").exists());
+    assert!(!env.data().join("releases/early.work.duckdb").exists());
 }

@@ -52,6 +52,12 @@ pub const KEYS: &[Key] = &[
         doc: "Where the control plane is (accounts, grants, the DP ledger, the access log): empty for the embedded SQLite file `control.sqlite` in the data directory, or a PostgreSQL URL (`postgres://niji:password@db.example:5432/niji`) shared by several `niji serve` processes. A data directory from before SQLite keeps its `control.duckdb` until `niji store migrate` moves it.",
     },
     Key {
+        name: "engine",
+        env: "NIJI_ENGINE",
+        default: "duckdb",
+        doc: "Where analysis queries run: `duckdb` for DuckDB in the server's process, or `flightsql://host:port` for an Apache DataFusion Ballista cluster whose scheduler serves Arrow Flight SQL (`ballista-scheduler --flight-sql`). The cluster's executors must read the data directory's `releases/` at the same path. The same SQL, gate, disclosure control and log either way.",
+    },
+    Key {
         name: "log.format",
         env: "NIJI_LOG_FORMAT",
         default: "text",
@@ -141,6 +147,67 @@ fn optional_store<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Store
     Ok(StoreUrl::new(String::deserialize(d)?))
 }
 
+/// The engine analysis queries run on (`engine`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum Engine {
+    /// DuckDB in the server's process.
+    #[default]
+    DuckDb,
+    /// A Ballista scheduler serving Arrow Flight SQL at `host:port`
+    /// (configured as `flightsql://host:port`).
+    FlightSql {
+        /// The scheduler's host.
+        host: String,
+        /// Its Flight SQL (and REST) port.
+        port: u16,
+    },
+}
+
+impl Engine {
+    /// Reads `duckdb` or `flightsql://host:port`.
+    pub fn parse(text: &str) -> Result<Engine, String> {
+        if text == "duckdb" {
+            return Ok(Engine::DuckDb);
+        }
+        let Some(address) = text.strip_prefix("flightsql://") else {
+            return Err("the engine is `duckdb` or `flightsql://host:port`".into());
+        };
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or("the engine's address is host:port")?;
+        let valid_host = !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if !valid_host {
+            return Err("the engine's host is a name or an IPv4 address".into());
+        }
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or("the engine's port is a number from 1 to 65535")?;
+        Ok(Engine::FlightSql {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Engine::DuckDb => f.write_str("duckdb"),
+            Engine::FlightSql { host, port } => write!(f, "flightsql://{host}:{port}"),
+        }
+    }
+}
+
+fn engine<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Engine, D::Error> {
+    Engine::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -151,6 +218,9 @@ pub struct Config {
     /// directory's embedded store.
     #[serde(deserialize_with = "optional_store")]
     pub store: Option<StoreUrl>,
+    /// Where analysis queries run (`engine`).
+    #[serde(deserialize_with = "engine")]
+    pub engine: Engine,
     /// Logging (`[log]`).
     pub log: LogConfig,
     /// The HTTP server (`[server]`).
@@ -258,6 +328,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data: PathBuf::from("./data"),
+            engine: Engine::DuckDb,
             store: None,
             log: LogConfig::default(),
             server: ServerConfig::default(),
@@ -382,6 +453,12 @@ impl Config {
         if let Some(url) = env("NIJI_STORE") {
             self.store = StoreUrl::new(url);
         }
+        if let Some(engine) = env("NIJI_ENGINE") {
+            self.engine = Engine::parse(&engine).map_err(|reason| ConfigError::Env {
+                var: "NIJI_ENGINE",
+                reason,
+            })?;
+        }
         if let Some(format) = env("NIJI_LOG_FORMAT") {
             self.log.format = format.parse().map_err(|reason| ConfigError::Env {
                 var: "NIJI_LOG_FORMAT",
@@ -468,6 +545,45 @@ mod tests {
     }
 
     #[test]
+    fn the_engine_is_duckdb_or_a_flight_sql_address() {
+        let config = Config::from_toml_str(
+            "engine = \"flightsql://sched.example:50050\"\n",
+            "niji.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            config.engine,
+            Engine::FlightSql {
+                host: "sched.example".into(),
+                port: 50050
+            }
+        );
+        assert_eq!(config.engine.to_string(), "flightsql://sched.example:50050");
+        let e = Config::from_toml_str("data = \"d\"\nengine = \"spark://x:1\"\n", "niji.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("niji.toml: line 2") && e.contains("flightsql://host:port"),
+            "{e}"
+        );
+        for wrong in [
+            "flightsql://h",
+            "flightsql://h:0",
+            "flightsql://h:99999",
+            "flightsql://a b:1",
+            "flightsql://:1",
+        ] {
+            assert!(Engine::parse(wrong).is_err(), "{wrong}");
+        }
+        let mut config = Config::default();
+        config
+            .apply_env(env_of(&[("NIJI_ENGINE", "flightsql://127.0.0.1:9")]))
+            .unwrap();
+        assert_eq!(config.engine.to_string(), "flightsql://127.0.0.1:9");
+        assert!(config.apply_env(env_of(&[("NIJI_ENGINE", "x")])).is_err());
+    }
+
+    #[test]
     fn a_store_url_never_shows_its_password_in_debug() {
         let url = StoreUrl::new("postgres://niji:s3cret@db.example:5432/niji".into()).unwrap();
         let shown = format!("{url:?}");
@@ -493,6 +609,7 @@ mod tests {
         assert_eq!(config.data, PathBuf::from(documented("data")));
         assert_eq!(config.log.format.to_string(), documented("log.format"));
         assert_eq!(config.log.level, documented("log.level"));
+        assert_eq!(config.engine.to_string(), documented("engine"));
         assert_eq!(
             config.server.listen.to_string(),
             documented("server.listen")
@@ -541,6 +658,7 @@ mod tests {
             ("NIJI_ANALYSIS_QUEUE", "10"),
             ("NIJI_TRUSTED_PROXY", "10.0.0.1"),
             ("NIJI_STORE", "postgres://niji@db/niji"),
+            ("NIJI_ENGINE", "flightsql://scheduler:50050"),
         ];
         assert_eq!(vars.len(), KEYS.len(), "a key without an override test");
         let mut config = Config::from_toml_str("data = \"/elsewhere\"\n", "niji.toml").unwrap();
@@ -562,6 +680,7 @@ mod tests {
         assert_eq!(config.server.job_after_ms, 0);
         assert_eq!(config.server.analysis_workers, 3);
         assert_eq!(config.server.analysis_queue, 10);
+        assert_eq!(config.engine.to_string(), "flightsql://scheduler:50050");
     }
 
     #[test]

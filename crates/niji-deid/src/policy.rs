@@ -271,6 +271,18 @@ pub struct EventTable {
     pub columns: Vec<Spanned<EventColumn>>,
 }
 
+impl EventTable {
+    /// The date column whose fiscal year and month lay out the table's
+    /// files in the release directory: its first released date column.
+    pub fn partition_column(&self) -> Option<&str> {
+        self.columns
+            .iter()
+            .map(|c| c.get_ref())
+            .find(|c| c.date.is_some() && c.role != Role::Direct)
+            .map(|c| c.name.as_str())
+    }
+}
+
 /// l-diversity as a policy states it.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
@@ -405,6 +417,16 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 impl Policy {
+    /// Each event table with the column that lays out its files
+    /// ([`EventTable::partition_column`]).
+    pub fn partitions(&self) -> Vec<(String, String)> {
+        self.tables
+            .iter()
+            .map(|t| t.get_ref())
+            .filter_map(|t| Some((t.name.clone(), t.partition_column()?.to_owned())))
+            .collect()
+    }
+
     /// Reads and checks a policy file.
     pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
         let origin = path.display().to_string();

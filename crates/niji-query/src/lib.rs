@@ -71,15 +71,18 @@ println!("{:?} {:?}", outcome.released.rows, outcome.findings.notes);
 pub mod check;
 pub mod differencing;
 pub mod disclosure;
-pub(crate) mod engine;
+pub mod engine;
 pub mod language;
+pub(crate) mod passes;
 pub mod plan;
 pub mod pool;
 pub(crate) mod release;
 pub mod sandbox;
+pub mod storage;
 
 pub use check::{Allowlist, Checked, check};
 pub use disclosure::{Findings, RuleSet, Status};
+pub use engine::{Dialect, EngineChoice};
 pub use plan::Counting;
 pub use pool::{Pool, Pooled};
 pub use sandbox::{
@@ -247,6 +250,7 @@ pub struct Analysis {
     limits: Limits,
     control: Control,
     pool: Option<std::sync::Arc<Pool>>,
+    engine: EngineChoice,
 }
 
 impl Analysis {
@@ -257,7 +261,14 @@ impl Analysis {
             limits,
             control: Control::default(),
             pool: None,
+            engine: EngineChoice::DuckDb,
         }
+    }
+
+    /// The same analysis on engine `engine`.
+    pub fn with_engine(mut self, engine: EngineChoice) -> Analysis {
+        self.engine = engine;
+        self
     }
 
     /// The same analysis, reusing idle sandboxes of `pool`.
@@ -274,8 +285,8 @@ impl Analysis {
 
     fn sandbox(&self, limits: Limits) -> Result<Pooled, QueryError> {
         match &self.pool {
-            Some(pool) => pool.take(&self.tables, limits, self.control.clone()),
-            None => Pool::fresh(&self.tables, limits, self.control.clone()),
+            Some(pool) => pool.take(&self.tables, limits, self.control.clone(), &self.engine),
+            None => Pool::fresh(&self.tables, limits, self.control.clone(), &self.engine),
         }
     }
 
@@ -392,9 +403,9 @@ impl Analysis {
             aids: sandbox.aids_for(&request),
             request: &request,
         };
-        let engined = engine::run(&plan, &sandbox, rules.min_persons)?;
+        let engined = passes::run(&plan, &sandbox, rules.min_persons)?;
         let shares = if rules.dominance.is_some() || rules.p_percent.is_some() {
-            engine::shares(&plan, &sandbox, &engined.rows)?
+            passes::shares(&plan, &sandbox, &engined.rows)?
         } else {
             Default::default()
         };

@@ -518,15 +518,29 @@ impl<'r> Plan<'r> {
             outer.push("\"__niji_g\"".into());
         }
         let group: Vec<String> = outer.clone();
+        let partition = if group.is_empty() {
+            String::new()
+        } else {
+            format!("PARTITION BY {}", group.join(", "))
+        };
+        let mut tops = Vec::new();
         for &m in measures {
             let measure = &r.measures[m];
             inner.push(format!(
                 "abs(TRY_CAST({} AS DOUBLE)) AS \"__niji_c{m}\"",
                 contribution(measure)
             ));
-            let c = format!("\"__niji_c{m}\"");
+            let (c, top) = (format!("\"__niji_c{m}\""), format!("\"__niji_t{m}\""));
+            tops.push(format!("max({c}) OVER ({partition}) AS {top}"));
             outer.push(format!("coalesce(max({c}), 0)"));
-            outer.push(format!("coalesce(list_sort(list({c}), 'DESC')[2], 0)"));
+            // The second largest: the largest again when two persons share
+            // it, else the largest below it (NULLs are no contribution).
+            // Plain aggregates over a window's largest, which every engine
+            // runs alike (no ordered aggregate, no list).
+            outer.push(format!(
+                "coalesce(CASE WHEN count(*) FILTER (WHERE {c} = {top}) >= 2 THEN max({top}) \
+                 ELSE max({c}) FILTER (WHERE {c} < {top}) END, 0)"
+            ));
             outer.push(format!("coalesce(sum({c}), 0)"));
         }
         let grouped = if group.is_empty() {
@@ -535,8 +549,9 @@ impl<'r> Plan<'r> {
             format!(" GROUP BY {}", group.join(", "))
         };
         format!(
-            "SELECT {} FROM (SELECT {} FROM {}{}{}){grouped}",
+            "SELECT {} FROM (SELECT *, {} FROM (SELECT {} FROM {}{}{})){grouped}",
             outer.join(", "),
+            tops.join(", "),
             inner.join(", "),
             relations(r, First::default()),
             where_clause(r),
@@ -582,10 +597,12 @@ fn relations(r: &Request, first: First) -> String {
                 }
                 let view = twin.unwrap_or(view);
                 if i == 0 && first.index {
-                    // One person per row: the index is the person's.
+                    // One person per row: the index is the person's (the
+                    // same on each of their rows; min, which every engine
+                    // has, picks it).
                     let index = niji_core::person_index::COLUMN;
                     items.push(format!(
-                        "any_value({}) AS {}",
+                        "min({}) AS {}",
                         column_ref(alias, index),
                         ident(index)
                     ));

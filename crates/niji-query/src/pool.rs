@@ -8,20 +8,26 @@
 //! memory settings), never shared between different grants' views.
 
 use crate::QueryError;
+use crate::engine::EngineChoice;
 use crate::sandbox::{Control, GrantedTable, Limits, Sandbox};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Idle sandboxes kept in all (each may hold its DuckDB buffers).
 const MAX_IDLE: usize = 4;
 
+/// How long a sandbox may wait idle: well inside the 30 minutes after
+/// which Ballista's scheduler ends an idle Flight SQL session.
+const IDLE_FOR: Duration = Duration::from_secs(300);
+
 /// What makes two sandboxes interchangeable.
-type Key = (Vec<GrantedTable>, String, u32);
+type Key = (Vec<GrantedTable>, String, u32, EngineChoice);
 
 /// A pool of idle sandboxes; share it with `Arc`.
 #[derive(Default)]
 pub struct Pool {
-    idle: Mutex<HashMap<Key, Vec<Sandbox>>>,
+    idle: Mutex<HashMap<Key, Vec<(Instant, Sandbox)>>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -54,23 +60,30 @@ impl Drop for Pooled {
 }
 
 impl Pool {
-    /// A sandbox over `tables` with `limits`, run under `control`: an idle
-    /// one if the pool has it, else a new one.
+    /// A sandbox over `tables` with `limits` on engine `engine`, run
+    /// under `control`: an idle one if the pool has it (idle for less than
+    /// five minutes), else a new one.
     pub fn take(
         self: &Arc<Self>,
         tables: &[GrantedTable],
         limits: Limits,
         control: Control,
+        engine: &EngineChoice,
     ) -> Result<Pooled, QueryError> {
-        let key = (tables.to_vec(), limits.memory.clone(), limits.threads);
-        let idle = self
-            .idle
-            .lock()
-            .ok()
-            .and_then(|mut idle| idle.get_mut(&key).and_then(Vec::pop));
+        let key = (
+            tables.to_vec(),
+            limits.memory.clone(),
+            limits.threads,
+            engine.clone(),
+        );
+        let idle = self.idle.lock().ok().and_then(|mut idle| {
+            let kept = idle.get_mut(&key)?;
+            kept.retain(|(since, _)| since.elapsed() < IDLE_FOR);
+            kept.pop().map(|(_, sandbox)| sandbox)
+        });
         let sandbox = match idle {
             Some(sandbox) => sandbox.reuse(limits, control)?,
-            None => Sandbox::open_with(tables, limits, control)?,
+            None => Sandbox::open_with(tables, limits, control, engine)?,
         };
         Ok(Pooled {
             sandbox: Some(sandbox),
@@ -83,9 +96,10 @@ impl Pool {
         tables: &[GrantedTable],
         limits: Limits,
         control: Control,
+        engine: &EngineChoice,
     ) -> Result<Pooled, QueryError> {
         Ok(Pooled {
-            sandbox: Some(Sandbox::open_with(tables, limits, control)?),
+            sandbox: Some(Sandbox::open_with(tables, limits, control, engine)?),
             home: None,
         })
     }
@@ -103,6 +117,6 @@ impl Pool {
                 return;
             }
         }
-        idle.entry(key).or_default().push(sandbox);
+        idle.entry(key).or_default().push((Instant::now(), sandbox));
     }
 }

@@ -1,15 +1,19 @@
-//! The sandbox a checked query runs in: an in-memory DuckDB connection
-//! that sees only views of the granted columns of the granted tables, over
-//! release files attached read-only, and is locked before the researcher's
-//! SQL touches it — no files, no extensions, no settings — with a memory
-//! limit, a thread count, a timeout (by interrupting the connection) and a
-//! maximum number of result rows.
+//! The sandbox a checked query runs in: an engine session that sees only
+//! views of the granted columns of the granted tables, with a memory
+//! limit, a thread count, a timeout (by interrupting the engine) and a
+//! maximum number of result rows. What the releases carry beside their
+//! rows — column types and descriptions, row counts, the aids to counting
+//! persons — is read here, the same for every engine; the engine
+//! ([`crate::engine`]) runs the platform's SQL, in its dialect.
 
 use crate::QueryError;
 use crate::check::PSEUDONYM;
-use crate::language::{Request, Source, TableShape, Ty};
+use crate::engine::{self, Dialect, Engine, EngineChoice, Running, Source, View, cells};
+use crate::language::{Request, Source as Relation, TableShape, Ty};
 use crate::plan::{Aids, PersonIndex};
-use duckdb::{Connection, InterruptHandle, ProgressHandle};
+use crate::storage;
+use arrow_array::RecordBatch;
+use duckdb::Connection;
 use niji_core::{bucket, person_index, person_rows};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -67,8 +71,8 @@ pub struct Control {
 #[derive(Default)]
 struct ControlState {
     cancelled: AtomicBool,
-    /// The connection running the request's current query.
-    running: Mutex<Option<(Arc<InterruptHandle>, ProgressHandle)>>,
+    /// The engine running the request's current query.
+    running: Mutex<Option<Arc<dyn Running>>>,
 }
 
 impl std::fmt::Debug for Control {
@@ -85,9 +89,9 @@ impl Control {
     pub fn cancel(&self) {
         self.state.cancelled.store(true, Ordering::SeqCst);
         if let Ok(running) = self.state.running.lock()
-            && let Some((interrupt, _)) = running.as_ref()
+            && let Some(running) = running.as_ref()
         {
-            interrupt.interrupt();
+            running.interrupt();
         }
     }
 
@@ -96,11 +100,11 @@ impl Control {
         self.state.cancelled.load(Ordering::SeqCst)
     }
 
-    /// DuckDB's estimate of how far the current query is, in percent;
-    /// `None` when no query runs or DuckDB cannot tell.
+    /// The engine's estimate of how far the current query is, in
+    /// percent; `None` when no query runs or the engine cannot tell.
     pub fn progress(&self) -> Option<f64> {
         let running = self.state.running.lock().ok()?;
-        running.as_ref()?.1.query_progress().percentage()
+        running.as_ref()?.progress()
     }
 
     /// Fails with [`QueryError::Cancelled`] once the request was cancelled.
@@ -112,13 +116,13 @@ impl Control {
         }
     }
 
-    fn attach(&self, conn: &Connection) {
+    fn attach(&self, engine: &dyn Engine) {
         if let Ok(mut running) = self.state.running.lock() {
-            *running = Some((conn.interrupt_handle(), conn.progress_handle()));
+            *running = Some(engine.running());
         }
     }
 
-    /// Lets go of the connection, so that a later cancel cannot reach
+    /// Lets go of the engine, so that a later cancel cannot reach
     /// whatever query runs on it next.
     fn detach(&self) {
         if let Ok(mut running) = self.state.running.lock() {
@@ -192,36 +196,17 @@ pub struct Columns {
 /// often as the person has rows.
 pub(crate) type PersonLists = Vec<Vec<Vec<u32>>>;
 
-/// A person list straight from DuckDB's Arrow column: ten million indices
-/// through [`duckdb::types::Value`] would take an enum each.
-fn person_list(value: duckdb::types::ValueRef<'_>) -> Result<Vec<u32>, QueryError> {
-    use duckdb::arrow::array::{Array, UInt32Array};
-    use duckdb::types::{ListType, ValueRef};
-    let list = match value {
-        ValueRef::Null => return Ok(Vec::new()),
-        ValueRef::List(ListType::Regular(array), row) => array.value(row),
-        ValueRef::List(ListType::Large(array), row) => array.value(row),
-        _ => return Err(QueryError::Internal("persons of an unknown form".into())),
-    };
-    let indices = list
-        .as_any()
-        .downcast_ref::<UInt32Array>()
-        .ok_or_else(|| QueryError::Internal("a person index that is no UINTEGER".into()))?;
-    if indices.null_count() > 0 {
-        return Err(QueryError::Internal("a person index that is NULL".into()));
-    }
-    Ok(indices.values().to_vec())
-}
-
-/// A locked connection over the granted views.
+/// An engine session over the granted views.
 pub struct Sandbox {
-    conn: Connection,
+    engine: Box<dyn Engine>,
     limits: Limits,
     control: Control,
     /// Rows of each view's table, from the release's own metadata.
     rows: BTreeMap<String, u64>,
-    /// Each view's attached database and table.
-    sources: Vec<(String, String, String)>,
+    /// Each granted view's release (of `aids`) and table.
+    sources: Vec<(String, usize, String)>,
+    /// What each release carries beside its rows.
+    aids: Vec<ReleaseAids>,
     /// The views whose tables carry the person bucket.
     bucketed: Vec<String>,
     /// The views whose tables carry the person index, with their release
@@ -234,7 +219,7 @@ pub struct Sandbox {
     /// language sees them.
     shapes: Vec<TableShape>,
     /// Set when a query was interrupted (timeout or cancel): the
-    /// connection is not lent again.
+    /// session is not lent again.
     interrupted: std::cell::Cell<bool>,
 }
 
@@ -250,112 +235,94 @@ pub struct ColumnInfo {
     pub description: String,
 }
 
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
 impl Sandbox {
-    /// Attaches the releases read-only, creates the views and locks the
-    /// connection.
+    /// Opens the releases on the embedded engine, creates the views and
+    /// locks the connection.
     pub fn open(tables: &[GrantedTable], limits: Limits) -> Result<Sandbox, QueryError> {
-        Sandbox::open_with(tables, limits, Control::default())
+        Sandbox::open_with(tables, limits, Control::default(), &EngineChoice::DuckDb)
     }
 
-    /// [`Sandbox::open`], its queries stopped by and reporting progress to
-    /// `control`.
+    /// [`Sandbox::open`] on engine `choice`, its queries stopped by and
+    /// reporting progress to `control`.
     pub fn open_with(
         tables: &[GrantedTable],
         limits: Limits,
         control: Control,
+        choice: &EngineChoice,
     ) -> Result<Sandbox, QueryError> {
         control.check()?;
-        let conn = Connection::open_in_memory().map_err(QueryError::internal)?;
-        // Extensions are neither installed nor loaded behind the query's
-        // back (DuckDB would fetch them from the network).
-        conn.execute_batch(
-            "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false;",
-        )
-        .map_err(QueryError::internal)?;
-        let mut attached: Vec<&PathBuf> = Vec::new();
+        let mut paths: Vec<&PathBuf> = Vec::new();
         let mut sources = Vec::new();
+        let mut aids: Vec<ReleaseAids> = Vec::new();
+        let mut granted = Vec::new();
+        let mut views = Vec::new();
         let mut bucketed = Vec::new();
         let mut indexed = Vec::new();
         let mut most_rows = Vec::new();
         let mut shapes = Vec::new();
-        // Each attached release's aids to counting persons, read once.
-        let mut aids: Vec<ReleaseAids> = Vec::new();
         for t in tables {
-            let release = match attached.iter().position(|p| *p == &t.path) {
+            let release = match paths.iter().position(|p| *p == &t.path) {
                 Some(i) => i,
                 None => {
-                    let alias = format!("r{}", attached.len());
-                    conn.execute_batch(&format!(
-                        "ATTACH {} AS {alias} (READ_ONLY)",
-                        quote_literal(&t.path.to_string_lossy())
-                    ))
-                    .map_err(|e| {
-                        QueryError::Internal(format!("release {}: {e}", t.path.display()))
-                    })?;
-                    attached.push(&t.path);
-                    aids.push(ReleaseAids::read(&conn, &alias)?);
-                    attached.len() - 1
+                    let (source, read) = ReleaseAids::open(&t.path)?;
+                    sources.push(source);
+                    aids.push(read);
+                    paths.push(&t.path);
+                    paths.len() - 1
                 }
             };
-            let db = format!("r{release}");
-            sources.push((t.view.clone(), db.clone(), t.table.clone()));
-            let mut columns = vec![quote_ident(PSEUDONYM)];
+            granted.push((t.view.clone(), release, t.table.clone()));
+            let mut columns = vec![PSEUDONYM.to_owned()];
             columns.extend(
                 t.columns
                     .iter()
                     .filter(|c| c.as_str() != PSEUDONYM)
-                    .map(|c| quote_ident(c)),
+                    .cloned(),
             );
-            conn.execute_batch(&format!(
-                "CREATE VIEW main.{} AS SELECT {} FROM {db}.main.{}",
-                quote_ident(&t.view),
-                columns.join(", "),
-                quote_ident(&t.table)
-            ))
-            .map_err(|e| QueryError::Internal(format!("view {}: {e}", t.view)))?;
             shapes.push(TableShape {
                 view: t.view.clone(),
                 columns: aids[release]
                     .columns
                     .iter()
-                    .filter(|(table, name, _)| {
-                        *table == t.table
-                            && (name == PSEUDONYM
-                                || t.columns.iter().any(|c| c.eq_ignore_ascii_case(name)))
+                    .filter(|c| {
+                        c.table == t.table
+                            && (c.name == PSEUDONYM
+                                || t.columns.iter().any(|g| g.eq_ignore_ascii_case(&c.name)))
                     })
-                    .map(|(_, name, ty)| (name.to_lowercase(), Ty::of_duckdb(ty)))
+                    .map(|c| (c.name.to_lowercase(), Ty::of_duckdb(&c.data_type)))
                     .collect(),
+            });
+            views.push(View {
+                name: t.view.clone(),
+                source: release,
+                table: t.table.clone(),
+                columns: columns.clone(),
             });
             let has_bucket = aids[release].bucketed.contains(&t.table);
             let has_index =
                 aids[release].persons.is_some() && aids[release].indexed.contains(&t.table);
             if has_bucket {
-                columns.push(quote_ident(bucket::COLUMN));
+                columns.push(bucket::COLUMN.to_owned());
                 bucketed.push(t.view.clone());
             }
             if let (true, Some(persons)) = (has_index, aids[release].persons) {
-                columns.push(quote_ident(person_index::COLUMN));
+                columns.push(person_index::COLUMN.to_owned());
                 indexed.push((t.view.clone(), t.release.clone(), persons));
             }
             if has_bucket || has_index {
                 // The same view with the hidden columns, for the
                 // platform's own rewrite only: the allowlist knows only
                 // the view above.
-                conn.execute_batch(&format!(
-                    "CREATE VIEW main.{} AS SELECT {} FROM {db}.main.{}",
-                    quote_ident(&twin_view(&t.view)),
-                    columns.join(", "),
-                    quote_ident(&t.table)
-                ))
-                .map_err(|e| QueryError::Internal(format!("view {}: {e}", t.view)))?;
+                views.push(View {
+                    name: twin_view(&t.view),
+                    source: release,
+                    table: t.table.clone(),
+                    columns,
+                });
             }
             let most = aids[release]
                 .most_rows
@@ -369,25 +336,26 @@ impl Sandbox {
                 most_rows.push((t.view.clone(), most.max(1).next_power_of_two()));
             }
         }
-        let rows = table_rows(&conn, tables, &attached)?;
-        conn.set_query_progress_tracking(true)
-            .map_err(QueryError::internal)?;
-        // From here the connection reads no file, loads nothing and its
-        // settings cannot change: whatever the SQL, it sees the views.
-        conn.execute_batch(&format!(
-            "SET memory_limit = {}; SET threads = {}; SET enable_external_access = false; \
-             SET lock_configuration = true;",
-            quote_literal(&limits.memory),
-            limits.threads.max(1)
-        ))
-        .map_err(QueryError::internal)?;
-        control.attach(&conn);
+        let rows = granted
+            .iter()
+            .map(|(view, release, table)| (view.clone(), aids[*release].rows(table)))
+            .collect();
+        let engine: Box<dyn Engine> = match choice {
+            EngineChoice::DuckDb => Box::new(engine::duckdb::DuckDbEngine::open(
+                &sources, &views, &limits,
+            )?),
+            EngineChoice::FlightSql { host, port } => Box::new(engine::flight::FlightEngine::open(
+                host, *port, &sources, &views, &limits, &control,
+            )?),
+        };
+        control.attach(engine.as_ref());
         Ok(Sandbox {
-            conn,
+            engine,
             limits,
             control,
             rows,
-            sources,
+            sources: granted,
+            aids,
             bucketed,
             indexed,
             most_rows,
@@ -399,31 +367,20 @@ impl Sandbox {
     /// The columns of view `view` that `granted` names, with their types
     /// and descriptions, in the release's order.
     pub fn describe(&self, view: &str, granted: &[String]) -> Result<Vec<ColumnInfo>, QueryError> {
-        let Some((_, db, table)) = self.sources.iter().find(|(v, _, _)| v == view) else {
+        let Some((_, release, table)) = self.sources.iter().find(|(v, _, _)| v == view) else {
             return Ok(Vec::new());
         };
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT column_name, data_type, coalesce(comment, '') FROM duckdb_columns() \
-                 WHERE database_name = ? AND schema_name = 'main' AND table_name = ? \
-                 ORDER BY column_index",
-            )
-            .map_err(QueryError::internal)?;
-        let columns = stmt
-            .query_map(duckdb::params![db, table], |r| {
-                Ok(ColumnInfo {
-                    name: r.get(0)?,
-                    data_type: r.get(1)?,
-                    description: r.get(2)?,
-                })
+        Ok(self.aids[*release]
+            .columns
+            .iter()
+            .filter(|c| {
+                c.table == *table && granted.iter().any(|g| g.eq_ignore_ascii_case(&c.name))
             })
-            .map_err(QueryError::internal)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(QueryError::internal)?;
-        Ok(columns
-            .into_iter()
-            .filter(|c| granted.iter().any(|g| g.eq_ignore_ascii_case(&c.name)))
+            .map(|c| ColumnInfo {
+                name: c.name.clone(),
+                data_type: c.data_type.clone(),
+                description: c.description.clone(),
+            })
             .collect())
     }
 
@@ -438,7 +395,7 @@ impl Sandbox {
     /// (the views, attachments and lock stay).
     pub(crate) fn reuse(mut self, limits: Limits, control: Control) -> Result<Sandbox, QueryError> {
         control.check()?;
-        control.attach(&self.conn);
+        control.attach(self.engine.as_ref());
         self.limits = limits;
         self.control = control;
         Ok(self)
@@ -489,18 +446,18 @@ impl Sandbox {
     pub(crate) fn aids_for(&self, request: &Request) -> Aids {
         let mut most: Option<u64> = Some(1);
         for r in &request.relations {
-            if let Source::Table { view } = &r.source {
+            if let Relation::Table { view } = &r.source {
                 most = most
                     .zip(self.most_rows(view))
                     .map(|(a, b)| a.saturating_mul(b));
             }
         }
         let twin = match &request.relations.first().map(|r| &r.source) {
-            Some(Source::Table { view }) => self.bucketed(view),
+            Some(Relation::Table { view }) => self.bucketed(view),
             _ => None,
         };
         let index = match &request.relations.first().map(|r| &r.source) {
-            Some(Source::Table { view } | Source::Persons { view, .. }) => self.indexed(view),
+            Some(Relation::Table { view } | Relation::Persons { view, .. }) => self.indexed(view),
             None => None,
         };
         Aids {
@@ -551,43 +508,78 @@ impl Sandbox {
         values: usize,
     ) -> Result<Columns, QueryError> {
         self.timed(|| {
-            let mut stmt = self.conn.prepare(sql).map_err(QueryError::from_duckdb)?;
-            let mut rows = stmt.query([]).map_err(QueryError::from_duckdb)?;
+            let batches = self.batches(sql, usize::MAX)?;
             let mut out = Columns {
                 keys: vec![Vec::new(); keys],
                 values: vec![Vec::new(); values],
             };
-            while let Some(row) = rows.next().map_err(QueryError::from_duckdb)? {
-                for (i, column) in out.keys.iter_mut().enumerate() {
-                    let v: Option<String> = row.get(i).map_err(QueryError::from_duckdb)?;
-                    column.push(v.unwrap_or_default());
-                }
-                for (i, column) in out.values.iter_mut().enumerate() {
-                    let v: Option<f64> = row.get(keys + i).map_err(QueryError::from_duckdb)?;
-                    column.push(v.unwrap_or(0.0));
+            for batch in &batches {
+                let name = |i: usize| batch.schema().field(i).name().clone();
+                for row in 0..batch.num_rows() {
+                    for (i, column) in out.keys.iter_mut().enumerate() {
+                        column.push(match cells::cell(batch.column(i), row, &name(i))? {
+                            Cell::Text(t) => t,
+                            Cell::Null => String::new(),
+                            Cell::Int(n) => n.to_string(),
+                            Cell::Float(f) => f.to_string(),
+                            Cell::Bool(b) => b.to_string(),
+                        });
+                    }
+                    for (i, column) in out.values.iter_mut().enumerate() {
+                        let at = keys + i;
+                        let value = cells::cell(batch.column(at), row, &name(at))?;
+                        column.push(value.as_f64().unwrap_or(0.0));
+                    }
                 }
             }
             Ok(out)
         })
     }
 
+    /// The dialect the engine reads.
+    pub fn dialect(&self) -> Dialect {
+        self.engine.dialect()
+    }
+
+    /// Runs platform SQL (DuckDB's dialect) on the engine, in its own:
+    /// its batches, refused past `max_rows` rows.
+    fn batches(&self, sql: &str, max_rows: usize) -> Result<Vec<RecordBatch>, QueryError> {
+        let translated;
+        let sql = match self.engine.dialect() {
+            Dialect::DuckDb => sql,
+            Dialect::DataFusion => {
+                translated = engine::dialect::to_datafusion(sql)?;
+                &translated
+            }
+        };
+        self.engine.execute(sql, max_rows)?.ok_or_else(|| {
+            QueryError::Refused(format!(
+                "the result has more than {} rows; aggregate further (a LIMIT shortens row-level results; an aggregate's LIMIT applies after disclosure control)",
+                self.limits.max_rows
+            ))
+        })
+    }
+
     /// Runs `work` under the timeout and the request's control.
     fn timed<T>(&self, work: impl FnOnce() -> Result<T, QueryError>) -> Result<T, QueryError> {
         self.control.check()?;
-        let handle = self.conn.interrupt_handle();
+        let running = self.engine.running();
         let (done, wait) = mpsc::channel::<()>();
         let timeout = self.limits.timeout;
         let timer = std::thread::spawn(move || {
             let fired = wait.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout);
             if fired {
-                handle.interrupt();
+                running.interrupt();
             }
             fired
         });
         let result = work();
         let _ = done.send(());
         let fired = timer.join().unwrap_or(false);
-        if fired || self.control.is_cancelled() {
+        // An interrupted query, or one the engine failed (a session the
+        // cluster forgot, an executor lost), leaves a session no other
+        // query should get.
+        if fired || self.control.is_cancelled() || matches!(result, Err(QueryError::Failed(_))) {
             self.interrupted.set(true);
         }
         match result {
@@ -602,51 +594,35 @@ impl Sandbox {
         sql: &str,
         list_columns: std::ops::Range<usize>,
     ) -> Result<(ResultSet, PersonLists), QueryError> {
-        let mut stmt = self.conn.prepare(sql).map_err(QueryError::from_duckdb)?;
-        let mut rows = stmt.query([]).map_err(QueryError::from_duckdb)?;
+        let batches = self.batches(sql, self.limits.max_rows)?;
+        let schema = batches
+            .first()
+            .map(RecordBatch::schema)
+            .ok_or_else(|| QueryError::Internal("a result without a schema".into()))?;
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let kinds = schema
+            .fields()
+            .iter()
+            .map(|f| cells::kind_of(f.data_type()))
+            .collect();
         let mut out = Vec::new();
         let mut lists = Vec::new();
-        let mut width = 0;
-        while let Some(row) = rows.next().map_err(QueryError::from_duckdb)? {
-            if out.len() == self.limits.max_rows {
-                return Err(QueryError::Refused(format!(
-                    "the result has more than {} rows; aggregate further (a LIMIT shortens row-level results; an aggregate's LIMIT applies after disclosure control)",
-                    self.limits.max_rows
-                )));
-            }
-            width = row.as_ref().column_count();
-            let mut cells = Vec::with_capacity(width);
-            let mut row_lists = Vec::with_capacity(list_columns.len());
-            for i in 0..width {
-                if list_columns.contains(&i) {
-                    let value = row.get_ref(i).map_err(QueryError::from_duckdb)?;
-                    row_lists.push(person_list(value)?);
-                    cells.push(Cell::Null);
-                    continue;
+        for batch in &batches {
+            for row in 0..batch.num_rows() {
+                let mut cells = Vec::with_capacity(columns.len());
+                let mut row_lists = Vec::with_capacity(list_columns.len());
+                for (i, name) in columns.iter().enumerate() {
+                    if list_columns.contains(&i) {
+                        row_lists.push(cells::person_list(batch.column(i), row)?);
+                        cells.push(Cell::Null);
+                    } else {
+                        cells.push(cells::cell(batch.column(i), row, name)?);
+                    }
                 }
-                let value: duckdb::types::Value = row.get(i).map_err(QueryError::from_duckdb)?;
-                cells.push(cell(
-                    value,
-                    &row.as_ref()
-                        .column_name(i)
-                        .map_or_else(|_| i.to_string(), |n| n.to_string()),
-                )?);
+                out.push(cells);
+                lists.push(row_lists);
             }
-            out.push(cells);
-            lists.push(row_lists);
         }
-        let (columns, kinds) = match rows.as_ref() {
-            Some(stmt) => (
-                stmt.column_names(),
-                (0..stmt.column_count())
-                    .map(|i| kind_of(&stmt.column_type(i)))
-                    .collect(),
-            ),
-            None => (
-                (0..width).map(|i| i.to_string()).collect(),
-                vec![Kind::Text; width],
-            ),
-        };
         Ok((
             ResultSet {
                 columns,
@@ -664,11 +640,15 @@ fn twin_view(view: &str) -> String {
     format!("__niji_twin_{view}")
 }
 
-/// What an attached release carries to help count persons (releases
-/// built before these aids carry none).
+/// What a release carries beside its rows: its columns with their
+/// descriptions, its tables' rows, and its aids to counting persons
+/// (releases built before these aids carry none). Read from a release
+/// directory's manifest, or from a single-file release's catalogue.
 struct ReleaseAids {
-    /// Every column of its tables: table, column, DuckDB type.
-    columns: Vec<(String, String, String)>,
+    /// Every column of its tables.
+    columns: Vec<AidColumn>,
+    /// Each table's rows.
+    rows: Vec<(String, u64)>,
     /// Its tables with the person bucket column.
     bucketed: Vec<String>,
     /// Its tables with the person index column.
@@ -681,31 +661,98 @@ struct ReleaseAids {
     most_rows: Vec<(String, u64)>,
 }
 
+/// One column of a release table.
+struct AidColumn {
+    table: String,
+    name: String,
+    data_type: String,
+    description: String,
+}
+
 impl ReleaseAids {
-    /// The aids of attached release `db`.
+    /// Release `path` as an engine opens it, and what it carries: a
+    /// release directory's from its manifest, a single-file release's from
+    /// its catalogue (attached read-only to a connection of its own).
+    fn open(path: &std::path::Path) -> Result<(Source, ReleaseAids), QueryError> {
+        if !storage::is_release_dir(path) {
+            let conn = Connection::open_in_memory().map_err(QueryError::internal)?;
+            conn.execute_batch(&format!(
+                "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false; \
+                 ATTACH {} AS release (READ_ONLY)",
+                quote_literal(&path.to_string_lossy())
+            ))
+            .map_err(|e| QueryError::Internal(format!("release {}: {e}", path.display())))?;
+            let aids = ReleaseAids::read(&conn, "release")?;
+            return Ok((Source::File(path.to_owned()), aids));
+        }
+        let release = storage::Release::open(path)?;
+        let tables = &release.manifest.tables;
+        let with = |column: &str| -> Vec<String> {
+            tables
+                .iter()
+                .filter(|t| t.has_column(column))
+                .map(|t| t.name.clone())
+                .collect()
+        };
+        let aids = ReleaseAids {
+            columns: tables
+                .iter()
+                .flat_map(|t| {
+                    t.columns.iter().map(|c| AidColumn {
+                        table: t.name.clone(),
+                        name: c.name.clone(),
+                        data_type: c.data_type.clone(),
+                        description: c.description.clone(),
+                    })
+                })
+                .collect(),
+            rows: tables.iter().map(|t| (t.name.clone(), t.rows)).collect(),
+            bucketed: with(bucket::COLUMN),
+            indexed: with(person_index::COLUMN),
+            persons: Some(release.manifest.persons),
+            most_rows: tables
+                .iter()
+                .map(|t| (t.name.clone(), t.most_rows))
+                .collect(),
+        };
+        Ok((Source::Parquet(release), aids))
+    }
+
+    /// Table `table`'s rows.
+    fn rows(&self, table: &str) -> u64 {
+        self.rows
+            .iter()
+            .find(|(t, _)| t == table)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// The aids of attached single-file release `db`.
     fn read(conn: &Connection, db: &str) -> Result<ReleaseAids, QueryError> {
         let mut stmt = conn
             .prepare(
-                "SELECT table_name, column_name, data_type FROM duckdb_columns() \
+                "SELECT table_name, column_name, data_type, coalesce(comment, '') FROM duckdb_columns() \
                  WHERE database_name = ? AND schema_name = 'main' ORDER BY table_name, column_index",
             )
             .map_err(QueryError::internal)?;
-        let columns: Vec<(String, String, String)> = stmt
+        let columns: Vec<AidColumn> = stmt
             .query_map(duckdb::params![db], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok(AidColumn {
+                    table: r.get(0)?,
+                    name: r.get(1)?,
+                    data_type: r.get(2)?,
+                    description: r.get(3)?,
+                })
             })
             .and_then(|rows| rows.collect())
             .map_err(QueryError::internal)?;
-        let bucketed = columns
-            .iter()
-            .filter(|(_, c, _)| c == bucket::COLUMN)
-            .map(|(t, _, _)| t.clone())
-            .collect();
-        let indexed = columns
-            .iter()
-            .filter(|(_, c, _)| c == person_index::COLUMN)
-            .map(|(t, _, _)| t.clone())
-            .collect();
+        let with = |column: &str| -> Vec<String> {
+            columns
+                .iter()
+                .filter(|c| c.name == column)
+                .map(|c| c.table.clone())
+                .collect()
+        };
+        let (bucketed, indexed) = (with(bucket::COLUMN), with(person_index::COLUMN));
         let persons = if aid_table(conn, db, person_index::TABLE)? {
             let n: u64 = conn
                 .query_row(
@@ -733,8 +780,22 @@ impl ReleaseAids {
                 .and_then(|rows| rows.collect())
                 .map_err(QueryError::internal)?
         };
+        // Exact for DuckDB tables, and free: no scan.
+        let mut stmt = conn
+            .prepare(
+                "SELECT table_name, estimated_size FROM duckdb_tables() \
+                 WHERE database_name = ? AND schema_name = 'main'",
+            )
+            .map_err(QueryError::internal)?;
+        let rows = stmt
+            .query_map(duckdb::params![db], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(QueryError::internal)?;
         Ok(ReleaseAids {
             columns,
+            rows,
             bucketed,
             indexed,
             persons,
@@ -755,110 +816,4 @@ fn aid_table(conn: &Connection, db: &str, table: &str) -> Result<bool, QueryErro
         )
         .map_err(QueryError::internal)?;
     Ok(found > 0)
-}
-
-/// Each granted view's row count, read from the attached releases'
-/// catalogue (exact for DuckDB tables, and free: no scan).
-fn table_rows(
-    conn: &Connection,
-    tables: &[GrantedTable],
-    attached: &[&PathBuf],
-) -> Result<BTreeMap<String, u64>, QueryError> {
-    let mut rows = BTreeMap::new();
-    let mut stmt = conn
-        .prepare(
-            "SELECT estimated_size FROM duckdb_tables() \
-             WHERE database_name = ? AND schema_name = 'main' AND table_name = ?",
-        )
-        .map_err(QueryError::internal)?;
-    for t in tables {
-        let Some(i) = attached.iter().position(|p| *p == &t.path) else {
-            continue;
-        };
-        let n: Option<i64> = stmt
-            .query_row(duckdb::params![format!("r{i}"), t.table], |r| r.get(0))
-            .ok();
-        rows.insert(t.view.clone(), n.unwrap_or(0).max(0) as u64);
-    }
-    Ok(rows)
-}
-
-fn kind_of(t: &duckdb::arrow::datatypes::DataType) -> Kind {
-    use duckdb::arrow::datatypes::DataType as T;
-    if *t == T::Boolean {
-        Kind::Bool
-    } else if t.is_integer() {
-        Kind::Int
-    } else if t.is_numeric() {
-        Kind::Float
-    } else {
-        Kind::Text
-    }
-}
-
-/// A DuckDB value as a result cell.
-fn cell(value: duckdb::types::Value, column: &str) -> Result<Cell, QueryError> {
-    use duckdb::types::Value as V;
-    Ok(match value {
-        V::Null => Cell::Null,
-        V::Boolean(b) => Cell::Bool(b),
-        V::TinyInt(i) => Cell::Int(i.into()),
-        V::SmallInt(i) => Cell::Int(i.into()),
-        V::Int(i) => Cell::Int(i.into()),
-        V::BigInt(i) => Cell::Int(i),
-        V::UTinyInt(i) => Cell::Int(i.into()),
-        V::USmallInt(i) => Cell::Int(i.into()),
-        V::UInt(i) => Cell::Int(i.into()),
-        V::HugeInt(i) => i64::try_from(i).map_or(Cell::Float(i as f64), Cell::Int),
-        V::UBigInt(i) => i64::try_from(i).map_or(Cell::Float(i as f64), Cell::Int),
-        V::Float(f) => Cell::Float(f.into()),
-        V::Double(f) => Cell::Float(f),
-        V::Decimal(d) => Cell::Float(d.to_string().parse().unwrap_or(f64::NAN)),
-        V::Text(s) => Cell::Text(s),
-        V::Enum(s) => Cell::Text(s),
-        V::Date32(days) => Cell::Text(civil_date(days.into())),
-        other => {
-            return Err(QueryError::Refused(format!(
-                "column `{column}` has a type results cannot carry ({}); cast it",
-                type_name(&other)
-            )));
-        }
-    })
-}
-
-fn type_name(value: &duckdb::types::Value) -> String {
-    let debug = format!("{value:?}");
-    debug
-        .split(['(', ' ', '{'])
-        .next()
-        .unwrap_or("?")
-        .to_owned()
-}
-
-/// Days since 1970-01-01 as `YYYY-MM-DD` (proleptic Gregorian).
-fn civil_date(days: i64) -> String {
-    // Howard Hinnant's days-from-civil inverse.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_become_dates() {
-        assert_eq!(civil_date(0), "1970-01-01");
-        assert_eq!(civil_date(19_723), "2024-01-01");
-        assert_eq!(civil_date(-1), "1969-12-31");
-        assert_eq!(civil_date(11_016), "2000-02-29");
-    }
 }

@@ -7,7 +7,9 @@
 mod corpus;
 mod oracle;
 use niji_query::disclosure::Action;
-use niji_query::{Analysis, Cell, GrantedTable, Limits, QueryError, RuleSet, Sandbox, Status};
+use niji_query::{
+    Analysis, Cell, EngineChoice, GrantedTable, Limits, QueryError, RuleSet, Sandbox, Status,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -68,7 +70,8 @@ fn release_with(dir: &Path, aids: Aids) -> PathBuf {
          CREATE TABLE claims AS SELECT
              {} AS pseudonym,
              CASE WHEN i % 7 = 0 THEN 'C10' ELSE 'I10' END AS code,
-             (i % 13) * 100 AS cost
+             (i % 13) * 100 AS cost,
+             DATE '2023-01-01' + (i * 17 % 800)::INTEGER AS date
          FROM range(1200) t(i);",
         pseudonym("i"),
         pseudonym("i % 300"),
@@ -115,7 +118,7 @@ fn analysis(path: &Path, limits: Limits) -> Analysis {
                 release: "test".into(),
                 path: path.to_owned(),
                 table: "claims".into(),
-                columns: vec!["code".into(), "cost".into()],
+                columns: vec!["code".into(), "cost".into(), "date".into()],
             },
         ],
         limits,
@@ -313,7 +316,10 @@ fn the_sandbox_is_locked_even_without_the_gate() {
         format!("COPY (SELECT 1) TO '{out}'"),
         format!("ATTACH '{out}.duckdb' AS x"),
         "INSTALL httpfs".to_owned(),
-        "LOAD parquet".to_owned(),
+        // Parquet is compiled in (releases are Parquet); nothing else loads.
+        "LOAD httpfs".to_owned(),
+        "LOAD json".to_owned(),
+        format!("SELECT * FROM read_parquet('{out}')"),
         "SET enable_external_access = true".to_owned(),
         "SET memory_limit = '100GB'".to_owned(),
         "SELECT secret_col FROM persons".to_owned(),
@@ -334,8 +340,8 @@ fn a_sum_one_person_dominates_is_suppressed_under_acro() {
         // One person's claim of code X99 outweighs everyone else's.
         let conn = duckdb::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "INSERT INTO claims SELECT printf('p%04d', i), 'X99', CASE WHEN i = 0 THEN 1000000 ELSE 10 END
-             FROM range(20) t(i);",
+            "INSERT INTO claims SELECT printf('p%04d', i), 'X99', CASE WHEN i = 0 THEN 1000000 ELSE 10 END,
+               DATE '2024-01-01' FROM range(20) t(i);",
         )
         .unwrap();
     }
@@ -906,4 +912,135 @@ fn oracle_python() -> PathBuf {
         python.display()
     );
     python
+}
+
+/// Aggregates that exercise every part of the platform's SQL: the
+/// counting passes, filters, joins, person-level variables, roll-ups, date
+/// and text functions, order statistics, concentration rules, HAVING,
+/// ORDER BY and LIMIT; and refusals.
+const ENGINE_CORPUS: &[&str] = &[
+    "SELECT code, count(*) AS n, sum(cost) AS s FROM claims GROUP BY code ORDER BY code",
+    "SELECT claims.code, count(*) FROM claims GROUP BY claims.code ORDER BY 1",
+    "SELECT c.code, count(DISTINCT c.pseudonym) FROM claims AS c GROUP BY ROLLUP (c.code) ORDER BY 1 NULLS LAST",
+    "SELECT p.age_band, count(*) FROM claims c JOIN persons p USING (pseudonym) WHERE p.age_band <> '90-' GROUP BY ALL ORDER BY 1",
+    "SELECT count(*) FROM claims WHERE cost > 100000",
+    "SELECT age_band, count(*) AS n FROM persons GROUP BY age_band ORDER BY age_band",
+    "SELECT p.sex, count(*) FROM claims c JOIN persons p USING (pseudonym) GROUP BY p.sex ORDER BY 1",
+    "SELECT sex, count(*) FROM persons GROUP BY ROLLUP (sex) ORDER BY sex NULLS LAST",
+    "SELECT cost, count(*) FROM claims WHERE code = 'C10' GROUP BY cost ORDER BY 1",
+    "WITH v AS (SELECT pseudonym, count(*) AS n FROM claims WHERE cost > 500 GROUP BY pseudonym) SELECT p.sex, count(*) FROM persons p JOIN v USING (pseudonym) GROUP BY p.sex ORDER BY 1",
+    "SELECT v.n, count(*) FROM (SELECT pseudonym, count(*) AS n FROM claims GROUP BY pseudonym) v GROUP BY v.n ORDER BY 1",
+    "SELECT sex, count(*) FILTER (WHERE age_band = '90-') AS old FROM persons WHERE sex <> '9' GROUP BY sex ORDER BY sex",
+    "SELECT sex, count_if(age_band = '90-') AS old FROM persons WHERE sex <> '9' GROUP BY sex ORDER BY sex",
+    "SELECT sex, avg(CASE WHEN age_band = '90-' THEN 1 END) FROM persons GROUP BY sex",
+    "SELECT code, sum(cost) AS total, count(*) AS n FROM claims GROUP BY code ORDER BY code",
+    "SELECT code, count(*) FROM claims GROUP BY code HAVING max(cost) > 1000",
+    "SELECT code, count(*) FROM claims GROUP BY code ORDER BY max(cost) DESC",
+    "SELECT code, max(cost), min(cost) FROM claims GROUP BY code",
+    "SELECT code, median(cost), quantile_cont(cost, 0.9) AS p90 FROM claims GROUP BY code ORDER BY code",
+    "SELECT code, avg(cost) AS mean, sum(cost) / count(*) AS ratio FROM claims GROUP BY code ORDER BY code",
+    "SELECT count(*), count(DISTINCT pseudonym), sum(cost) FROM claims",
+    "SELECT year(date) AS y, count(*) AS n FROM claims GROUP BY 1 ORDER BY 1",
+    "SELECT date_trunc('month', date) AS m, count(*) FROM claims WHERE date < DATE '2023-07-01' GROUP BY 1 ORDER BY 1",
+    "SELECT quarter(date) AS q, month(date) AS m, count(*) FROM claims GROUP BY ALL ORDER BY 1, 2",
+    "SELECT day(date) > 15 AS late, count(*) FROM claims GROUP BY 1 ORDER BY 1",
+    "SELECT code, avg(date_diff('day', DATE '2023-01-01', date)) AS d, avg(date_diff('week', DATE '2023-01-01', date)) AS w FROM claims GROUP BY code ORDER BY code",
+    "SELECT date_diff('month', DATE '2023-01-31', date) AS months, count(*) FROM claims WHERE date < DATE '2023-06-01' GROUP BY 1 ORDER BY 1",
+    "SELECT date_diff('year', DATE '2022-12-31', date) AS y, date_diff('quarter', DATE '2022-12-31', date) AS q, count(*) FROM claims GROUP BY ALL ORDER BY 1, 2",
+    "SELECT left(code, 1) AS chapter, count(*) FROM claims GROUP BY 1 ORDER BY 1",
+    "SELECT lower(code) AS c, length(code) AS l, count(*) FROM claims GROUP BY 1, 2 ORDER BY 1",
+    "SELECT substr(code, 2, 2) AS s, upper(trim(code)) AS u, count(*) FROM claims GROUP BY ALL ORDER BY 1",
+    "SELECT count(*) FROM claims WHERE starts_with(code, 'C') AND code LIKE 'C%' AND code NOT ILIKE 'i%'",
+    "SELECT round(cost / 300.0, 0) AS r, floor(cost / 500.0) AS f, ceil(cost / 500.0) AS c, count(*) FROM claims GROUP BY ALL ORDER BY 1, 2, 3",
+    "SELECT abs(cost - 600) AS a, count(*) FROM claims WHERE cost BETWEEN 300 AND 900 GROUP BY 1 ORDER BY 1",
+    "SELECT greatest(cost, 500) AS g, least(cost, 500) AS l, count(*) FROM claims GROUP BY ALL ORDER BY 1, 2",
+    "SELECT coalesce(CASE WHEN cost > 600 THEN code END, 'low') AS c, count(*) FROM claims GROUP BY 1 ORDER BY 1",
+    "SELECT CAST(cost AS VARCHAR) AS c, count(*) FROM claims WHERE cost IN (100, 200) GROUP BY 1 ORDER BY 1",
+    "SELECT p.sex, count(*) FROM persons p WHERE p.pseudonym IN (SELECT pseudonym FROM claims WHERE code = 'C10') GROUP BY p.sex ORDER BY 1",
+    "SELECT p.sex, count(*) FROM persons p WHERE p.pseudonym NOT IN (SELECT pseudonym FROM claims WHERE cost > 1100) GROUP BY p.sex ORDER BY 1",
+    "SELECT c.code, p.sex, count(*) AS n, sum(c.cost) AS s FROM claims c JOIN persons p USING (pseudonym) GROUP BY ROLLUP (c.code, p.sex) ORDER BY 1 NULLS LAST, 2 NULLS LAST",
+    "SELECT code, count(*) AS n FROM claims GROUP BY code ORDER BY n DESC LIMIT 1",
+    "SELECT p.age_band, count(*) FROM persons p LEFT JOIN claims c USING (pseudonym) GROUP BY 1 ORDER BY 1",
+    "SELECT sex, sum(CASE WHEN age_band = '90-' THEN 1 ELSE 0 END) FROM persons GROUP BY sex",
+    "SELECT code, quantile_disc(cost, 0.5) FROM claims GROUP BY code",
+    "SELECT age_band, sum(count(*)) OVER () AS total FROM persons GROUP BY age_band",
+];
+
+/// What a result shows a researcher, or the refusal they read.
+fn shown(outcome: &Result<niji_query::Outcome, QueryError>) -> String {
+    match outcome {
+        Ok(o) => format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            o.released.columns,
+            o.released.kinds,
+            o.released.rows,
+            o.findings.cells,
+            o.findings.notes,
+            o.counting
+        ),
+        Err(e) => format!("refused: {e}"),
+    }
+}
+
+/// The embedded engine and a loopback Ballista cluster, over the same
+/// release directory, under both rule sets: the same released cells, the
+/// same findings and notes, the same refusals — but for what DataFusion
+/// lacks, which the cluster refuses by name.
+#[test]
+fn both_engines_release_the_same_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = release_with(dir.path(), Aids::ALL);
+    let published = dir.path().join("test");
+    let partitions = [("claims".to_owned(), "date".to_owned())];
+    niji_query::storage::publish(&work, &published, "test", &partitions).unwrap();
+    let cluster = niji_testkit::ballista::Cluster::start(2).unwrap();
+    let engine = EngineChoice::parse(&cluster.engine()).unwrap();
+    let embedded = analysis(&published, Limits::default());
+    let clustered = analysis(&published, Limits::default()).with_engine(engine);
+    let mut compared = 0;
+    for rules in [rules("ndb"), rules("acro")] {
+        for sql in ENGINE_CORPUS {
+            let here = embedded.aggregate(sql, &rules);
+            let there = clustered.aggregate(sql, &rules);
+            if sql.contains("quantile_disc") && here.is_ok() {
+                let e = there.err().map(|e| e.to_string()).unwrap_or_default();
+                assert!(
+                    e.contains("quantile_disc") && e.contains("quantile_cont"),
+                    "{e}"
+                );
+                continue;
+            }
+            assert_eq!(
+                shown(&here),
+                shown(&there),
+                "{} {sql}\n{}",
+                rules.name,
+                cluster.logs()
+            );
+            compared += usize::from(here.is_ok());
+        }
+    }
+    // Most of the corpus releases something under one rule set or the
+    // other (ndb refuses extremes; both refuse windows).
+    assert!(
+        compared > ENGINE_CORPUS.len() * 3 / 2,
+        "{compared} released"
+    );
+
+    // Person-level columns for a measurement (the DP path): every row when
+    // a person's rows are fewer than the cap.
+    let sorted = |a: &Analysis| {
+        let (columns, scanned) = a
+            .person_columns("claims", &["code".into()], &["cost".into()], 10)
+            .unwrap();
+        let mut pairs: Vec<(String, u64)> = columns.keys[0]
+            .iter()
+            .zip(&columns.values[0])
+            .map(|(k, v)| (k.clone(), *v as u64))
+            .collect();
+        pairs.sort();
+        (pairs, scanned)
+    };
+    assert_eq!(sorted(&embedded), sorted(&clustered));
+    assert_eq!(sorted(&embedded).0.len(), 1200);
 }

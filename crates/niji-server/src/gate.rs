@@ -32,6 +32,7 @@ pub struct Granted {
     tables: Vec<GrantedTable>,
     /// Idle sandboxes, reused across this grant's queries.
     pool: Arc<Pool>,
+    engine: niji_query::EngineChoice,
 }
 
 impl Granted {
@@ -57,7 +58,9 @@ impl Granted {
 
     /// Queries over exactly the granted tables and columns.
     pub fn analysis(&self, limits: Limits) -> Analysis {
-        Analysis::new(self.tables.clone(), limits).with_pool(Arc::clone(&self.pool))
+        Analysis::new(self.tables.clone(), limits)
+            .with_pool(Arc::clone(&self.pool))
+            .with_engine(self.engine.clone())
     }
 }
 
@@ -191,6 +194,7 @@ fn admit(
         purpose: standing.application.form.purpose.clone(),
         tables,
         pool: Arc::clone(&inner.sandboxes),
+        engine: inner.engine.clone(),
     }))
 }
 

@@ -35,6 +35,8 @@ pub(crate) struct Inner {
     pub workers: crate::workers::Workers,
     /// Opened sandboxes, reused by the next query of the same grant.
     pub sandboxes: Arc<niji_query::Pool>,
+    /// The engine analysis runs on.
+    pub engine: niji_query::EngineChoice,
     /// The granted tables' descriptions, read once from the releases.
     pub schemas: crate::analysis::Schemas,
     /// The access log's signing key, when the keystore was unlocked.
@@ -204,6 +206,7 @@ impl AppState {
                 jobs: crate::jobs::Jobs::default(),
                 workers: crate::workers::Workers::sized_for_this_machine(),
                 sandboxes: Arc::default(),
+                engine: niji_query::EngineChoice::DuckDb,
                 schemas: Default::default(),
                 log_key: None,
                 log_queue: crate::audit::Queue::default(),
@@ -261,6 +264,19 @@ impl AppState {
         match Arc::try_unwrap(self.inner) {
             Ok(mut inner) => {
                 inner.workers = crate::workers::Workers::new(threads, queue);
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
+    }
+
+    /// The same state, running analysis on `engine`.
+    pub fn with_engine(self, engine: niji_query::EngineChoice) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.engine = engine;
                 AppState {
                     inner: Arc::new(inner),
                 }

@@ -22,6 +22,7 @@ assert!(pop.join("persons.csv").exists());
 */
 #![deny(missing_docs)]
 
+pub mod ballista;
 pub mod postgres;
 
 use std::fs::File;

@@ -21,12 +21,17 @@ pub struct Reply {
 
 impl Client {
     pub fn new(server: &Server) -> Client {
+        Client::at(&server.url)
+    }
+
+    /// A client of the server at `url` (for a thread of its own).
+    pub fn at(url: &str) -> Client {
         Client {
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .build()
                 .into(),
-            url: server.url.clone(),
+            url: url.to_owned(),
             cookie: None,
             csrf: None,
             token: None,

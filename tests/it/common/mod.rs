@@ -21,6 +21,10 @@ pub struct Env {
     /// `NIJI_TEST_BACKEND=postgres` a PostgreSQL cluster of the test's own
     /// that every `niji` command is pointed at (`NIJI_STORE`).
     pub store: niji_testkit::postgres::TestStore,
+    /// With `NIJI_TEST_ENGINE=ballista`, a loopback Ballista cluster of the
+    /// test's own that every `niji` command runs analysis on
+    /// (`NIJI_ENGINE`); otherwise none, and analysis runs in DuckDB.
+    pub cluster: Option<niji_testkit::ballista::Cluster>,
 }
 
 impl Env {
@@ -28,6 +32,8 @@ impl Env {
         Self {
             root: tempfile::tempdir().unwrap(),
             store: niji_testkit::postgres::TestStore::new().unwrap(),
+            cluster: niji_testkit::ballista::engine_is_ballista()
+                .then(|| niji_testkit::ballista::Cluster::start(2).unwrap()),
         }
     }
 
@@ -37,7 +43,15 @@ impl Env {
         Self {
             root: tempfile::tempdir().unwrap(),
             store: niji_testkit::postgres::TestStore::on_postgres().unwrap(),
+            cluster: None,
         }
+    }
+
+    /// The same directory with analysis on `cluster`, whatever
+    /// `NIJI_TEST_ENGINE` says.
+    pub fn with_cluster(mut self, cluster: niji_testkit::ballista::Cluster) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 
     /// A fresh directory that starts as a copy of the shared fixture
@@ -103,6 +117,9 @@ impl Env {
             .args(args);
         if let Some(url) = self.store.url() {
             cmd.env("NIJI_STORE", url);
+        }
+        if let Some(cluster) = &self.cluster {
+            cmd.env("NIJI_ENGINE", cluster.engine());
         }
         cmd
     }

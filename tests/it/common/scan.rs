@@ -140,6 +140,39 @@ impl Identifiers {
     }
 }
 
+/// Every value of Parquet file `file` as text, decoded (the file's pages
+/// are compressed, so its bytes alone would not show a value).
+pub fn parquet_values(file: &Path) -> Vec<String> {
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    let mut stmt = conn
+        .prepare("SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet(?)")
+        .unwrap();
+    let mut rows = stmt.query([file.to_string_lossy()]).unwrap();
+    let mut values = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        for i in 0..row.as_ref().column_count() {
+            if let Some(v) = row.get::<_, Option<String>>(i).unwrap() {
+                values.push(v);
+            }
+        }
+    }
+    values
+}
+
+impl Identifiers {
+    /// Panics naming `file` when it holds an identifier: its bytes as
+    /// [`Identifiers::in_packed`] reads them, and a Parquet file's values
+    /// decoded, each as [`Identifiers::in_value`] reads it.
+    pub fn assert_none_in_file(&self, file: &Path) {
+        self.assert_none_in(file, Identifiers::in_packed);
+        if file.extension().is_some_and(|e| e == "parquet")
+            && let Some(v) = parquet_values(file).iter().find(|v| self.in_value(v))
+        {
+            panic!("{}: holds the truth identifier {v:?}", file.display());
+        }
+    }
+}
+
 /// Every text value of the control plane of `env`, whichever backend it is
 /// on: read with SQLite itself from the embedded file, or from PostgreSQL's
 /// own `pg_dump`. (PostgreSQL compresses long values on disk, so its files'
