@@ -651,7 +651,7 @@ fn column(c: &Column) -> String {
     column_ref(&c.relation, &c.name)
 }
 
-fn text_literal(s: &str) -> String {
+pub(crate) fn text_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

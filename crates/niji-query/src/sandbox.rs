@@ -10,6 +10,7 @@ use crate::QueryError;
 use crate::check::PSEUDONYM;
 use crate::engine::{self, Dialect, Engine, EngineChoice, Running, Source, View, cells};
 use crate::language::{Request, Source as Relation, TableShape, Ty};
+use crate::plan::text_literal as quote_literal;
 use crate::plan::{Aids, PersonIndex};
 use crate::storage;
 use arrow_array::RecordBatch;
@@ -233,10 +234,6 @@ pub struct ColumnInfo {
     /// What it holds and how the release processed it (the release's
     /// column comment; empty when it has none).
     pub description: String,
-}
-
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 impl Sandbox {

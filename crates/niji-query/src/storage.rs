@@ -30,6 +30,7 @@
 //! file's SHA-256.
 
 use crate::QueryError;
+use crate::plan::{ident as quote_ident, text_literal as quote_literal};
 use duckdb::Connection;
 use futures::TryStreamExt;
 use niji_core::{bucket, person_index, person_rows};
@@ -261,14 +262,6 @@ impl Release {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Writes the release directory `out` (named `release`) from the complete

@@ -97,6 +97,10 @@ impl Cluster {
             .args(["--bind-port", &port.to_string(), "--flight-sql"])
             // A lost executor is noticed within seconds, not minutes.
             .args(["--executor-timeout-seconds", "6"])
+            // Pull-based scheduling, as the README recommends: with
+            // push-based scheduling an executor lost while it ran a task
+            // left every later job of the cluster waiting (Ballista 55).
+            .args(["--scheduler-policy", "pull-staged"])
             .args(["--expire-dead-executor-interval-seconds", "1"])
             .stdin(Stdio::null())
             .stdout(log("scheduler")?)
@@ -121,6 +125,7 @@ impl Cluster {
                 .args(["--bind-health-port", &free_port()?.to_string()])
                 .args(["--vcores", "1"])
                 .args(["--executor-heartbeat-interval-seconds", "2"])
+                .args(["--task-scheduling-policy", "pull-staged"])
                 .arg("--work-dir")
                 .arg(&work)
                 .stdin(Stdio::null())

@@ -6,6 +6,7 @@
 
 use super::{Dialect, Engine, Running, Source, View};
 use crate::QueryError;
+use crate::plan::{ident as quote_ident, text_literal as quote_literal};
 use crate::sandbox::Limits;
 use arrow_array::RecordBatch;
 use duckdb::{Connection, InterruptHandle, ProgressHandle};
@@ -14,14 +15,6 @@ use std::sync::Arc;
 /// A locked DuckDB connection over one grant's views.
 pub(crate) struct DuckDbEngine {
     conn: Connection,
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 impl DuckDbEngine {

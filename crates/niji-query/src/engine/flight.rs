@@ -18,6 +18,7 @@
 
 use super::{Dialect, Engine, Running, Source, View};
 use crate::QueryError;
+use crate::plan::{ident as quote_ident, text_literal as quote_literal};
 use crate::sandbox::Limits;
 use arrow_array::RecordBatch;
 use arrow_flight::sql::client::FlightSqlServiceClient;
@@ -76,10 +77,87 @@ fn failed(error: &dyn std::fmt::Display) -> QueryError {
         "the cluster does not implement it"
     } else if text.contains("Cancelled") || text.contains("cancelled") {
         "interrupted"
+    } else if lost_executor(&text) {
+        LOST
     } else {
         "cluster error"
     };
     QueryError::Failed(class.into())
+}
+
+/// The class of a failure that an executor's loss caused.
+const LOST: &str = "an executor of the cluster was lost";
+
+/// Whether a failure's text says an executor could not be reached (its
+/// results or tasks went with it).
+fn lost_executor(text: &str) -> bool {
+    text.contains("GrpcConnectionError") || text.contains("connecting to Ballista executor")
+}
+
+fn rest_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(REST))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// The ids of the executors the scheduler lists; None when it does not
+/// answer.
+fn executors(agent: &ureq::Agent, rest: &str) -> Option<Vec<String>> {
+    let text = agent
+        .get(format!("{rest}/api/executors"))
+        .call()
+        .ok()?
+        .body_mut()
+        .read_to_string()
+        .ok()?;
+    let listed: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(
+        listed
+            .as_array()?
+            .iter()
+            .filter_map(|e| e.get("id")?.as_str().map(str::to_owned))
+            .collect(),
+    )
+}
+
+/// Watches the scheduler's executors while a query runs: when one that
+/// was there at the start is gone, `lost` is set and the query woken.
+/// Ballista reschedules a lost executor's tasks, but a job whose task was
+/// running on it can wait for it without end; the query is then tried
+/// again rather than left to its timeout.
+struct Watch {
+    done: Arc<AtomicBool>,
+}
+
+impl Watch {
+    fn start(running: &Arc<FlightRunning>) -> Watch {
+        let done = Arc::new(AtomicBool::new(false));
+        let (stop, running) = (Arc::clone(&done), Arc::clone(running));
+        std::thread::spawn(move || {
+            let agent = rest_agent();
+            let Some(before) = executors(&agent, &running.rest) else {
+                return;
+            };
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(500));
+                let now = executors(&agent, &running.rest);
+                if now.is_some_and(|now| before.iter().any(|e| !now.contains(e))) {
+                    running.lost.store(true, Ordering::SeqCst);
+                    running.wake.notify_waiters();
+                    return;
+                }
+            }
+        });
+        Watch { done }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
 }
 
 /// A Flight SQL session on a Ballista scheduler over one grant's views.
@@ -93,17 +171,24 @@ struct FlightRunning {
     /// The scheduler's REST API.
     rest: String,
     interrupted: AtomicBool,
+    /// Set when an executor was lost during the current attempt.
+    lost: AtomicBool,
     wake: tokio::sync::Notify,
     /// The tag of the query running now.
     tag: Mutex<Option<String>>,
 }
 
 impl FlightRunning {
-    async fn interrupted(&self) {
+    /// Returns when the query is interrupted (true) or an executor was
+    /// lost (false).
+    async fn stopped(&self) -> bool {
         loop {
             let woken = self.wake.notified();
             if self.interrupted.load(Ordering::SeqCst) {
-                return;
+                return true;
+            }
+            if self.lost.load(Ordering::SeqCst) {
+                return false;
             }
             woken.await;
         }
@@ -113,11 +198,7 @@ impl FlightRunning {
     /// few times, as the scheduler may not have made it a job yet.
     fn cancel_job(rest: String, tag: String) {
         std::thread::spawn(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .timeout_global(Some(REST))
-                .http_status_as_error(false)
-                .build()
-                .into();
+            let agent = rest_agent();
             for _ in 0..10 {
                 let jobs = agent
                     .get(format!("{rest}/api/jobs"))
@@ -158,14 +239,6 @@ impl Running for FlightRunning {
     fn progress(&self) -> Option<f64> {
         None
     }
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// A fresh tag for a query's text.
@@ -250,6 +323,7 @@ impl FlightEngine {
             running: Arc::new(FlightRunning {
                 rest: address,
                 interrupted: AtomicBool::new(false),
+                lost: AtomicBool::new(false),
                 wake: tokio::sync::Notify::new(),
                 tag: Mutex::new(None),
             }),
@@ -295,29 +369,59 @@ async fn collect(
     Ok(Some(batches))
 }
 
-impl Engine for FlightEngine {
-    fn dialect(&self) -> Dialect {
-        Dialect::DataFusion
-    }
-
-    fn execute(&self, sql: &str, max_rows: usize) -> Result<Option<Vec<RecordBatch>>, QueryError> {
+impl FlightEngine {
+    /// One run of `sql`, watched for a lost executor.
+    fn attempt(&self, sql: &str, max_rows: usize) -> Result<Option<Vec<RecordBatch>>, QueryError> {
         let tag = tag()?;
         if let Ok(mut current) = self.running.tag.lock() {
             *current = Some(tag.clone());
         }
+        self.running.lost.store(false, Ordering::SeqCst);
+        let watch = Watch::start(&self.running);
         let text = format!("/* niji {tag} */ {sql}");
         let mut client = self.client.clone();
         let running = Arc::clone(&self.running);
         let result = wait(async move {
             tokio::select! {
                 result = collect(&mut client, &text, max_rows) => result,
-                () = running.interrupted() => Err(QueryError::Failed("interrupted".into())),
+                interrupted = running.stopped() => Err(QueryError::Failed(
+                    if interrupted { "interrupted" } else { LOST }.into(),
+                )),
             }
         })?;
+        drop(watch);
+        if self.running.lost.load(Ordering::SeqCst) {
+            FlightRunning::cancel_job(self.running.rest.clone(), tag);
+        }
         if let Ok(mut current) = self.running.tag.lock() {
             *current = None;
         }
         result
+    }
+}
+
+impl Engine for FlightEngine {
+    fn dialect(&self) -> Dialect {
+        Dialect::DataFusion
+    }
+
+    fn execute(&self, sql: &str, max_rows: usize) -> Result<Option<Vec<RecordBatch>>, QueryError> {
+        // A query an executor's loss stopped is tried once more: the
+        // platform's SQL only reads, so a second run gives the whole
+        // result or a clear error.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.attempt(sql, max_rows);
+            match &result {
+                Err(QueryError::Failed(class)) if class == LOST && attempt == 1 => {
+                    tracing::warn!(
+                        "an executor of the cluster was lost during a query; trying it again"
+                    );
+                }
+                _ => return result,
+            }
+        }
     }
 
     fn running(&self) -> Arc<dyn Running> {
