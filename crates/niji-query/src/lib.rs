@@ -12,8 +12,10 @@ pipeline, a module each:
    person has, `niji_core::person_rows`, or its person buckets,
    `niji_core::bucket`) and exact distinct persons where no bound settles
    it;
-3. `engine`: the passes run in a locked DuckDB [`Sandbox`] over views of
-   the granted columns;
+3. `passes`: the plan's passes run in a [`Sandbox`] over views of the
+   granted columns, on an [`engine`]: DuckDB in process, locked, or an
+   Apache DataFusion Ballista cluster through Arrow Flight SQL, each
+   given the platform's SQL in its dialect, each answering Arrow batches;
 4. [`disclosure`]: the rule set judges every row and every number by the
    persons the platform counted;
 5. `release`: HAVING, ORDER BY and LIMIT act on the released values;
@@ -24,13 +26,16 @@ pipeline, a module each:
 Row-level results (a certified pseudonymized grant) take the older gate
 ([`check`]) and are judged by no rule; their pseudonyms are recorded.
 
+Releases are directories of partitioned Parquet with a manifest
+([`storage`]), which every engine reads in place.
+
 ```no_run
 use niji_query::{Analysis, GrantedTable, Limits, RuleSet};
 
 let tables = vec![GrantedTable {
     view: "persons".into(),
     release: "claims-2024".into(),
-    path: "data/releases/claims-2024.duckdb".into(),
+    path: "data/releases/claims-2024".into(),
     table: "persons".into(),
     columns: vec!["age".into(), "sex".into()],
 }];
@@ -63,7 +68,10 @@ println!("{:?} {:?}", outcome.released.rows, outcome.findings.notes);
   arithmetic runs in DOUBLE; an engine error leaves as its class only,
   never its text.
 - The sandbox is locked (no external access, no extensions, no settings)
-  before any query runs, and it sees only the granted views.
+  before any query runs, and it sees only the granted views; a cluster
+  session holds only the grant's tables.
+- Either engine releases the same cells: the language, the plan, the
+  judge and the release are the platform's, not the engine's.
 - Plain types only: the server maps them to HTTP.
 */
 #![deny(missing_docs)]

@@ -342,7 +342,7 @@ impl Sandbox {
                 &sources, &views, &limits,
             )?),
             EngineChoice::FlightSql { host, port } => Box::new(engine::flight::FlightEngine::open(
-                host, *port, &sources, &views, &limits, &control,
+                host, *port, &sources, &views, &control,
             )?),
         };
         control.attach(engine.as_ref());

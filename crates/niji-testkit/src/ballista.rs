@@ -76,6 +76,11 @@ impl Cluster {
     /// Starts a scheduler and `executors` executors (one task slot each)
     /// and waits until the scheduler lists them all.
     pub fn start(executors: usize) -> io::Result<Cluster> {
+        Cluster::start_with(executors, 1)
+    }
+
+    /// [`Cluster::start`] with `slots` task slots per executor.
+    pub fn start_with(executors: usize, slots: usize) -> io::Result<Cluster> {
         let bin = bin_dir()?;
         let dir = std::env::temp_dir().join(format!(
             "niji-ballista-{}-{}",
@@ -123,7 +128,7 @@ impl Cluster {
                 .args(["--bind-port", &free_port()?.to_string()])
                 .args(["--bind-grpc-port", &free_port()?.to_string()])
                 .args(["--bind-health-port", &free_port()?.to_string()])
-                .args(["--vcores", "1"])
+                .args(["--vcores", &slots.max(1).to_string()])
                 .args(["--executor-heartbeat-interval-seconds", "2"])
                 .args(["--task-scheduling-policy", "pull-staged"])
                 .arg("--work-dir")

@@ -19,7 +19,6 @@
 use super::{Dialect, Engine, Running, Source, View};
 use crate::QueryError;
 use crate::plan::{ident as quote_ident, text_literal as quote_literal};
-use crate::sandbox::Limits;
 use arrow_array::RecordBatch;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::TryStreamExt;
@@ -253,13 +252,14 @@ fn tag() -> Result<String, QueryError> {
 
 impl FlightEngine {
     /// A session on the scheduler at `host:port` with the tables of
-    /// `sources` that `views` read, and the views.
+    /// `sources` that `views` read, and the views. The cluster's memory
+    /// and threads are its operator's to size; the timeout and the row
+    /// limit hold as on any engine (the sandbox's).
     pub(crate) fn open(
         host: &str,
         port: u16,
         sources: &[Source],
         views: &[View],
-        _limits: &Limits,
         control: &crate::sandbox::Control,
     ) -> Result<FlightEngine, QueryError> {
         control.check()?;
