@@ -181,7 +181,8 @@ pub enum ReleaseCommand {
     after_help = "The policy (policies/release-*.toml) names the tier, the sources, the person table's columns with \
 their roles and hierarchies, the privacy model and the event tables. An anonymized release is generalized by the \
 optimal search until the model holds; a pseudonymized one keeps exact values and may draw on chart data only. The \
-release is written to releases/NAME.duckdb in the data directory, read-only, and its manifest to the store."
+release is written to releases/NAME/ in the data directory as partitioned Parquet with its manifest.json, \
+read-only, and its report to the store."
 )]
 pub struct ReleaseBuildArgs {
     /// The release policy

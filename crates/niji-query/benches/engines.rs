@@ -59,25 +59,39 @@ fn main() {
         ));
     }
 
+    // Seconds per query and engine; NaN where the engine failed (reported,
+    // with the cluster's log, rather than ending the run).
     let mut timings: Vec<Vec<f64>> = vec![Vec::new(); engines.len()];
     for q in claims::QUERIES {
         let mut reference: Option<String> = None;
-        for (e, (name, analysis, _)) in engines.iter().enumerate() {
+        for (e, (name, analysis, cluster)) in engines.iter().enumerate() {
             let mut seconds = Vec::new();
             for _ in 0..runs {
                 let started = Instant::now();
                 let outcome = analysis.aggregate(q.sql, &rules);
-                seconds.push(started.elapsed().as_secs_f64());
-                let shown =
-                    shown(&outcome.unwrap_or_else(|err| panic!("{name}: {}: {err}", q.name)));
-                match &reference {
-                    None => reference = Some(shown),
-                    Some(r) => assert_eq!(*r, shown, "{name} answers {} differently", q.name),
+                let took = started.elapsed().as_secs_f64();
+                match outcome {
+                    Ok(outcome) => {
+                        seconds.push(took);
+                        let shown = shown(&outcome);
+                        match &reference {
+                            None => reference = Some(shown),
+                            Some(r) => {
+                                assert_eq!(*r, shown, "{name} answers {} differently", q.name)
+                            }
+                        }
+                    }
+                    Err(err) => {
+                        eprintln!("{}: {name}: failed after {took:.1} s: {err}", q.name);
+                        if let Some(cluster) = cluster {
+                            eprintln!("{}", cluster.logs());
+                        }
+                    }
                 }
             }
             seconds.sort_by(f64::total_cmp);
             eprintln!("{}: {name}: {seconds:.2?} s", q.name);
-            timings[e].push(seconds[seconds.len() / 2]);
+            timings[e].push(seconds.get(seconds.len() / 2).copied().unwrap_or(f64::NAN));
         }
     }
 
@@ -113,16 +127,15 @@ fn main() {
     let heavy: Vec<usize> = (0..claims::QUERIES.len())
         .filter(|&i| claims::QUERIES[i].heavy)
         .collect();
-    let per_executor = heavy
-        .iter()
-        .map(|&i| rows as f64 / timings[1][i])
-        .sum::<f64>()
-        / heavy.len() as f64;
-    let two = heavy
-        .iter()
-        .map(|&i| rows as f64 / timings[2][i])
-        .sum::<f64>()
-        / heavy.len() as f64;
+    let rate = |e: usize| {
+        let rates: Vec<f64> = heavy
+            .iter()
+            .map(|&i| rows as f64 / timings[e][i])
+            .filter(|r| r.is_finite())
+            .collect();
+        rates.iter().sum::<f64>() / rates.len().max(1) as f64
+    };
+    let (per_executor, two) = (rate(1), rate(2));
     println!();
     println!(
         "One executor reads {:.1} million claims/s on the heavy queries; two on this machine {:.1} million/s.",
