@@ -914,6 +914,43 @@ fn oracle_python() -> PathBuf {
     python
 }
 
+/// The embedded engine's lock over a release directory: the granted
+/// table's files are what it may read; another table's, beside them in
+/// the same release, it may not, whatever the SQL.
+#[test]
+fn a_locked_sandbox_reads_no_file_of_a_table_outside_the_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = release_with(dir.path(), Aids::ALL);
+    let published = dir.path().join("test");
+    niji_query::storage::publish(&work, &published, "test", &[]).unwrap();
+    let release = niji_query::storage::Release::open(&published).unwrap();
+    let file = |t: &str| {
+        release.files(release.table(t).unwrap())[0]
+            .display()
+            .to_string()
+    };
+    let tables = vec![GrantedTable {
+        view: "persons".into(),
+        release: "test".into(),
+        path: published.clone(),
+        table: "persons".into(),
+        columns: vec!["sex".into()],
+    }];
+    let sandbox = Sandbox::open(&tables, Limits::default()).unwrap();
+    for sql in [
+        format!("SELECT count(*) FROM read_parquet('{}')", file("claims")),
+        format!(
+            "SELECT count(*) FROM read_json('{}/manifest.json')",
+            published.display()
+        ),
+        "SELECT count(*) FROM claims".to_owned(),
+    ] {
+        assert!(sandbox.run(&sql).is_err(), "the sandbox ran: {sql}");
+    }
+    let ok = sandbox.run("SELECT count(*) FROM persons").unwrap();
+    assert_eq!(ok.rows, [vec![Cell::Int(300)]]);
+}
+
 /// Aggregates that exercise every part of the platform's SQL: the
 /// counting passes, filters, joins, person-level variables, roll-ups, date
 /// and text functions, order statistics, concentration rules, HAVING,

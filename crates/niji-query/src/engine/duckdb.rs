@@ -1,8 +1,9 @@
 //! The embedded engine: an in-memory DuckDB connection that sees only
 //! views of the granted columns — over a release directory's Parquet files
 //! or a single-file release attached read-only — and is locked before the
-//! first query: no other file, no extensions, no settings, with a memory
-//! limit and a thread count.
+//! first query: no file but the granted tables' (not even the rest of
+//! their release), no extensions, no settings, with a memory limit and a
+//! thread count.
 
 use super::{Dialect, Engine, Running, Source, View};
 use crate::QueryError;
@@ -50,13 +51,20 @@ impl DuckDbEngine {
                 Source::Parquet(release) => {
                     conn.execute_batch(&format!("CREATE SCHEMA {alias}"))
                         .map_err(QueryError::internal)?;
-                    // Only the tables the grant's views read.
+                    // Only the tables the grant's views read, and only
+                    // their files may be read once the connection is locked.
                     for t in release
                         .manifest
                         .tables
                         .iter()
                         .filter(|t| views.iter().any(|v| v.source == i && v.table == t.name))
                     {
+                        allowed.extend(
+                            release
+                                .files(t)
+                                .iter()
+                                .map(|f| quote_literal(&f.to_string_lossy())),
+                        );
                         conn.execute_batch(&format!(
                             "CREATE VIEW {alias}.{} AS SELECT * FROM {}",
                             quote_ident(&t.name),
@@ -66,7 +74,6 @@ impl DuckDbEngine {
                             QueryError::Internal(format!("release {}: {e}", release.dir.display()))
                         })?;
                     }
-                    allowed.push(quote_literal(&format!("{}/", release.dir.display())));
                     prefixes.push(alias);
                 }
             }
@@ -84,11 +91,11 @@ impl DuckDbEngine {
         }
         conn.set_query_progress_tracking(true)
             .map_err(QueryError::internal)?;
-        // From here the connection reads no file but the releases', loads
-        // nothing and its settings cannot change: whatever the SQL, it
-        // sees the views.
+        // From here the connection reads no file but the granted tables',
+        // loads nothing and its settings cannot change: whatever the SQL,
+        // it sees the views.
         conn.execute_batch(&format!(
-            "SET memory_limit = {}; SET threads = {}; SET allowed_directories = [{}]; \
+            "SET memory_limit = {}; SET threads = {}; SET allowed_paths = [{}]; \
              SET enable_external_access = false; SET lock_configuration = true;",
             quote_literal(&limits.memory),
             limits.threads.max(1),
