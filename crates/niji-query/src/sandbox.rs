@@ -533,11 +533,6 @@ impl Sandbox {
         })
     }
 
-    /// The dialect the engine reads.
-    pub fn dialect(&self) -> Dialect {
-        self.engine.dialect()
-    }
-
     /// Runs platform SQL (DuckDB's dialect) on the engine, in its own:
     /// its batches, refused past `max_rows` rows.
     fn batches(&self, sql: &str, max_rows: usize) -> Result<Vec<RecordBatch>, QueryError> {

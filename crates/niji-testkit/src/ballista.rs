@@ -151,11 +151,6 @@ impl Cluster {
         format!("flightsql://127.0.0.1:{}", self.port)
     }
 
-    /// The scheduler's port (Flight SQL and REST).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// Kills executor `i` (SIGKILL), as a machine that fails does.
     pub fn kill_executor(&mut self, i: usize) -> io::Result<()> {
         if let Some(mut child) = self.executors.get_mut(i).and_then(Option::take) {
