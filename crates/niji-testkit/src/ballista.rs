@@ -58,11 +58,28 @@ pub fn engine_is_ballista() -> bool {
     std::env::var("NIJI_TEST_ENGINE").is_ok_and(|e| e == "ballista")
 }
 
-fn free_port() -> io::Result<u16> {
+/// A port of 127.0.0.1 that was free when asked: the caller binds it soon
+/// after (another process could take it in between, which a test would
+/// see as a failure to start).
+pub fn free_port() -> io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
+
+/// The largest gRPC message the cluster's processes send or take: 1 GiB,
+/// not Ballista's 16 MiB. A result batch carries each cell's persons (one
+/// row of a 10⁸-claim join held 10⁷ of them), and Ballista's scheduler
+/// relays results through a client bound by these limits.
+pub const GRPC_MESSAGE: &str = "1073741824";
+
+/// The scheduler's and executors' server-side message limits.
+const MESSAGE_LIMITS: [&str; 4] = [
+    "--grpc-server-max-decoding-message-size",
+    GRPC_MESSAGE,
+    "--grpc-server-max-encoding-message-size",
+    GRPC_MESSAGE,
+];
 
 /// A running loopback cluster.
 pub struct Cluster {
@@ -107,6 +124,8 @@ impl Cluster {
             // left every later job of the cluster waiting (Ballista 55).
             .args(["--scheduler-policy", "pull-staged"])
             .args(["--expire-dead-executor-interval-seconds", "1"])
+            .args(MESSAGE_LIMITS)
+            .args(["--grpc-client-max-message-size", GRPC_MESSAGE])
             .stdin(Stdio::null())
             .stdout(log("scheduler")?)
             .stderr(log("scheduler.err")?)
@@ -131,6 +150,7 @@ impl Cluster {
                 .args(["--vcores", &slots.max(1).to_string()])
                 .args(["--executor-heartbeat-interval-seconds", "2"])
                 .args(["--task-scheduling-policy", "pull-staged"])
+                .args(MESSAGE_LIMITS)
                 .arg("--work-dir")
                 .arg(&work)
                 .stdin(Stdio::null())

@@ -149,6 +149,10 @@ fn function(f: &Function) -> Result<Option<Expr>, QueryError> {
         // Person keys are compared as themselves; DuckDB hashes them only
         // to count faster.
         ("hash", 1) => arg(0),
+        // Plain lists, as on DuckDB: DISTINCT would ship each person once
+        // per cell rather than once per row, but made the full scans of
+        // 10⁸ claims four times slower (9.7 s against 42 s); the gate
+        // removes repeats.
         ("list", 1) => format!("array_agg({}){}", arg(0), c.filter),
         ("year" | "month" | "quarter" | "day", 1) => {
             format!("CAST(date_part('{}', {}) AS BIGINT)", c.name, arg(0))

@@ -20,6 +20,7 @@ use super::{Dialect, Engine, Running, Source, View};
 use crate::QueryError;
 use crate::plan::{ident as quote_ident, text_literal as quote_literal};
 use arrow_array::RecordBatch;
+use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::TryStreamExt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,6 +77,8 @@ fn failed(error: &dyn std::fmt::Display) -> QueryError {
         "the cluster does not implement it"
     } else if text.contains("Cancelled") || text.contains("cancelled") {
         "interrupted"
+    } else if text.contains("message length too large") || text.contains("larger than max") {
+        "the result is larger than the cluster may send (its gRPC message limit)"
     } else if lost_executor(&text) {
         LOST
     } else {
@@ -83,6 +86,10 @@ fn failed(error: &dyn std::fmt::Display) -> QueryError {
     };
     QueryError::Failed(class.into())
 }
+
+/// The largest message niji reads from the cluster (the cluster's own
+/// limit must be as large: README, "Analysis on a cluster").
+const MAX_MESSAGE: usize = 1 << 30;
 
 /// The class of a failure that an executor's loss caused.
 const LOST: &str = "an executor of the cluster was lost";
@@ -311,7 +318,10 @@ impl FlightEngine {
                 .connect()
                 .await
                 .map_err(|_| QueryError::Failed("the cluster is unavailable".into()))?;
-            let mut client = FlightSqlServiceClient::new(channel);
+            // A result batch carries each cell's persons: far past tonic's
+            // 4 MiB default at national scale.
+            let inner = FlightServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
+            let mut client = FlightSqlServiceClient::new_from_inner(inner);
             client.handshake("niji", "").await.map_err(|e| failed(&e))?;
             for statement in statements {
                 collect(&mut client, &statement, usize::MAX).await?;
