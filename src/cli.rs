@@ -387,6 +387,18 @@ pub enum KeysCommand {
     Verify(ReportArgs),
     /// Re-wrap every key under a new passphrase (NIJI_PASSPHRASE, then NIJI_NEW_PASSPHRASE)
     Passphrase(ReportArgs),
+    /// Keep a secret another party issued, sealed in the keystore: the My Number Card provider's client secret as `card-client` (NIJI_PASSPHRASE, then NIJI_CLIENT_SECRET or a prompt)
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The key's name (`card-client` for the card sign-in's client secret)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]

@@ -34,6 +34,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         cli::Command::Keys(cli::KeysCommand::Passphrase(args)) => {
             commands::keys::passphrase(&config, &args)
         }
+        cli::Command::Keys(cli::KeysCommand::Import(args)) => {
+            commands::keys::import(&config, &args)
+        }
         cli::Command::Synth(args) => commands::synth::run(&args),
         cli::Command::Ingest(args) => commands::ingest::run(&config, &args),
         cli::Command::Link(args) => commands::link::run(&config, &args),

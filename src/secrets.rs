@@ -15,6 +15,8 @@ pub const NEW_PASSPHRASE: &str = "NIJI_NEW_PASSPHRASE";
 pub const ADMIN_PASSWORD: &str = "NIJI_ADMIN_PASSWORD";
 /// The new account's password of `niji accounts add`.
 pub const ACCOUNT_PASSWORD: &str = "NIJI_ACCOUNT_PASSWORD";
+/// The secret `niji keys import` keeps (a provider's client secret).
+pub const CLIENT_SECRET: &str = "NIJI_CLIENT_SECRET";
 
 /// Whether a prompt asks once, or twice and compares (for a new secret).
 #[derive(Clone, Copy, PartialEq, Eq)]

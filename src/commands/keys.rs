@@ -64,3 +64,25 @@ pub fn passphrase(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
         format!("re-wrapped {} keys under the new passphrase\n", r.rewrapped)
     })
 }
+
+#[derive(Serialize)]
+struct ImportReport {
+    data_dir: String,
+    key: KeyView,
+}
+
+/// `niji keys import NAME`: seal a secret another party issued.
+pub fn import(config: &Config, args: &crate::cli::ImportArgs) -> anyhow::Result<()> {
+    let mut store = super::open_store(config)?;
+    let passphrase = secrets::require(secrets::PASSPHRASE, "keystore passphrase", Ask::Once)?;
+    let keystore = store.unlock(&passphrase)?;
+    let secret = secrets::require(secrets::CLIENT_SECRET, "secret to keep", Ask::Once)?;
+    let info = store.import_secret(&keystore, &args.name, &secret)?;
+    let report = ImportReport {
+        data_dir: config.data.display().to_string(),
+        key: KeyView::from(&info),
+    };
+    emit(args.report.json, &report, |r| {
+        format!("kept `{}` ({}) in the keystore\n", r.key.name, r.key.kind)
+    })
+}

@@ -50,7 +50,25 @@ pub fn state(config: &Config, passphrase: &SecretString) -> anyhow::Result<AppSt
         &config.data,
         niji_core::busy::COMMAND_WAIT,
     )?);
-    Ok(AppState::new(store, &config.data, Tokenizer::new(key))
+    let card = match config.card.enabled()? {
+        true => {
+            let secret = store
+                .open_key(&keystore, CARD_CLIENT_KEY)
+                .and_then(|k| k.client_secret())
+                .with_context(|| {
+                    format!(
+                        "card.issuer is set: keep the provider's client secret with \
+                         `niji keys import {CARD_CLIENT_KEY}`"
+                    )
+                })?;
+            Some(
+                niji_server::CardProvider::new(&config.card, &secret)
+                    .map_err(anyhow::Error::msg)?,
+            )
+        }
+        false => None,
+    };
+    let state = AppState::new(store, &config.data, Tokenizer::new(key))
         .with_quorum(config.review.quorum)
         .with_secure_cookies(config.server.behind_tls)
         .with_trusted_proxy(config.server.trusted_proxy)
@@ -63,8 +81,15 @@ pub fn state(config: &Config, passphrase: &SecretString) -> anyhow::Result<AppSt
             config.server.analysis_queue,
         )
         .with_engine(config.engine.clone())
-        .with_log_key(log_key))
+        .with_log_key(log_key);
+    Ok(match card {
+        Some(provider) => state.with_card(provider),
+        None => state,
+    })
 }
+
+/// The keystore key holding the card provider's client secret.
+pub const CARD_CLIENT_KEY: &str = "card-client";
 
 /// The async runtime the server runs on.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

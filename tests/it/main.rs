@@ -10,6 +10,7 @@ mod common;
 mod analysis;
 mod api;
 mod browser;
+mod card;
 mod citizens;
 mod cli;
 mod docs;

@@ -81,6 +81,8 @@ kinds! {
     Login => "login", "An account signed in.";
     LoginFailed => "login.failed", "Sign-ins failed (aggregated per name and address).";
     LoginThrottled => "login.throttled", "Sign-ins were refused for too many failures.";
+    CitizenCard => "citizen.card", "A citizen's My Number Card sign-in was bound to their account.";
+    LoginCardRefused => "login.card.refused", "A My Number Card sign-in was refused.";
 }
 
 impl EventKind {
@@ -107,6 +109,7 @@ impl EventKind {
                 | EventKind::Login
                 | EventKind::LoginFailed
                 | EventKind::LoginThrottled
+                | EventKind::LoginCardRefused
         )
     }
 
@@ -193,6 +196,9 @@ pub enum Subject<'a> {
     Enrolment,
     /// Signing in to the API or the pages (`api`).
     SignIn,
+    /// Signing in with the My Number Card through an OpenID provider
+    /// (`card`).
+    CardSignIn,
     /// Signing in for a re-identification at the command line
     /// (`reidentification`).
     Reidentification,
@@ -212,6 +218,7 @@ impl Subject<'_> {
             Subject::Person => "person".into(),
             Subject::Enrolment => "enrolment".into(),
             Subject::SignIn => "api".into(),
+            Subject::CardSignIn => "card".into(),
             Subject::Reidentification => "reidentification".into(),
         }
     }

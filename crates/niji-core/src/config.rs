@@ -106,6 +106,30 @@ pub const KEYS: &[Key] = &[
         doc: "Analysis requests that may wait for a worker. Past them a request gets 429 with `Retry-After` worked out from the queue, before anything runs.",
     },
     Key {
+        name: "card.issuer",
+        env: "NIJI_CARD_ISSUER",
+        default: "",
+        doc: "The OpenID provider citizens sign in through with their My Number Card (e.g. the デジタル認証アプリ's issuer URL); its `/.well-known/openid-configuration` is read at each sign-in. Empty: no card sign-in, the enrolment letter only. The client secret is the keystore's `card-client` key (`niji keys import card-client`).",
+    },
+    Key {
+        name: "card.client_id",
+        env: "NIJI_CARD_CLIENT_ID",
+        default: "",
+        doc: "niji's client id at the provider, as registered there.",
+    },
+    Key {
+        name: "card.redirect",
+        env: "NIJI_CARD_REDIRECT",
+        default: "",
+        doc: "The callback URL registered with the provider: this server's public address followed by `/login/card/callback` (e.g. `https://niji.example.jp/login/card/callback`).",
+    },
+    Key {
+        name: "card.scopes",
+        env: "NIJI_CARD_SCOPES",
+        default: "openid profile",
+        doc: "The scopes asked for, space-separated: `openid` and those that give the name in kanji, the birth date and the sex (the provider's documentation names them).",
+    },
+    Key {
         name: "review.quorum",
         env: "NIJI_REVIEW_QUORUM",
         default: "2",
@@ -227,6 +251,61 @@ pub struct Config {
     pub server: ServerConfig,
     /// The review board (`[review]`).
     pub review: ReviewConfig,
+    /// Sign-in with the My Number Card (`[card]`).
+    pub card: CardConfig,
+}
+
+/// The `[card]` table: the OpenID provider of the My Number Card.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardConfig {
+    /// `card.issuer` (empty: no card sign-in).
+    pub issuer: String,
+    /// `card.client_id`.
+    pub client_id: String,
+    /// `card.redirect`.
+    pub redirect: String,
+    /// `card.scopes`.
+    pub scopes: String,
+}
+
+impl Default for CardConfig {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            client_id: String::new(),
+            redirect: String::new(),
+            scopes: "openid profile".into(),
+        }
+    }
+}
+
+impl CardConfig {
+    /// Whether card sign-in is configured; an issuer without a client id
+    /// or callback is an error naming what is missing.
+    pub fn enabled(&self) -> Result<bool, ConfigError> {
+        if self.issuer.is_empty() {
+            return Ok(false);
+        }
+        for (value, key) in [
+            (&self.client_id, "card.client_id"),
+            (&self.redirect, "card.redirect"),
+        ] {
+            if value.is_empty() {
+                return Err(ConfigError::Incomplete {
+                    key: "card.issuer",
+                    reason: format!("is set, so `{key}` is needed too"),
+                });
+            }
+        }
+        if !self.scopes.split_whitespace().any(|s| s == "openid") {
+            return Err(ConfigError::Incomplete {
+                key: "card.scopes",
+                reason: "must include `openid`".into(),
+            });
+        }
+        Ok(true)
+    }
 }
 
 /// The `[review]` table.
@@ -333,6 +412,7 @@ impl Default for Config {
             log: LogConfig::default(),
             server: ServerConfig::default(),
             review: ReviewConfig::default(),
+            card: CardConfig::default(),
         }
     }
 }
@@ -395,6 +475,14 @@ pub enum ConfigError {
         /// The variable.
         var: &'static str,
         /// What is wrong.
+        reason: String,
+    },
+    /// Keys that only work together are not all set, or conflict.
+    #[error("configuration key `{key}`: {reason}")]
+    Incomplete {
+        /// The key.
+        key: &'static str,
+        /// What is missing.
         reason: String,
     },
 }
@@ -508,6 +596,16 @@ impl Config {
         if let Some(n) = env("NIJI_ANALYSIS_QUEUE") {
             self.server.analysis_queue =
                 whole("NIJI_ANALYSIS_QUEUE", &n, 1, "a whole number of 1 or more")?;
+        }
+        for (var, field) in [
+            ("NIJI_CARD_ISSUER", &mut self.card.issuer),
+            ("NIJI_CARD_CLIENT_ID", &mut self.card.client_id),
+            ("NIJI_CARD_REDIRECT", &mut self.card.redirect),
+            ("NIJI_CARD_SCOPES", &mut self.card.scopes),
+        ] {
+            if let Some(value) = env(var) {
+                *field = value;
+            }
         }
         if let Some(quorum) = env("NIJI_REVIEW_QUORUM") {
             self.review.quorum = whole(
@@ -642,6 +740,11 @@ mod tests {
                 .unwrap_or_default(),
             documented("server.trusted_proxy")
         );
+        assert_eq!(config.card.issuer, documented("card.issuer"));
+        assert_eq!(config.card.client_id, documented("card.client_id"));
+        assert_eq!(config.card.redirect, documented("card.redirect"));
+        assert_eq!(config.card.scopes, documented("card.scopes"));
+        assert_eq!(config.card.enabled().ok(), Some(false));
     }
 
     #[test]
@@ -659,6 +762,13 @@ mod tests {
             ("NIJI_TRUSTED_PROXY", "10.0.0.1"),
             ("NIJI_STORE", "postgres://niji@db/niji"),
             ("NIJI_ENGINE", "flightsql://scheduler:50050"),
+            ("NIJI_CARD_ISSUER", "https://op.example"),
+            ("NIJI_CARD_CLIENT_ID", "niji"),
+            (
+                "NIJI_CARD_REDIRECT",
+                "https://niji.example/login/card/callback",
+            ),
+            ("NIJI_CARD_SCOPES", "openid name birthdate gender"),
         ];
         assert_eq!(vars.len(), KEYS.len(), "a key without an override test");
         let mut config = Config::from_toml_str("data = \"/elsewhere\"\n", "niji.toml").unwrap();
@@ -681,6 +791,16 @@ mod tests {
         assert_eq!(config.server.analysis_workers, 3);
         assert_eq!(config.server.analysis_queue, 10);
         assert_eq!(config.engine.to_string(), "flightsql://scheduler:50050");
+        assert_eq!(config.card.issuer, "https://op.example");
+        assert_eq!(config.card.client_id, "niji");
+        assert_eq!(
+            config.card.redirect,
+            "https://niji.example/login/card/callback"
+        );
+        assert_eq!(config.card.scopes, "openid name birthdate gender");
+        assert_eq!(config.card.enabled().ok(), Some(true));
+        config.card.client_id.clear();
+        assert!(config.card.enabled().is_err());
     }
 
     #[test]

@@ -275,6 +275,28 @@ impl Tokenizer {
         self.hash("disclosure", &[release, pseudonym])
     }
 
+    /// The tokens that find the records of a person known by the My Number
+    /// Card's basic items: those the plan makes from the name in kanji,
+    /// birth date and sex alone (レセ電 and JP Core carry the kanji name).
+    /// More than one person may carry them: the caller must not guess.
+    pub fn card_tokens(&self, id: &Identity) -> Vec<Token> {
+        let card_only = Identity {
+            kanji_name: id.kanji_name,
+            birth: id.birth,
+            sex: id.sex,
+            ..Identity::default()
+        };
+        self.tokens(&card_only)
+    }
+
+    /// The keyed hash under which a citizen's account remembers an OpenID
+    /// provider's subject: the linkage key, a domain of its own
+    /// (`card-subject`), the issuer and the `sub`. The subject itself is
+    /// never stored.
+    pub fn card_subject(&self, issuer: &str, subject: &str) -> [u8; 32] {
+        self.hash("card-subject", &[issuer, subject])
+    }
+
     /// The tokens that find an insured person's records: those of the
     /// plan's `insured` domain made from the number alone (the current
     /// card, and the eligibility service's oldest number, hash alike).
@@ -323,6 +345,34 @@ mod tests {
             branch: Some("01"),
             ..Identity::default()
         }
+    }
+
+    #[test]
+    fn card_tokens_come_from_the_kanji_name_birth_and_sex_alone() {
+        let t = tokenizer(1);
+        let card = Identity {
+            kanji_name: Some("山田　太郎"),
+            birth: NaiveDate::from_ymd_opt(1960, 2, 29),
+            sex: Some(Sex::Male),
+            ..Identity::default()
+        };
+        let from_card = t.card_tokens(&card);
+        let kinds: Vec<&str> = from_card.iter().map(|t| &*t.kind).collect();
+        assert_eq!(kinds, ["kanji"]);
+        // The records' full identity makes the same kanji token.
+        assert_eq!(
+            find(&t.tokens(&person()), "kanji"),
+            Some(from_card[0].bytes)
+        );
+        let other = Identity {
+            sex: Some(Sex::Female),
+            ..card
+        };
+        assert_ne!(t.card_tokens(&other)[0].bytes, from_card[0].bytes);
+        assert_ne!(
+            t.card_subject("https://a.example", "x"),
+            t.card_subject("https://b.example", "x")
+        );
     }
 
     #[test]

@@ -55,6 +55,7 @@ mod arrow;
 mod audit;
 mod auth;
 mod caller;
+mod card;
 mod citizen;
 mod dp;
 mod error;
@@ -73,6 +74,7 @@ mod workers;
 
 pub use auth::SourceSystem;
 pub use caller::{Caller, Session};
+pub use card::CardProvider;
 pub use error::{FhirError, Issue};
 pub use gate::Granted;
 pub use problem::ApiError;

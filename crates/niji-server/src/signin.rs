@@ -189,7 +189,7 @@ impl Throttle {
     /// the log; the count when it is to be written (1, 2, 4, 8, …). Known
     /// and unknown names count alike, so that the writes' timing tells no
     /// more than the replies.
-    fn count_for_log(&mut self, name: &str, address: IpAddr) -> Option<u32> {
+    pub(crate) fn count_for_log(&mut self, name: &str, address: IpAddr) -> Option<u32> {
         let now = Instant::now();
         self.logged
             .retain(|_, (_, first)| now.duration_since(*first) < WINDOW);

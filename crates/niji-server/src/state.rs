@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     /// What the gate knows of tokens, accounts and grants, and the count
     /// of the store's changes that keeps it exact.
     pub governance: crate::governance::Governance,
+    /// The My Number Card's OpenID provider, if card sign-in is set up.
+    pub card: Option<crate::card::CardProvider>,
 }
 
 /// The store's writer, taken through [`Inner::store`]. Letting it go
@@ -213,103 +215,62 @@ impl AppState {
                 readers: Default::default(),
                 next_reader: Default::default(),
                 governance: Default::default(),
+                card: None,
             }),
         }
     }
 
     /// The same state with another quorum of approvals.
     pub fn with_quorum(self, quorum: usize) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.quorum = quorum.max(1);
-                AppState {
-                    inner: Arc::new(inner),
-                }
-            }
-            Err(inner) => AppState { inner },
-        }
+        self.with(|inner| {
+            inner.quorum = quorum.max(1);
+        })
     }
 
     /// The same state with `Secure` session cookies: browsers reach the
     /// server over TLS, through a terminating proxy.
     pub fn with_secure_cookies(self, secure: bool) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.secure_cookies = secure;
-                AppState {
-                    inner: Arc::new(inner),
-                }
-            }
-            Err(inner) => AppState { inner },
-        }
+        self.with(|inner| {
+            inner.secure_cookies = secure;
+        })
     }
 
     /// The same state, turning analysis requests that take longer than
     /// `after` into asynchronous jobs.
     pub fn with_job_after(self, after: std::time::Duration) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.jobs.after = after;
-                AppState {
-                    inner: Arc::new(inner),
-                }
-            }
-            Err(inner) => AppState { inner },
-        }
+        self.with(|inner| {
+            inner.jobs.after = after;
+        })
     }
 
     /// The same state with `threads` analysis workers and room for
     /// `queue` waiting requests.
     pub fn with_analysis_workers(self, threads: usize, queue: usize) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.workers = crate::workers::Workers::new(threads, queue);
-                AppState {
-                    inner: Arc::new(inner),
-                }
-            }
-            Err(inner) => AppState { inner },
-        }
+        self.with(|inner| {
+            inner.workers = crate::workers::Workers::new(threads, queue);
+        })
     }
 
     /// The same state, running analysis on `engine`.
     pub fn with_engine(self, engine: niji_query::EngineChoice) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.engine = engine;
-                AppState {
-                    inner: Arc::new(inner),
-                }
-            }
-            Err(inner) => AppState { inner },
-        }
+        self.with(|inner| {
+            inner.engine = engine;
+        })
     }
 
     /// The same state, signing access-log checkpoints with `key`.
     pub fn with_log_key(self, key: niji_audit::note::LogKey) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.log_key = Some(key);
-                AppState {
-                    inner: Arc::new(inner),
-                }
-            }
-            Err(inner) => AppState { inner },
-        }
+        self.with(|inner| {
+            inner.log_key = Some(key);
+        })
     }
 
     /// The same state trusting `proxy` to name each client's address in
     /// `X-Forwarded-For` (for throttling sign-ins per address).
     pub fn with_trusted_proxy(self, proxy: Option<std::net::IpAddr>) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.trusted_proxy = proxy;
-                AppState {
-                    inner: Arc::new(inner),
-                }
-            }
-            Err(inner) => AppState { inner },
-        }
+        self.with(|inner| {
+            inner.trusted_proxy = proxy;
+        })
     }
 
     /// The proxy trusted to name clients' addresses.
@@ -325,6 +286,38 @@ impl AppState {
     /// Approvals a grant needs.
     pub fn quorum(&self) -> usize {
         self.inner.quorum
+    }
+
+    /// The same state with `change` made, while it is not yet shared
+    /// (the builder methods above; once shared, unchanged).
+    fn with(self, change: impl FnOnce(&mut Inner)) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                change(&mut inner);
+                AppState {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => AppState { inner },
+        }
+    }
+
+    /// The same state, letting citizens sign in with the My Number Card
+    /// through `provider`.
+    pub fn with_card(self, provider: crate::card::CardProvider) -> Self {
+        self.with(|inner| {
+            inner.card = Some(provider);
+        })
+    }
+
+    /// The My Number Card's provider, when card sign-in is set up.
+    pub(crate) fn card(&self) -> Option<&crate::card::CardProvider> {
+        self.inner.card.as_ref()
+    }
+
+    /// The linkage tokenizer.
+    pub(crate) fn tokenizer(&self) -> &Tokenizer {
+        &self.inner.tokenizer
     }
 
     pub(crate) fn inner(&self) -> Arc<Inner> {

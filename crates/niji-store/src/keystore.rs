@@ -62,6 +62,10 @@ pub enum KeyKind {
     CheckpointSigning,
     /// AES-256-GCM key that seals escrowed re-identification material.
     Escrow,
+    /// A secret another party issued and niji keeps: the client secret the
+    /// My Number Card's OpenID provider gave niji. Imported, never
+    /// generated.
+    ClientSecret,
 }
 
 impl KeyKind {
@@ -72,6 +76,7 @@ impl KeyKind {
             KeyKind::PseudonymHmac => "pseudonym-hmac",
             KeyKind::CheckpointSigning => "checkpoint-signing",
             KeyKind::Escrow => "escrow",
+            KeyKind::ClientSecret => "client-secret",
         }
     }
 
@@ -81,6 +86,7 @@ impl KeyKind {
             KeyKind::PseudonymHmac,
             KeyKind::CheckpointSigning,
             KeyKind::Escrow,
+            KeyKind::ClientSecret,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -166,6 +172,16 @@ impl KeyMaterial {
         })
     }
 
+    /// A secret another party issued (a client secret), as text.
+    pub fn client_secret(&self) -> Result<SecretString, StoreError> {
+        self.expect(&[KeyKind::ClientSecret])?;
+        std::str::from_utf8(&self.bytes)
+            .map(|s| SecretString::new(s.to_owned()))
+            .map_err(|_| StoreError::KeyDamaged {
+                name: self.name.clone(),
+            })
+    }
+
     fn expect(&self, kinds: &[KeyKind]) -> Result<(), StoreError> {
         if kinds.contains(&self.kind) {
             Ok(())
@@ -242,6 +258,9 @@ impl Keystore {
             KeyKind::CheckpointSigning => signature::Ed25519KeyPair::generate_pkcs8(&self.rng)
                 .map(|doc| Zeroizing::new(doc.as_ref().to_vec()))
                 .map_err(|_| StoreError::Crypto("Ed25519 key generation failed".into())),
+            KeyKind::ClientSecret => Err(StoreError::Refused(
+                "a client secret is issued by the provider: import it (`niji keys import`)".into(),
+            )),
         }
     }
 }
@@ -394,6 +413,40 @@ impl Store {
             .ok_or_else(|| StoreError::KeyNotFound { name: name.into() })
     }
 
+    /// Stores a secret another party issued (see [`KeyKind::ClientSecret`])
+    /// under `name`, sealed like every key; an existing one of the same
+    /// name is replaced (a provider rotates its secrets).
+    pub fn import_secret(
+        &mut self,
+        keystore: &Keystore,
+        name: &str,
+        secret: &SecretString,
+    ) -> Result<KeyInfo, StoreError> {
+        check_key_name(name)?;
+        if secret.expose().is_empty() || secret.expose().len() > 4096 {
+            return Err(StoreError::Refused(
+                "a client secret is 1 to 4096 bytes".into(),
+            ));
+        }
+        let kind = KeyKind::ClientSecret;
+        let existing = self.keys()?.into_iter().find(|k| k.name == name);
+        if let Some(k) = existing.filter(|k| k.kind != kind) {
+            return Err(StoreError::KeyExists { name: k.name });
+        }
+        let (nonce, sealed) = keystore.seal(&key_aad(name, kind), secret.expose().as_bytes())?;
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM wrapped_keys WHERE name = $1", &[&name])?;
+        tx.execute(
+            "INSERT INTO wrapped_keys (name, kind, nonce, sealed) VALUES ($1, $2, $3, $4)",
+            &[&name, &kind.as_str(), &(&nonce[..]), &sealed],
+        )?;
+        tx.commit()?;
+        self.keys()?
+            .into_iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| StoreError::KeyNotFound { name: name.into() })
+    }
+
     /// Unwraps one key.
     pub fn open_key(&self, keystore: &Keystore, name: &str) -> Result<KeyMaterial, StoreError> {
         open_in(&self.conn, keystore, name)
@@ -414,6 +467,9 @@ impl Store {
                 }
                 KeyKind::Escrow => {
                     material.aead_key()?;
+                }
+                KeyKind::ClientSecret => {
+                    material.client_secret()?;
                 }
             }
         }

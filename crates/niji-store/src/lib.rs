@@ -56,6 +56,7 @@ let linkage = store.open_key(&keystore, "linkage")?.hmac_key()?;
 
 pub mod accounts;
 pub mod airlock;
+pub mod card;
 pub mod citizens;
 pub mod copy;
 pub mod db;

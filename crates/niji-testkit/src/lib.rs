@@ -23,6 +23,7 @@ assert!(pop.join("persons.csv").exists());
 #![deny(missing_docs)]
 
 pub mod ballista;
+pub mod oidc;
 pub mod postgres;
 
 use std::fs::File;

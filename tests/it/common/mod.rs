@@ -322,6 +322,27 @@ impl Server {
         Server::spawn(serve)
     }
 
+    /// The server on `listen` with extra variables, logging at debug level
+    /// to `log` (appended): what an operator's log would hold.
+    pub fn start_with_log(
+        env: &Env,
+        listen: &str,
+        vars: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> Server {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut serve = env.niji(&["serve", "--listen", listen]);
+        serve
+            .env("NIJI_PASSPHRASE", PASSPHRASE)
+            .env("NIJI_LOG_LEVEL", "debug")
+            .envs(vars.iter().copied());
+        Server::spawn_logging(serve, file.into())
+    }
+
     /// The server on a directory `niji demo` made: no passphrase given.
     pub fn start_demo(env: &Env) -> Server {
         Server::spawn(env.niji(&["serve", "--listen", "127.0.0.1:0"]))

@@ -10,6 +10,7 @@
 //!   the response, and the [`localize`] layer renders the error page in the
 //!   request's language.
 
+mod card;
 mod i18n;
 mod me;
 mod pages;
@@ -39,6 +40,7 @@ const MAX_FORM: usize = 256 * 1024;
 /// The pages' routes, with the error-page and language layer.
 pub fn routes() -> Router<AppState> {
     pages::routes()
+        .merge(card::routes())
         .merge(me::routes())
         .layer(axum::middleware::from_fn(localize))
 }

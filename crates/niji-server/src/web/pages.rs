@@ -124,10 +124,13 @@ struct LoginPage {
     csrf: String,
     name: String,
     error: Option<&'static str>,
+    /// Whether citizens may sign in with the My Number Card.
+    card: bool,
 }
 
 /// The login page, with a fresh double-submit token.
 fn login_form(
+    state: &AppState,
     lang: Lang,
     status: StatusCode,
     name: String,
@@ -140,6 +143,7 @@ fn login_form(
         csrf: csrf.clone(),
         name,
         error,
+        card: state.card().is_some(),
     })?;
     *response.status_mut() = status;
     set_cookie(
@@ -149,11 +153,15 @@ fn login_form(
     Ok(response)
 }
 
-async fn login_page(lang: Lang, MaybeViewer(viewer): MaybeViewer) -> Result<Response, PageError> {
+async fn login_page(
+    State(state): State<AppState>,
+    lang: Lang,
+    MaybeViewer(viewer): MaybeViewer,
+) -> Result<Response, PageError> {
     if viewer.is_some() {
         return Ok(see_other("/"));
     }
-    login_form(lang, StatusCode::OK, String::new(), None)
+    login_form(&state, lang, StatusCode::OK, String::new(), None)
 }
 
 #[derive(Deserialize)]
@@ -187,6 +195,7 @@ async fn login(
     let expected = cookie(&headers, LOGIN_COOKIE);
     if fields.csrf.is_empty() || expected.as_deref() != Some(fields.csrf.as_str()) {
         return login_form(
+            &state,
             lang,
             StatusCode::FORBIDDEN,
             fields.name,
@@ -198,10 +207,17 @@ async fn login(
     let account = match authenticate(&state, fields.name, password, peer, &headers).await {
         Ok(account) => account,
         Err(ApiError::Unauthenticated) => {
-            return login_form(lang, StatusCode::UNAUTHORIZED, name, Some("login.wrong"));
+            return login_form(
+                &state,
+                lang,
+                StatusCode::UNAUTHORIZED,
+                name,
+                Some("login.wrong"),
+            );
         }
         Err(ApiError::TooMany(_)) => {
             return login_form(
+                &state,
                 lang,
                 StatusCode::TOO_MANY_REQUESTS,
                 name,

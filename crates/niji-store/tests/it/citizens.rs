@@ -7,6 +7,7 @@
 use niji_audit::entry::commitment;
 use niji_audit::event::{EventKind, Subject};
 use niji_core::{Role, SecretString};
+use niji_store::card::CardCitizen;
 use niji_store::{NewRelease, Store, StoreError};
 
 const PASSPHRASE: &str = "citizen-test-passphrase";
@@ -187,4 +188,50 @@ fn enrolment_spends_a_code_bound_to_its_claim() {
         store.issue_enrolment_code(&researcher, &claim),
         Err(StoreError::Forbidden(_))
     ));
+}
+
+#[test]
+fn a_card_sign_in_is_taken_once_and_binds_one_account_per_subject() {
+    let dir = crate::Place::new();
+    let store = init(&dir);
+    let secret = |s: &str| SecretString::new(s.into());
+    store
+        .begin_card_signin("state-digest-1", &secret("nonce-1"), &secret("verifier-1"))
+        .unwrap();
+    let taken = store.take_card_signin("state-digest-1").unwrap().unwrap();
+    assert_eq!(
+        (taken.nonce.expose(), taken.verifier.expose()),
+        ("nonce-1", "verifier-1")
+    );
+    assert!(
+        store.take_card_signin("state-digest-1").unwrap().is_none(),
+        "spent"
+    );
+    assert!(store.take_card_signin("never-issued").unwrap().is_none());
+
+    // A first sign-in makes an account for the person; the next finds it.
+    let made = store.card_citizen(&[1; 32], 41).unwrap();
+    assert!(matches!(made, CardCitizen::Created(_)), "{made:?}");
+    let account = made.account().clone();
+    assert_eq!(account.role, Role::Citizen);
+    assert!(account.name.starts_with("citizen-"), "{}", account.name);
+    assert_eq!(store.citizen_persons(&account).unwrap(), vec![41]);
+    assert_eq!(
+        store.card_citizen(&[1; 32], 41).unwrap(),
+        CardCitizen::Known(account.clone())
+    );
+    // Another provider subject of the same person (a new card) reaches the
+    // same account.
+    assert_eq!(
+        store.card_citizen(&[2; 32], 41).unwrap(),
+        CardCitizen::Bound(account.clone())
+    );
+    // Another person is another account.
+    let other = store.card_citizen(&[3; 32], 42).unwrap();
+    assert_ne!(other.account().name, account.name);
+    // Each binding is a log entry naming the person by commitment only.
+    let events = store.audit_events().unwrap();
+    let bound: Vec<_> = events.iter().filter(|e| e.kind == "citizen.card").collect();
+    assert_eq!(bound.len(), 3, "{bound:?}");
+    assert!(bound.iter().all(|e| e.subject == "person"));
 }

@@ -205,10 +205,9 @@ fn logins_check_the_argon2id_hash() {
     );
 }
 
-#[test]
-fn no_secret_reaches_the_disk_in_the_clear() {
-    let dir = crate::Place::new();
-    drop(initialized(&dir));
+/// Panics naming a file of the control plane's bytes that holds one of
+/// `secrets` in the clear.
+fn assert_not_on_disk(dir: &crate::Place, secrets: &[&str]) {
     let mut files = Vec::new();
     let mut dirs = dir.disk();
     while let Some(d) = dirs.pop() {
@@ -224,7 +223,7 @@ fn no_secret_reaches_the_disk_in_the_clear() {
     assert!(!files.is_empty(), "nothing on disk to look at");
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
-        for needle in [PASSPHRASE, ADMIN_PASSWORD] {
+        for needle in secrets {
             assert!(
                 !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
                 "{} holds a secret in the clear",
@@ -232,4 +231,53 @@ fn no_secret_reaches_the_disk_in_the_clear() {
             );
         }
     }
+}
+
+#[test]
+fn no_secret_reaches_the_disk_in_the_clear() {
+    let dir = crate::Place::new();
+    drop(initialized(&dir));
+    assert_not_on_disk(&dir, &[PASSPHRASE, ADMIN_PASSWORD]);
+}
+
+#[test]
+fn an_imported_client_secret_is_sealed_replaced_and_opens_only_as_itself() {
+    let dir = crate::Place::new();
+    let mut store = initialized(&dir);
+    let keystore = store.unlock(&secret(PASSPHRASE)).unwrap();
+    let info = store
+        .import_secret(
+            &keystore,
+            "card-client",
+            &secret("first-secret-from-the-provider"),
+        )
+        .unwrap();
+    assert_eq!(info.kind, KeyKind::ClientSecret);
+    store
+        .import_secret(&keystore, "card-client", &secret("rotated-secret"))
+        .unwrap();
+    let material = store.open_key(&keystore, "card-client").unwrap();
+    assert_eq!(material.client_secret().unwrap().expose(), "rotated-secret");
+    assert!(matches!(
+        material.hmac_key(),
+        Err(StoreError::WrongKeyKind { .. })
+    ));
+    assert!(!format!("{material:?}").contains("rotated-secret"));
+    // A platform key of the same name is not overwritten by an import.
+    assert!(matches!(
+        store.import_secret(&keystore, "linkage", &secret("x")),
+        Err(StoreError::KeyExists { .. })
+    ));
+    assert!(
+        store
+            .import_secret(&keystore, "card-client", &secret(""))
+            .is_err()
+    );
+    assert_eq!(
+        store.verify_keys(&keystore).unwrap().len(),
+        PLATFORM_KEYS.len() + 1
+    );
+    // The sealed bytes are not the secret, on whichever backend.
+    drop(store);
+    assert_not_on_disk(&dir, &["first-secret-from-the-provider", "rotated-secret"]);
 }
