@@ -136,3 +136,41 @@ fn the_demos_reviewers_and_citizen_go_through_their_pages_in_chromium() {
     let checked = verify_receipt(&env, &shots.join("receipt.json"), &key);
     assert_eq!(checked["entry"]["kind"], "analysis.rows");
 }
+
+/// A citizen signs in with the My Number Card through the OpenID
+/// provider's own pages (idpyoidc on loopback) and lands on their page; a
+/// forged answer ends on the refusal page: tests/browser/card.py.
+#[test]
+fn a_citizen_signs_in_with_the_card_through_the_providers_pages_in_chromium() {
+    let python = python();
+    let env = Env::new();
+    ok(&env.init(&[]));
+    let pop = env.synth(200, 11, "2021-01", "2022-12");
+    env.ingest_and_link(&pop);
+    let holders = crate::card::card_holders(&pop, 1);
+    let holder = crate::card::user("card-browser-user", &holders[0]);
+    let log = env.root.path().join("server.log");
+    let (_provider, server) = crate::card::serve_with_card(&env, &[holder], &log);
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-card");
+    let output = run_script(
+        &python,
+        "card.py",
+        &server,
+        &shots,
+        &[
+            ("NIJI_CARD_LOGIN", holder.login),
+            ("NIJI_CARD_PIN", holder.password),
+        ],
+    );
+    server.stop();
+    passed(
+        &output,
+        &shots,
+        &[
+            "30-login-with-card",
+            "31-provider-login",
+            "32-citizen-signed-in-by-card",
+            "33-card-refused",
+        ],
+    );
+}

@@ -148,8 +148,36 @@ fn to_the_callback(browser: &mut Browser, niji: &str, login: &CardHolder<'_>) ->
     callback
 }
 
+/// A provider on loopback with `users`, niji's client secret in the
+/// keystore, and `niji serve` on a port chosen first (the provider
+/// registers its callback), logging to `log`.
+pub(crate) fn serve_with_card(
+    env: &Env,
+    users: &[CardHolder<'_>],
+    log: &Path,
+) -> (Provider, Server) {
+    let port = niji_testkit::ballista::free_port().unwrap();
+    let niji = format!("http://127.0.0.1:{port}");
+    let redirect = format!("{niji}/login/card/callback");
+    let provider = Provider::start(CLIENT, SECRET, &redirect, users).unwrap();
+    ok(&env
+        .niji(&["keys", "import", "card-client"])
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .env("NIJI_CLIENT_SECRET", SECRET)
+        .output()
+        .unwrap());
+    let vars = [
+        ("NIJI_CARD_ISSUER", provider.issuer.as_str()),
+        ("NIJI_CARD_CLIENT_ID", CLIENT),
+        ("NIJI_CARD_REDIRECT", redirect.as_str()),
+    ];
+    let server = Server::start_with_log(env, &format!("127.0.0.1:{port}"), &vars, log);
+    assert_eq!(server.url, niji);
+    (provider, server)
+}
+
 /// The provider's user `login` with the claims of `h`.
-fn user<'a>(login: &'a str, h: &'a (String, String, String, String)) -> CardHolder<'a> {
+pub(crate) fn user<'a>(login: &'a str, h: &'a (String, String, String, String)) -> CardHolder<'a> {
     CardHolder {
         login,
         password: "card-pin-1234",
@@ -163,7 +191,7 @@ fn user<'a>(login: &'a str, h: &'a (String, String, String, String)) -> CardHold
 /// A person of the population to sign in as: one name all their life,
 /// claims (レセ電 carries the kanji name), and a name, birth date and sex
 /// no one else shares. `(person_id, name, birth, gender)`.
-fn card_holders(pop: &Path, how_many: usize) -> Vec<(String, String, String, String)> {
+pub(crate) fn card_holders(pop: &Path, how_many: usize) -> Vec<(String, String, String, String)> {
     let truth = pop.join("truth");
     let persons: HashMap<String, HashMap<String, String>> = csv_rows(&truth.join("persons.csv"))
         .into_iter()
@@ -286,30 +314,9 @@ fn a_citizen_signs_in_with_the_card_and_every_forged_answer_is_refused() {
         address: "北海道札幌市",
     };
 
-    let port = niji_testkit::ballista::free_port().unwrap();
-    let niji = format!("http://127.0.0.1:{port}");
-    let redirect = format!("{niji}/login/card/callback");
-    let mut provider = Provider::start(
-        CLIENT,
-        SECRET,
-        &redirect,
-        &[citizen, letter, namesake, nobody],
-    )
-    .unwrap();
-    ok(&env
-        .niji(&["keys", "import", "card-client"])
-        .env("NIJI_PASSPHRASE", PASSPHRASE)
-        .env("NIJI_CLIENT_SECRET", SECRET)
-        .output()
-        .unwrap());
     let log = env.root.path().join("server.log");
-    let vars = [
-        ("NIJI_CARD_ISSUER", provider.issuer.as_str()),
-        ("NIJI_CARD_CLIENT_ID", CLIENT),
-        ("NIJI_CARD_REDIRECT", redirect.as_str()),
-    ];
-    let server = Server::start_with_log(&env, &format!("127.0.0.1:{port}"), &vars, &log);
-    assert_eq!(server.url, niji);
+    let (mut provider, server) = serve_with_card(&env, &[citizen, letter, namesake, nobody], &log);
+    let niji = server.url.clone();
 
     // The login page offers the card.
     let login_page = Client::new(&server).text("GET", "/login");
