@@ -12,6 +12,7 @@ Environment: NIJI_URL, NIJI_PASSWORD (every demo account's), NIJI_SHOTS.
 """
 
 import os
+import re
 import sys
 
 from playwright.sync_api import expect, sync_playwright
@@ -21,7 +22,8 @@ PASSWORD = os.environ["NIJI_PASSWORD"]
 SHOTS = os.environ["NIJI_SHOTS"]
 CHROMIUM = os.environ.get("NIJI_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ROW_SHOWN = "あなたに関する行が、プロジェクト「Care use by age and sex, with chart review」の認定研究者に表示されました。"
+PROJECT = "Care use by age and sex, with chart review"
+ROW_SHOWN = f"あなたに関する行が、プロジェクト「{PROJECT}」の認定研究者に表示されました。"
 
 
 def shot(page, name):
@@ -60,23 +62,38 @@ def citizen_checks_and_refuses(browser):
     context, page = log_in(browser, "citizen-demo")
     page.get_by_role("link", name="わたしのデータの利用記録").click()
     expect(page.get_by_role("heading", name="わたしのデータの利用記録")).to_be_visible()
+    expect(page.get_by_role("listitem").filter(has_text="charts")).to_have_count(1)
+    # Entries counted by month and project, with a chart of the months.
+    expect(page.get_by_role("img", name="月ごとの記録の数")).to_be_visible()
+    group = page.get_by_role("row").filter(has_text=PROJECT)
+    expect(group.first).to_be_visible()
+    shot(page, "20-citizen-accesses")
+    # One group's entries, in Japan time, each with its receipt.
+    page.get_by_label("記録の種類").select_option("analysis")
+    page.get_by_role("button", name="表示する").click()
+    page.get_by_role("row").filter(has_text=PROJECT).first.get_by_role("link", name="記録を見る").click()
+    expect(page.get_by_role("heading", name="記録の一覧")).to_be_visible()
     row = page.get_by_role("row").filter(has_text=ROW_SHOWN)
     expect(row).to_have_count(1)
-    expect(page.get_by_role("listitem").filter(has_text="charts")).to_have_count(1)
-    shot(page, "20-citizen-accesses")
+    expect(row.locator("time")).to_have_text(re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}$"))
+    shot(page, "21-citizen-entries")
     with page.expect_download() as download:
         row.get_by_role("link", name="ダウンロード").click()
     download.value.save_as(os.path.join(SHOTS, "receipt.json"))
+    page.get_by_role("link", name="月ごとの一覧に戻る").click()
     page.get_by_role("button", name="今後の提供を停止する").click()
     expect(page.locator("p.notice")).to_contain_text("今後の提供を停止しました")
-    # The change is itself an entry of their log.
-    expect(page.get_by_role("cell", name="あなたは今後の提供を停止しました。")).to_be_visible()
     expect(page.get_by_text("停止の前に作成されたリリースはそのまま残り")).to_be_visible()
     expect(page.get_by_role("button", name="停止を取り消す")).to_be_visible()
-    shot(page, "21-citizen-opted-out")
-    page.goto(BASE + "/me?lang=en")
+    shot(page, "22-citizen-opted-out")
+    # The change is itself an entry of their log, among the steps about them.
+    page.get_by_label("記録の種類").select_option("person")
+    page.get_by_role("button", name="表示する").click()
+    page.get_by_role("link", name="記録を見る").first.click()
+    expect(page.get_by_role("cell", name="あなたは今後の提供を停止しました。")).to_be_visible()
+    page.goto(BASE + "/me/accesses?kind=analysis&lang=en")
     expect(page.get_by_text("A row about you was shown to a certified researcher")).to_be_visible()
-    shot(page, "22-citizen-english")
+    shot(page, "23-citizen-english")
     context.close()
 
 

@@ -129,7 +129,8 @@ fn the_demos_reviewers_and_citizen_go_through_their_pages_in_chromium() {
             "10-airlock-queue-reviewer1",
             "11-airlock-decided-reviewer2",
             "20-citizen-accesses",
-            "21-citizen-opted-out",
+            "21-citizen-entries",
+            "22-citizen-opted-out",
         ],
     );
     // The receipt the browser downloaded verifies against the log's key.

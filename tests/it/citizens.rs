@@ -151,6 +151,59 @@ fn a_citizen_sees_who_used_their_data_with_receipts_and_can_opt_out() {
             .contains("あなた")
     );
 
+    // The same entries counted by month (in Japan) and project: the
+    // counts add up, the project's group lists its own entries, and the
+    // kind filter narrows both.
+    let summary = citizen.send("GET", "/api/v1/me/summary?lang=en", None);
+    assert_eq!(summary.status, 200, "{}", summary.body);
+    let groups = summary.body["groups"].as_array().unwrap();
+    let counted: u64 = groups.iter().map(|g| g["entries"].as_u64().unwrap()).sum();
+    assert_eq!(counted, body["total"].as_u64().unwrap());
+    assert_eq!(summary.body["total"], body["total"]);
+    let months: u64 = summary.body["months"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["entries"].as_u64().unwrap())
+        .sum();
+    assert_eq!(months, counted);
+    let project = groups
+        .iter()
+        .find(|g| g["project"]["title"] == "Claimants by sex")
+        .expect("the project's group");
+    let listed = citizen.send("GET", project["entries_at"].as_str().unwrap(), None);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["total"], project["entries"]);
+    assert!(
+        listed.body["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["project"]["title"] == "Claimants by sex")
+    );
+    let analysis = citizen.send("GET", "/api/v1/me/summary?kind=analysis", None);
+    let only: u64 = analysis.body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["entries"].as_u64().unwrap())
+        .sum();
+    assert!(only >= 3 && only < counted, "{only} of {counted}");
+    // Times in Japan, to the minute.
+    let when = japanese.body["rows"][0]["when"].as_str().unwrap();
+    assert!(
+        when.contains('年') && when.contains('日') && when.matches(':').count() == 1,
+        "{when}"
+    );
+    for bad in [
+        "/api/v1/me/summary?kind=everything",
+        "/api/v1/me/accesses?month=2026-13",
+        "/api/v1/me/accesses?project=-1",
+    ] {
+        let refused = citizen.send("GET", bad, None);
+        assert_eq!(refused.status, 422, "{bad}: {}", refused.body);
+    }
+
     // A receipt, checked by niji alone and by the independent verifier.
     let key = Client::new(&server)
         .text("GET", "/log/key")

@@ -128,6 +128,41 @@ impl EventKind {
         self.as_str().starts_with("release.")
     }
 
+    /// The family a person's view files it under.
+    pub fn family(self) -> Family {
+        use EventKind as K;
+        match self {
+            K::ReleaseBuild | K::ReleaseExport | K::ReleaseQuery => Family::Release,
+            K::GrantCreate
+            | K::GrantRevokeRequest
+            | K::GrantRevoke
+            | K::TokenCreate
+            | K::TokenRevoke => Family::Grant,
+            K::AnalysisQuery
+            | K::AnalysisDp
+            | K::AnalysisRows
+            | K::AnalysisRefused
+            | K::AnalysisDenied
+            | K::AnalysisFetch
+            | K::AnalysisCancel
+            | K::DpDebit
+            | K::AirlockHold
+            | K::AirlockReview
+            | K::AirlockReleased
+            | K::AirlockRejected => Family::Analysis,
+            K::OptOut
+            | K::OptOutWithdraw
+            | K::CitizenCode
+            | K::CitizenEnrol
+            | K::CitizenCard
+            | K::ReidentificationRequest
+            | K::ReidentificationApprove
+            | K::ReidentificationOpen
+            | K::ReidentificationResult => Family::Person,
+            _ => Family::Other,
+        }
+    }
+
     /// Whether it is a query's answer, which a person's view counts per
     /// project.
     pub fn is_query(self) -> bool {
@@ -167,6 +202,50 @@ mod tests {
             "grant.revoke.request"
         );
         assert_eq!(EventKind::AirlockReleased.as_str(), "airlock.released");
+    }
+}
+
+/// What a person's view files an entry under, so that a citizen can ask
+/// for one kind of step among thousands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// A release was built, exported or read outside a project.
+    Release,
+    /// A project was granted, or its grant or tokens changed.
+    Grant,
+    /// A project's analysis: queries, results, their review.
+    Analysis,
+    /// Steps about the person alone: opt-out, enrolment, sign-in binding,
+    /// re-identification.
+    Person,
+    /// Anything else.
+    Other,
+}
+
+impl Family {
+    /// Every family, in the order a view lists them.
+    pub const ALL: [Family; 5] = [
+        Family::Analysis,
+        Family::Release,
+        Family::Grant,
+        Family::Person,
+        Family::Other,
+    ];
+
+    /// Its name in URLs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Release => "release",
+            Family::Grant => "grant",
+            Family::Analysis => "analysis",
+            Family::Person => "person",
+            Family::Other => "other",
+        }
+    }
+
+    /// The family of a name, if it is one.
+    pub fn parse(name: &str) -> Option<Family> {
+        Family::ALL.into_iter().find(|f| f.as_str() == name)
     }
 }
 

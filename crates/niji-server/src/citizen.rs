@@ -6,8 +6,10 @@
 //! - `POST /api/v1/enrol` (no login): the citizen's insured-person number,
 //!   birth date, code and password make a citizen account, bound to the
 //!   person keys of their records;
+//! - `GET /api/v1/me/summary`: those entries counted by month (in Japan)
+//!   and project, for a person whom thousands of entries a year concern;
 //! - `GET /api/v1/me/accesses`: the log entries that concern them, newest
-//!   first, each said in plain words;
+//!   first, each said in plain words, filtered by kind, project and month;
 //! - `GET /api/v1/me/accesses/{id}/receipt`: one entry with its inclusion
 //!   proof, a signed checkpoint and the log key (`niji-receipt/v1`);
 //! - `GET`, `PUT`, `DELETE /api/v1/me/opt-out`: where they stand, refuse
@@ -32,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
 use niji_audit::event::EventKind;
 use niji_core::{Role, SecretString};
-use niji_store::{Access, Accesses, Account, OptOutState};
+use niji_store::{Access, AccessFilter, AccessSummary, Accesses, Account, Family, OptOutState};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 
@@ -42,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/admin/enrolment-codes", post(issue_code))
         .route("/api/v1/enrol", post(enrol))
         .route("/api/v1/me/accesses", get(accesses))
+        .route("/api/v1/me/summary", get(summary))
         .route("/api/v1/me/accesses/{id}/receipt", get(receipt))
         .route(
             "/api/v1/me/opt-out",
@@ -212,6 +215,149 @@ pub(crate) struct Page {
     /// `en` for English words; Japanese without it.
     #[allow(dead_code)]
     lang: Option<String>,
+    /// As in [`Which`] (not flattened: the query string's numbers would
+    /// then be read as text).
+    kind: Option<String>,
+    /// As in [`Which`].
+    project: Option<String>,
+    /// As in [`Which`].
+    month: Option<String>,
+}
+
+impl Page {
+    fn which(&self) -> Which {
+        Which {
+            kind: self.kind.clone(),
+            project: self.project.clone(),
+            month: self.month.clone(),
+        }
+    }
+}
+
+/// Which of the citizen's entries a view asks for.
+#[derive(Deserialize, Default, Clone, utoipa::IntoParams, utoipa::ToSchema)]
+pub(crate) struct Which {
+    /// `analysis`, `release`, `grant`, `person` or `other`; every kind
+    /// without it.
+    pub kind: Option<String>,
+    /// A project's id, or `none` for the platform's own steps; every
+    /// project without it.
+    pub project: Option<String>,
+    /// A month, `YYYY-MM` (in Japan); every month without it.
+    pub month: Option<String>,
+}
+
+impl Which {
+    /// The store's filter; a malformed value is named (never repeated).
+    pub(crate) fn filter(&self) -> Result<AccessFilter, ApiError> {
+        let bad = |what: &str| ApiError::Unprocessable(what.to_owned());
+        let family =
+            match self.kind.as_deref().filter(|k| !k.is_empty()) {
+                None => None,
+                Some(k) => Some(Family::parse(k).ok_or_else(|| {
+                    bad("kind: expected analysis, release, grant, person or other")
+                })?),
+            };
+        let project = match self.project.as_deref().filter(|p| !p.is_empty()) {
+            None => None,
+            Some("none") => Some(None),
+            Some(p) => Some(Some(
+                p.parse::<u64>()
+                    .ok()
+                    .filter(|_| p.len() <= 19)
+                    .ok_or_else(|| bad("project: expected a project's id or `none`"))?,
+            )),
+        };
+        let month = match self.month.as_deref().filter(|m| !m.is_empty()) {
+            None => None,
+            Some(m) => Some(parse_month(m).ok_or_else(|| bad("month: expected YYYY-MM"))?),
+        };
+        Ok(AccessFilter {
+            family,
+            project,
+            month,
+        })
+    }
+
+    /// The same, as a query string (for links between pages).
+    pub(crate) fn query(&self) -> String {
+        let mut parts = Vec::new();
+        for (name, value) in [
+            ("kind", &self.kind),
+            ("project", &self.project),
+            ("month", &self.month),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                parts.push(format!("{name}={}", urlencoding(v)));
+            }
+        }
+        parts.join("&")
+    }
+}
+
+/// Query-string escaping of a value the filter accepted (digits, letters,
+/// `-`): nothing else reaches here, but escape anyway.
+fn urlencoding(v: &str) -> String {
+    v.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_string()
+            } else {
+                format!("%{:02X}", c as u32 & 0xff)
+            }
+        })
+        .collect()
+}
+
+/// `YYYY-MM` as `YYYYMM`.
+pub(crate) fn parse_month(text: &str) -> Option<u32> {
+    let (year, month) = text.split_once('-')?;
+    if year.len() != 4 || month.len() != 2 {
+        return None;
+    }
+    let (year, month): (u32, u32) = (year.parse().ok()?, month.parse().ok()?);
+    (1900..=9999)
+        .contains(&year)
+        .then_some(())
+        .filter(|_| (1..=12).contains(&month))
+        .map(|_| year * 100 + month)
+}
+
+/// `YYYYMM` as `YYYY-MM`.
+pub(crate) fn month_text(month: u32) -> String {
+    format!("{:04}-{:02}", month / 100, month % 100)
+}
+
+/// `YYYYMM` in the reader's words: 2026年12月, Dec 2026.
+pub(crate) fn month_words(month: u32, lang: Lang) -> String {
+    const EN: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (year, m) = (month / 100, month % 100);
+    if lang.code() == "ja" {
+        format!("{year}年{m}月")
+    } else {
+        format!(
+            "{} {year}",
+            EN.get((m as usize).wrapping_sub(1)).unwrap_or(&"?")
+        )
+    }
+}
+
+/// A stored UTC time (`2026-12-06 21:31:05.123+00`) in Japan, to the
+/// minute: 2026年12月7日 06:31 (English: 7 Dec 2026, 06:31 JST). The
+/// stored text where it does not parse.
+pub(crate) fn japan_time(at: &str, lang: Lang) -> String {
+    let parsed = chrono::DateTime::parse_from_str(&format!("{at}00"), "%Y-%m-%d %H:%M:%S%.f%z");
+    let Ok(time) = parsed else {
+        return at.to_owned();
+    };
+    let local = time.with_timezone(&niji_store::log::japan());
+    if lang.code() == "ja" {
+        local.format("%Y年%-m月%-d日 %H:%M").to_string()
+    } else {
+        local.format("%-d %b %Y, %H:%M JST").to_string()
+    }
 }
 
 /// Rows a page shows unless asked otherwise.
@@ -234,6 +380,8 @@ pub(crate) struct AccessView {
     pub id: u64,
     /// When (UTC).
     pub at: String,
+    /// When, in Japan, to the minute, in the language asked.
+    pub when: String,
     /// What happened, in plain words.
     pub what: String,
     /// The log's name for it (`release.build`, `analysis.query`, …).
@@ -370,6 +518,7 @@ pub(crate) fn view(found: Accesses, lang: Lang) -> AccessesView {
             .map(|a| AccessView {
                 id: a.index,
                 at: a.at.clone(),
+                when: japan_time(&a.at, lang),
                 what: what(t, a),
                 kind: a.kind.clone(),
                 organization: a
@@ -386,20 +535,135 @@ pub(crate) fn view(found: Accesses, lang: Lang) -> AccessesView {
     }
 }
 
-/// A page of the citizen's accesses.
+/// A page of the citizen's accesses of those `filter` asks for.
 pub(crate) async fn accesses_of(
     state: &AppState,
     citizen: Citizen,
+    filter: AccessFilter,
     before: Option<u64>,
     limit: usize,
 ) -> Result<Accesses, ApiError> {
     let inner = state.inner();
     blocking(move || {
         inner.with_reader(|reader| {
-            Ok(reader.accesses(&citizen.persons, before, limit.clamp(1, 500))?)
+            Ok(reader.accesses_where(&citizen.persons, &filter, before, limit.clamp(1, 500))?)
         })
     })
     .await
+}
+
+/// One month's entries of one project, as the view shows them.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct GroupView {
+    /// `YYYY-MM`, in Japan.
+    pub month: String,
+    /// The month in words (2026年12月).
+    pub month_words: String,
+    /// The project, or none for the platform's own steps.
+    pub project: Option<ProjectView>,
+    /// The project's organization, or the platform.
+    pub organization: String,
+    /// How many entries.
+    pub entries: u64,
+    /// The group in plain words.
+    pub what: String,
+    /// Where its entries are listed (the API's, with the page's filter).
+    pub entries_at: String,
+}
+
+/// Entries in one month.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MonthView {
+    /// `YYYY-MM`, in Japan.
+    pub month: String,
+    pub entries: u64,
+}
+
+/// The citizen's entries counted by month and project.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SummaryView {
+    /// The entries counted, in all.
+    pub total: u64,
+    /// Per month, oldest first, empty months included.
+    pub months: Vec<MonthView>,
+    /// Per month and project, newest month first.
+    pub groups: Vec<GroupView>,
+}
+
+/// The summary as the API and the page give it.
+pub(crate) fn summary_view(found: AccessSummary, kind: Option<&str>, lang: Lang) -> SummaryView {
+    let t = lang.catalogue();
+    SummaryView {
+        total: found.total,
+        months: found
+            .months
+            .iter()
+            .map(|(m, n)| MonthView {
+                month: month_text(*m),
+                entries: *n,
+            })
+            .collect(),
+        groups: found
+            .groups
+            .iter()
+            .map(|g| {
+                let which = Which {
+                    kind: kind.map(str::to_owned),
+                    project: Some(g.project_id.map_or("none".into(), |p| p.to_string())),
+                    month: Some(month_text(g.month)),
+                };
+                let count = g.entries.to_string();
+                let what = match &g.project {
+                    Some(p) => fill(
+                        t.s("me.group.project"),
+                        &[("project", &p.title), ("n", &count)],
+                    ),
+                    None => fill(t.s("me.group.platform"), &[("n", &count)]),
+                };
+                GroupView {
+                    month: month_text(g.month),
+                    month_words: month_words(g.month, lang),
+                    organization: g
+                        .project
+                        .as_ref()
+                        .map_or(PLATFORM.to_owned(), |p| p.organization.clone()),
+                    project: g.project.as_ref().map(|p| project_view(p, lang)),
+                    entries: g.entries,
+                    what,
+                    entries_at: format!("/api/v1/me/accesses?{}", which.query()),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The citizen's entries counted by month and project.
+pub(crate) async fn summary_of(
+    state: &AppState,
+    citizen: Citizen,
+    family: Option<Family>,
+) -> Result<AccessSummary, ApiError> {
+    let inner = state.inner();
+    blocking(move || {
+        inner.with_reader(|reader| Ok(reader.access_summary(&citizen.persons, family)?))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/me/summary", params(Which), responses((status = 200, body = SummaryView), (status = 401, description = "Not logged in"), (status = 403, description = "Not a citizen"), (status = 422, description = "A malformed filter")))]
+async fn summary(
+    State(state): State<AppState>,
+    lang: Lang,
+    citizen: Citizen,
+    Query(which): Query<Which>,
+) -> Result<Json<SummaryView>, ApiError> {
+    let filter = which.filter()?;
+    let found = summary_of(&state, citizen, filter.family).await?;
+    Ok(Json(summary_view(
+        found,
+        filter.family.map(Family::as_str),
+        lang,
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v1/me/accesses", params(Page), responses((status = 200, body = AccessesView), (status = 401, description = "Not logged in"), (status = 403, description = "Not a citizen")))]
@@ -409,9 +673,11 @@ async fn accesses(
     citizen: Citizen,
     Query(page): Query<Page>,
 ) -> Result<Json<AccessesView>, ApiError> {
+    let filter = page.which().filter()?;
     let found = accesses_of(
         &state,
         citizen,
+        filter,
         page.before,
         page.limit.unwrap_or(PAGE_ROWS),
     )

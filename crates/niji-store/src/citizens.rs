@@ -6,8 +6,9 @@ use crate::accounts::{self, Account};
 use crate::db::stamp;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
+use niji_audit::event::Family;
 use niji_audit::event::{EventKind, Subject};
-use niji_audit::index::Found;
+use niji_audit::index::{Filter, Found};
 use niji_audit::note::LogKey;
 use niji_audit::receipt::Receipt;
 use niji_core::{Role, SecretString};
@@ -127,6 +128,32 @@ pub struct Accesses {
     pub queries: Vec<(Project, u64)>,
     /// The `before` of the next (older) page, if there is one.
     pub next_before: Option<u64>,
+}
+
+/// A person's entries counted by month and project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessSummary {
+    /// The entries counted, in all.
+    pub total: u64,
+    /// Per month (`YYYYMM`, in Japan), oldest first, empty months included.
+    pub months: Vec<(u32, u64)>,
+    /// Per month and project, newest month first.
+    pub groups: Vec<AccessGroup>,
+}
+
+/// One month's entries of one project (or of the platform's own steps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGroup {
+    /// `YYYYMM`, in Japan.
+    pub month: u32,
+    /// The project, when the entries are a project's and it is known.
+    pub project: Option<Project>,
+    /// Its id (kept when the project is not otherwise known).
+    pub project_id: Option<i64>,
+    /// How many entries.
+    pub entries: u64,
+    /// The newest of them (its log index).
+    pub newest: u64,
 }
 
 /// Where a person stands on provision.
@@ -299,13 +326,60 @@ impl Store {
 
     /// What the index finds for `persons`, brought up to date first.
     fn found(&self, persons: &[i64]) -> Result<Found, StoreError> {
+        self.found_where(persons, &Filter::default())
+    }
+
+    /// What the index finds for `persons`, its entries narrowed to those
+    /// `filter` asks for.
+    fn found_where(&self, persons: &[i64], filter: &Filter) -> Result<Found, StoreError> {
         let mut index = self.index.borrow_mut();
         crate::log::refresh(&self.conn, &mut index)?;
         let numbers: Vec<u32> = persons
             .iter()
             .filter_map(|&k| u32::try_from(k).ok())
             .collect();
-        Ok(index.lookup_all(&numbers))
+        let mut found = index.lookup_all(&numbers);
+        if *filter != Filter::default() {
+            found.entries = index.filtered(&found.entries, filter);
+        }
+        Ok(found)
+    }
+
+    /// The entries that concern `persons` (those of `family` only, if
+    /// given), counted by month (in Japan) and project: what a person's
+    /// view shows of thousands of entries, from the index alone.
+    pub fn access_summary(
+        &self,
+        persons: &[i64],
+        family: Option<Family>,
+    ) -> Result<AccessSummary, StoreError> {
+        let filter = Filter {
+            family,
+            ..Filter::default()
+        };
+        let found = self.found_where(persons, &filter)?;
+        let summary = self.index.borrow().summarize(&found.entries);
+        let ids: Vec<i64> = summary
+            .groups
+            .iter()
+            .filter_map(|g| g.project.map(|p| p as i64))
+            .collect();
+        let projects = self.projects(&ids)?;
+        Ok(AccessSummary {
+            total: found.entries.len(),
+            months: summary.months,
+            groups: summary
+                .groups
+                .into_iter()
+                .map(|g| AccessGroup {
+                    month: g.month,
+                    project: g.project.and_then(|p| projects.get(&(p as i64)).cloned()),
+                    project_id: g.project.map(|p| p as i64),
+                    entries: g.entries,
+                    newest: g.newest,
+                })
+                .collect(),
+        })
     }
 
     /// A page of the entries that concern `persons`, newest first: those
@@ -316,7 +390,19 @@ impl Store {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Accesses, StoreError> {
-        let found = self.found(persons)?;
+        self.accesses_where(persons, &Filter::default(), before, limit)
+    }
+
+    /// [`Store::accesses`] of the entries `filter` asks for (a family, a
+    /// project or none, a month).
+    pub fn accesses_where(
+        &self,
+        persons: &[i64],
+        filter: &Filter,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Accesses, StoreError> {
+        let found = self.found_where(persons, filter)?;
         let total = found.entries.len();
         // Entries below `before`: their count is the rank of before - 1.
         let below = match before {

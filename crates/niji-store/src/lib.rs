@@ -75,7 +75,9 @@ pub mod sources;
 
 pub use accounts::{Account, Actor};
 pub use airlock::{AirlockReview, Held, Verdict};
-pub use citizens::{Access, Accesses, EnrolmentCode, HeldIn, OptOutState, Project};
+pub use citizens::{
+    Access, AccessGroup, AccessSummary, Accesses, EnrolmentCode, HeldIn, OptOutState, Project,
+};
 pub use copy::Copied;
 pub use disclosed::{Disclosure, Shown};
 pub use governance::{
@@ -85,6 +87,8 @@ pub use governance::{
 pub use keystore::{KeyInfo, KeyKind, KeyMaterial, Keystore};
 pub use ledger::Budget;
 pub use migrate::{AppliedMigration, Migration, MigrationSet};
+pub use niji_audit::event::Family;
+pub use niji_audit::index::Filter as AccessFilter;
 pub use numbers::{Earlier, NewNumber};
 pub use reader::Reader;
 pub use releases::{AuditEvent, Logged, NewEvent, NewRelease, Reidentification, ReleaseInfo};

@@ -8,7 +8,7 @@ use crate::db::{Conn, Value, stamp};
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use niji_audit::entry::{Entry, commitment};
-use niji_audit::event::EventKind;
+use niji_audit::event::{EventKind, Family};
 use niji_audit::index::PersonIndex;
 use niji_audit::merkle::{self, Hash, MemoryTree, ProofError, Subtrees};
 use niji_audit::note::{Checkpoint, LogKey};
@@ -784,19 +784,37 @@ pub(crate) fn refresh(conn: &Conn, index: &mut PersonIndex) -> Result<(), StoreE
                 what: e.to_string(),
             })?;
     }
-    // The queries of each project, for the count a person's view shows.
-    let queries: Vec<(u64, i64)> = conn.all(
-        "SELECT l.idx, e.project_id FROM log_leaves l JOIN audit_events e ON e.id = l.event_id \
-         WHERE l.idx >= $1 AND l.idx < $2 AND e.kind IN ($3, $4) AND e.project_id IS NOT NULL",
-        &[
-            &from,
-            &to,
-            &EventKind::AnalysisQuery.as_str(),
-            &EventKind::AnalysisDp.as_str(),
-        ],
+    // Each entry's family, project and month (a person's view groups and
+    // filters by them), and each project's queries (the count it shows).
+    let described: Vec<(u64, String, Option<i64>, DateTime<Utc>)> = conn.all(
+        "SELECT l.idx, e.kind, e.project_id, e.occurred_at FROM log_leaves l \
+         JOIN audit_events e ON e.id = l.event_id WHERE l.idx >= $1 AND l.idx < $2 ORDER BY l.idx",
+        &[&from, &to],
     )?;
-    for (idx, project) in queries {
-        index.mark_query(project as u64, idx);
+    for (idx, kind, project, at) in described {
+        let kind = EventKind::parse(&kind);
+        let project = project.map(|p| p as u64);
+        index.describe(
+            idx,
+            kind.map_or(Family::Other, EventKind::family),
+            project,
+            view_month(at),
+        );
+        if let (Some(project), Some(true)) = (project, kind.map(EventKind::is_query)) {
+            index.mark_query(project, idx);
+        }
     }
     Ok(())
+}
+
+/// The time zone of a person's view: Japan (UTC+9, no daylight saving).
+pub fn japan() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset")
+}
+
+/// The month (`YYYYMM`) of `at` in Japan.
+pub fn view_month(at: DateTime<Utc>) -> u32 {
+    use chrono::Datelike;
+    let local = at.with_timezone(&japan());
+    local.year() as u32 * 100 + local.month()
 }

@@ -86,11 +86,34 @@ impl Reader {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Accesses, StoreError> {
+        self.accesses_where(persons, &crate::AccessFilter::default(), before, limit)
+    }
+
+    /// [`Store::accesses_where`], read from one snapshot.
+    pub fn accesses_where(
+        &self,
+        persons: &[i64],
+        filter: &crate::AccessFilter,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Accesses, StoreError> {
         let snapshot = self.store.conn.snapshot()?;
-        let accesses = self.store.accesses(persons, before, limit)?;
+        let accesses = self.store.accesses_where(persons, filter, before, limit)?;
         // Nothing was written; ending the transaction only frees the snapshot.
         drop(snapshot);
         Ok(accesses)
+    }
+
+    /// [`Store::access_summary`], read from one snapshot.
+    pub fn access_summary(
+        &self,
+        persons: &[i64],
+        family: Option<crate::Family>,
+    ) -> Result<crate::AccessSummary, StoreError> {
+        let snapshot = self.store.conn.snapshot()?;
+        let summary = self.store.access_summary(persons, family)?;
+        drop(snapshot);
+        Ok(summary)
     }
 }
 
