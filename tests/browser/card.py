@@ -11,6 +11,7 @@ test user), NIJI_SHOTS.
 import os
 import sys
 
+import axe
 from playwright.sync_api import expect, sync_playwright
 
 BASE = os.environ["NIJI_URL"]
@@ -21,8 +22,11 @@ CHROMIUM = os.environ.get("NIJI_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def shot(page, name):
+def shot(page, name, ours=True):
+    """A screenshot of the page, and axe-core on it when it is niji's."""
     page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+    if ours:
+        axe.check(page, name)
 
 
 def main():
@@ -36,7 +40,7 @@ def main():
         page.get_by_role("link", name="マイナンバーカードでログイン").click()
         # The provider's own page.
         expect(page.get_by_role("heading", name="マイナンバーカードでログイン（試験用）")).to_be_visible()
-        shot(page, "31-provider-login")
+        shot(page, "31-provider-login", ours=False)
         page.get_by_label("利用者").fill(LOGIN)
         page.get_by_label("暗証番号").fill(PIN)
         page.get_by_role("button", name="ログイン").click()

@@ -15,6 +15,7 @@ import os
 import re
 import sys
 
+import axe
 from playwright.sync_api import expect, sync_playwright
 
 BASE = os.environ["NIJI_URL"]
@@ -26,8 +27,11 @@ PROJECT = "Care use by age and sex, with chart review"
 ROW_SHOWN = f"あなたに関する行が、プロジェクト「{PROJECT}」の認定研究者に表示されました。"
 
 
-def shot(page, name):
+def shot(page, name, ours=True):
+    """A screenshot of the page, and axe-core on it when it is niji's."""
     page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+    if ours:
+        axe.check(page, name)
 
 
 def log_in(browser, name):
@@ -94,6 +98,18 @@ def citizen_checks_and_refuses(browser):
     page.goto(BASE + "/me/accesses?kind=analysis&lang=en")
     expect(page.get_by_text("A row about you was shown to a certified researcher")).to_be_visible()
     shot(page, "23-citizen-english")
+    # On a phone's width the pages do not scroll sideways; a wide table
+    # scrolls in its own box.
+    page.set_viewport_size({"width": 375, "height": 812})
+    for path, name in [("/me?lang=ja", "24-citizen-phone"), ("/me/accesses?kind=analysis", "25-citizen-entries-phone")]:
+        page.goto(BASE + path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        wide = page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => !e.closest('.table-scroll') && e.getBoundingClientRect().right > "
+            "document.documentElement.clientWidth + 1).slice(0, 5).map(e => e.tagName + '.' + e.className)"
+        )
+        assert overflow <= 0, f"{path} is {overflow}px wider than a phone: {wide}"
+        shot(page, name)
     context.close()
 
 

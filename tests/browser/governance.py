@@ -14,6 +14,7 @@ import os
 import re
 import sys
 
+import axe
 from playwright.sync_api import expect, sync_playwright
 
 BASE = os.environ["NIJI_URL"]
@@ -25,8 +26,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 TITLE = "スタチンと高齢者の転倒"
 
 
-def shot(page, name):
+def shot(page, name, ours=True):
+    """A screenshot of the page, and axe-core on it when it is niji's."""
     page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+    if ours:
+        axe.check(page, name)
 
 
 def log_in(browser, name, password):
@@ -92,6 +96,7 @@ def researcher_applies(browser):
 def reviewer_approves(browser, name, shot_name, then):
     context, page = log_in(browser, name, PASSWORD)
     expect(page.get_by_role("heading", name="審査待ち一覧")).to_be_visible()
+    shot(page, f"{shot_name}-queue")
     page.get_by_role("link", name=TITLE).click()
     page.get_by_label("承認", exact=True).check()
     page.get_by_label("コメント").fill(f"{name}: 目的に対して必要最小限のデータです。")
@@ -129,6 +134,10 @@ def researcher_sees_the_project(browser):
     expect(page.get_by_role("row").filter(has_text="取り消し済み")).to_have_count(1)
     expect(page.get_by_text(token)).to_have_count(0)
     shot(page, "08-token-revoked")
+    # A page that fails: the error page.
+    page.goto(BASE + "/projects/999999")
+    expect(page.get_by_role("heading", name=re.compile("エラー"))).to_be_visible()
+    shot(page, "08-error-page")
     context.close()
     return href
 
@@ -145,8 +154,15 @@ def the_register_lists_it(browser, state):
     # English by ?lang=en, remembered by a cookie.
     page.goto(BASE + "/register?lang=en")
     expect(page.get_by_role("heading", name="Public register")).to_be_visible()
+    shot(page, f"register-{'active' if state == '有効' else 'ended'}-en")
     page.goto(BASE + "/")
     expect(page.get_by_role("heading", name="Welcome to niji")).to_be_visible()
+    shot(page, "home-en")
+    page.goto(BASE + "/login?lang=ja")
+    expect(page.get_by_role("heading", name="ログイン", exact=True)).to_be_visible()
+    shot(page, "login")
+    page.goto(BASE + "/")
+    shot(page, "home")
     context.close()
 
 

@@ -17,14 +17,17 @@
 //! grants, queries: what a national service logs most), 1% name one to
 //! three persons directly (opt-outs, re-identifications, row-level results).
 
+#[path = "../../../tests/bench/log.rs"]
+mod log;
+
+use log::{Numbers, RELEASES, add_releases, release_name};
 use niji_audit::event::{EventKind, Subject};
 use niji_core::SecretString;
-use niji_store::{Location, NewEvent, NewRelease, Store};
+use niji_store::{Location, NewEvent, Store};
 use niji_testkit::postgres::Cluster;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const RELEASES: u64 = 8;
 const BATCH: usize = 5_000;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -32,29 +35,6 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// A reproducible stream of numbers (splitmix64), so that a rebuilt store
-/// and the persons looked up are the same every run.
-struct Numbers(u64);
-
-impl Numbers {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-fn release_name(r: u64) -> String {
-    format!("claims-{r}")
-}
-
-/// Person `p` is in release `r` for 60% of the (p, r) pairs.
-fn member(p: u64, r: u64) -> bool {
-    (p.wrapping_mul(2_654_435_761).wrapping_add(r * 97)) % 10 < 6
 }
 
 fn build(
@@ -72,31 +52,8 @@ fn build(
             &SecretString::new("bench-lookup-admin-password".into()),
         )
         .unwrap();
-    let keystore = store.unlock(&passphrase).unwrap();
     let started = Instant::now();
-    for r in 0..RELEASES {
-        let members: Vec<i64> = (1..=persons)
-            .filter(|&p| member(p, r))
-            .map(|p| p as i64)
-            .collect();
-        store
-            .add_release(
-                &keystore,
-                &NewRelease {
-                    name: &release_name(r),
-                    tier: "anonymized",
-                    policy_sha256: "00",
-                    policy: "",
-                    file: "releases/bench.duckdb",
-                    built_by: "admin",
-                    manifest: "{}",
-                    members: &members,
-                    escrow: None,
-                    tags: &[],
-                },
-            )
-            .unwrap();
-    }
+    add_releases(&mut store, &passphrase, persons);
     let releases = started.elapsed();
     let started = Instant::now();
     let mut numbers = Numbers(7);

@@ -90,7 +90,7 @@ fn chart(months: &[(String, u64)], t: &Catalogue, lang: Lang) -> Chart {
 impl Chart {
     /// The SVG's width.
     pub fn width(&self) -> u32 {
-        (self.bars.len() as u32 * (BAR + GAP)).max(BAR)
+        (self.bars.len() as u32 * (BAR + GAP)).max(60)
     }
 
     /// The bar width.
