@@ -157,7 +157,7 @@ fn build(dir: &Path, persons: u64, entries: u64) {
         let n = BATCH.min((entries - written) as usize);
         let specs: Vec<(Subject<'static>, EventKind, Vec<i64>)> = (0..n)
             .map(|_| {
-                if numbers.next() % 100 == 0 {
+                if numbers.next().is_multiple_of(100) {
                     let k = 1 + numbers.next() % 3;
                     let named = (0..k)
                         .map(|_| 1 + (numbers.next() % persons) as i64)
