@@ -372,6 +372,19 @@ fn a_citizen_signs_in_with_the_card_and_every_forged_answer_is_refused() {
         "one account for one card"
     );
 
+    // The letter leads to the account the card made: its password then
+    // signs in to the same account.
+    let admin = Client::login(&server, "admin", ADMIN_PASSWORD);
+    let anonymous = Client::new(&server);
+    let mut people = insured_where(&pop, |id| id == holder.0);
+    let (by_letter, _) = enrol_next(&admin, &anonymous, &mut people, PASSWORD);
+    assert_eq!(by_letter, first, "the letter reaches the card's account");
+    let with_password = Client::login(&server, &by_letter, PASSWORD);
+    assert_eq!(
+        with_password.send("GET", "/api/v1/me/opt-out", None).status,
+        200
+    );
+
     // A foreign state: another browser's answer lands in this one.
     let mut victim = Browser::new();
     let mut attacker = Browser::new();
@@ -379,9 +392,7 @@ fn a_citizen_signs_in_with_the_card_and_every_forged_answer_is_refused() {
     victim.get(&format!("{niji}/login/card"));
     refused(&mut victim, &foreign, 403, "state");
 
-    // The letter and the card reach one account.
-    let admin = Client::login(&server, "admin", ADMIN_PASSWORD);
-    let anonymous = Client::new(&server);
+    // The letter first, then the card: one account too.
     let mut people = insured_where(&pop, |id| id == letter_holder.0);
     let (letter_account, _) = enrol_next(&admin, &anonymous, &mut people, PASSWORD);
     let mut card = Browser::new();

@@ -210,7 +210,9 @@ impl Store {
 
     /// Enrols a citizen: spends `code`, which must have been issued for
     /// `claim`, and creates a citizen account bound to `persons` (the
-    /// person keys the claim's identifiers found). The account's name is
+    /// person keys the claim's identifiers found) — or, when one of them
+    /// has an account already (made by a My Number Card sign-in or an
+    /// earlier letter), binds them to it and gives it `password`. The account's name is
     /// the platform's (`citizen-` and ten random characters), so that no
     /// chosen name reaches the log. All or nothing.
     pub fn enrol(
@@ -280,7 +282,26 @@ impl Store {
                     .into(),
             ));
         }
+        accounts::check_new_password(password)?;
         let tx = self.conn.transaction()?;
+        // The person's account, if they have one (made by signing in with
+        // the My Number Card, or by an earlier letter): the letter leads to
+        // it, so that both paths are one account.
+        let mut existing: Option<(DateTime<Utc>, String)> = None;
+        for person in persons {
+            let found: Option<(String, DateTime<Utc>)> = tx.opt(
+                "SELECT account, enrolled_at FROM citizens WHERE person_key = $1 \
+                 ORDER BY enrolled_at, account LIMIT 1",
+                &[person],
+            )?;
+            if let Some((account, at)) = found
+                && existing.as_ref().is_none_or(|(first, _)| at < *first)
+            {
+                existing = Some((at, account));
+            }
+        }
+        let name = existing.map_or(name.to_owned(), |(_, account)| account);
+        let name = name.as_str();
         // A second enrolment with the same code loses here, whatever the
         // race: the use is keyed by the code.
         tx.execute(
@@ -288,10 +309,22 @@ impl Store {
             &[&digest, &name],
         )
         .map_err(|_| refused())?;
-        accounts::insert(&tx, name, Role::Citizen, password)?;
+        let known = self.account(name)?.is_some();
+        if known {
+            tx.execute(
+                "UPDATE accounts SET password_hash = $1 WHERE name = $2 AND role = $3",
+                &[
+                    &accounts::hash_password(password)?,
+                    &name,
+                    &Role::Citizen.as_str(),
+                ],
+            )?;
+        } else {
+            accounts::insert(&tx, name, Role::Citizen, password)?;
+        }
         for person in persons {
             tx.execute(
-                "INSERT INTO citizens (account, person_key) VALUES ($1, $2)",
+                "INSERT INTO citizens (account, person_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 &[&name, &person],
             )?;
         }
@@ -300,7 +333,11 @@ impl Store {
             name,
             EventKind::CitizenEnrol,
             Subject::Person,
-            "a citizen enrolled in the access portal",
+            if known {
+                "a citizen enrolled with a letter to the account they already had"
+            } else {
+                "a citizen enrolled in the access portal"
+            },
             persons,
         )?;
         tx.commit()?;
