@@ -437,6 +437,20 @@ fn a_citizen_signs_in_with_the_card_and_every_forged_answer_is_refused() {
         "unreachable",
     );
     assert!(logged(&env, "the provider could not be reached"));
+    // One address cannot fill the table of sign-ins under way: past its
+    // share of departures it is told to wait.
+    let anyone = Client::new(&server);
+    let busy = (0..400)
+        .map(|_| anyone.status("GET", "/login/card"))
+        .position(|status| status == 429)
+        .expect("departures from one address are limited");
+    assert!(busy <= 300, "{busy}");
+    refused(
+        &mut Browser::new(),
+        &format!("{niji}/login/card"),
+        429,
+        "busy",
+    );
 
     server.stop();
     no_claims_anywhere(&env, &log, &[&citizen, &letter, &namesake, &nobody]);

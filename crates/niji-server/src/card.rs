@@ -82,6 +82,8 @@ pub(crate) enum CardRefusal {
     NotFound,
     /// More than one person's records carry them.
     Ambiguous,
+    /// Too many sign-ins began from this address, or are under way at all.
+    Busy,
 }
 
 impl CardRefusal {
@@ -100,6 +102,7 @@ impl CardRefusal {
             CardRefusal::Claims => "the ID token lacked the card's items",
             CardRefusal::NotFound => "no records carry the card's items",
             CardRefusal::Ambiguous => "the card's items fit more than one person",
+            CardRefusal::Busy => "too many sign-ins under way",
         }
     }
 
@@ -118,6 +121,7 @@ impl CardRefusal {
             | CardRefusal::Claims => "card.invalid",
             CardRefusal::NotFound => "card.not_found",
             CardRefusal::Ambiguous => "card.ambiguous",
+            CardRefusal::Busy => "card.busy",
         }
     }
 
@@ -127,6 +131,7 @@ impl CardRefusal {
         match self {
             CardRefusal::Unreachable => StatusCode::BAD_GATEWAY,
             CardRefusal::NotFound | CardRefusal::Ambiguous => StatusCode::CONFLICT,
+            CardRefusal::Busy => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::FORBIDDEN,
         }
     }
@@ -323,8 +328,14 @@ pub(crate) fn state_digest(state: &str) -> String {
     crate::caller::digest(state)
 }
 
-/// Keeps a departing sign-in in the store.
-pub(crate) async fn keep(state: &AppState, departure: &Departure) -> Result<(), ApiError> {
+/// Departures to the provider an address may begin in 15 minutes: far more
+/// than a household, few enough that one address cannot fill the table of
+/// sign-ins under way.
+pub(crate) const DEPARTURES_PER_ADDRESS: u32 = 300;
+
+/// Keeps a departing sign-in in the store; `false` when the table of
+/// sign-ins under way is full.
+pub(crate) async fn keep(state: &AppState, departure: &Departure) -> Result<bool, ApiError> {
     let inner = state.inner();
     let digest = state_digest(&departure.state);
     let (nonce, verifier) = (

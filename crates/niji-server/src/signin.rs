@@ -103,6 +103,19 @@ impl Throttle {
         })
     }
 
+    /// Counts an attempt under `key` and says whether it is past `limit`
+    /// in the window (departures to the card's provider per address).
+    pub(crate) fn over(&mut self, key: &str, limit: u32) -> bool {
+        self.windows
+            .retain(|_, (_, first)| first.elapsed() < WINDOW);
+        let slot = self
+            .windows
+            .entry(key.to_owned())
+            .or_insert((0, Instant::now()));
+        slot.0 = slot.0.saturating_add(1);
+        slot.0 > limit
+    }
+
     /// Counts a failure of each of `keys`.
     pub(crate) fn fail(&mut self, keys: &[String]) {
         for k in keys {

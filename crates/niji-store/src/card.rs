@@ -20,6 +20,11 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// coming back.
 pub const SIGNIN_VALID: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// The most sign-ins that may be under way at once: a departure needs no
+/// account, so the table is bounded (a few tens of megabytes) whoever
+/// calls.
+pub const MAX_PENDING: i64 = 100_000;
+
 /// What a sign-in under way keeps until the provider's answer.
 #[derive(Debug)]
 pub struct PendingSignin {
@@ -82,18 +87,25 @@ fn unusable_password() -> Result<SecretString, StoreError> {
 
 impl Store {
     /// Keeps a sign-in under way, by the SHA-256 of its state; clears
-    /// those past [`SIGNIN_VALID`].
+    /// those past [`SIGNIN_VALID`]. `false`, keeping nothing, when
+    /// [`MAX_PENDING`] are under way.
     pub fn begin_card_signin(
         &self,
         state_sha256: &str,
         nonce: &SecretString,
         verifier: &SecretString,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "DELETE FROM card_signins WHERE opened_at <= $1",
             &[&since(SIGNIN_VALID)],
         )?;
+        let pending: i64 = tx
+            .opt_value("SELECT count(*) FROM card_signins", &[])?
+            .unwrap_or(0);
+        if pending >= MAX_PENDING {
+            return Ok(false);
+        }
         tx.execute(
             "INSERT INTO card_signins (state_sha256, nonce, verifier, opened_at) \
              VALUES ($1, $2, $3, $4)",
@@ -105,7 +117,7 @@ impl Store {
             ],
         )?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     /// Takes the sign-in of state digest `state_sha256`, once: `None` for

@@ -68,14 +68,18 @@ async fn depart(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let provider = provider(&state)?;
+    let address = client_address(peer, &headers, state.trusted_proxy());
+    let key = format!("card-departures:{address}");
+    if crate::signin::throttle(&state.inner())?.over(&key, crate::card::DEPARTURES_PER_ADDRESS) {
+        return refused(&state, CardRefusal::Busy, address, lang).await;
+    }
     let departure = match provider.depart().await {
         Ok(departure) => departure,
-        Err(refusal) => {
-            let address = client_address(peer, &headers, state.trusted_proxy());
-            return refused(&state, refusal, address, lang).await;
-        }
+        Err(refusal) => return refused(&state, refusal, address, lang).await,
     };
-    crate::card::keep(&state, &departure).await?;
+    if !crate::card::keep(&state, &departure).await? {
+        return refused(&state, CardRefusal::Busy, address, lang).await;
+    }
     let mut response = see_other(&departure.url);
     let secure = state.secure_cookies() || forwarded_tls(&headers);
     add_cookie(&mut response, &state_cookie(&departure.state, secure));

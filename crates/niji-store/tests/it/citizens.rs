@@ -195,9 +195,11 @@ fn a_card_sign_in_is_taken_once_and_binds_one_account_per_subject() {
     let dir = crate::Place::new();
     let store = init(&dir);
     let secret = |s: &str| SecretString::new(s.into());
-    store
-        .begin_card_signin("state-digest-1", &secret("nonce-1"), &secret("verifier-1"))
-        .unwrap();
+    assert!(
+        store
+            .begin_card_signin("state-digest-1", &secret("nonce-1"), &secret("verifier-1"))
+            .unwrap()
+    );
     let taken = store.take_card_signin("state-digest-1").unwrap().unwrap();
     assert_eq!(
         (taken.nonce.expose(), taken.verifier.expose()),
