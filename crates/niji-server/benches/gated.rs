@@ -22,11 +22,13 @@
 
 #[path = "../../../tests/bench/claims.rs"]
 mod claims;
+#[path = "../../../tests/bench/governance.rs"]
+mod governance;
 
 use claims::{QUERIES, generate};
 use duckdb::Connection;
 use niji_core::{Role, SecretString};
-use niji_store::{ApplicationForm, Conditions, Decision, Item, NewRelease, Store};
+use niji_store::{ApplicationForm, Conditions, Item, NewRelease, Store};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -397,50 +399,32 @@ fn platform(dir: &Path, release: &Path) -> (String, i64) {
     for c in ["kind", "start", "inpatient", "claim_type", "points"] {
         items.push(item("claims", c));
     }
-    let app = store
-        .create_application(
-            &alice,
-            &ApplicationForm {
-                title: "Claims volume by month".into(),
-                purpose: "public-health-policy".into(),
-                lay_summary: "How many claims, of which kind, month by month.".into(),
-                members: vec![],
-                items: items.clone(),
-                tier: "anonymized".into(),
-                starts: "2026-01-01".into(),
-                ends: "2099-12-31".into(),
-            },
-        )
-        .unwrap();
-    store.submit_application(&alice, app.id).unwrap();
-    let mut sorted = items;
+    let mut sorted = items.clone();
     sorted.sort_by(|a, b| (&a.table, &a.column).cmp(&(&b.table, &b.column)));
-    let conditions = Conditions {
-        items: sorted,
-        rule_set: "ndb".into(),
-        row_level: false,
-        dp_rho: 1.0,
-        expires: "2099-12-31".into(),
-    };
-    let mut grant = None;
-    for reviewer in &reviewers {
-        let outcome = store
-            .review_application(
-                reviewer,
-                app.id,
-                Decision::Approve,
-                "",
-                Some(&conditions),
-                2,
-            )
-            .unwrap();
-        grant = outcome.grant.or(grant);
-    }
-    let grant = grant.expect("two approvals make the grant");
-    let (_, token) = store
-        .create_api_token(&alice, grant.id, "2099-12-31")
-        .unwrap();
-    (token.expose().to_owned(), grant.id)
+    let grant = governance::approved(
+        &store,
+        &alice,
+        &reviewers,
+        &ApplicationForm {
+            title: "Claims volume by month".into(),
+            purpose: "public-health-policy".into(),
+            lay_summary: "How many claims, of which kind, month by month.".into(),
+            members: vec![],
+            items,
+            tier: "anonymized".into(),
+            starts: "2026-01-01".into(),
+            ends: "2099-12-31".into(),
+        },
+        &Conditions {
+            items: sorted,
+            rule_set: "ndb".into(),
+            row_level: false,
+            dp_rho: 1.0,
+            expires: "2099-12-31".into(),
+        },
+    );
+    let (_, token) = store.create_api_token(&alice, grant, "2099-12-31").unwrap();
+    (token.expose().to_owned(), grant)
 }
 
 /// The server on the data directory, on a loopback port; its URL.

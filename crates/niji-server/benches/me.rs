@@ -4,26 +4,30 @@
 //! then their summary as JSON and the first page of one group's entries.
 //! Through the real server on loopback with a citizen's session, 1,000
 //! requests each, one at a time. Prints p50/p99 and one JSON line.
+//! (`NIJI_BENCH_ENTRIES` is the citizen's entries; the log is longer.)
 //!
 //!     cargo bench --workspace --bench me
 //!
 //! The log: eight releases, each holding a different 60% of the persons
 //! (`tests/bench/log.rs`); 24 projects, each granted one release; 99% of
 //! the entries are the projects' queries, 1% name one to three persons
-//! directly. The citizen is a person in every release, so every project
-//! entry concerns them. The history is spread over two years by rewriting
+//! directly. The citizen is a person in six of the eight releases (no one
+//! is in all), so the queries of 18 projects concern them: the log grows
+//! until 10⁵ entries do. The history is spread over two years by rewriting
 //! the events' times in the SQLite file after they were logged (the log's
 //! hashes then no longer match those events; this benchmark does not
 //! verify the log). Built once under the target directory and reused
 //! (`NIJI_BENCH_PERSONS`, `NIJI_BENCH_ENTRIES` change the sizes).
 
+#[path = "../../../tests/bench/governance.rs"]
+mod governance;
 #[path = "../../../tests/bench/log.rs"]
 mod log;
 
 use log::{Numbers, RELEASES, add_releases, member, release_name};
 use niji_audit::event::{EventKind, Subject};
 use niji_core::{Role, SecretString};
-use niji_store::{ApplicationForm, Conditions, Decision, Item, NewEvent, Store};
+use niji_store::{ApplicationForm, Conditions, Item, NewEvent, Store};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -44,6 +48,12 @@ fn env_or(name: &str, default: u64) -> u64 {
 fn main() {
     let persons = env_or("NIJI_BENCH_PERSONS", 1_000_000);
     let entries = env_or("NIJI_BENCH_ENTRIES", 100_000);
+    // The citizen: the first person in the most releases (six of eight).
+    let releases_of = |p: u64| (0..RELEASES).filter(|&r| member(p, r)).count();
+    let most = (1..=1000).map(releases_of).max().unwrap_or(0);
+    let citizen = (1..=persons)
+        .find(|&p| releases_of(p) == most)
+        .expect("a person");
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("bench")
         .join(format!("me-{persons}-{entries}"));
@@ -51,13 +61,10 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let started = Instant::now();
-        build(&dir, persons, entries);
+        build(&dir, persons, entries, citizen);
         std::fs::write(dir.join("ready"), b"").unwrap();
         eprintln!("built the log in {:.1} s", started.elapsed().as_secs_f64());
     }
-    let citizen = (1..=persons)
-        .find(|&p| (0..RELEASES).all(|r| member(p, r)))
-        .expect("a person in every release");
     let session = session_for(&dir, citizen);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -85,6 +92,7 @@ fn main() {
     let (_, summary) = get("/api/v1/me/summary");
     let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
     let total = summary["total"].as_u64().unwrap();
+    let log = Store::open(&dir).unwrap().log_size().unwrap();
     let groups = summary["groups"].as_array().unwrap().len();
     let group = summary["groups"][0]["entries_at"]
         .as_str()
@@ -109,8 +117,7 @@ fn main() {
         rows.push((name, quantile(&times, 0.5), quantile(&times, 0.99)));
     }
     println!(
-        "## A citizen's page: {total} entries concern them ({groups} month-project groups), {persons} persons, {} log entries\n",
-        entries
+        "## A citizen's page: {total} entries concern them ({groups} month-project groups), {persons} persons, {log} log entries\n"
     );
     println!("| request | p50 (ms) | p99 (ms) |\n|---|---|---|");
     for (name, p50, p99) in &rows {
@@ -123,7 +130,7 @@ fn main() {
     let json = json!({
         "bench": "me",
         "persons": persons,
-        "entries": entries,
+        "log_entries": log,
         "citizen_entries": total,
         "groups": groups,
         "first_ms": ms(first),
@@ -142,8 +149,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// The platform: releases, projects granted one each, and the log.
-fn build(dir: &Path, persons: u64, entries: u64) {
+/// The platform: releases, projects granted one each, and a log long
+/// enough that `entries` of its entries concern `citizen`.
+fn build(dir: &Path, persons: u64, entries: u64, citizen: u64) {
     let passphrase = SecretString::new(PASSPHRASE.into());
     let mut store = Store::create(dir).unwrap();
     store
@@ -152,10 +160,9 @@ fn build(dir: &Path, persons: u64, entries: u64) {
     add_releases(&mut store, &passphrase, persons);
     let projects = projects(&store);
     let mut numbers = Numbers(23);
-    let mut written = store.log_size().unwrap();
-    while written < entries {
-        let n = BATCH.min((entries - written) as usize);
-        let specs: Vec<(Subject<'static>, EventKind, Vec<i64>)> = (0..n)
+    let (mut written, mut theirs) = (store.log_size().unwrap(), 0u64);
+    while theirs < entries {
+        let specs: Vec<(Subject<'static>, EventKind, Vec<i64>)> = (0..BATCH)
             .map(|_| {
                 if numbers.next().is_multiple_of(100) {
                     let k = 1 + numbers.next() % 3;
@@ -164,11 +171,19 @@ fn build(dir: &Path, persons: u64, entries: u64) {
                         .collect();
                     (Subject::Person, EventKind::ReidentificationResult, named)
                 } else {
-                    let p = projects[(numbers.next() % PROJECTS) as usize];
-                    (Subject::Project(p), EventKind::AnalysisQuery, Vec::new())
+                    let p = numbers.next() % PROJECTS;
+                    if member(citizen, p % RELEASES) {
+                        theirs += 1;
+                    }
+                    (
+                        Subject::Project(projects[p as usize]),
+                        EventKind::AnalysisQuery,
+                        Vec::new(),
+                    )
                 }
             })
             .collect();
+        let n = specs.len();
         let events: Vec<NewEvent> = specs
             .iter()
             .map(|(subject, kind, named)| NewEvent {
@@ -182,7 +197,7 @@ fn build(dir: &Path, persons: u64, entries: u64) {
             .collect();
         store.audit_many(&events).unwrap();
         written += n as u64;
-        eprintln!("  {written} of {entries} entries");
+        eprintln!("  {written} entries, {theirs} of them the citizen's");
     }
     drop(store);
     // Two years of history: event i of n at 2025-01-01 + i/n × 730 days.
@@ -223,44 +238,28 @@ fn projects(store: &Store) -> Vec<i64> {
                 table: "persons".into(),
                 column: "sex".into(),
             }];
-            let app = store
-                .create_application(
-                    &alice,
-                    &ApplicationForm {
-                        title: format!("Care use study {p}"),
-                        purpose: "public-health-policy".into(),
-                        lay_summary: "Who uses care, by sex.".into(),
-                        members: vec![],
-                        items: items.clone(),
-                        tier: "anonymized".into(),
-                        starts: "2025-01-01".into(),
-                        ends: "2099-12-31".into(),
-                    },
-                )
-                .unwrap();
-            store.submit_application(&alice, app.id).unwrap();
-            let conditions = Conditions {
-                items,
-                rule_set: "ndb".into(),
-                row_level: false,
-                dp_rho: 1.0,
-                expires: "2099-12-31".into(),
-            };
-            let mut grant = None;
-            for reviewer in &reviewers {
-                let outcome = store
-                    .review_application(
-                        reviewer,
-                        app.id,
-                        Decision::Approve,
-                        "",
-                        Some(&conditions),
-                        2,
-                    )
-                    .unwrap();
-                grant = outcome.grant.or(grant);
-            }
-            grant.expect("two approvals make the grant").id
+            governance::approved(
+                store,
+                &alice,
+                &reviewers,
+                &ApplicationForm {
+                    title: format!("Care use study {p}"),
+                    purpose: "public-health-policy".into(),
+                    lay_summary: "Who uses care, by sex.".into(),
+                    members: vec![],
+                    items: items.clone(),
+                    tier: "anonymized".into(),
+                    starts: "2025-01-01".into(),
+                    ends: "2099-12-31".into(),
+                },
+                &Conditions {
+                    items,
+                    rule_set: "ndb".into(),
+                    row_level: false,
+                    dp_rho: 1.0,
+                    expires: "2099-12-31".into(),
+                },
+            )
         })
         .collect()
 }
@@ -270,7 +269,11 @@ fn projects(store: &Store) -> Vec<i64> {
 fn session_for(dir: &Path, person: u64) -> String {
     let store = Store::open(dir).unwrap();
     let citizen = store.card_citizen(&[7; 32], person as i64).unwrap();
-    let id = format!("bench-session-{person}");
+    // A new session each run (the store is kept between runs).
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let id = format!("bench-session-{person}-{started}");
     let digest: String = ring::digest::digest(&ring::digest::SHA256, id.as_bytes())
         .as_ref()
         .iter()

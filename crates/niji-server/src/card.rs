@@ -26,10 +26,21 @@ use niji_store::card::{CardCitizen, PendingSignin};
 use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
     AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
-    CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse, reqwest,
+    CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, reqwest,
 };
 use std::time::Duration;
+
+/// The client discovery makes: authorization endpoint known, token and
+/// userinfo endpoints as the provider said.
+type ProviderClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 /// The cookie that ties a sign-in to the browser that began it.
 pub(crate) const STATE_COOKIE: &str = "niji_card";
@@ -197,15 +208,20 @@ impl CardProvider {
             })
     }
 
-    /// Starts a sign-in: where to send the browser, and what to keep.
-    pub(crate) async fn depart(&self) -> Result<Departure, CardRefusal> {
-        let metadata = self.metadata().await?;
-        let client = CoreClient::from_provider_metadata(
-            metadata,
+    /// niji as the provider's client, from its discovered configuration
+    /// (read at each sign-in, so that a rotated JWKS is seen at once).
+    async fn client(&self) -> Result<ProviderClient, CardRefusal> {
+        Ok(CoreClient::from_provider_metadata(
+            self.metadata().await?,
             self.client_id.clone(),
             Some(self.secret.clone()),
         )
-        .set_redirect_uri(self.redirect.clone());
+        .set_redirect_uri(self.redirect.clone()))
+    }
+
+    /// Starts a sign-in: where to send the browser, and what to keep.
+    pub(crate) async fn depart(&self) -> Result<Departure, CardRefusal> {
+        let client = self.client().await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
             .authorize_url(
@@ -236,13 +252,7 @@ impl CardProvider {
         pending: PendingSignin,
         tokenizer: &Tokenizer,
     ) -> Result<Vouched, CardRefusal> {
-        let metadata = self.metadata().await?;
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            self.client_id.clone(),
-            Some(self.secret.clone()),
-        )
-        .set_redirect_uri(self.redirect.clone());
+        let client = self.client().await?;
         let response = client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(|_| CardRefusal::Exchange)?
