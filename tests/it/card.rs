@@ -361,6 +361,13 @@ fn a_citizen_signs_in_with_the_card_and_every_forged_answer_is_refused() {
     replay.cookies.remove("niji_session");
     refused(&mut replay, &callback, 403, "state");
 
+    // A provider that gives the items at its userinfo endpoint only: the
+    // same person, the same account.
+    let mut bare = Browser::new();
+    let callback = to_the_callback(&mut bare, &niji, &citizen);
+    provider.tamper("bare").unwrap();
+    assert_eq!(bare.get(&callback).status, 303);
+
     // A second sign-in finds the same account.
     let mut again = Browser::new();
     let callback = to_the_callback(&mut again, &niji, &citizen);
@@ -370,6 +377,11 @@ fn a_citizen_signs_in_with_the_card_and_every_forged_answer_is_refused() {
         account_of(&mut again, &niji),
         first,
         "one account for one card"
+    );
+    assert_eq!(
+        account_of(&mut bare, &niji),
+        first,
+        "the items from userinfo"
     );
 
     // The letter leads to the account the card made: its password then

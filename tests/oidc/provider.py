@@ -11,7 +11,9 @@ directory, and prints one line, `issuer http://127.0.0.1:PORT`, when it
 serves.
 
 `POST /test/tamper` with a JSON body {"mode": M} makes the next ID token the
-token endpoint hands out misbehave, as a hostile or broken provider's would:
+token endpoint hands out differ: `bare` (valid, without the basic items,
+which the userinfo endpoint then gives), or misbehave, as a hostile or
+broken provider's would:
 `other-key` (signed by a key the provider never published, under the
 published key's id), `alg-none` (unsigned), `expired`, `audience` (for
 another client), `nonce` (another request's), `issuer` (another
@@ -199,6 +201,11 @@ def tampered(provider, token, mode):
         payload["nonce"] = "a-nonce-of-another-request"
     elif mode == "issuer":
         payload["iss"] = "http://127.0.0.1:1"
+    elif mode == "bare":
+        # A provider that gives the basic items only at its userinfo
+        # endpoint: a valid token without them.
+        for claim in ("name", "birthdate", "gender", "address"):
+            payload.pop(claim, None)
     elif mode == "other-key":
         stranger = new_rsa_key(key_size=2048)
         stranger.kid = header.get("kid", keys[0].kid)

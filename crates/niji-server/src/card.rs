@@ -23,11 +23,14 @@ use crate::state::AppState;
 use chrono::NaiveDate;
 use niji_linkage::{Identity, Sex, Tokenizer};
 use niji_store::card::{CardCitizen, PendingSignin};
-use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
+use openidconnect::core::{
+    CoreClient, CoreGenderClaim, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims,
+};
 use openidconnect::{
     AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
-    CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, reqwest,
+    CsrfToken, EndUserBirthday, EndUserName, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    IssuerUrl, LocalizedClaim, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, TokenResponse, reqwest,
 };
 use std::time::Duration;
 
@@ -272,24 +275,27 @@ impl CardProvider {
         let nonce = Nonce::new(pending.nonce.expose().to_owned());
         let verifier = client.id_token_verifier();
         let claims = token.claims(&verifier, &nonce).map_err(refusal_of)?;
-        let name = claims
-            .name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str())
-            .filter(|n| !n.trim().is_empty() && n.chars().count() <= 100)
-            .ok_or(CardRefusal::Claims)?;
-        let birth = claims
-            .birthdate()
-            .and_then(|b| NaiveDate::parse_from_str(b.as_str(), "%Y-%m-%d").ok())
-            .ok_or(CardRefusal::Claims)?;
-        // OpenID's `male` / `female`: the two the card records.
-        let sex = claims
-            .gender()
-            .and_then(|g| match g.as_str() {
-                "male" | "female" => Sex::parse(g.as_str()),
-                _ => None,
-            })
-            .ok_or(CardRefusal::Claims)?;
+        // The basic items ride in the ID token, or else the provider's
+        // userinfo endpoint gives them for the same subject.
+        let items = match Items::of(claims.name(), claims.birthdate(), claims.gender()) {
+            Some(items) => items,
+            None => {
+                let request = client
+                    .user_info(
+                        response.access_token().clone(),
+                        Some(claims.subject().clone()),
+                    )
+                    .map_err(|_| CardRefusal::Claims)?;
+                let info: CoreUserInfoClaims =
+                    request.request_async(&self.http).await.map_err(|_| {
+                        tracing::warn!("card sign-in: the userinfo request failed");
+                        CardRefusal::Claims
+                    })?;
+                Items::of(info.name(), info.birthdate(), info.gender())
+                    .ok_or(CardRefusal::Claims)?
+            }
+        };
+        let (name, birth, sex) = (items.name.as_str(), items.birth, items.sex);
         let identity = Identity {
             kanji_name: Some(name),
             birth: Some(birth),
@@ -316,6 +322,38 @@ fn exchange_failure<RE: std::error::Error + 'static, T: openidconnect::ErrorResp
         openidconnect::RequestTokenError::Request(_) => "the provider could not be reached",
         openidconnect::RequestTokenError::Parse(..) => "the provider's reply was malformed",
         openidconnect::RequestTokenError::Other(_) => "other",
+    }
+}
+
+/// The card's items a sign-in needs, checked: the name in kanji (1 to 100
+/// characters), the birth date, and OpenID's `male` / `female` (the two the
+/// card records).
+struct Items {
+    name: String,
+    birth: NaiveDate,
+    sex: Sex,
+}
+
+impl Items {
+    fn of(
+        name: Option<&LocalizedClaim<EndUserName>>,
+        birthdate: Option<&EndUserBirthday>,
+        gender: Option<&CoreGenderClaim>,
+    ) -> Option<Items> {
+        let name = name?
+            .get(None)
+            .map(|n| n.as_str())
+            .filter(|n| !n.trim().is_empty() && n.chars().count() <= 100)?;
+        let birth = NaiveDate::parse_from_str(birthdate?.as_str(), "%Y-%m-%d").ok()?;
+        let sex = match gender?.as_str() {
+            g @ ("male" | "female") => Sex::parse(g)?,
+            _ => return None,
+        };
+        Some(Items {
+            name: name.to_owned(),
+            birth,
+            sex,
+        })
     }
 }
 

@@ -137,9 +137,10 @@ impl Provider {
         })
     }
 
-    /// Makes the next ID token the provider hands out misbehave: `mode` is
-    /// one of `other-key`, `alg-none`, `expired`, `audience`, `nonce`,
-    /// `issuer` (see the script).
+    /// Makes the next ID token the provider hands out differ: `bare`
+    /// (without the basic items, which userinfo gives), or misbehave:
+    /// `other-key`, `alg-none`, `expired`, `audience`, `nonce`, `issuer`
+    /// (see the script).
     pub fn tamper(&self, mode: &str) -> io::Result<()> {
         let address = self.issuer.trim_start_matches("http://");
         let mut stream = TcpStream::connect(address)?;
