@@ -22,8 +22,8 @@
 
 #[path = "../../../tests/bench/claims.rs"]
 mod claims;
-#[path = "../../../tests/bench/governance.rs"]
-mod governance;
+#[path = "../../../tests/bench/platform.rs"]
+mod platform;
 
 use claims::{QUERIES, generate};
 use duckdb::Connection;
@@ -401,7 +401,7 @@ fn platform(dir: &Path, release: &Path) -> (String, i64) {
     }
     let mut sorted = items.clone();
     sorted.sort_by(|a, b| (&a.table, &a.column).cmp(&(&b.table, &b.column)));
-    let grant = governance::approved(
+    let grant = platform::approved(
         &store,
         &alice,
         &reviewers,
@@ -427,20 +427,12 @@ fn platform(dir: &Path, release: &Path) -> (String, i64) {
     (token.expose().to_owned(), grant)
 }
 
-/// The server on the data directory, on a loopback port; its URL.
+/// The server on the data directory (its staging store made first), on a
+/// loopback port: its URL.
 async fn serve(dir: &Path) -> String {
-    let store = Store::open(dir).unwrap();
-    let keystore = store.unlock(&SecretString::new(PASSPHRASE.into())).unwrap();
-    let key = store
-        .open_key(&keystore, "linkage")
-        .unwrap()
-        .hmac_key()
-        .unwrap();
     drop(niji_ingest::Staging::open(dir).unwrap());
-    let state = niji_server::AppState::new(store, dir, niji_linkage::Tokenizer::new(key))
-        .with_job_after(Duration::from_secs(600));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(niji_server::serve(listener, state, std::future::pending()));
-    url
+    platform::serve(dir, PASSPHRASE, |state| {
+        state.with_job_after(Duration::from_secs(600))
+    })
+    .await
 }

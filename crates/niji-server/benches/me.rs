@@ -19,10 +19,10 @@
 //! verify the log). Built once under the target directory and reused
 //! (`NIJI_BENCH_PERSONS`, `NIJI_BENCH_ENTRIES` change the sizes).
 
-#[path = "../../../tests/bench/governance.rs"]
-mod governance;
 #[path = "../../../tests/bench/log.rs"]
 mod log;
+#[path = "../../../tests/bench/platform.rs"]
+mod platform;
 
 use log::{Numbers, RELEASES, add_releases, member, release_name};
 use niji_audit::event::{EventKind, Subject};
@@ -70,7 +70,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let url = runtime.block_on(serve(&dir));
+    let url = runtime.block_on(platform::serve(&dir, PASSPHRASE, |state| state));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -238,7 +238,7 @@ fn projects(store: &Store) -> Vec<i64> {
                 table: "persons".into(),
                 column: "sex".into(),
             }];
-            governance::approved(
+            platform::approved(
                 store,
                 &alice,
                 &reviewers,
@@ -289,20 +289,4 @@ fn session_for(dir: &Path, person: u64) -> String {
         )
         .unwrap();
     id
-}
-
-/// The server on the data directory, on a loopback port; its URL.
-async fn serve(dir: &Path) -> String {
-    let store = Store::open(dir).unwrap();
-    let keystore = store.unlock(&SecretString::new(PASSPHRASE.into())).unwrap();
-    let key = store
-        .open_key(&keystore, "linkage")
-        .unwrap()
-        .hmac_key()
-        .unwrap();
-    let state = niji_server::AppState::new(store, dir, niji_linkage::Tokenizer::new(key));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(niji_server::serve(listener, state, std::future::pending()));
-    url
 }
