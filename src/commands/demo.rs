@@ -626,6 +626,7 @@ fn conditions() -> Conditions {
         items: items(),
         rule_set: "acro".into(),
         row_level: true,
+        publish_queries: true,
         dp_rho: 1.0,
         expires: "2030-12-31".into(),
     }

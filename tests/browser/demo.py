@@ -113,6 +113,24 @@ def citizen_checks_and_refuses(browser):
     context.close()
 
 
+def the_public_reads_the_projects_activity(browser):
+    context = browser.new_context(locale="ja-JP")
+    page = context.new_page()
+    page.goto(BASE + "/register")
+    row = page.get_by_role("row").filter(has_text=PROJECT)
+    row.get_by_role("link", name="活動記録を見る").click()
+    expect(page.get_by_role("heading", name=f"プロジェクトの活動記録: {PROJECT}")).to_be_visible()
+    # The demo's requests: SQL and DP, one held and then released by the
+    # reviewers; the terms publish the queries' text, never a result.
+    requests = page.get_by_role("row")
+    expect(requests.filter(has_text="差分プライバシー集計").first).to_be_visible()
+    expect(requests.filter(has_text="SQL 集計").first).to_be_visible()
+    expect(requests.filter(has_text="公開").first).to_be_visible()
+    expect(page.locator("code").filter(has_text="SELECT").first).to_be_visible()
+    shot(page, "26-project-activity")
+    context.close()
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     with sync_playwright() as p:
@@ -121,6 +139,7 @@ def main():
         reviewer_releases(browser, "reviewer1", 0, "審査待ち")
         reviewer_releases(browser, "reviewer2", 1, "公開済み")
         citizen_checks_and_refuses(browser)
+        the_public_reads_the_projects_activity(browser)
         browser.close()
     print("demo browser journey passed")
 

@@ -131,6 +131,7 @@ fn the_demos_reviewers_and_citizen_go_through_their_pages_in_chromium() {
             "20-citizen-accesses",
             "21-citizen-entries",
             "22-citizen-opted-out",
+            "26-project-activity",
         ],
     );
     // The receipt the browser downloaded verifies against the log's key.

@@ -88,6 +88,38 @@ fn a_citizen_sees_who_used_their_data_with_receipts_and_can_opt_out() {
         assert_eq!(r.status, 200, "{}", r.body);
     }
 
+    // The project's public activity log: its three requests, released,
+    // under its rule set; the text withheld (the grant does not publish
+    // it) and never a result.
+    let public = Client::new(&server);
+    let activity = public.send("GET", &format!("/api/v1/register/{project}/activity"), None);
+    assert_eq!(activity.status, 200, "{}", activity.body);
+    assert_eq!(activity.body["publishes_queries"], false);
+    let requests = activity.body["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 3, "{}", activity.body);
+    for r in requests {
+        assert_eq!(r["status"], "released", "{r}");
+        assert_eq!(r["kind"], "sql");
+        assert_eq!(r["rule_set"], "ndb");
+        assert!(r["query"].is_null(), "{r}");
+    }
+    let text = activity.body.to_string();
+    assert!(
+        !text.contains("\"rows\"") && !text.contains("\"cells\"") && !text.contains("GROUP BY"),
+        "{text}"
+    );
+    let page = public.text("GET", &format!("/register/{project}/activity"));
+    assert!(
+        page.contains("プロジェクトの活動記録") && page.contains("公開"),
+        "{page}"
+    );
+    assert_eq!(
+        public
+            .send("GET", "/api/v1/register/999999/activity", None)
+            .status,
+        404
+    );
+
     // Enrolment: the code works with the identity it was issued for only,
     // and once.
     let admin = Client::login(&server, "admin", ADMIN_PASSWORD);

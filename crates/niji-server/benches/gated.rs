@@ -419,6 +419,7 @@ fn platform(dir: &Path, release: &Path) -> (String, i64) {
             items: sorted,
             rule_set: "ndb".into(),
             row_level: false,
+            publish_queries: false,
             dp_rho: 1.0,
             expires: "2099-12-31".into(),
         },

@@ -256,6 +256,7 @@ fn projects(store: &Store) -> Vec<i64> {
                     items,
                     rule_set: "ndb".into(),
                     row_level: false,
+                    publish_queries: false,
                     dp_rho: 1.0,
                     expires: "2099-12-31".into(),
                 },

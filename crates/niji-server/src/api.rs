@@ -6,7 +6,7 @@
 use crate::caller::{Caller, SESSION_COOKIE};
 use crate::problem::{ApiError, blocking};
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/projects/{id}", get(get_project))
         .route("/api/v1/grants/{id}/revoke", post(revoke))
         .route("/api/v1/register", get(register))
+        .route("/api/v1/register/{project}/activity", get(activity))
         .route("/api/openapi.json", get(openapi))
 }
 
@@ -75,6 +76,7 @@ pub fn routes() -> Router<AppState> {
         get_project,
         revoke,
         register,
+        activity,
         crate::admin::list_accounts,
         crate::admin::create_account,
         crate::admin::disable_account,
@@ -99,6 +101,7 @@ pub fn routes() -> Router<AppState> {
         crate::citizen::issue_code,
         crate::citizen::enrol,
         crate::citizen::accesses,
+        crate::citizen::summary,
         crate::citizen::receipt,
         crate::citizen::opt_out,
         crate::citizen::refuse,
@@ -516,6 +519,9 @@ struct ConditionsBody {
     rule_set: String,
     #[serde(default)]
     row_level: bool,
+    /// Whether the project's public activity log shows its queries' text.
+    #[serde(default)]
+    publish_queries: bool,
     dp_rho: f64,
     expires: String,
 }
@@ -560,6 +566,7 @@ async fn review(
         items: c.items.into_iter().map(Into::into).collect(),
         rule_set: c.rule_set,
         row_level: c.row_level,
+        publish_queries: c.publish_queries,
         dp_rho: c.dp_rho,
         expires: c.expires,
     });
@@ -607,6 +614,7 @@ struct ProjectView {
     items: Vec<ItemView>,
     rule_set: String,
     row_level: bool,
+    publish_queries: bool,
     dp_rho: f64,
     expires: String,
     revoked_at: Option<String>,
@@ -621,6 +629,7 @@ impl From<Grant> for ProjectView {
             items: g.conditions.items.iter().map(Into::into).collect(),
             rule_set: g.conditions.rule_set,
             row_level: g.conditions.row_level,
+            publish_queries: g.conditions.publish_queries,
             dp_rho: g.conditions.dp_rho,
             expires: g.conditions.expires,
             revoked_at: g.revoked_at,
@@ -726,6 +735,8 @@ async fn revoke(
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct RegisterView {
+    /// The project's id (its activity log is `/api/v1/register/{project}/activity`).
+    project: i64,
     title: String,
     organization: String,
     purpose: String,
@@ -744,6 +755,7 @@ async fn register(State(state): State<AppState>) -> Result<Json<Vec<RegisterView
         entries
             .into_iter()
             .map(|e| RegisterView {
+                project: e.project,
                 title: e.title,
                 organization: e.organization,
                 purpose: e.purpose,
@@ -755,4 +767,77 @@ async fn register(State(state): State<AppState>) -> Result<Json<Vec<RegisterView
             })
             .collect(),
     ))
+}
+
+/// One analysis request of a project, as the public sees it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ActivityView {
+    /// When (UTC).
+    pub at: String,
+    /// `sql` or `dp`.
+    pub kind: String,
+    /// The output rule set (SQL requests).
+    pub rule_set: Option<String>,
+    /// `released`, `suppressed` (released with cells suppressed),
+    /// `in_review` or `refused`.
+    pub status: String,
+    /// The privacy budget spent (zCDP ρ).
+    pub rho: f64,
+    /// The query, where the project's terms publish it.
+    pub query: Option<String>,
+}
+
+/// A page of a project's public activity log.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ActivityPageView {
+    pub project: i64,
+    /// Whether the project's terms publish its queries' text.
+    pub publishes_queries: bool,
+    /// Newest first.
+    pub requests: Vec<ActivityView>,
+    /// `before` of the next (older) page.
+    pub next_before: Option<i64>,
+}
+
+/// Paging of a project's activity.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(crate) struct ActivityPaging {
+    /// Requests older than this one.
+    pub before: Option<i64>,
+}
+
+/// A page of project `project`'s activity, newest first (50 requests).
+pub(crate) async fn activity_of(
+    state: &AppState,
+    project: i64,
+    before: Option<i64>,
+) -> Result<ActivityPageView, ApiError> {
+    let inner = state.inner();
+    let page = blocking(move || Ok(inner.store()?.activity(project, before, 50)?)).await?;
+    Ok(ActivityPageView {
+        project,
+        publishes_queries: page.publishes_queries,
+        requests: page
+            .requests
+            .into_iter()
+            .map(|a| ActivityView {
+                at: a.at,
+                kind: a.kind.to_owned(),
+                rule_set: a.rule_set,
+                status: a.status.as_str().to_owned(),
+                rho: a.rho,
+                query: a.query,
+            })
+            .collect(),
+        next_before: page.next_before,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/register/{project}/activity", params(("project" = i64, Path, description = "The project's id, as the register gives it"), ActivityPaging), responses((status = 200, body = ActivityPageView), (status = 404, description = "No such project")))]
+async fn activity(
+    State(state): State<AppState>,
+    Path(project): Path<i64>,
+    Query(paging): Query<ActivityPaging>,
+) -> Result<Json<ActivityPageView>, ApiError> {
+    Ok(Json(activity_of(&state, project, paging.before).await?))
 }

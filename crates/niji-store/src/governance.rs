@@ -152,6 +152,9 @@ pub struct Conditions {
     pub rule_set: String,
     /// Whether row-level results may leave.
     pub row_level: bool,
+    /// Whether the project's public activity log shows the text of its
+    /// queries (never their results).
+    pub publish_queries: bool,
     /// The differential-privacy budget (zCDP ρ).
     pub dp_rho: f64,
     /// When the grant ends, `YYYY-MM-DD`.
@@ -191,6 +194,8 @@ pub struct ReviewOutcome {
 /// One project of the public register.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegisterEntry {
+    /// The project (its grant's id).
+    pub project: i64,
     /// Title.
     pub title: String,
     /// Organization.
@@ -900,14 +905,15 @@ impl Store {
         let mut grant_id = None;
         if let (true, Some(c)) = (completes, conditions) {
             let gid: i64 = tx.value(
-                "INSERT INTO grants (application_id, rule_set, row_level, dp_rho, expires_on)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                "INSERT INTO grants (application_id, rule_set, row_level, dp_rho, expires_on, publish_queries)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 &[
                     &id,
                     &c.rule_set,
                     &c.row_level,
                     &c.dp_rho,
                     &date("expiry", &c.expires)?,
+                    &c.publish_queries,
                 ],
             )?;
             let items: Vec<Vec<Value>> = c
@@ -1019,13 +1025,14 @@ impl Store {
             Option<DateTime<Utc>>,
             bool,
             bool,
+            bool,
         );
         let row: GrantRow = self
             .conn
             .opt(
                 concat!(
                     "SELECT application_id, rule_set, row_level, dp_rho, expires_on,
-                            revoked_at, revoked_at IS NULL AND $1 <= expires_on, ",
+                            revoked_at, revoked_at IS NULL AND $1 <= expires_on, publish_queries, ",
                     uncertified!(),
                     " FROM grants g WHERE id = $2"
                 ),
@@ -1040,6 +1047,7 @@ impl Store {
             expires,
             revoked_at,
             current,
+            publish_queries,
             uncertified,
         ) = row;
         Ok(Grant {
@@ -1049,6 +1057,7 @@ impl Store {
                 items: self.items("grant_items", "grant_id", id)?,
                 rule_set,
                 row_level,
+                publish_queries,
                 dp_rho,
                 expires: day(expires),
             },
@@ -1158,6 +1167,7 @@ impl Store {
                         .map(|i| i.release)
                         .collect();
                     Ok(RegisterEntry {
+                        project: gid,
                         title,
                         organization,
                         purpose,

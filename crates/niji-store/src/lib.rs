@@ -55,6 +55,7 @@ let linkage = store.open_key(&keystore, "linkage")?.hmac_key()?;
 #![deny(missing_docs)]
 
 pub mod accounts;
+pub mod activity;
 pub mod airlock;
 pub mod card;
 pub mod citizens;

@@ -13,7 +13,7 @@ use crate::problem::{ApiError, blocking};
 use crate::signin::authenticate;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{ConnectInfo, Form, Path, State};
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -73,6 +73,7 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/admin/organizations/certification", post(certify))
         .route("/register", get(register))
+        .route("/register/{project}/activity", get(activity))
 }
 
 impl Catalogue {
@@ -685,6 +686,9 @@ struct ReviewFields {
     /// A checkbox: present when ticked.
     #[serde(default)]
     row_level: Option<String>,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    publish_queries: Option<String>,
     #[serde(default)]
     dp_rho: String,
     #[serde(default)]
@@ -713,6 +717,7 @@ impl ReviewFields {
             items: parse_items(&self.items)?,
             rule_set: self.rule_set.clone(),
             row_level: self.row_level.is_some(),
+            publish_queries: self.publish_queries.is_some(),
             dp_rho,
             expires: self.expires.clone(),
         };
@@ -1177,6 +1182,78 @@ async fn register(
         entries,
     })?;
     Ok(response.into_response())
+}
+
+/// One request as the activity page shows it.
+struct ActivityRow {
+    at: String,
+    when: String,
+    kind: String,
+    rule_set: String,
+    status: String,
+    rho: String,
+    query: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "activity.html")]
+struct ActivityPage {
+    t: &'static Catalogue,
+    nav: Nav,
+    title: String,
+    page: crate::api::ActivityPageView,
+    rows: Vec<ActivityRow>,
+}
+
+#[derive(Deserialize)]
+struct ActivityQuery {
+    before: Option<i64>,
+}
+
+async fn activity(
+    State(state): State<AppState>,
+    lang: Lang,
+    MaybeViewer(viewer): MaybeViewer,
+    Path(project): Path<i64>,
+    Query(query): Query<ActivityQuery>,
+) -> Result<Response, PageError> {
+    let page = crate::api::activity_of(&state, project, query.before).await?;
+    let inner = state.inner();
+    let title = blocking(move || {
+        Ok(inner
+            .store()?
+            .register()?
+            .into_iter()
+            .find(|e| e.project == project)
+            .map(|e| e.title)
+            .unwrap_or_default())
+    })
+    .await?;
+    let t = lang.catalogue();
+    let rows = page
+        .requests
+        .iter()
+        .map(|r| ActivityRow {
+            at: r.at.clone(),
+            when: crate::citizen::japan_time(&r.at, lang),
+            kind: t.of("activity", &r.kind),
+            rule_set: r.rule_set.clone().unwrap_or_default(),
+            status: t.of("activity", &r.status),
+            rho: if r.rho > 0.0 {
+                format!("{:.4}", r.rho)
+            } else {
+                "0".into()
+            },
+            query: r.query.clone(),
+        })
+        .collect();
+    render(&ActivityPage {
+        t,
+        nav: Nav::new(lang, viewer.as_ref()),
+        title,
+        page,
+        rows,
+    })
 }
 
 #[cfg(test)]

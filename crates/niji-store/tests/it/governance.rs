@@ -46,6 +46,7 @@ fn conditions() -> Conditions {
         items: vec![item("drugs", "code"), item("persons", "age")],
         rule_set: "ndb".into(),
         row_level: false,
+        publish_queries: false,
         dp_rho: 0.5,
         expires: "2099-12-31".into(),
     }
