@@ -197,10 +197,12 @@ impl Store {
                 (name, Some(created))
             }
         };
-        tx.commit()?;
-        let account = self.account(&name)?.ok_or_else(|| StoreError::Damaged {
-            what: format!("citizen account `{name}` is missing"),
+        // A disabled account signs in no more, by card either: nothing of
+        // this sign-in is kept.
+        let account = self.account(&name)?.ok_or_else(|| {
+            StoreError::Forbidden(format!("account `{name}` is disabled: it cannot sign in"))
         })?;
+        tx.commit()?;
         if account.role != Role::Citizen {
             return Err(StoreError::Damaged {
                 what: format!("card subject bound to `{name}`, which is not a citizen account"),

@@ -231,6 +231,19 @@ fn a_card_sign_in_is_taken_once_and_binds_one_account_per_subject() {
     // Another person is another account.
     let other = store.card_citizen(&[3; 32], 42).unwrap();
     assert_ne!(other.account().name, account.name);
+    // A disabled account signs in no more by card, and nothing is bound.
+    let admin = store.account("admin").unwrap().unwrap();
+    store
+        .disable_account(&admin, &other.account().name, "left the portal")
+        .unwrap();
+    assert!(matches!(
+        store.card_citizen(&[4; 32], 42),
+        Err(StoreError::Forbidden(_))
+    ));
+    assert!(matches!(
+        store.card_citizen(&[3; 32], 42),
+        Err(StoreError::Forbidden(_))
+    ));
     // Each binding is a log entry naming the person by commitment only.
     let events = store.audit_events().unwrap();
     let bound: Vec<_> = events.iter().filter(|e| e.kind == "citizen.card").collect();
