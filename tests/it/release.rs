@@ -564,3 +564,78 @@ fn a_build_before_linkage_says_what_to_run() {
     assert!(!env.data().join("releases/early").exists());
     assert!(!env.data().join("releases/early.work.duckdb").exists());
 }
+
+/// The demo's pseudonymized charts release is worth analysing: the
+/// synthetic JP-CLINS bundles carry each patient's home prefecture and the
+/// stay's Encounter, and a person whose charts mark no main diagnosis gets
+/// the category their diagnoses name most often (the release's column
+/// description says which rule applied).
+#[test]
+fn the_demos_charts_release_has_prefectures_encounters_and_main_diagnoses() {
+    let env = Env::demo();
+    let tables = env.data().join("releases/charts/tables");
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    let scan = |table: &str| {
+        format!(
+            "read_parquet('{}/**/*.parquet', hive_partitioning = false)",
+            tables.join(table).display()
+        )
+    };
+    let distinct = |column: &str| -> i64 {
+        conn.query_row(
+            &format!(
+                "SELECT count(DISTINCT {column}) FROM {} WHERE {column} NOT IN ('none', 'unknown', '*')",
+                scan("persons")
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert!(distinct("prefecture") > 1, "one prefecture at most");
+    assert!(distinct("main_diagnosis") > 1, "one main diagnosis at most");
+    let persons: i64 = conn
+        .query_row(
+            &format!("SELECT count(*) FROM {}", scan("persons")),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let without: i64 = conn
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM {} WHERE main_diagnosis = 'none'",
+                scan("persons")
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        without * 10 < persons,
+        "{without} of {persons} persons without a main diagnosis"
+    );
+    let encounters: i64 = conn
+        .query_row(
+            &format!("SELECT count(*) FROM {}", scan("encounters")),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(encounters > 0, "the encounters table is empty");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(env.data().join("releases/charts/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let described = manifest["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["name"] == "persons")
+        .flat_map(|t| t["columns"].as_array().unwrap())
+        .find(|c| c["name"] == "main_diagnosis")
+        .and_then(|c| c["description"].as_str())
+        .unwrap()
+        .to_owned();
+    assert!(described.contains("mark no main diagnosis"), "{described}");
+}

@@ -21,7 +21,7 @@
 use crate::hierarchy::{self, Hierarchy, HierarchyError, SUPPRESSED};
 use crate::policy::{
     DateForm, Derive, EventColumn, EventTable, Generalize, PersonColumn, Policy, PostcodeForm,
-    Role, Tier,
+    Role, Tier, Unmarked,
 };
 use crate::risk::{self, RiskReport};
 use crate::search::{Quasi, Search, SearchError, Sensitive, Table, Verdict};
@@ -429,6 +429,28 @@ fn derive(conn: &Connection, policy: &Policy) -> duckdb::Result<Vec<Person>> {
         for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
             let (k, v) = row?;
             diagnosis.insert(k, v);
+        }
+        let fallback = policy.persons.iter().any(|c| {
+            let c = c.get_ref();
+            c.derive == Derive::MainDiagnosis && c.unmarked == Unmarked::MostFrequent
+        });
+        if fallback {
+            // Charts mark no main diagnosis: for those persons, the
+            // category their diagnoses name most often (ties broken by the
+            // smaller code, so that a rebuild gives the same value).
+            let mut stmt = conn.prepare(
+                "SELECT person_key, category FROM (
+                     SELECT sc.person_key, substr(d.icd10, 1, 3) AS category,
+                            row_number() OVER (PARTITION BY sc.person_key
+                                               ORDER BY count(*) DESC, substr(d.icd10, 1, 3)) AS rank
+                     FROM content.diagnoses d JOIN scope sc USING (batch_id, record)
+                     WHERE d.icd10 IS NOT NULL GROUP BY 1, 2)
+                 WHERE rank = 1",
+            )?;
+            for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+                let (k, v) = row?;
+                diagnosis.entry(k).or_insert(v);
+            }
         }
     }
     Ok(base

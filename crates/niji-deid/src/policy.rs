@@ -108,6 +108,22 @@ pub struct PersonColumn {
     /// Ages from this one up share one value at every level ("90+").
     #[serde(default)]
     pub top: Option<i64>,
+    /// For `main_diagnosis`: what a person whose records mark no main
+    /// diagnosis gets.
+    #[serde(default)]
+    pub unmarked: Unmarked,
+}
+
+/// The main diagnosis of a person whose records mark none (JP-CLINS
+/// charts carry no main-diagnosis mark; claims do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unmarked {
+    /// `none`.
+    #[default]
+    None,
+    /// The ICD-10 category their diagnoses name most often.
+    MostFrequent,
 }
 
 impl Derive {
@@ -130,6 +146,12 @@ impl PersonColumn {
     /// is the generalization level the search chose, if it ran.
     pub fn describe(&self, level: Option<u8>) -> String {
         let mut text = self.derive.doc().to_owned();
+        if self.derive == Derive::MainDiagnosis && self.unmarked == Unmarked::MostFrequent {
+            text.push_str(
+                "; for a person whose records mark no main diagnosis, the category all their \
+                 diagnoses name most often",
+            );
+        }
         match (self.role, &self.generalize) {
             (Role::Quasi, Some(g)) => {
                 let ladder = match g {

@@ -1,10 +1,11 @@
 //! JP-CLINS FHIR Bundles (電子カルテ情報共有サービス): for every hospital
 //! stay, a `collection` Bundle as a hospital's electronic chart would
 //! register it, shaped like the real examples in
-//! `shared/fixtures/fhir/jp-clins/`: Patient, Condition (ICD-10),
-//! AllergyIntolerance, Observation (laboratory, JLAC10) and
-//! MedicationRequest, each pointing at the patient by the insured-person
-//! identifier `保険者番号:記号:番号:枝番`.
+//! `shared/fixtures/fhir/jp-clins/`: Patient (with its home prefecture, as
+//! JP Core's address allows), the stay's Encounter, Condition (ICD-10; the
+//! profiles mark no main diagnosis), AllergyIntolerance, Observation
+//! (laboratory, JLAC10) and MedicationRequest, each pointing at the patient
+//! by the insured-person identifier `保険者番号:記号:番号:枝番`.
 //!
 //! Drug codes are niji's synthetic ones under a code system of its own, so
 //! nobody mistakes them for the MHLW master.
@@ -103,9 +104,10 @@ pub fn bundle(
         "name": names,
         "gender": if person.sex == Sex::Female { "female" } else { "male" },
         "birthDate": Ymd::new(person.birth, "-").to_string(),
+        "address": address(person),
     });
     let authored = Ymd::new(admitted, "-").to_string();
-    let mut entries = vec![patient];
+    let mut entries = vec![patient, encounter(claim, admitted, &subject)];
     for (condition, onset) in &claim.diagnoses {
         entries.push(json!({
             "resourceType": "Condition",
@@ -194,6 +196,49 @@ pub fn bundle(
         "type": "collection",
         "timestamp": format!("{}T10:00:00+09:00", Ymd::new(admitted + Days::new(1), "-")),
         "entry": entries,
+    })
+}
+
+/// JP Core's Patient.address as a chart holds it: the home prefecture
+/// (`state`, which is all the platform keeps of an address) and the
+/// municipality's code, no street.
+fn address(person: &Person) -> Value {
+    let prefecture = usize::try_from(person.prefecture)
+        .ok()
+        .and_then(|p| niji_core::geography::PREFECTURES.get(p.wrapping_sub(1)))
+        .copied();
+    match prefecture {
+        Some(state) => json!([{
+            "use": "home",
+            "text": state,
+            "state": state,
+            "district": person.municipality,
+            "country": "JP",
+        }]),
+        None => json!([]),
+    }
+}
+
+/// The stay itself: an inpatient Encounter (JP Core) from the admission to
+/// the last day of care the month's claim records.
+fn encounter(claim: &Claim, admitted: NaiveDate, subject: &Value) -> Value {
+    let last = claim
+        .days
+        .last()
+        .and_then(|d| {
+            claim
+                .month
+                .checked_add_days(Days::new(u64::from(d.saturating_sub(1))))
+        })
+        .unwrap_or(admitted)
+        .max(admitted);
+    json!({
+        "resourceType": "Encounter",
+        "meta": {"profile": ["http://jpfhir.jp/fhir/core/StructureDefinition/JP_Encounter"]},
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP", "display": "inpatient encounter"},
+        "subject": subject,
+        "period": {"start": Ymd::new(admitted, "-").to_string(), "end": Ymd::new(last, "-").to_string()},
     })
 }
 

@@ -732,7 +732,14 @@ fn fhir_bundles_parse_and_point_at_their_person() {
                 .any(|i| member.starts_with(i.as_str())),
             "{member}"
         );
+        // The home prefecture, as the truth has it.
+        let code: usize = person["prefecture"].parse().unwrap();
+        assert_eq!(
+            patient["address"][0]["state"],
+            niji_core::geography::PREFECTURES[code - 1]
+        );
         let mut conditions = 0;
+        let mut encounters = 0;
         for entry in entries {
             let resource = &entry["resource"];
             assert!(entry["fullUrl"].as_str().unwrap().starts_with("urn:uuid:"));
@@ -750,9 +757,20 @@ fn fhir_bundles_parse_and_point_at_their_person() {
                 "Observation" | "MedicationRequest" => {
                     assert_eq!(resource["subject"]["identifier"]["value"], member)
                 }
+                "Encounter" => {
+                    encounters += 1;
+                    assert_eq!(resource["subject"]["identifier"]["value"], member);
+                    assert_eq!(resource["class"]["code"], "IMP");
+                    let period = &resource["period"];
+                    assert!(
+                        period["start"].as_str().unwrap() <= period["end"].as_str().unwrap(),
+                        "{period}"
+                    );
+                }
                 other => panic!("unexpected resource {other}"),
             }
         }
         assert!(conditions >= 1, "{record:?}: no Condition");
+        assert_eq!(encounters, 1, "{record:?}: one stay, one Encounter");
     }
 }
