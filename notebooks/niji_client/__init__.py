@@ -12,15 +12,22 @@ It talks to the server with an API token (made on the project page or with
                               group_by=[("sex", "sex")])
     niji.budget()                        # rho granted, spent and left
 
+Frames are polars DataFrames, or pandas ones with ``Client(frame="pandas")``
+(``pip install "./notebooks[pandas]"``).
+
 Aggregate results come as Arrow IPC streams; suppressed cells are null, and
 what disclosure control did, in words, is in ``niji.last_findings``. A result held for
 review raises ``Held`` with its airlock id; fetch it later with
-``niji.result(id)``. Refusals raise ``NijiError`` with the server's reason.
+``niji.result(id)``. Refusals raise ``NijiError``, which carries the API's
+problem (RFC 9457): ``status``, ``title``, ``detail`` and the whole
+``problem``.
 
 A request that runs longer than the server waits becomes a job: the client
 polls it (``GET /api/v1/jobs/{id}``), printing its progress, and fetches its
 result when it ends. Interrupting the notebook cancels the job.
 """
+
+from __future__ import annotations
 
 import io
 import json
@@ -28,25 +35,32 @@ import os
 import time
 import urllib.error
 import urllib.request
+from typing import Any, Iterable, Literal, Optional, Sequence, Tuple
 
 import polars as pl
 
 ARROW = "application/vnd.apache.arrow.stream"
 
+Frame = Any
+"""A polars DataFrame, or a pandas one when the client was asked for pandas."""
+
 
 class NijiError(Exception):
-    """A request the server refused or could not answer."""
+    """A request the server refused or could not answer, with its problem
+    details (RFC 9457) as the API gave them."""
 
-    def __init__(self, status, detail):
+    def __init__(self, status: int, detail: str, problem: Optional[dict] = None):
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+        self.problem = problem or {}
+        self.title = self.problem.get("title")
 
 
 class Held(Exception):
     """A result held in the airlock until two reviewers release it."""
 
-    def __init__(self, airlock):
+    def __init__(self, airlock: Optional[int]):
         super().__init__(f"the result is held for review (airlock {airlock})")
         self.airlock = airlock
 
@@ -54,13 +68,27 @@ class Held(Exception):
 class Client:
     """One project of one account, through its API token."""
 
-    def __init__(self, url=None, token=None, project=None):
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        token: Optional[str] = None,
+        project: Optional[int] = None,
+        frame: Literal["polars", "pandas"] = "polars",
+    ):
         self.url = (url or os.environ["NIJI_URL"]).rstrip("/")
         self.token = token or os.environ["NIJI_TOKEN"]
         self.project = int(project or os.environ["NIJI_PROJECT"])
-        self.last_findings = None
+        if frame not in ("polars", "pandas"):
+            raise ValueError("frame: polars or pandas")
+        self.frame = frame
+        self.last_findings: Optional[list] = None
+        self.last_budget: Optional[dict] = None
 
-    def _request(self, method, path, body=None, accept="application/json"):
+    def _frame(self, df: pl.DataFrame) -> Frame:
+        return df.to_pandas() if self.frame == "pandas" else df
+
+    def _request(self, method: str, path: str, body: Optional[dict] = None,
+                 accept: str = "application/json") -> Tuple[int, Any, bytes]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method)
         request.add_header("Authorization", f"Bearer {self.token}")
@@ -73,12 +101,13 @@ class Client:
         except urllib.error.HTTPError as error:
             text = error.read().decode(errors="replace")
             try:
-                detail = json.loads(text).get("detail", text)
-            except ValueError:
-                detail = text
-            raise NijiError(error.code, detail) from None
+                problem = json.loads(text)
+                detail = problem.get("detail", text)
+            except (ValueError, AttributeError):
+                problem, detail = None, text
+            raise NijiError(error.code, detail, problem) from None
 
-    def _settled(self, reply, accept="application/json"):
+    def _settled(self, reply: Tuple[int, Any, bytes], accept: str = "application/json") -> Tuple[int, Any, bytes]:
         """The answer of an analysis request, following it if it became a job."""
         status, headers, body = reply
         if status != 202 or not headers.get("Content-Type", "").startswith("application/json"):
@@ -100,15 +129,15 @@ class Client:
             raise
         return self._request("GET", f"/api/v1/jobs/{job}/result", accept=accept)
 
-    def _project(self, rest):
+    def _project(self, rest: str) -> str:
         return f"/api/v1/projects/{self.project}{rest}"
 
-    def tables(self):
+    def tables(self) -> list:
         """The granted tables: name, release and columns (name, type, description)."""
         _, _, body = self._request("GET", self._project("/tables"))
         return json.loads(body)
 
-    def columns(self):
+    def columns(self) -> Frame:
         """Every granted column as a DataFrame: table, column, type, description."""
         rows = [
             {"table": t["name"], "column": c["name"], "type": c["type"],
@@ -116,9 +145,9 @@ class Client:
             for t in self.tables()
             for c in t["columns"]
         ]
-        return pl.DataFrame(rows)
+        return self._frame(pl.DataFrame(rows))
 
-    def query(self, sql):
+    def query(self, sql: str) -> Frame:
         """An aggregate SQL query, as a DataFrame (suppressed cells null)."""
         status, headers, body = self._settled(
             self._request("POST", self._project("/queries"), {"sql": sql}, accept=ARROW),
@@ -128,17 +157,19 @@ class Client:
             held = json.loads(body)
             raise Held(held.get("airlock"))
         self.last_findings = json.loads(headers.get("X-Niji-Findings", "[]"))
-        return pl.read_ipc_stream(io.BytesIO(body))
+        return self._frame(pl.read_ipc_stream(io.BytesIO(body)))
 
-    def result(self, airlock):
+    def result(self, airlock: int) -> Frame:
         """A held result, once released."""
         status, _, body = self._request("GET", self._project(f"/results/{airlock}"))
         released = json.loads(body)
         if status == 202:
             raise Held(airlock)
-        return pl.DataFrame(released["rows"], schema=released["columns"], orient="row")
+        return self._frame(pl.DataFrame(released["rows"], schema=released["columns"], orient="row"))
 
-    def dp_query(self, table, measures, rho, group_by=(), max_rows_per_person=1):
+    def dp_query(self, table: str, measures: Sequence[dict], rho: float,
+                 group_by: Iterable[Tuple[str, str]] = (),
+                 max_rows_per_person: int = 1) -> Tuple[Frame, Frame]:
         """A differentially private query: (DataFrame, noise per measure)."""
         spec = {
             "table": table,
@@ -152,9 +183,9 @@ class Client:
         frame = pl.DataFrame(released["rows"], schema=released["columns"], orient="row")
         noise = pl.DataFrame(released["noise"])
         self.last_budget = released["budget"]
-        return frame, noise
+        return self._frame(frame), self._frame(noise)
 
-    def budget(self):
+    def budget(self) -> dict:
         """The project's rho: total, spent and left."""
         _, _, body = self._request("GET", self._project("/budget"))
         return json.loads(body)

@@ -957,6 +957,59 @@ fn the_notebooks_run_against_the_platform() {
     assert!(fetched >= 2, "{fetched} results fetched from jobs");
 }
 
+/// The Python client as a researcher installs it (`pip install
+/// "./notebooks[pandas]"` into a fresh virtual environment, which `.ci/run`
+/// makes): it imports from that environment, not the checkout, answers as
+/// polars or pandas frames alike, and raises the API's problem details.
+#[test]
+fn the_installed_python_client_answers_as_polars_or_pandas_and_raises_problems() {
+    let python = venv_tool("NIJI_CLIENT_PYTHON", "client/bin/python");
+    let env = platform();
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let p = project(&server, &alice, &[("persons", "age"), ("persons", "sex")]);
+    let token = alice.send(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"project": p, "expires": "2030-01-01"})),
+    );
+    let script = r#"
+import niji_client, pandas, polars
+from niji_client import Client, NijiError
+assert "site-packages" in niji_client.__file__, niji_client.__file__
+sql = "SELECT sex, count(*) AS n FROM persons GROUP BY sex"
+as_polars = Client().query(sql)
+as_pandas = Client(frame="pandas").query(sql)
+assert isinstance(as_polars, polars.DataFrame) and as_polars.height >= 1, as_polars
+assert isinstance(as_pandas, pandas.DataFrame), type(as_pandas)
+assert list(as_pandas.columns) == as_polars.columns, (as_pandas.columns, as_polars.columns)
+assert as_pandas["n"].sum() == as_polars["n"].sum()
+try:
+    Client().query("SELECT code FROM drugs")
+except NijiError as e:
+    assert e.status >= 400 and e.detail and e.problem.get("detail") == e.detail, vars(e)
+    print("refused", e.status, e.title)
+else:
+    raise SystemExit("a query outside the grant was answered")
+print("client ok")
+"#;
+    let run = std::process::Command::new(python)
+        .args(["-c", script])
+        .current_dir(env.root.path())
+        .env("NIJI_URL", &server.url)
+        .env("NIJI_TOKEN", token.body["token"].as_str().unwrap())
+        .env("NIJI_PROJECT", p.to_string())
+        .output()
+        .unwrap();
+    server.stop();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && out.contains("client ok"),
+        "the client failed:\n{out}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 /// schemathesis (PyPI) fuzzes every operation of /api/openapi.json with a
 /// project's API token: no request may end in a server error (5xx).
 #[test]
