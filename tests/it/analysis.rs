@@ -1010,6 +1010,63 @@ print("client ok")
     );
 }
 
+/// The R client (notebooks/r/niji.R, on Debian's httr2 and jsonlite, which
+/// `.ci/run` installs) against a live server: data.frames for SQL and DP,
+/// the budget debited, and a refusal as a `niji_error` with the API's
+/// problem details.
+#[test]
+fn the_r_client_answers_data_frames_and_raises_problems() {
+    let rscript = std::path::Path::new("/usr/bin/Rscript");
+    assert!(
+        rscript.exists(),
+        "/usr/bin/Rscript is missing; `bash .ci/run` installs Debian's r-base-core, r-cran-httr2 and r-cran-jsonlite"
+    );
+    let env = platform();
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let p = project(&server, &alice, &[("persons", "age"), ("persons", "sex")]);
+    let token = alice.send(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"project": p, "expires": "2030-01-01"})),
+    );
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("notebooks/r/niji.R");
+    let script = format!(
+        r#"
+source("{}")
+niji <- niji_client()
+stopifnot(nrow(niji_columns(niji)) == 2)
+df <- niji_query(niji, "SELECT sex, count(*) AS n FROM persons GROUP BY sex")
+stopifnot(is.data.frame(df), identical(names(df), c("sex", "n")), nrow(df) >= 1, is.numeric(df$n))
+dp <- niji_dp_query(niji, "persons", list(list(kind = "count")), rho = 0.1,
+                    group_by = list(c("sex", "sex")))
+stopifnot(is.data.frame(dp), nrow(dp) >= 1)
+budget <- niji_budget(niji)
+stopifnot(abs(budget$spent - 0.1) < 1e-9)
+refused <- tryCatch(niji_query(niji, "SELECT code FROM drugs"), niji_error = function(e) e)
+stopifnot(inherits(refused, "niji_error"), refused$status >= 400, nzchar(refused$detail),
+          identical(refused$problem$detail, refused$detail))
+cat("r client ok
+")
+"#,
+        client.display()
+    );
+    let run = std::process::Command::new(rscript)
+        .args(["-e", &script])
+        .env("NIJI_URL", &server.url)
+        .env("NIJI_TOKEN", token.body["token"].as_str().unwrap())
+        .env("NIJI_PROJECT", p.to_string())
+        .output()
+        .unwrap();
+    server.stop();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && out.contains("r client ok"),
+        "the R client failed:\n{out}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 /// schemathesis (PyPI) fuzzes every operation of /api/openapi.json with a
 /// project's API token: no request may end in a server error (5xx).
 #[test]
