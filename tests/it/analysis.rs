@@ -964,15 +964,6 @@ fn the_notebooks_run_against_the_platform() {
 #[test]
 fn the_installed_python_client_answers_as_polars_or_pandas_and_raises_problems() {
     let python = venv_tool("NIJI_CLIENT_PYTHON", "client/bin/python");
-    let env = platform();
-    let server = Server::start(&env);
-    let alice = Client::login(&server, "alice", PASSWORD);
-    let p = project(&server, &alice, &[("persons", "age"), ("persons", "sex")]);
-    let token = alice.send(
-        "POST",
-        "/api/v1/tokens",
-        Some(json!({"project": p, "expires": "2030-01-01"})),
-    );
     let script = r#"
 import niji_client, pandas, polars
 from niji_client import Client, NijiError
@@ -993,9 +984,25 @@ else:
     raise SystemExit("a query outside the grant was answered")
 print("client ok")
 "#;
-    let run = std::process::Command::new(python)
-        .args(["-c", script])
-        .current_dir(env.root.path())
+    let mut run = std::process::Command::new(python);
+    run.args(["-c", script]).current_dir(std::env::temp_dir());
+    client_passes(run, "client ok");
+}
+
+/// Runs a client program against a live server, with an API token of a
+/// project granted persons' age and sex (`NIJI_URL`, `NIJI_TOKEN`,
+/// `NIJI_PROJECT`), and checks that it succeeded and printed `done`.
+fn client_passes(mut program: std::process::Command, done: &str) {
+    let env = platform();
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let p = project(&server, &alice, &[("persons", "age"), ("persons", "sex")]);
+    let token = alice.send(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"project": p, "expires": "2030-01-01"})),
+    );
+    let run = program
         .env("NIJI_URL", &server.url)
         .env("NIJI_TOKEN", token.body["token"].as_str().unwrap())
         .env("NIJI_PROJECT", p.to_string())
@@ -1004,7 +1011,7 @@ print("client ok")
     server.stop();
     let out = String::from_utf8_lossy(&run.stdout);
     assert!(
-        run.status.success() && out.contains("client ok"),
+        run.status.success() && out.contains(done),
         "the client failed:\n{out}\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
@@ -1020,15 +1027,6 @@ fn the_r_client_answers_data_frames_and_raises_problems() {
     assert!(
         rscript.exists(),
         "/usr/bin/Rscript is missing; `bash .ci/run` installs Debian's r-base-core, r-cran-httr2 and r-cran-jsonlite"
-    );
-    let env = platform();
-    let server = Server::start(&env);
-    let alice = Client::login(&server, "alice", PASSWORD);
-    let p = project(&server, &alice, &[("persons", "age"), ("persons", "sex")]);
-    let token = alice.send(
-        "POST",
-        "/api/v1/tokens",
-        Some(json!({"project": p, "expires": "2030-01-01"})),
     );
     let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("notebooks/r/niji.R");
     let script = format!(
@@ -1051,20 +1049,9 @@ cat("r client ok
 "#,
         client.display()
     );
-    let run = std::process::Command::new(rscript)
-        .args(["-e", &script])
-        .env("NIJI_URL", &server.url)
-        .env("NIJI_TOKEN", token.body["token"].as_str().unwrap())
-        .env("NIJI_PROJECT", p.to_string())
-        .output()
-        .unwrap();
-    server.stop();
-    let out = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success() && out.contains("r client ok"),
-        "the R client failed:\n{out}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let mut run = std::process::Command::new(rscript);
+    run.args(["-e", &script]);
+    client_passes(run, "r client ok");
 }
 
 /// schemathesis (PyPI) fuzzes every operation of /api/openapi.json with a
