@@ -405,6 +405,16 @@ pub(crate) struct ReleaseView {
     pub built_at: String,
 }
 
+impl From<niji_store::HeldIn> for ReleaseView {
+    fn from(r: niji_store::HeldIn) -> Self {
+        ReleaseView {
+            name: r.name,
+            tier: r.tier,
+            built_at: r.built_at,
+        }
+    }
+}
+
 /// Queries a project ran on releases that hold the citizen.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct QueriesView {
@@ -491,15 +501,7 @@ pub(crate) fn view(found: Accesses, lang: Lang) -> AccessesView {
     let t = lang.catalogue();
     AccessesView {
         total: found.total,
-        releases: found
-            .releases
-            .into_iter()
-            .map(|r| ReleaseView {
-                name: r.name,
-                tier: r.tier,
-                built_at: r.built_at,
-            })
-            .collect(),
+        releases: found.releases.into_iter().map(ReleaseView::from).collect(),
         queries: found
             .queries
             .iter()
@@ -729,15 +731,7 @@ pub(crate) fn opt_out_view(state: OptOutState) -> OptOutView {
     OptOutView {
         opted_out: state.since.is_some(),
         since: state.since,
-        kept: state
-            .kept
-            .into_iter()
-            .map(|r| ReleaseView {
-                name: r.name,
-                tier: r.tier,
-                built_at: r.built_at,
-            })
-            .collect(),
+        kept: state.kept.into_iter().map(ReleaseView::from).collect(),
     }
 }
 

@@ -135,6 +135,8 @@ pub struct Accesses {
 pub struct AccessSummary {
     /// The entries counted, in all.
     pub total: u64,
+    /// The releases the person is in.
+    pub releases: Vec<HeldIn>,
     /// Per month (`YYYYMM`, in Japan), oldest first, empty months included.
     pub months: Vec<(u32, u64)>,
     /// Per month and project, newest month first.
@@ -402,8 +404,14 @@ impl Store {
             .filter_map(|g| g.project.map(|p| p as i64))
             .collect();
         let projects = self.projects(&ids)?;
+        let releases = self
+            .held_in(&found.releases)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         Ok(AccessSummary {
             total: found.entries.len(),
+            releases,
             months: summary.months,
             groups: summary
                 .groups

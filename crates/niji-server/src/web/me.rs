@@ -164,14 +164,6 @@ async fn me_page(
     let family = which.filter()?.family;
     let citizen = Citizen::of(&state, viewer.account.clone()).await?;
     let found = summary_of(&state, citizen.clone(), family).await?;
-    let held = crate::citizen::accesses_of(
-        &state,
-        citizen.clone(),
-        niji_store::AccessFilter::default(),
-        None,
-        1,
-    )
-    .await?;
     let opt_out = set_opt_out(&state, citizen, None).await?;
     let t = lang.catalogue();
     let opt_out_text = match &opt_out.since {
@@ -180,6 +172,12 @@ async fn me_page(
             .replace("{since}", &crate::citizen::japan_time(since, lang)),
         None => t.s("me.opted_in").to_owned(),
     };
+    let releases = found
+        .releases
+        .iter()
+        .cloned()
+        .map(ReleaseView::from)
+        .collect();
     let summary = summary_view(found, family.map(Family::as_str), lang);
     let pages = summary.groups.len().div_ceil(GROUPS_PER_PAGE).max(1);
     let page = query.page.unwrap_or(1).clamp(1, pages);
@@ -204,7 +202,7 @@ async fn me_page(
     render(&MePage {
         t,
         nav: Nav::new(lang, Some(&viewer)),
-        releases: view(held, lang).releases,
+        releases,
         total: summary.total,
         groups,
         chart: chart(&months, t, lang),
