@@ -791,6 +791,8 @@ pub(crate) struct ActivityView {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ActivityPageView {
     pub project: i64,
+    /// The project's title.
+    pub title: String,
     /// Whether the project's terms publish its queries' text.
     pub publishes_queries: bool,
     /// Newest first.
@@ -816,6 +818,7 @@ pub(crate) async fn activity_of(
     let page = blocking(move || Ok(inner.store()?.activity(project, before, 50)?)).await?;
     Ok(ActivityPageView {
         project,
+        title: page.title,
         publishes_queries: page.publishes_queries,
         requests: page
             .requests

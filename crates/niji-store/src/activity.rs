@@ -60,6 +60,8 @@ pub struct Activity {
 /// A page of a project's activity, newest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityPage {
+    /// The project's title.
+    pub title: String,
     /// Whether the grant publishes its queries' text.
     pub publishes_queries: bool,
     /// This page.
@@ -87,6 +89,10 @@ impl Store {
     ) -> Result<ActivityPage, StoreError> {
         let grant = self.grant(project)?;
         let publish = grant.conditions.publish_queries;
+        let title: String = self.conn.value(
+            "SELECT title FROM applications WHERE id = $1",
+            &[&grant.application_id],
+        )?;
         let limit = limit.clamp(1, 500);
         let rows: Vec<(i64, DateTime<Utc>, String, String)> = self.conn.all(
             "SELECT id, occurred_at, kind, detail FROM audit_events \
@@ -108,6 +114,7 @@ impl Store {
         }
         let next_before = more.then(|| requests.last().map(|r| r.id)).flatten();
         Ok(ActivityPage {
+            title,
             publishes_queries: publish,
             requests,
             next_before,

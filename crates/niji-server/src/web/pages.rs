@@ -1200,14 +1200,8 @@ struct ActivityRow {
 struct ActivityPage {
     t: &'static Catalogue,
     nav: Nav,
-    title: String,
     page: crate::api::ActivityPageView,
     rows: Vec<ActivityRow>,
-}
-
-#[derive(Deserialize)]
-struct ActivityQuery {
-    before: Option<i64>,
 }
 
 async fn activity(
@@ -1215,20 +1209,9 @@ async fn activity(
     lang: Lang,
     MaybeViewer(viewer): MaybeViewer,
     Path(project): Path<i64>,
-    Query(query): Query<ActivityQuery>,
+    Query(paging): Query<crate::api::ActivityPaging>,
 ) -> Result<Response, PageError> {
-    let page = crate::api::activity_of(&state, project, query.before).await?;
-    let inner = state.inner();
-    let title = blocking(move || {
-        Ok(inner
-            .store()?
-            .register()?
-            .into_iter()
-            .find(|e| e.project == project)
-            .map(|e| e.title)
-            .unwrap_or_default())
-    })
-    .await?;
+    let page = crate::api::activity_of(&state, project, paging.before).await?;
     let t = lang.catalogue();
     let rows = page
         .requests
@@ -1250,7 +1233,6 @@ async fn activity(
     render(&ActivityPage {
         t,
         nav: Nav::new(lang, viewer.as_ref()),
-        title,
         page,
         rows,
     })
