@@ -94,10 +94,10 @@ fn main() {
     let total = summary["total"].as_u64().unwrap();
     let log = Store::open(&dir).unwrap().log_size().unwrap();
     let groups = summary["groups"].as_array().unwrap().len();
-    let group = summary["groups"][0]["entries_at"]
-        .as_str()
-        .unwrap()
-        .replacen("/api/v1/me/accesses", "/me/accesses", 1);
+    let group = format!(
+        "/me/accesses?{}",
+        summary["groups"][0]["query"].as_str().unwrap()
+    );
     assert!(page.contains("<svg"), "the page has its chart");
     let mut rows = Vec::new();
     for (name, path) in [

@@ -371,11 +371,6 @@ fn refusal_of(e: ClaimsVerificationError) -> CardRefusal {
     refusal
 }
 
-/// The SHA-256 of a state, as the store keeps it.
-pub(crate) fn state_digest(state: &str) -> String {
-    crate::caller::digest(state)
-}
-
 /// Departures to the provider an address may begin in 15 minutes: far more
 /// than a household, few enough that one address cannot fill the table of
 /// sign-ins under way.
@@ -385,7 +380,7 @@ pub(crate) const DEPARTURES_PER_ADDRESS: u32 = 300;
 /// sign-ins under way is full.
 pub(crate) async fn keep(state: &AppState, departure: &Departure) -> Result<bool, ApiError> {
     let inner = state.inner();
-    let digest = state_digest(&departure.state);
+    let digest = crate::caller::digest(&departure.state);
     let (nonce, verifier) = (
         niji_core::SecretString::new(departure.pending.nonce.expose().to_owned()),
         niji_core::SecretString::new(departure.pending.verifier.expose().to_owned()),
@@ -401,7 +396,7 @@ pub(crate) async fn keep(state: &AppState, departure: &Departure) -> Result<bool
 /// Takes the sign-in of `state` from the store, once.
 pub(crate) async fn take(state: &AppState, value: &str) -> Result<Option<PendingSignin>, ApiError> {
     let inner = state.inner();
-    let digest = state_digest(value);
+    let digest = crate::caller::digest(value);
     blocking(move || {
         Ok(inner
             .store_keeping_governance()?

@@ -209,7 +209,7 @@ pub(crate) async fn enrol_citizen(
 #[derive(Deserialize, utoipa::IntoParams)]
 pub(crate) struct Page {
     /// Entries older than this one (its id); the newest without it.
-    before: Option<u64>,
+    pub before: Option<u64>,
     /// At most this many rows (50 without it, 500 at most).
     limit: Option<usize>,
     /// `en` for English words; Japanese without it.
@@ -225,7 +225,8 @@ pub(crate) struct Page {
 }
 
 impl Page {
-    fn which(&self) -> Which {
+    /// The entries it asks for.
+    pub(crate) fn which(&self) -> Which {
         Which {
             kind: self.kind.clone(),
             project: self.project.clone(),
@@ -235,15 +236,18 @@ impl Page {
 }
 
 /// Which of the citizen's entries a view asks for.
-#[derive(Deserialize, Default, Clone, utoipa::IntoParams, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize, Default, Clone, utoipa::IntoParams, utoipa::ToSchema)]
 pub(crate) struct Which {
     /// `analysis`, `release`, `grant`, `person` or `other`; every kind
     /// without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// A project's id, or `none` for the platform's own steps; every
     /// project without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
     /// A month, `YYYY-MM` (in Japan); every month without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub month: Option<String>,
 }
 
@@ -281,32 +285,8 @@ impl Which {
 
     /// The same, as a query string (for links between pages).
     pub(crate) fn query(&self) -> String {
-        let mut parts = Vec::new();
-        for (name, value) in [
-            ("kind", &self.kind),
-            ("project", &self.project),
-            ("month", &self.month),
-        ] {
-            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                parts.push(format!("{name}={}", urlencoding(v)));
-            }
-        }
-        parts.join("&")
+        serde_urlencoded::to_string(self).unwrap_or_default()
     }
-}
-
-/// Query-string escaping of a value the filter accepted (digits, letters,
-/// `-`): nothing else reaches here, but escape anyway.
-fn urlencoding(v: &str) -> String {
-    v.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c.to_string()
-            } else {
-                format!("%{:02X}", c as u32 & 0xff)
-            }
-        })
-        .collect()
 }
 
 /// `YYYY-MM` as `YYYYMM`.
@@ -569,6 +549,8 @@ pub(crate) struct GroupView {
     pub entries: u64,
     /// The group in plain words.
     pub what: String,
+    /// The query string that selects its entries.
+    pub query: String,
     /// Where its entries are listed (the API's, with the page's filter).
     pub entries_at: String,
 }
@@ -614,6 +596,7 @@ pub(crate) fn summary_view(found: AccessSummary, kind: Option<&str>, lang: Lang)
                     project: Some(g.project_id.map_or("none".into(), |p| p.to_string())),
                     month: Some(month_text(g.month)),
                 };
+                let query = which.query();
                 let count = g.entries.to_string();
                 let what = match &g.project {
                     Some(p) => fill(
@@ -632,7 +615,8 @@ pub(crate) fn summary_view(found: AccessSummary, kind: Option<&str>, lang: Lang)
                     project: g.project.as_ref().map(|p| project_view(p, lang)),
                     entries: g.entries,
                     what,
-                    entries_at: format!("/api/v1/me/accesses?{}", which.query()),
+                    entries_at: format!("/api/v1/me/accesses?{query}"),
+                    query,
                 }
             })
             .collect(),

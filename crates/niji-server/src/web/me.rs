@@ -191,13 +191,6 @@ async fn me_page(
         .into_iter()
         .skip((page - 1) * GROUPS_PER_PAGE)
         .take(GROUPS_PER_PAGE)
-        .map(|mut g| {
-            // The page links to the page of the group's entries.
-            g.entries_at = g
-                .entries_at
-                .replacen("/api/v1/me/accesses", "/me/accesses", 1);
-            g
-        })
         .collect();
     render(&MePage {
         t,
@@ -231,25 +224,13 @@ struct EntriesPage {
     next_before: Option<u64>,
 }
 
-#[derive(Deserialize)]
-struct EntriesQuery {
-    kind: Option<String>,
-    project: Option<String>,
-    month: Option<String>,
-    before: Option<u64>,
-}
-
 async fn entries_page(
     State(state): State<AppState>,
     lang: Lang,
     viewer: Viewer,
-    Query(query): Query<EntriesQuery>,
+    Query(query): Query<crate::citizen::Page>,
 ) -> Result<Response, PageError> {
-    let which = Which {
-        kind: query.kind,
-        project: query.project,
-        month: query.month,
-    };
+    let which = query.which();
     let filter = which.filter()?;
     let citizen = Citizen::of(&state, viewer.account.clone()).await?;
     let found =
