@@ -578,6 +578,176 @@ fn dp_queries_debit_the_budget_and_parallel_requests_cannot_overspend() {
     );
 }
 
+fn model(client: &Client, project: i64, body: Value) -> Reply {
+    client.settle(client.send(
+        "POST",
+        &format!("/api/v1/projects/{project}/models"),
+        Some(body),
+    ))
+}
+
+/// Each kind's mean of claims' points and the total sum of squares about
+/// the overall mean, read from the release's files: what a gaussian model
+/// `points ~ kind` must give (intercept = the first kind's mean, each other
+/// kind's coefficient the difference, null deviance the sum of squares).
+fn points_by_kind(release: &Path) -> (Vec<(String, f64)>, f64) {
+    let release = niji_query::storage::Release::open(release).unwrap();
+    let claims = release.duckdb_scan(release.table("claims").unwrap());
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    let complete = format!(
+        "SELECT kind, points::DOUBLE AS y FROM {claims} WHERE kind IS NOT NULL AND points IS NOT NULL"
+    );
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT kind, avg(y) FROM ({complete}) GROUP BY kind ORDER BY kind"
+        ))
+        .unwrap();
+    let means: Vec<(String, f64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let ss: f64 = conn
+        .query_row(
+            &format!("SELECT sum((y - (SELECT avg(y) FROM ({complete})))^2) FROM ({complete})"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (means, ss)
+}
+
+/// A model's estimates leave when the rule set's checks hold, and match
+/// the release's own numbers; a model a check refuses, one outside the
+/// grant and one the platform cannot model are refused with what to do;
+/// each request is in the log, and the public activity lists it.
+#[test]
+fn models_are_fitted_under_the_rule_set_and_logged() {
+    let env = platform();
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let p = project(
+        &server,
+        &alice,
+        &[
+            ("claims", "points"),
+            ("claims", "kind"),
+            ("claims", "inpatient"),
+        ],
+    );
+    let fitted = model(
+        &alice,
+        p,
+        json!({"family": "gaussian", "table": "claims", "formula": "points ~ kind"}),
+    );
+    assert_eq!(fitted.status, 200, "{}", fitted.body);
+    let (means, ss) = points_by_kind(&env.data().join("releases/claims"));
+    assert!(means.len() > 1, "{means:?}");
+    let estimates = fitted.body["estimates"].as_array().unwrap();
+    assert_eq!(estimates.len(), means.len());
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
+    assert_eq!(estimates[0]["name"], "(Intercept)");
+    assert!(
+        close(estimates[0]["estimate"].as_f64().unwrap(), means[0].1),
+        "{}",
+        fitted.body
+    );
+    for (e, (kind, mean)) in estimates[1..].iter().zip(&means[1..]) {
+        assert_eq!(e["name"], format!("kind{kind}"));
+        assert_eq!(e["level"], kind.as_str());
+        assert!(
+            close(e["estimate"].as_f64().unwrap(), mean - means[0].1),
+            "{e}"
+        );
+        let (lower, upper) = (e["lower"].as_f64().unwrap(), e["upper"].as_f64().unwrap());
+        assert!(lower < e["estimate"].as_f64().unwrap() && e["estimate"].as_f64().unwrap() < upper);
+    }
+    assert!(close(fitted.body["null_deviance"].as_f64().unwrap(), ss));
+    let n = fitted.body["observations"].as_u64().unwrap();
+    assert_eq!(
+        fitted.body["residual_df"].as_u64().unwrap(),
+        n - means.len() as u64
+    );
+    assert!(fitted.body["persons"].as_u64().unwrap() >= 10);
+    assert_eq!(fitted.body["statistic"], "t");
+
+    // Dental and pharmacy claims are never inpatient: a binomial model of
+    // `inpatient` by kind would tell it, and the outcome check refuses it.
+    let separated = model(
+        &alice,
+        p,
+        json!({"family": "binomial", "table": "claims", "response": "inpatient", "terms": ["kind"]}),
+    );
+    assert!(
+        refusal(&separated).contains("in a level, fewer than 10 persons have one of the outcomes"),
+        "{}",
+        separated.body
+    );
+    // The same outcome by points is released, as z statistics.
+    let logistic = model(
+        &alice,
+        p,
+        json!({"family": "binomial", "table": "claims", "response": "inpatient", "terms": ["points"]}),
+    );
+    assert_eq!(logistic.status, 200, "{}", logistic.body);
+    assert_eq!(logistic.body["statistic"], "z");
+    // A column outside the grant; an interaction.
+    let outside = model(
+        &alice,
+        p,
+        json!({"family": "poisson", "table": "claims", "formula": "points ~ claim_type"}),
+    );
+    assert!(refusal(&outside).contains("not in this project's grant"));
+    let interaction = model(
+        &alice,
+        p,
+        json!({"family": "gaussian", "table": "claims", "formula": "points ~ kind * inpatient"}),
+    );
+    assert_eq!(interaction.status, 422, "{}", interaction.body);
+    assert!(
+        interaction.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("interactions")
+    );
+
+    let activity =
+        Client::new(&server).send("GET", &format!("/api/v1/register/{p}/activity"), None);
+    assert_eq!(activity.status, 200, "{}", activity.body);
+    // Newest first; the interaction never reached the data and is not
+    // among them.
+    let requests: Vec<(&str, &str)> = activity.body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ("model", "refused"),
+            ("model", "released"),
+            ("model", "refused"),
+            ("model", "released")
+        ]
+    );
+    server.stop();
+
+    let store = env.open_store().unwrap();
+    let events = store.audit_events().unwrap();
+    let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(count("analysis.model"), 2);
+    let refused: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "analysis.refused" && e.detail.contains("\"model\""))
+        .collect();
+    assert_eq!(
+        refused.len(),
+        2,
+        "the outcome check and the column outside the grant"
+    );
+}
+
 /// Polls job `id` until it is no longer running; its last status.
 fn ended(client: &Client, id: &str) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);

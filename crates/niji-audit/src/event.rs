@@ -64,6 +64,7 @@ kinds! {
     ReidentificationResult => "reidentification.result", "A pseudonym was mapped back to its records.";
     AnalysisQuery => "analysis.query", "A project's SQL query was answered.";
     AnalysisDp => "analysis.dp", "A project's differentially private query was answered.";
+    AnalysisModel => "analysis.model", "A project's model was fitted and its estimates released.";
     AnalysisRows => "analysis.rows", "A row-level result was shown.";
     AnalysisRefused => "analysis.refused", "A query was refused by the language check or disclosure control.";
     AnalysisDenied => "analysis.denied", "A request was refused at the purpose gate.";
@@ -101,6 +102,7 @@ impl EventKind {
                 | EventKind::AirlockRejected
                 | EventKind::AnalysisQuery
                 | EventKind::AnalysisDp
+                | EventKind::AnalysisModel
                 | EventKind::AnalysisRows
                 | EventKind::AnalysisRefused
                 | EventKind::AnalysisDenied
@@ -118,7 +120,10 @@ impl EventKind {
     pub fn releases_a_result(self) -> bool {
         matches!(
             self,
-            EventKind::AnalysisQuery | EventKind::AnalysisDp | EventKind::AnalysisFetch
+            EventKind::AnalysisQuery
+                | EventKind::AnalysisDp
+                | EventKind::AnalysisModel
+                | EventKind::AnalysisFetch
         )
     }
 
@@ -140,6 +145,7 @@ impl EventKind {
             | K::TokenRevoke => Family::Grant,
             K::AnalysisQuery
             | K::AnalysisDp
+            | K::AnalysisModel
             | K::AnalysisRows
             | K::AnalysisRefused
             | K::AnalysisDenied
@@ -166,7 +172,10 @@ impl EventKind {
     /// Whether it is a query's answer, which a person's view counts per
     /// project.
     pub fn is_query(self) -> bool {
-        matches!(self, EventKind::AnalysisQuery | EventKind::AnalysisDp)
+        matches!(
+            self,
+            EventKind::AnalysisQuery | EventKind::AnalysisDp | EventKind::AnalysisModel
+        )
     }
 }
 

@@ -66,6 +66,30 @@ pub struct RuleSet {
     /// The p% rule for sums (a share, e.g. 0.10), if any.
     #[serde(default)]
     pub p_percent: Option<f64>,
+    /// What a fitted model's estimates must meet.
+    #[serde(default)]
+    pub models: ModelRules,
+}
+
+/// The rules for a model's estimates (`[rules.models]`), beside the cell
+/// minimum, which every level of a categorical term must meet in persons.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRules {
+    /// Residual degrees of freedom at least this (ACRO: 10).
+    pub min_residual_df: u64,
+    /// Parameters per observation below this: a model nearly saturated
+    /// gives back its observations (DataSHIELD's `nfilter.glm`: 0.33).
+    pub max_parameter_share: f64,
+}
+
+impl Default for ModelRules {
+    fn default() -> Self {
+        ModelRules {
+            min_residual_df: 10,
+            max_parameter_share: 0.33,
+        }
+    }
 }
 
 const BUILTIN: [(&str, &str); 2] = [
@@ -101,6 +125,12 @@ impl RuleSet {
         {
             return Err(QueryError::Policy(format!(
                 "{origin}: dominance needs n ≥ 1 and k between 0 and 1"
+            )));
+        }
+        let share = rules.models.max_parameter_share;
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(QueryError::Policy(format!(
+                "{origin}: models.max_parameter_share must be above 0 and at most 1"
             )));
         }
         Ok(rules)

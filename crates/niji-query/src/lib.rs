@@ -89,7 +89,7 @@ pub mod sandbox;
 pub mod storage;
 
 pub use check::{Allowlist, Checked, check};
-pub use disclosure::{Findings, RuleSet, Status};
+pub use disclosure::{Findings, ModelRules, RuleSet, Status};
 pub use engine::{Dialect, EngineChoice};
 pub use plan::Counting;
 pub use pool::{Pool, Pooled};
@@ -325,21 +325,7 @@ impl Analysis {
         values: &[String],
         per_person: u32,
     ) -> Result<(Columns, u64), QueryError> {
-        let granted = self
-            .tables
-            .iter()
-            .find(|t| t.view.eq_ignore_ascii_case(table))
-            .ok_or_else(|| {
-                QueryError::Refused(format!("table `{table}` is not in this project's grant"))
-            })?;
-        for c in keys.iter().chain(values) {
-            if !granted.columns.iter().any(|g| g.eq_ignore_ascii_case(c)) {
-                return Err(QueryError::Refused(format!(
-                    "column `{c}` of `{table}` is not in this project's grant"
-                )));
-            }
-        }
-        let quote = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+        let granted = self.granted(table, keys.iter().chain(values))?;
         let mut select: Vec<String> = keys
             .iter()
             .map(|c| format!("CAST({} AS VARCHAR)", quote(c)))
@@ -364,8 +350,69 @@ impl Analysis {
             k = per_person.max(1)
         );
         let sandbox = self.sandbox(self.limits.clone())?;
-        let columns = sandbox.run_columns(&sql, keys.len(), values.len())?;
+        let columns = sandbox
+            .run_columns(&sql, keys.len(), values.len(), usize::MAX)?
+            .unwrap_or_default();
         Ok((columns, sandbox.rows_of([&granted.view])))
+    }
+
+    /// The complete rows of `table` for a model, at most `max_rows`
+    /// (`None` past it): each row's person (its pseudonym, first of the
+    /// keys), then `texts` as text and `numbers` as numbers, only the rows
+    /// where every one of them is present (a number that does not cast is
+    /// missing). Platform SQL, in the same sandbox. Also the rows of
+    /// `table` it scanned.
+    pub fn model_rows(
+        &self,
+        table: &str,
+        texts: &[String],
+        numbers: &[String],
+        max_rows: usize,
+    ) -> Result<(Option<Columns>, u64), QueryError> {
+        let granted = self.granted(table, texts.iter().chain(numbers))?;
+        let mut select = vec![format!("CAST({} AS VARCHAR) AS __p", check::PSEUDONYM)];
+        let mut present = vec!["__p IS NOT NULL".to_owned()];
+        for (i, c) in texts.iter().enumerate() {
+            select.push(format!("CAST({} AS VARCHAR) AS __t{i}", quote(c)));
+            present.push(format!("__t{i} IS NOT NULL"));
+        }
+        for (i, c) in numbers.iter().enumerate() {
+            select.push(format!("TRY_CAST({} AS DOUBLE) AS __n{i}", quote(c)));
+            present.push(format!("__n{i} IS NOT NULL"));
+        }
+        let sql = format!(
+            "SELECT * FROM (SELECT {} FROM {}) WHERE {}",
+            select.join(", "),
+            quote(&granted.view),
+            present.join(" AND ")
+        );
+        let sandbox = self.sandbox(self.limits.clone())?;
+        let columns = sandbox.run_columns(&sql, 1 + texts.len(), numbers.len(), max_rows)?;
+        Ok((columns, sandbox.rows_of([&granted.view])))
+    }
+
+    /// The granted table `table`, refused unless each of `columns` is
+    /// granted of it.
+    fn granted<'a>(
+        &self,
+        table: &str,
+        columns: impl IntoIterator<Item = &'a String>,
+    ) -> Result<&GrantedTable, QueryError> {
+        let granted = self
+            .tables
+            .iter()
+            .find(|t| t.view.eq_ignore_ascii_case(table))
+            .ok_or_else(|| {
+                QueryError::Refused(format!("table `{table}` is not in this project's grant"))
+            })?;
+        for c in columns {
+            if !granted.columns.iter().any(|g| g.eq_ignore_ascii_case(c)) {
+                return Err(QueryError::Refused(format!(
+                    "column `{c}` of `{table}` is not in this project's grant"
+                )));
+            }
+        }
+        Ok(granted)
     }
 
     /// Runs a query whose rows may be rows of the release (a grant that
@@ -474,6 +521,11 @@ impl Analysis {
         }
         Ok(outcome)
     }
+}
+
+/// A column name quoted for the platform's SQL.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Whether a value looks like a release pseudonym: 32 letters `a`–`p`

@@ -496,16 +496,20 @@ impl Sandbox {
     }
 
     /// Runs platform SQL whose first `keys` columns are text and the next
-    /// `values` numbers, straight into columns (no result-row limit: the
-    /// caller bounds the rows). NULL reads as "" and 0.
+    /// `values` numbers, straight into columns, or `None` when it has more
+    /// than `max_rows` rows (the engine stops reading; not the result-row
+    /// limit: the caller bounds the rows). NULL reads as "" and 0.
     pub fn run_columns(
         &self,
         sql: &str,
         keys: usize,
         values: usize,
-    ) -> Result<Columns, QueryError> {
+        max_rows: usize,
+    ) -> Result<Option<Columns>, QueryError> {
         self.timed(|| {
-            let batches = self.batches(sql, usize::MAX)?;
+            let Some(batches) = self.try_batches(sql, max_rows)? else {
+                return Ok(None);
+            };
             let mut out = Columns {
                 keys: vec![Vec::new(); keys],
                 values: vec![Vec::new(); values],
@@ -529,13 +533,27 @@ impl Sandbox {
                     }
                 }
             }
-            Ok(out)
+            Ok(Some(out))
         })
     }
 
     /// Runs platform SQL (DuckDB's dialect) on the engine, in its own:
     /// its batches, refused past `max_rows` rows.
     fn batches(&self, sql: &str, max_rows: usize) -> Result<Vec<RecordBatch>, QueryError> {
+        self.try_batches(sql, max_rows)?.ok_or_else(|| {
+            QueryError::Refused(format!(
+                "the result has more than {} rows; aggregate further (a LIMIT shortens row-level results; an aggregate's LIMIT applies after disclosure control)",
+                self.limits.max_rows
+            ))
+        })
+    }
+
+    /// [`Sandbox::batches`], or `None` past `max_rows` rows.
+    fn try_batches(
+        &self,
+        sql: &str,
+        max_rows: usize,
+    ) -> Result<Option<Vec<RecordBatch>>, QueryError> {
         let translated;
         let sql = match self.engine.dialect() {
             Dialect::DuckDb => sql,
@@ -544,12 +562,7 @@ impl Sandbox {
                 &translated
             }
         };
-        self.engine.execute(sql, max_rows)?.ok_or_else(|| {
-            QueryError::Refused(format!(
-                "the result has more than {} rows; aggregate further (a LIMIT shortens row-level results; an aggregate's LIMIT applies after disclosure control)",
-                self.limits.max_rows
-            ))
-        })
+        self.engine.execute(sql, max_rows)
     }
 
     /// Runs `work` under the timeout and the request's control.

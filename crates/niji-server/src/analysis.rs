@@ -170,7 +170,7 @@ async fn query(
     .await
 }
 /// The grant's disclosure rule set.
-fn rules_of(granted: &Granted) -> Result<RuleSet, ApiError> {
+pub(crate) fn rules_of(granted: &Granted) -> Result<RuleSet, ApiError> {
     RuleSet::builtin()
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .remove(&granted.grant().conditions.rule_set)

@@ -91,6 +91,7 @@ pub fn routes() -> Router<AppState> {
         crate::analysis::airlock_review,
         crate::dp::dp_query,
         crate::dp::budget,
+        crate::models::model,
         crate::jobs::status,
         crate::jobs::result,
         crate::jobs::cancel,
@@ -774,9 +775,9 @@ async fn register(State(state): State<AppState>) -> Result<Json<Vec<RegisterView
 pub(crate) struct ActivityView {
     /// When (UTC).
     pub at: String,
-    /// `sql` or `dp`.
+    /// `sql`, `dp` or `model`.
     pub kind: String,
-    /// The output rule set (SQL requests).
+    /// The output rule set (SQL requests and models).
     pub rule_set: Option<String>,
     /// `released`, `suppressed` (released with cells suppressed),
     /// `in_review` or `refused`.

@@ -449,9 +449,13 @@ pub(crate) fn what(t: &Catalogue, a: &Access) -> String {
         Some(K::ReleaseBuild) => "me.what.release_build",
         Some(K::GrantCreate) => "me.what.grant",
         Some(K::AnalysisRows) if a.direct => "me.what.row_shown",
-        Some(K::AnalysisQuery | K::AnalysisDp | K::AnalysisRows | K::AnalysisFetch) => {
-            "me.what.query"
-        }
+        Some(
+            K::AnalysisQuery
+            | K::AnalysisDp
+            | K::AnalysisModel
+            | K::AnalysisRows
+            | K::AnalysisFetch,
+        ) => "me.what.query",
         Some(K::AnalysisRefused | K::AnalysisDenied) => "me.what.refused",
         Some(K::AnalysisCancel) => "me.what.cancelled",
         Some(K::DpDebit) => "me.what.dp_debit",

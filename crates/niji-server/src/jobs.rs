@@ -22,6 +22,7 @@ use crate::analysis::QueryResult;
 use crate::caller::Caller;
 use crate::dp::DpResult;
 use crate::gate::Granted;
+use crate::models::ModelResult;
 use crate::problem::{ApiError, blocking};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -60,6 +61,8 @@ pub(crate) enum Answer {
     Query(StatusCode, QueryResult),
     /// A DP release.
     Dp(DpResult),
+    /// A model's estimates.
+    Model(ModelResult),
 }
 
 impl Answer {
@@ -67,6 +70,7 @@ impl Answer {
         match self {
             Answer::Query(status, result) => crate::analysis::respond(*status, result, arrow),
             Answer::Dp(result) => Ok(Json(result).into_response()),
+            Answer::Model(result) => Ok(Json(result).into_response()),
         }
     }
 }
@@ -93,6 +97,7 @@ impl Job {
         let size = match &outcome {
             Ok(Answer::Query(_, result)) => serde_json::to_vec(result).map_or(0, |v| v.len()),
             Ok(Answer::Dp(result)) => serde_json::to_vec(result).map_or(0, |v| v.len()),
+            Ok(Answer::Model(result)) => serde_json::to_vec(result).map_or(0, |v| v.len()),
             Err(_) => 0,
         };
         self.size.store(size, std::sync::atomic::Ordering::Relaxed);

@@ -66,6 +66,7 @@ mod headers;
 mod identity;
 mod jobs;
 mod log;
+mod models;
 mod problem;
 mod signin;
 mod state;
@@ -156,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(analysis::routes())
         .merge(dp::routes())
+        .merge(models::routes())
         .merge(jobs::routes())
         .merge(log::routes())
         .merge(citizen::routes())

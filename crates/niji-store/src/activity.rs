@@ -1,5 +1,5 @@
 //! A project's public activity log: each of its analysis requests — when,
-//! SQL or differentially private, under which rule set, how it ended
+//! SQL, differentially private or a model, under which rule set, how it ended
 //! (released, released with cells suppressed, held for review, refused),
 //! the ρ it spent — and the query's text where the grant's terms publish
 //! it. Read from the access log's own events; never a result, never a
@@ -44,7 +44,7 @@ pub struct Activity {
     pub id: i64,
     /// When (UTC).
     pub at: String,
-    /// `sql` or `dp`.
+    /// `sql`, `dp` or `model`.
     pub kind: &'static str,
     /// The grant's output rule set, for SQL.
     pub rule_set: Option<String>,
@@ -52,8 +52,8 @@ pub struct Activity {
     pub status: Status,
     /// The privacy budget it spent (zCDP ρ; 0 for SQL).
     pub rho: f64,
-    /// The query (SQL, or the DP request as JSON), when the grant publishes
-    /// it.
+    /// The query (SQL, the DP request, or the model's formula and family),
+    /// when the grant publishes it.
     pub query: Option<String>,
 }
 
@@ -71,9 +71,10 @@ pub struct ActivityPage {
 }
 
 /// The kinds that are a project's analysis requests.
-const KINDS: [EventKind; 3] = [
+const KINDS: [EventKind; 4] = [
     EventKind::AnalysisQuery,
     EventKind::AnalysisDp,
+    EventKind::AnalysisModel,
     EventKind::AnalysisRefused,
 ];
 
@@ -96,13 +97,14 @@ impl Store {
         let limit = limit.clamp(1, 500);
         let rows: Vec<(i64, DateTime<Utc>, String, String)> = self.conn.all(
             "SELECT id, occurred_at, kind, detail FROM audit_events \
-             WHERE project_id = $1 AND kind IN ($2, $3, $4) AND id < $5 \
-             ORDER BY id DESC LIMIT $6",
+             WHERE project_id = $1 AND kind IN ($2, $3, $4, $5) AND id < $6 \
+             ORDER BY id DESC LIMIT $7",
             &[
                 &project,
                 &KINDS[0].as_str(),
                 &KINDS[1].as_str(),
                 &KINDS[2].as_str(),
+                &KINDS[3].as_str(),
                 &before.unwrap_or(i64::MAX),
                 &(limit as i64 + 1),
             ],
@@ -132,7 +134,14 @@ impl Store {
         // The server writes these details as JSON; an older or damaged one
         // reads as an empty object rather than failing the public page.
         let detail: Value = serde_json::from_str(detail).unwrap_or(Value::Null);
-        let dp = kind == EventKind::AnalysisDp.as_str() || detail.get("spec").is_some();
+        let request = if kind == EventKind::AnalysisModel.as_str() || detail.get("model").is_some()
+        {
+            "model"
+        } else if kind == EventKind::AnalysisDp.as_str() || detail.get("spec").is_some() {
+            "dp"
+        } else {
+            "sql"
+        };
         let status = if kind == EventKind::AnalysisRefused.as_str() {
             Status::Refused
         } else if let Some(held) = detail.get("airlock").and_then(Value::as_i64) {
@@ -155,17 +164,22 @@ impl Store {
             Status::Released
         };
         let query = publish
-            .then(|| match (detail.get("sql"), detail.get("spec")) {
-                (Some(Value::String(sql)), _) => Some(sql.clone()),
-                (_, Some(Value::String(spec))) => Some(spec.clone()),
-                (_, Some(spec)) => Some(spec.to_string()),
-                _ => None,
+            .then(|| {
+                let text = detail
+                    .get("sql")
+                    .or_else(|| detail.get("model"))
+                    .or_else(|| detail.get("spec"));
+                match text {
+                    Some(Value::String(text)) => Some(text.clone()),
+                    Some(other) => Some(other.to_string()),
+                    None => None,
+                }
             })
             .flatten();
         Ok(Activity {
             id,
             at: stamp(at),
-            kind: if dp { "dp" } else { "sql" },
+            kind: request,
             rule_set: detail
                 .get("rule_set")
                 .and_then(Value::as_str)

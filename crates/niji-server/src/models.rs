@@ -1,0 +1,220 @@
+//! The model API: `POST /api/v1/projects/{id}/models` fits a GLM on a
+//! granted table (niji-model) and releases its estimates when the grant's
+//! rule set lets it. Behind the purpose gate like every analysis route; the
+//! request is an audit event — released or refused — before its answer
+//! leaves.
+
+use crate::gate::Granted;
+use crate::jobs::Answer;
+use crate::problem::ApiError;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::response::Response;
+use axum::{Json, Router, routing::post};
+use niji_audit::event::EventKind;
+use niji_model::{Family, ModelError, ModelSpec};
+use niji_query::{Control, Limits};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The model routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/projects/{id}/models", post(model))
+}
+
+/// A model request: a family, a table and either `response` with `terms`
+/// or a `formula`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ModelBody {
+    /// `gaussian`, `binomial` or `poisson` (canonical links).
+    family: String,
+    /// A granted table.
+    table: String,
+    /// The response column.
+    #[serde(default)]
+    response: Option<String>,
+    /// Columns; `factor(column)` takes a numeric column as categories.
+    #[serde(default)]
+    terms: Vec<String>,
+    /// Instead of `response` and `terms`: `response ~ a + b + factor(c)`.
+    #[serde(default)]
+    formula: Option<String>,
+}
+
+impl ModelBody {
+    fn into_spec(self) -> Result<ModelSpec, ApiError> {
+        let invalid = |e: ModelError| ApiError::Unprocessable(e.to_string());
+        let family = Family::parse(&self.family).map_err(invalid)?;
+        match (self.formula, self.response) {
+            (Some(formula), None) if self.terms.is_empty() => {
+                ModelSpec::from_formula(family, &self.table, &formula).map_err(invalid)
+            }
+            (None, Some(response)) => {
+                if self.terms.len() > niji_model::spec::MAX_TERMS {
+                    return Err(ApiError::Unprocessable(format!(
+                        "at most {} terms",
+                        niji_model::spec::MAX_TERMS
+                    )));
+                }
+                ModelSpec::new(family, &self.table, &response, &self.terms).map_err(invalid)
+            }
+            _ => Err(ApiError::Unprocessable(
+                "send either `formula`, or `response` with `terms`".into(),
+            )),
+        }
+    }
+}
+
+/// One coefficient.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct EstimateView {
+    /// R's name: the term, then the level.
+    name: String,
+    /// The term (`(Intercept)` for the intercept).
+    term: String,
+    /// The level contrasted with the term's first (reference) level.
+    level: Option<String>,
+    estimate: f64,
+    std_error: f64,
+    /// estimate / std_error, a `t` or `z` statistic.
+    statistic: f64,
+    p_value: f64,
+    /// The Wald interval at `confidence`.
+    lower: f64,
+    upper: f64,
+}
+
+/// A released model.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ModelResult {
+    family: &'static str,
+    link: &'static str,
+    /// The model as fitted, written as a formula.
+    formula: String,
+    /// The rule set its checks came from.
+    rule_set: String,
+    estimates: Vec<EstimateView>,
+    /// `t` (gaussian: the dispersion is estimated) or `z`.
+    statistic: &'static str,
+    confidence: f64,
+    deviance: f64,
+    null_deviance: f64,
+    residual_df: u64,
+    null_df: u64,
+    dispersion: f64,
+    /// Complete rows fitted.
+    observations: u64,
+    /// Persons they belong to.
+    persons: u64,
+    iterations: usize,
+}
+
+/// The formula a spec reads as.
+fn formula(spec: &ModelSpec) -> String {
+    let terms: Vec<String> = spec
+        .terms
+        .iter()
+        .map(|t| {
+            if t.factor {
+                format!("factor({})", t.column)
+            } else {
+                t.column.clone()
+            }
+        })
+        .collect();
+    format!("{} ~ {}", spec.response, terms.join(" + "))
+}
+
+fn model_error(e: ModelError) -> ApiError {
+    match e {
+        ModelError::Invalid(reason) => ApiError::Unprocessable(reason),
+        ModelError::Refused(reason) => ApiError::Forbidden(reason),
+        ModelError::Query(e) => crate::analysis::api_error(e),
+        ModelError::Fit(reason) => ApiError::Internal(reason),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/projects/{id}/models", params(("id" = i64, Path, description = "Project (grant) id")), request_body = ModelBody, responses((status = 200, description = "The model's estimates, released under the grant's rule set", body = ModelResult), (status = 202, description = "Running on as a job", body = crate::jobs::JobView), (status = 403, description = "Refused by the gate, a column outside the grant, or a disclosure check of the rule set (persons, levels, outcomes, saturation, residual degrees of freedom)"), (status = 422, description = "A model the platform cannot fit: the message says what to write instead"), (status = 429, description = "The project runs as many analysis requests as it may, or the analysis queue is full: retry after `Retry-After`")))]
+async fn model(
+    State(state): State<AppState>,
+    granted: Granted,
+    Json(body): Json<ModelBody>,
+) -> Result<Response, ApiError> {
+    let spec = body.into_spec()?;
+    let rules = crate::analysis::rules_of(&granted)?;
+    let inner = state.inner();
+    let slot = inner.slot(granted.grant().id)?;
+    let owner = crate::jobs::Owner::of(&granted);
+    crate::jobs::answer(&state, owner, "model", false, move |control| {
+        let _slot = slot;
+        let outcome = run(&granted, &spec, &rules, control);
+        // Log before release: the estimates leave only once this is durable.
+        let released = outcome.as_ref().ok();
+        let detail = json!({
+            "project": granted.grant().id,
+            "purpose": granted.purpose(),
+            "model": format!("{} ({})", formula(&spec), spec.family.as_str()),
+            "rule_set": rules.name,
+            "tables": [spec.table],
+            "rows_scanned": released.map(|r| r.1),
+            "shape": released.map(|r| json!([r.0.estimates.len(), 1])),
+            "outcome": if outcome.is_ok() { "released" } else { "refused" },
+            "reason": outcome.as_ref().err().map(|e| e.to_string()),
+        });
+        let kind = if outcome.is_ok() {
+            EventKind::AnalysisModel
+        } else {
+            EventKind::AnalysisRefused
+        };
+        crate::audit::log(
+            &inner,
+            crate::audit::Event::of(&granted, kind, detail.to_string()),
+        )?;
+        outcome.map(|(result, _)| Answer::Model(result))
+    })
+    .await
+}
+
+fn run(
+    granted: &Granted,
+    spec: &ModelSpec,
+    rules: &niji_query::RuleSet,
+    control: Control,
+) -> Result<(ModelResult, u64), ApiError> {
+    let analysis = granted.analysis(Limits::default()).with_control(control);
+    let outcome = niji_model::fit(&analysis, spec, rules).map_err(model_error)?;
+    let m = outcome.model;
+    let result = ModelResult {
+        family: m.family.as_str(),
+        link: m.family.link(),
+        formula: formula(spec),
+        rule_set: rules.name.clone(),
+        estimates: m
+            .estimates
+            .into_iter()
+            .map(|e| EstimateView {
+                name: e.place.name(),
+                term: e.place.term,
+                level: e.place.level,
+                estimate: e.estimate,
+                std_error: e.std_error,
+                statistic: e.statistic,
+                p_value: e.p_value,
+                lower: e.lower,
+                upper: e.upper,
+            })
+            .collect(),
+        statistic: m.statistic,
+        confidence: niji_model::CONFIDENCE,
+        deviance: m.deviance,
+        null_deviance: m.null_deviance,
+        residual_df: m.residual_df,
+        null_df: m.null_df,
+        dispersion: m.dispersion,
+        observations: m.observations,
+        persons: m.persons,
+        iterations: m.iterations,
+    };
+    Ok((result, outcome.scanned))
+}
