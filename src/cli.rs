@@ -170,6 +170,8 @@ pub enum ReleaseCommand {
     List(ReportArgs),
     /// Write a release's tables as Parquet files
     Export(ReleaseExportArgs),
+    /// Build a release's dummy data: the same policy over a synthetic population
+    Dummy(ReleaseDummyArgs),
     /// Map a pseudonym of a pseudonymized release back to its source records, with two admins
     #[command(subcommand)]
     Reidentify(ReidentifyCommand),
@@ -192,6 +194,36 @@ pub struct ReleaseBuildArgs {
     /// The release's name (lower-case letters, digits, - and _)
     #[arg(long, value_name = "NAME")]
     pub name: String,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// `niji release dummy`.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Build dummy data for a release: a synthetic population (niji synth) is ingested, linked and \
+built with the release's own policy in a throwaway data directory with keys of its own, and the result is kept in \
+dummies/NAME/ of the data directory. Researchers download it (GET /api/v1/projects/{id}/dummy) to write their \
+queries on data with the release's tables, columns, types and value domains, none of it from the release's rows. \
+Building it again replaces it."
+)]
+pub struct ReleaseDummyArgs {
+    /// The release
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Persons of the synthetic population
+    #[arg(long, default_value_t = 1000)]
+    pub persons: u32,
+
+    /// First month of the synthetic records (YYYY-MM); by default five years before the policy's reference date
+    #[arg(long, value_name = "YYYY-MM")]
+    pub from: Option<String>,
+
+    /// Last month of the synthetic records (YYYY-MM); by default the month of the policy's reference date
+    #[arg(long, value_name = "YYYY-MM")]
+    pub to: Option<String>,
 
     #[command(flatten)]
     pub report: ReportArgs,

@@ -11,6 +11,8 @@ It talks to the server with an API token (made on the project page or with
     dp, noise = niji.dp_query("persons", [{"kind": "count"}], rho=0.1,
                               group_by=[("sex", "sex")])
     niji.budget()                        # rho granted, spent and left
+    est, fit = niji.model("binomial", "claims", "inpatient ~ points")
+    frames = niji.dummy("dummy")         # synthetic rows of the granted tables
 
 Frames are polars DataFrames, or pandas ones with ``Client(frame="pandas")``
 (``pip install "./notebooks[pandas]"``).
@@ -22,6 +24,17 @@ review raises ``Held`` with its airlock id; fetch it later with
 problem (RFC 9457): ``status``, ``title``, ``detail`` and the whole
 ``problem``.
 
+``model`` fits a generalized linear model (gaussian, binomial, poisson) on
+a granted table under the grant's rule set and answers its estimates (a
+frame: name, term, level, estimate, std_error, statistic, p_value, lower,
+upper) and the fit's summary (deviance, residual_df, persons, …).
+
+``dummy`` downloads the project's dummy data — the granted tables'
+columns and types with synthetic rows, built from a synthetic population
+through the release's own policy — as ``TABLE.parquet`` files in a
+directory, and answers them as frames. Write a query against them locally
+(DuckDB reads the files by name), then send the same text to ``query``.
+
 A request that runs longer than the server waits becomes a job: the client
 polls it (``GET /api/v1/jobs/{id}``), printing its progress, and fetches its
 result when it ends. Interrupting the notebook cancels the job.
@@ -32,10 +45,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Iterable, Literal, Optional, Sequence, Tuple
+import zipfile
+from typing import Any, Dict, Iterable, Literal, Optional, Sequence, Tuple
 
 import polars as pl
 
@@ -83,6 +98,7 @@ class Client:
         self.frame = frame
         self.last_findings: Optional[list] = None
         self.last_budget: Optional[dict] = None
+        self.dummy_directory: Optional[str] = None
 
     def _frame(self, df: pl.DataFrame) -> Frame:
         return df.to_pandas() if self.frame == "pandas" else df
@@ -189,3 +205,41 @@ class Client:
         """The project's rho: total, spent and left."""
         _, _, body = self._request("GET", self._project("/budget"))
         return json.loads(body)
+
+    def model(self, family: str, table: str, formula: Optional[str] = None,
+              response: Optional[str] = None,
+              terms: Sequence[str] = ()) -> Tuple[Frame, dict]:
+        """A generalized linear model under the grant's rule set: its
+        estimates as a DataFrame and the rest of the fit as a dict. Give a
+        ``formula`` (``"y ~ a + factor(b)"``), or ``response`` and ``terms``."""
+        spec: dict = {"family": family, "table": table}
+        if formula is not None:
+            spec["formula"] = formula
+        else:
+            spec["response"] = response
+            spec["terms"] = list(terms)
+        _, _, body = self._settled(self._request("POST", self._project("/models"), spec))
+        fitted = json.loads(body)
+        estimates = pl.DataFrame(fitted.pop("estimates"))
+        return self._frame(estimates), fitted
+
+    def dummy(self, directory: Optional[str] = None) -> Dict[str, Frame]:
+        """The project's dummy data: each granted table as ``TABLE.parquet``
+        in ``directory`` (created; a temporary one by default), read into
+        DataFrames by table name. Synthetic rows — none from the release —
+        with its columns, types and value domains."""
+        _, _, body = self._request("GET", self._project("/dummy"), accept="application/zip")
+        directory = directory or tempfile.mkdtemp(prefix="niji-dummy-")
+        os.makedirs(directory, exist_ok=True)
+        frames: Dict[str, Frame] = {}
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            for name in archive.namelist():
+                # Names are the server's table names; never a path.
+                if "/" in name or "\\" in name or not name.endswith(".parquet"):
+                    raise NijiError(500, f"unexpected file in the dummy data: {name!r}")
+                path = os.path.join(directory, name)
+                with open(path, "wb") as out:
+                    out.write(archive.read(name))
+                frames[name[: -len(".parquet")]] = self._frame(pl.read_parquet(path))
+        self.dummy_directory = directory
+        return frames

@@ -11,6 +11,9 @@
 #   dp <- niji_dp_query(niji, "persons", list(list(kind = "count")), rho = 0.1,
 #                       group_by = list(c("sex", "sex")))
 #   niji_budget(niji)                      # rho granted, spent and left
+#   m <- niji_model(niji, "binomial", "claims", "inpatient ~ points")
+#   attr(m, "fit")                         # deviance, residual_df, persons, ...
+#   files <- niji_dummy(niji)              # TABLE.parquet files of dummy data
 #
 # Suppressed cells are NA. A refusal is an error of class `niji_error`
 # carrying the API's problem details (status, title, detail); a result held
@@ -113,4 +116,49 @@ niji_dp_query <- function(client, table, measures, rho, group_by = list(), max_r
 
 niji_budget <- function(client) {
   .niji_request(client, "GET", .niji_project(client, "/budget"))$body
+}
+
+# A generalized linear model under the grant's rule set: one row per
+# coefficient (name, term, level, estimate, std_error, statistic, p_value,
+# lower, upper); the rest of the fit in attr(, "fit"). Give a formula
+# ("y ~ a + factor(b)"), or a response and terms.
+niji_model <- function(client, family, table, formula = NULL, response = NULL, terms = character()) {
+  spec <- list(family = family, table = table)
+  if (!is.null(formula)) {
+    spec$formula <- formula
+  } else {
+    spec$response <- response
+    spec$terms <- I(as.character(terms))
+  }
+  reply <- .niji_settled(client, .niji_request(client, "POST", .niji_project(client, "/models"), spec))
+  fields <- c("name", "term", "level", "estimate", "std_error", "statistic", "p_value", "lower", "upper")
+  rows <- lapply(reply$body$estimates, function(e) lapply(fields, function(f) e[[f]]))
+  frame <- .niji_frame(fields, rows)
+  attr(frame, "fit") <- reply$body[setdiff(names(reply$body), "estimates")]
+  frame
+}
+
+# The project's dummy data — the granted tables' columns and types with
+# synthetic rows, none of the release's — unpacked into `directory` as
+# TABLE.parquet files (read them with arrow or duckdb); their paths, named
+# by table.
+niji_dummy <- function(client, directory = tempfile("niji-dummy-")) {
+  req <- request(paste0(client$url, .niji_project(client, "/dummy")))
+  req <- req_headers(req, Authorization = paste("Bearer", client$token), Accept = "application/zip")
+  req <- req_error(req, is_error = function(resp) FALSE)
+  resp <- req_perform(req)
+  if (resp_status(resp) >= 400) {
+    text <- resp_body_string(resp)
+    stop(niji_error(resp_status(resp), tryCatch(fromJSON(text, simplifyVector = FALSE), error = function(e) text)))
+  }
+  archive <- tempfile(fileext = ".zip")
+  on.exit(unlink(archive))
+  writeBin(resp_body_raw(resp), archive)
+  dir.create(directory, showWarnings = FALSE, recursive = TRUE)
+  names <- utils::unzip(archive, list = TRUE)$Name
+  if (any(grepl("[/\\\\]", names) | !grepl("\\.parquet$", names))) stop("unexpected file in the dummy data")
+  utils::unzip(archive, exdir = directory)
+  paths <- file.path(directory, names)
+  names(paths) <- sub("\\.parquet$", "", names)
+  paths
 }

@@ -365,10 +365,14 @@ impl Demo {
             std::fs::write(&policy, text).with_context(|| policy.display().to_string())?;
             let policy = policy.display().to_string();
             let report = self.niji(&["release", "build", "--policy", &policy, "--name", name])?;
+            // Its dummy data, for the researcher to develop on: the same
+            // policy over a small synthetic population of its own.
+            let dummy = self.niji(&["release", "dummy", name, "--persons", "500"])?;
             built.push(format!(
-                "{name}: {}, {} persons",
+                "{name}: {}, {} persons (dummy data: {} synthetic persons)",
                 report["tier"].as_str().unwrap_or("?"),
-                report["persons"]
+                report["persons"],
+                dummy["persons"]
             ));
         }
         done(built.join("; "));

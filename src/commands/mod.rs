@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod demo;
+pub mod dummy;
 pub mod ingest;
 pub mod init;
 pub mod keys;

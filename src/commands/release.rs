@@ -30,6 +30,7 @@ pub fn run(config: &Config, command: &ReleaseCommand) -> anyhow::Result<()> {
         ReleaseCommand::Build(args) => build_release(config, args),
         ReleaseCommand::List(args) => list(config, args),
         ReleaseCommand::Export(args) => export(config, args),
+        ReleaseCommand::Dummy(args) => super::dummy::build(config, args),
         ReleaseCommand::Reidentify(ReidentifyCommand::Request(args)) => request(config, args),
         ReleaseCommand::Reidentify(ReidentifyCommand::Approve(args)) => approve(config, args),
     }
@@ -112,7 +113,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn check_name(name: &str) -> anyhow::Result<()> {
+pub(super) fn check_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())

@@ -35,6 +35,22 @@ fn build_platform(env: &Env) {
         .stdout(Stdio::null())
         .output()
         .unwrap());
+    // Its dummy data: the same policy over 300 synthetic persons.
+    ok(&env
+        .niji(&[
+            "release",
+            "dummy",
+            "claims",
+            "--persons",
+            "300",
+            "--from",
+            "2021-01",
+            "--to",
+            "2022-12",
+        ])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap());
     env.organizations(&[("univ", true), ("startup", false), ("board", false)]);
     env.accounts(
         &[
@@ -748,6 +764,207 @@ fn models_are_fitted_under_the_rule_set_and_logged() {
     );
 }
 
+/// The fixture's population with one chart carrying a code the synthetic
+/// generator never writes (Fabry disease, E75.2): a rare code of the
+/// release, as real charts have. The pseudonymized release `charts` is built
+/// after it, and its dummy data with `niji release dummy`.
+fn charts_with_a_rare_code(env: &Env) {
+    let pop = env.root.path().join("pop");
+    let chart = std::fs::read_dir(pop.join("fhir"))
+        .unwrap()
+        .flat_map(|month| std::fs::read_dir(month.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .find(|f| f.extension().is_some_and(|e| e == "ndjson"))
+        .unwrap();
+    let text = std::fs::read_to_string(&chart).unwrap();
+    let mut bundle: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let condition = bundle["entry"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .map(|e| &mut e["resource"])
+        .find(|r| r["resourceType"] == "Condition")
+        .expect("a chart with a condition");
+    condition["code"] = json!({
+        "coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "E75.2", "display": "ファブリー病"}],
+        "text": "ファブリー病"
+    });
+    let planted = env.root.path().join("planted");
+    std::fs::create_dir_all(&planted).unwrap();
+    std::fs::write(planted.join("chart.ndjson"), format!("{bundle}\n")).unwrap();
+    ok(&env
+        .niji(&["ingest"])
+        .arg(&planted)
+        .env("NIJI_PASSPHRASE", PASSPHRASE)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap());
+    ok(&env.niji(&["link"]).stdout(Stdio::null()).output().unwrap());
+    let policy =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/release-pseudonymized-example.toml");
+    env.release_build("charts", &policy, PASSPHRASE);
+    ok(&env
+        .niji(&[
+            "release",
+            "dummy",
+            "charts",
+            "--persons",
+            "300",
+            "--from",
+            "2021-01",
+            "--to",
+            "2022-12",
+        ])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap());
+}
+
+/// Rows of `sql` over a DuckDB connection, each as text.
+fn texts(conn: &duckdb::Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    stmt.query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A project's dummy data has its granted tables' columns and types, codes
+/// and dates in the release's domain, and none of the release's
+/// pseudonyms, rows or rare codes: it comes from a synthetic population
+/// through the same policy.
+#[test]
+fn dummy_data_has_the_releases_shape_and_nothing_of_its_rows() {
+    let env = platform();
+    charts_with_a_rare_code(&env);
+    let server = Server::start(&env);
+    let alice = Client::login(&server, "alice", PASSWORD);
+    let items: Vec<Value> = [
+        ("persons", "sex"),
+        ("persons", "prefecture"),
+        ("persons", "main_diagnosis"),
+        ("diagnoses", "icd10"),
+        ("diagnoses", "start"),
+    ]
+    .iter()
+    .map(|(t, c)| json!({"release": "charts", "table": t, "column": c}))
+    .collect();
+    let id = apply(
+        &alice,
+        json!({
+            "title": "Rare metabolic diseases in hospital charts", "purpose": "drug-safety",
+            "lay_summary": "Which diagnoses go together.", "items": items,
+            "tier": "pseudonymized", "starts": "2026-01-01", "ends": "2027-12-31"
+        }),
+    );
+    let conditions =
+        json!({"items": items, "rule_set": "ndb", "dp_rho": 1.0, "expires": "2099-12-31"});
+    let p = approve(&server, id, &["rev1", "rev2"], PASSWORD, conditions);
+    let reply = alice.raw("GET", &format!("/api/v1/projects/{p}/dummy"));
+    assert_eq!(reply.0, 200);
+    assert_eq!(reply.1, "application/zip");
+    let one = alice.raw("GET", &format!("/api/v1/projects/{p}/dummy/diagnoses"));
+    assert_eq!(
+        (one.0, one.1.as_str()),
+        (200, "application/vnd.apache.parquet")
+    );
+    assert_eq!(
+        alice
+            .raw("GET", &format!("/api/v1/projects/{p}/dummy/claims"))
+            .0,
+        404
+    );
+    server.stop();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(reply.2)).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["diagnoses.parquet", "persons.parquet"]);
+    zip.extract(dir.path()).unwrap();
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    let real = niji_query::storage::Release::open(&env.data().join("releases/charts")).unwrap();
+    let real_scan = |t: &str| real.duckdb_scan(real.table(t).unwrap());
+    let dummy_scan = |t: &str| {
+        format!(
+            "read_parquet('{}')",
+            dir.path().join(format!("{t}.parquet")).display()
+        )
+    };
+    for (table, columns) in [
+        ("persons", "pseudonym, sex, prefecture, main_diagnosis"),
+        ("diagnoses", "pseudonym, icd10, start"),
+    ] {
+        let shape = |scan: String| {
+            texts(
+                &conn,
+                &format!(
+                    "SELECT column_name || ' ' || column_type FROM (DESCRIBE SELECT {columns} FROM {scan})"
+                ),
+            )
+        };
+        let (ours, theirs) = (shape(dummy_scan(table)), shape(real_scan(table)));
+        assert_eq!(ours, theirs, "{table}: the granted columns and their types");
+        let rows: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM {}", dummy_scan(table)),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(rows > 0, "{table} has rows");
+        // No pseudonym of the release, so no row of it either.
+        let shared = texts(
+            &conn,
+            &format!(
+                "SELECT pseudonym FROM {} INTERSECT SELECT pseudonym FROM {}",
+                dummy_scan(table),
+                real_scan(table)
+            ),
+        );
+        assert!(
+            shared.is_empty(),
+            "{table}: {} pseudonyms of the release",
+            shared.len()
+        );
+    }
+    // The planted rare code is in the release, and not in the dummy data.
+    let in_release = texts(
+        &conn,
+        &format!(
+            "SELECT DISTINCT icd10 FROM {} WHERE icd10 = 'E75.2'",
+            real_scan("diagnoses")
+        ),
+    );
+    assert_eq!(in_release, ["E75.2"]);
+    let codes = texts(
+        &conn,
+        &format!(
+            "SELECT DISTINCT icd10 FROM {} WHERE icd10 IS NOT NULL",
+            dummy_scan("diagnoses")
+        ),
+    );
+    assert!(codes.len() > 3, "{codes:?}");
+    assert!(!codes.iter().any(|c| c == "E75.2"), "{codes:?}");
+    let main = texts(
+        &conn,
+        &format!(
+            "SELECT DISTINCT main_diagnosis FROM {} WHERE main_diagnosis IS NOT NULL",
+            dummy_scan("persons")
+        ),
+    );
+    assert!(!main.iter().any(|c| c == "E75.2"), "{main:?}");
+    // Dates in the period asked for (shifted by at most the policy's 14 days).
+    let outside = texts(
+        &conn,
+        &format!(
+            "SELECT CAST(start AS VARCHAR) FROM {} WHERE start < DATE '2020-12-18' OR start > DATE '2023-01-14'",
+            dummy_scan("diagnoses")
+        ),
+    );
+    assert!(outside.is_empty(), "{outside:?}");
+}
+
 /// Polls job `id` until it is no longer running; its last status.
 fn ended(client: &Client, id: &str) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -1093,6 +1310,9 @@ fn the_notebooks_run_against_the_platform() {
             ("persons", "sex"),
             ("drugs", "code"),
             ("drugs", "days"),
+            ("claims", "points"),
+            ("claims", "kind"),
+            ("claims", "inpatient"),
         ],
     );
     let token = alice.send(
@@ -1116,7 +1336,12 @@ fn the_notebooks_run_against_the_platform() {
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr)
     );
-    for name in ["prevalence_by_age.ipynb", "drug_utilization_dp.ipynb"] {
+    for name in [
+        "prevalence_by_age.ipynb",
+        "drug_utilization_dp.ipynb",
+        "models_under_disclosure_control.ipynb",
+        "dummy_data_develop_locally.ipynb",
+    ] {
         let executed = std::fs::read_to_string(out.join(name)).unwrap();
         assert!(executed.contains("\"outputs\""), "{name}");
     }
@@ -1152,6 +1377,12 @@ except NijiError as e:
     print("refused", e.status, e.title)
 else:
     raise SystemExit("a query outside the grant was answered")
+estimates, fit = Client(frame="pandas").model("gaussian", "claims", "points ~ kind")
+assert isinstance(estimates, pandas.DataFrame) and estimates["name"][0] == "(Intercept)", estimates
+assert fit["residual_df"] >= 10 and fit["statistic"] == "t", fit
+dummy = Client().dummy()
+assert sorted(dummy) == ["claims", "persons"], sorted(dummy)
+assert sorted(dummy["claims"].columns) == ["kind", "points", "pseudonym"], dummy["claims"].columns
 print("client ok")
 "#;
     let mut run = std::process::Command::new(python);
@@ -1160,13 +1391,23 @@ print("client ok")
 }
 
 /// Runs a client program against a live server, with an API token of a
-/// project granted persons' age and sex (`NIJI_URL`, `NIJI_TOKEN`,
+/// project granted persons' age and sex and claims' points and kind, with
+/// the release's dummy data built (`NIJI_URL`, `NIJI_TOKEN`,
 /// `NIJI_PROJECT`), and checks that it succeeded and printed `done`.
 fn client_passes(mut program: std::process::Command, done: &str) {
     let env = platform();
     let server = Server::start(&env);
     let alice = Client::login(&server, "alice", PASSWORD);
-    let p = project(&server, &alice, &[("persons", "age"), ("persons", "sex")]);
+    let p = project(
+        &server,
+        &alice,
+        &[
+            ("persons", "age"),
+            ("persons", "sex"),
+            ("claims", "points"),
+            ("claims", "kind"),
+        ],
+    );
     let token = alice.send(
         "POST",
         "/api/v1/tokens",
@@ -1203,7 +1444,7 @@ fn the_r_client_answers_data_frames_and_raises_problems() {
         r#"
 source("{}")
 niji <- niji_client()
-stopifnot(nrow(niji_columns(niji)) == 2)
+stopifnot(nrow(niji_columns(niji)) == 4)
 df <- niji_query(niji, "SELECT sex, count(*) AS n FROM persons GROUP BY sex")
 stopifnot(is.data.frame(df), identical(names(df), c("sex", "n")), nrow(df) >= 1, is.numeric(df$n))
 dp <- niji_dp_query(niji, "persons", list(list(kind = "count")), rho = 0.1,
@@ -1214,6 +1455,14 @@ stopifnot(abs(budget$spent - 0.1) < 1e-9)
 refused <- tryCatch(niji_query(niji, "SELECT code FROM drugs"), niji_error = function(e) e)
 stopifnot(inherits(refused, "niji_error"), refused$status >= 400, nzchar(refused$detail),
           identical(refused$problem$detail, refused$detail))
+m <- niji_model(niji, "gaussian", "claims", response = "points", terms = "kind")
+stopifnot(is.data.frame(m), m$name[1] == "(Intercept)", nrow(m) >= 2, all(m$lower < m$upper),
+          attr(m, "fit")$residual_df >= 10, attr(m, "fit")$statistic == "t")
+sep <- tryCatch(niji_model(niji, "binomial", "claims", "points ~ kind"), niji_error = function(e) e)
+stopifnot(inherits(sep, "niji_error"), sep$status == 422)
+files <- niji_dummy(niji)
+stopifnot(setequal(names(files), c("persons", "claims")), all(file.size(files) > 0))
+for (f in files) stopifnot(identical(readBin(f, "raw", 4), charToRaw("PAR1")))
 cat("r client ok
 ")
 "#,

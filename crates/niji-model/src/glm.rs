@@ -98,21 +98,12 @@ pub fn fit(family: Family, response: &[f64], design: &Design) -> Result<Fitted, 
     let raw = match family {
         Family::Gaussian => fit_with!(Linear, Array1::from(response.to_vec()), x),
         Family::Binomial => {
-            if response.iter().any(|&v| v != 0.0 && v != 1.0) {
-                return Err(ModelError::Invalid(
-                    "a binomial response holds 0 and 1 (or false and true) only".into(),
-                ));
-            }
+            check_response(family, response)?;
             fit_with!(Logistic, Array1::from(response.to_vec()), x)
         }
         Family::Poisson => {
-            let counts: Option<Vec<u64>> = response
-                .iter()
-                .map(|&v| (v >= 0.0 && v.fract() == 0.0 && v < 2f64.powi(53)).then_some(v as u64))
-                .collect();
-            let counts = counts.ok_or_else(|| {
-                ModelError::Invalid("a poisson response holds counts (0, 1, 2, …) only".into())
-            })?;
+            check_response(family, response)?;
+            let counts: Vec<u64> = response.iter().map(|&v| v as u64).collect();
             fit_with!(Poisson, Array1::from(counts), x)
         }
     };
@@ -162,6 +153,27 @@ pub fn fit(family: Family, response: &[f64], design: &Design) -> Result<Fitted, 
         },
         iterations: raw.iterations,
     })
+}
+
+/// Refuses a response its family does not take: a binomial one holds 0
+/// and 1 (or false and true), a poisson one counts.
+pub fn check_response(family: Family, response: &[f64]) -> Result<(), ModelError> {
+    let (ok, what): (fn(f64) -> bool, &str) = match family {
+        Family::Gaussian => return Ok(()),
+        Family::Binomial => (
+            |v| v == 0.0 || v == 1.0,
+            "a binomial response holds 0 and 1 (or false and true) only",
+        ),
+        Family::Poisson => (
+            |v| v >= 0.0 && v.fract() == 0.0 && v < 2f64.powi(53),
+            "a poisson response holds counts (0, 1, 2, …) only",
+        ),
+    };
+    if response.iter().all(|&v| ok(v)) {
+        Ok(())
+    } else {
+        Err(ModelError::Invalid(what.into()))
+    }
 }
 
 /// The statistic's distribution: Student's t on the residual degrees of

@@ -144,6 +144,7 @@ pub fn fit_rows(
             "a numeric column holds a value that is not a finite number".into(),
         ));
     }
+    glm::check_response(spec.family, &observations.response)?;
     let design = design::build(spec, kinds, observations)?;
     if design.places.len() + 1 > MAX_PARAMETERS {
         return Err(ModelError::Invalid(format!(

@@ -246,6 +246,44 @@ impl Release {
         self.dir.join(TABLES).join(&table.name)
     }
 
+    /// Table `name`'s pseudonym and `columns`, as one Parquet file (Snappy),
+    /// read with DuckDB from the release's files: what a researcher
+    /// downloads of a dummy release.
+    pub fn columns_parquet(&self, name: &str, columns: &[String]) -> Result<Vec<u8>, QueryError> {
+        let table = self
+            .table(name)
+            .ok_or_else(|| problem(&self.dir, format!("no table `{name}`")))?;
+        let mut select = vec![crate::check::PSEUDONYM.to_owned()];
+        select.extend(
+            columns
+                .iter()
+                .map(|c| format!("\"{}\"", c.replace('"', "\"\""))),
+        );
+        let sql = format!(
+            "SELECT {} FROM {}",
+            select.join(", "),
+            self.duckdb_scan(table)
+        );
+        let conn = duckdb::Connection::open_in_memory().map_err(QueryError::from_duckdb)?;
+        let mut stmt = conn.prepare(&sql).map_err(QueryError::from_duckdb)?;
+        let batches: Vec<arrow_array::RecordBatch> = stmt
+            .query_arrow([])
+            .map_err(QueryError::from_duckdb)?
+            .collect();
+        let schema = stmt.schema();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .build();
+        let mut out = Vec::new();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema, Some(props))
+            .map_err(QueryError::internal)?;
+        for batch in &batches {
+            writer.write(batch).map_err(QueryError::internal)?;
+        }
+        writer.close().map_err(QueryError::internal)?;
+        Ok(out)
+    }
+
     /// DuckDB SQL reading table `table`'s files as plain Parquet.
     pub fn duckdb_scan(&self, table: &TableEntry) -> String {
         let files: Vec<String> = self
@@ -551,6 +589,19 @@ fn set_read_only(path: &Path, read_only: bool) -> std::io::Result<()> {
     #[allow(clippy::permissions_set_readonly_false)]
     permissions.set_readonly(read_only);
     std::fs::set_permissions(path, permissions)
+}
+
+/// Where a data directory keeps releases' dummy twins (`dummies/RELEASE/`,
+/// release trees of their own built by `niji release dummy`).
+pub const DUMMIES_DIR: &str = "dummies";
+
+/// Moves release directory `from` to `to` (another parent on the same
+/// filesystem), leaving it read-only: moving a directory to another parent
+/// rewrites its `..`, which its own write permission guards.
+pub fn move_tree(from: &Path, to: &Path) -> Result<(), QueryError> {
+    set_read_only(from, false).map_err(|e| problem(from, e))?;
+    std::fs::rename(from, to).map_err(|e| problem(to, e))?;
+    set_read_only(to, true).map_err(|e| problem(to, e))
 }
 
 /// Removes release directory `dir` (read-only or not), as a failed build

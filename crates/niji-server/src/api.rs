@@ -92,6 +92,8 @@ pub fn routes() -> Router<AppState> {
         crate::dp::dp_query,
         crate::dp::budget,
         crate::models::model,
+        crate::dummy::all,
+        crate::dummy::one,
         crate::jobs::status,
         crate::jobs::result,
         crate::jobs::cancel,

@@ -58,6 +58,7 @@ mod caller;
 mod card;
 mod citizen;
 mod dp;
+mod dummy;
 mod error;
 mod fhir;
 mod gate;
@@ -158,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .merge(analysis::routes())
         .merge(dp::routes())
         .merge(models::routes())
+        .merge(dummy::routes())
         .merge(jobs::routes())
         .merge(log::routes())
         .merge(citizen::routes())

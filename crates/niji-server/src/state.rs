@@ -17,6 +17,8 @@ pub(crate) struct Inner {
     /// the read connections.
     pub store: Mutex<Store>,
     pub staging: StagingAccess,
+    /// The data directory (releases' dummy twins are read from it).
+    pub data_dir: std::path::PathBuf,
     pub tokenizer: Tokenizer,
     /// Failed logins per account and per address.
     pub throttle: Mutex<crate::signin::Throttle>,
@@ -199,6 +201,7 @@ impl AppState {
                     dir: data_dir.to_path_buf(),
                     turn: Mutex::new(()),
                 },
+                data_dir: data_dir.to_path_buf(),
                 tokenizer,
                 throttle: Mutex::default(),
                 quorum: niji_store::governance::DEFAULT_QUORUM,

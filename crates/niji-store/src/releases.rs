@@ -237,7 +237,13 @@ impl Store {
             .collect()
     }
 
-    /// One release by name.
+    /// The policy text release `name` was built with.
+    pub fn release_policy(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .opt_value("SELECT policy FROM releases WHERE name = $1", &[&name])
+    }
+
+    /// Release `name`, if recorded.
     pub fn release(&self, name: &str) -> Result<Option<ReleaseInfo>, StoreError> {
         self.conn
             .rows(

@@ -102,6 +102,26 @@ impl Client {
         }
     }
 
+    /// A GET's status, content type and body as bytes (a download).
+    pub fn raw(&self, method: &str, path: &str) -> (u16, String, Vec<u8>) {
+        assert_eq!(method, "GET", "downloads are GETs");
+        let mut r = self.agent.get(format!("{}{path}", self.url));
+        if let Some(c) = &self.cookie {
+            r = r.header("Cookie", c);
+        }
+        if let Some(t) = &self.token {
+            r = r.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut response = r.call().unwrap();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.body_mut().read_to_vec().unwrap();
+        (response.status().as_u16(), content_type, body)
+    }
+
     /// The body of a page or a plain-text route, as text (JSON re-encoded).
     pub fn text(&self, method: &str, path: &str) -> String {
         match self.send(method, path, None).body {
