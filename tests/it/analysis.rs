@@ -727,6 +727,57 @@ fn models_are_fitted_under_the_rule_set_and_logged() {
             .contains("interactions")
     );
 
+    // With differential privacy instead: OpenDP's noisy sums of products,
+    // ρ debited from the grant's budget (1.0), no rule-set checks.
+    let private = |rho: f64| {
+        model(
+            &alice,
+            p,
+            json!({"family": "gaussian", "table": "claims", "formula": "points ~ inpatient", "dp": {
+                "rho": rho, "bounds": {"points": [0, 5000]}, "keysets": {"inpatient": "boolean"},
+                "max_rows_per_person": 10
+            }}),
+        )
+    };
+    let noisy = private(0.9);
+    assert_eq!(noisy.status, 200, "{}", noisy.body);
+    let dp = &noisy.body["dp"];
+    assert!(
+        dp["rho"].as_f64().unwrap() <= 0.9 && dp["rho"].as_f64().unwrap() > 0.89,
+        "{dp}"
+    );
+    assert_eq!(
+        dp["noise"].as_array().unwrap().len(),
+        6,
+        "sums of (1, inpatient, points)²"
+    );
+    assert!((dp["budget"]["spent"].as_f64().unwrap() - dp["rho"].as_f64().unwrap()).abs() < 1e-9);
+    let names: Vec<&str> = noisy.body["estimates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["(Intercept)", "inpatienttrue"]);
+    for absent in ["persons", "rule_set", "observations", "deviance"] {
+        assert!(noisy.body.get(absent).is_none(), "{absent}: {}", noisy.body);
+    }
+    let over = private(0.5);
+    assert!(refusal(&over).contains("over budget"), "{}", over.body);
+    let logistic_dp = model(
+        &alice,
+        p,
+        json!({"family": "binomial", "table": "claims", "formula": "inpatient ~ points",
+               "dp": {"rho": 0.01, "bounds": {"points": [0, 20000]}}}),
+    );
+    assert_eq!(logistic_dp.status, 422, "{}", logistic_dp.body);
+    assert!(
+        logistic_dp.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("OpenDP offers no private estimator")
+    );
+
     let activity =
         Client::new(&server).send("GET", &format!("/api/v1/register/{p}/activity"), None);
     assert_eq!(activity.status, 200, "{}", activity.body);
@@ -742,25 +793,36 @@ fn models_are_fitted_under_the_rule_set_and_logged() {
         requests,
         [
             ("model", "refused"),
+            ("model", "refused"),
+            ("model", "released"),
+            ("model", "refused"),
             ("model", "released"),
             ("model", "refused"),
             ("model", "released")
         ]
     );
+    let spent: f64 = activity.body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rho"].as_f64().unwrap())
+        .sum();
+    assert!(spent > 0.89 && spent <= 0.9, "{spent}");
     server.stop();
 
     let store = env.open_store().unwrap();
     let events = store.audit_events().unwrap();
     let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
-    assert_eq!(count("analysis.model"), 2);
+    assert_eq!(count("analysis.model"), 3);
+    assert_eq!(count("dp.debit"), 1);
     let refused: Vec<_> = events
         .iter()
         .filter(|e| e.kind == "analysis.refused" && e.detail.contains("\"model\""))
         .collect();
     assert_eq!(
         refused.len(),
-        2,
-        "the outcome check and the column outside the grant"
+        4,
+        "the outcome check, the column outside the grant, over budget, and a private logistic model"
     );
 }
 

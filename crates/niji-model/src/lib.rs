@@ -50,10 +50,12 @@ for e in &fitted.model.estimates {
 pub mod design;
 pub mod glm;
 pub mod judge;
+pub mod private;
 pub mod spec;
 
 pub use design::{Kind, Observations, Place};
 pub use glm::{CONFIDENCE, Estimate, Fitted};
+pub use private::{PreparedModel, PrivateFit, PrivateRead, PrivateSpec, read_private};
 pub use spec::{Family, ModelSpec, Term};
 
 use niji_query::{Analysis, ColumnInfo, QueryError, RuleSet};
@@ -90,8 +92,8 @@ pub struct Outcome {
     pub scanned: u64,
 }
 
-/// Reads, judges and fits `spec` on `analysis`'s grant under `rules`.
-pub fn fit(analysis: &Analysis, spec: &ModelSpec, rules: &RuleSet) -> Result<Outcome, ModelError> {
+/// Each term's kind, from the granted table's column types.
+pub fn plan(analysis: &Analysis, spec: &ModelSpec) -> Result<Vec<Kind>, ModelError> {
     let schema = analysis.schema()?;
     let columns = schema
         .iter()
@@ -103,10 +105,22 @@ pub fn fit(analysis: &Analysis, spec: &ModelSpec, rules: &RuleSet) -> Result<Out
                 spec.table
             ))
         })?;
-    let kinds = kinds(spec, columns)?;
-    let texts: Vec<String> = columns_of(spec, &kinds, Kind::Categorical);
+    kinds(spec, columns)
+}
+
+/// The columns a model reads: its categorical terms (as text), and its
+/// response then its numeric terms (as numbers).
+pub fn columns(spec: &ModelSpec, kinds: &[Kind]) -> (Vec<String>, Vec<String>) {
+    let texts = columns_of(spec, kinds, Kind::Categorical);
     let mut numbers = vec![spec.response.clone()];
-    numbers.extend(columns_of(spec, &kinds, Kind::Numeric));
+    numbers.extend(columns_of(spec, kinds, Kind::Numeric));
+    (texts, numbers)
+}
+
+/// Reads, judges and fits `spec` on `analysis`'s grant under `rules`.
+pub fn fit(analysis: &Analysis, spec: &ModelSpec, rules: &RuleSet) -> Result<Outcome, ModelError> {
+    let kinds = plan(analysis, spec)?;
+    let (texts, numbers) = columns(spec, &kinds);
     let (rows, scanned) = analysis.model_rows(&spec.table, &texts, &numbers, MAX_ROWS)?;
     let rows = rows.ok_or_else(|| {
         ModelError::Invalid(format!(

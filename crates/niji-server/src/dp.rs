@@ -121,6 +121,18 @@ pub(crate) struct NoiseView {
     accuracy: f64,
 }
 
+impl From<niji_dp::Noise> for NoiseView {
+    fn from(n: niji_dp::Noise) -> Self {
+        NoiseView {
+            column: n.column,
+            aggregate: n.aggregate,
+            distribution: n.distribution,
+            scale: n.scale,
+            accuracy: n.accuracy,
+        }
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct BudgetView {
     total: f64,
@@ -253,17 +265,7 @@ fn run(
             })
             .collect(),
         columns: released.columns,
-        noise: released
-            .noise
-            .into_iter()
-            .map(|n| NoiseView {
-                column: n.column,
-                aggregate: n.aggregate,
-                distribution: n.distribution,
-                scale: n.scale,
-                accuracy: n.accuracy,
-            })
-            .collect(),
+        noise: released.noise.into_iter().map(NoiseView::from).collect(),
         rho: released.rho,
         budget: budget.into(),
     };
