@@ -635,6 +635,48 @@ const MATRIX: &[Row] = &[
         "token-q",
         &[("alice", 403), ("rev1", 403), ("token", 403)],
     ),
+    // Models and dummy data pass the purpose gate like every analysis
+    // route: a member gets past it (here to a 422, for the empty model and
+    // for this fixture's grant, whose release is recorded but not on disk),
+    // nobody else does.
+    (
+        "POST",
+        "/api/v1/projects/{P}/models",
+        "",
+        &[
+            ("anonymous", 401),
+            ("alice", 422),
+            ("bob", 403),
+            ("rev1", 403),
+            ("admin", 403),
+            ("token", 422),
+        ],
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{Q}/models",
+        "",
+        &[("alice", 403), ("rev1", 403), ("token", 403)],
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{P}/dummy",
+        "",
+        &[
+            ("anonymous", 401),
+            ("alice", 422),
+            ("bob", 403),
+            ("rev1", 403),
+            ("admin", 403),
+            ("token", 422),
+        ],
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{Q}/dummy/persons",
+        "",
+        &[("alice", 403), ("rev1", 403), ("token", 403)],
+    ),
     (
         "GET",
         "/api/v1/admin/accounts",
@@ -770,10 +812,11 @@ fn the_authorization_matrix_holds() {
         };
         for (who, status) in *expected {
             let client = &callers.iter().find(|(n, _)| n == who).unwrap().1;
-            let got = client.send(method, &path, body.clone()).status;
-            if got != *status {
+            let reply = client.send(method, &path, body.clone());
+            if reply.status != *status {
                 failures.push(format!(
-                    "{method} {path} as {who}: {got}, expected {status}"
+                    "{method} {path} as {who}: {}, expected {status} ({})",
+                    reply.status, reply.body
                 ));
             }
         }
@@ -824,6 +867,9 @@ fn the_openapi_document_describes_every_route() {
         ("/api/v1/me/opt-out", "get"),
         ("/api/v1/me/opt-out", "put"),
         ("/api/v1/me/opt-out", "delete"),
+        ("/api/v1/projects/{id}/models", "post"),
+        ("/api/v1/projects/{id}/dummy", "get"),
+        ("/api/v1/projects/{id}/dummy/{table}", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
