@@ -106,17 +106,32 @@ impl Throwaway {
             .fill(&mut bytes)
             .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
         let passphrase = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        // Absolute: the children run inside it.
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+        let dir = dir
+            .canonicalize()
+            .with_context(|| dir.display().to_string())?;
         Ok(Throwaway {
-            dir: dir.to_owned(),
+            dir,
             exe: std::env::current_exe().context("this program's path")?,
             passphrase,
         })
     }
 
-    /// Runs `niji ARGS --json` on the throwaway directory; its report.
+    /// Runs `niji ARGS --json` on the throwaway directory; its report. The
+    /// child sees none of this platform's configuration — no `NIJI_*`
+    /// variable, no `niji.toml` (it runs in the throwaway directory) — so
+    /// that its store is its own SQLite file, never this platform's store.
     fn niji(&self, step: &str, args: &[&str]) -> anyhow::Result<Value> {
         eprintln!("dummy data: {step}");
-        let output = Command::new(&self.exe)
+        let mut command = Command::new(&self.exe);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("NIJI_") {
+                command.env_remove(key);
+            }
+        }
+        let output = command
+            .current_dir(&self.dir)
             .arg("--data")
             .arg(&self.dir)
             .args(args)
@@ -144,7 +159,6 @@ impl Throwaway {
         from: &str,
         to: &str,
     ) -> anyhow::Result<(PathBuf, Value)> {
-        std::fs::create_dir_all(&self.dir).with_context(|| self.dir.display().to_string())?;
         self.niji("a throwaway platform with keys of its own", &["init"])?;
         let sources = self.dir.join("sources");
         let persons = persons.to_string();

@@ -36,21 +36,7 @@ fn build_platform(env: &Env) {
         .output()
         .unwrap());
     // Its dummy data: the same policy over 300 synthetic persons.
-    ok(&env
-        .niji(&[
-            "release",
-            "dummy",
-            "claims",
-            "--persons",
-            "300",
-            "--from",
-            "2021-01",
-            "--to",
-            "2022-12",
-        ])
-        .stdout(Stdio::null())
-        .output()
-        .unwrap());
+    env.release_dummy("claims");
     env.organizations(&[("univ", true), ("startup", false), ("board", false)]);
     env.accounts(
         &[
@@ -829,7 +815,7 @@ fn models_are_fitted_under_the_rule_set_and_logged() {
 /// The fixture's population with one chart carrying a code the synthetic
 /// generator never writes (Fabry disease, E75.2): a rare code of the
 /// release, as real charts have. The pseudonymized release `charts` is built
-/// after it, and its dummy data with `niji release dummy`.
+/// after it.
 fn charts_with_a_rare_code(env: &Env) {
     let pop = env.root.path().join("pop");
     let chart = std::fs::read_dir(pop.join("fhir"))
@@ -865,21 +851,6 @@ fn charts_with_a_rare_code(env: &Env) {
     let policy =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/release-pseudonymized-example.toml");
     env.release_build("charts", &policy, PASSPHRASE);
-    ok(&env
-        .niji(&[
-            "release",
-            "dummy",
-            "charts",
-            "--persons",
-            "300",
-            "--from",
-            "2021-01",
-            "--to",
-            "2022-12",
-        ])
-        .stdout(Stdio::null())
-        .output()
-        .unwrap());
 }
 
 /// Rows of `sql` over a DuckDB connection, each as text.
@@ -922,6 +893,18 @@ fn dummy_data_has_the_releases_shape_and_nothing_of_its_rows() {
     let conditions =
         json!({"items": items, "rule_set": "ndb", "dp_rho": 1.0, "expires": "2099-12-31"});
     let p = approve(&server, id, &["rev1", "rev2"], PASSWORD, conditions);
+    // Before the operator builds it, the answer says what to run.
+    let missing = alice.send("GET", &format!("/api/v1/projects/{p}/dummy"), None);
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    assert!(
+        missing.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("niji release dummy charts"),
+        "{}",
+        missing.body
+    );
+    env.release_dummy("charts");
     let reply = alice.raw("GET", &format!("/api/v1/projects/{p}/dummy"));
     assert_eq!(reply.0, 200);
     assert_eq!(reply.1, "application/zip");

@@ -248,15 +248,16 @@ fn run_query(
             _ => None,
         }
     };
-    let kind = if outcome.is_ok() {
-        EventKind::AnalysisQuery
-    } else {
-        EventKind::AnalysisRefused
-    };
     // Log before release: no audit event, no result. Requests finishing
     // together share one commit (crate::audit).
     let detail = audit_detail(granted, sql, &outcome, held);
-    crate::audit::log(inner, crate::audit::Event::of(granted, kind, detail))?;
+    crate::audit::log_outcome(
+        inner,
+        granted,
+        EventKind::AnalysisQuery,
+        outcome.is_ok(),
+        detail,
+    )?;
     let outcome = outcome.map_err(api_error)?;
     let status = if held.is_some() {
         StatusCode::ACCEPTED

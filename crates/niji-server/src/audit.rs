@@ -43,6 +43,24 @@ impl Event {
     }
 }
 
+/// Logs an analysis request's outcome on `granted`'s project before its
+/// answer may leave: as `released` when it succeeded, else as
+/// `analysis.refused`.
+pub(crate) fn log_outcome(
+    inner: &Inner,
+    granted: &crate::gate::Granted,
+    released: EventKind,
+    succeeded: bool,
+    detail: String,
+) -> Result<u64, ApiError> {
+    let kind = if succeeded {
+        released
+    } else {
+        EventKind::AnalysisRefused
+    };
+    log(inner, Event::of(granted, kind, detail))
+}
+
 type Waiter = SyncSender<Result<u64, ApiError>>;
 
 /// Events waiting for the writer.

@@ -198,14 +198,12 @@ async fn dp_query(
             "outcome": if outcome.is_ok() { "released" } else { "refused" },
             "reason": outcome.as_ref().err().map(|e| e.to_string()),
         });
-        let kind = if outcome.is_ok() {
-            EventKind::AnalysisDp
-        } else {
-            EventKind::AnalysisRefused
-        };
-        crate::audit::log(
+        crate::audit::log_outcome(
             &inner,
-            crate::audit::Event::of(&granted, kind, detail.to_string()),
+            &granted,
+            EventKind::AnalysisDp,
+            outcome.is_ok(),
+            detail.to_string(),
         )?;
         outcome.map(|r| Answer::Dp(r.result))
     })

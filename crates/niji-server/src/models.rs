@@ -241,14 +241,12 @@ async fn model(
             "outcome": if outcome.is_ok() { "released" } else { "refused" },
             "reason": outcome.as_ref().err().map(|e| e.to_string()),
         });
-        let kind = if outcome.is_ok() {
-            EventKind::AnalysisModel
-        } else {
-            EventKind::AnalysisRefused
-        };
-        crate::audit::log(
+        crate::audit::log_outcome(
             &inner,
-            crate::audit::Event::of(&granted, kind, detail.to_string()),
+            &granted,
+            EventKind::AnalysisModel,
+            outcome.is_ok(),
+            detail.to_string(),
         )?;
         outcome.map(|(result, _)| Answer::Model(result))
     })

@@ -211,8 +211,6 @@ impl Env {
         }
     }
 
-    /// Ingests every source directory of a synthetic population and links
-    /// the records.
     /// `niji release build --name NAME --policy POLICY` with `passphrase`,
     /// which must succeed.
     pub fn release_build(&self, name: &str, policy: &std::path::Path, passphrase: &str) {
@@ -250,6 +248,25 @@ impl Env {
         pop
     }
 
+    /// `niji release dummy NAME` of 300 synthetic persons over 2021-01 to
+    /// 2022-12, which must succeed.
+    pub fn release_dummy(&self, name: &str) {
+        let args = [
+            "release",
+            "dummy",
+            name,
+            "--persons",
+            "300",
+            "--from",
+            "2021-01",
+            "--to",
+            "2022-12",
+        ];
+        ok(&self.niji(&args).stdout(Stdio::null()).output().unwrap());
+    }
+
+    /// Ingests every source directory of a synthetic population and links
+    /// the records.
     pub fn ingest_and_link(&self, pop: &std::path::Path) {
         let mut cmd = self.niji(&["ingest"]);
         for dir in ["uke", "care", "dpc", "fhir", "checkups", "eligibility"] {
