@@ -195,6 +195,14 @@ pub struct ReleaseBuildArgs {
     #[arg(long, value_name = "NAME")]
     pub name: String,
 
+    /// Generalization levels to use instead of searching, each
+    /// quasi-identifier's (an anonymized policy): how `niji release dummy`
+    /// keeps its release's value domains. The privacy model still holds for
+    /// every row kept (classes that fail it are suppressed, however many:
+    /// max_suppression bounds only the search)
+    #[arg(long, value_name = "COLUMN=LEVEL,...")]
+    pub levels: Option<String>,
+
     #[command(flatten)]
     pub report: ReportArgs,
 }

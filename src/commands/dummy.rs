@@ -39,11 +39,15 @@ pub fn build(config: &Config, args: &ReleaseDummyArgs) -> anyhow::Result<()> {
         bail!("--persons: 10 to 1000000");
     }
     let started = std::time::Instant::now();
-    let text = {
+    let (text, levels) = {
         let store = super::open_store(config)?;
-        store
+        let text = store
             .release_policy(&args.name)?
-            .with_context(|| format!("no release named `{}`", args.name))?
+            .with_context(|| format!("no release named `{}`", args.name))?;
+        let info = store
+            .release(&args.name)?
+            .with_context(|| format!("no release named `{}`", args.name))?;
+        (text, levels_of(&info.manifest)?)
     };
     let policy = Policy::parse(&text, &format!("the policy of release `{}`", args.name))?;
     let (from, to) = period(&policy.release.reference_date, args)?;
@@ -51,8 +55,16 @@ pub fn build(config: &Config, args: &ReleaseDummyArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
     let work = dir.join(format!(".{}.work", args.name));
     remove(&work);
-    let built =
-        Throwaway::new(&work).and_then(|t| t.build(&args.name, &text, args.persons, &from, &to));
+    let built = Throwaway::new(&work).and_then(|t| {
+        t.build(&Twin {
+            name: &args.name,
+            policy: &text,
+            levels: &levels,
+            persons: args.persons,
+            from: &from,
+            to: &to,
+        })
+    });
     let built = built.and_then(|(tree, report)| {
         install(&tree, &dir.join(&args.name))?;
         Ok(report)
@@ -75,6 +87,33 @@ pub fn build(config: &Config, args: &ReleaseDummyArgs) -> anyhow::Result<()> {
             r.release, r.persons, r.from, r.to, r.directory, r.seconds
         )
     })
+}
+
+/// The release's generalization levels, from its build report
+/// (`levels`: column → [level, height]), as `niji release build --levels`
+/// takes them; empty for a pseudonymized release.
+fn levels_of(manifest: &str) -> anyhow::Result<String> {
+    let report: Value = serde_json::from_str(manifest).context("the release's build report")?;
+    let levels = report["levels"]
+        .as_object()
+        .map_or_else(Vec::new, |levels| {
+            levels
+                .iter()
+                .filter_map(|(column, l)| Some(format!("{column}={}", l.get(0)?.as_u64()?)))
+                .collect()
+        });
+    Ok(levels.join(","))
+}
+
+/// What the twin is built of.
+struct Twin<'a> {
+    name: &'a str,
+    policy: &'a str,
+    /// The release's generalization levels (`--levels`), empty for none.
+    levels: &'a str,
+    persons: u32,
+    from: &'a str,
+    to: &'a str,
 }
 
 /// The months of the synthetic records: the arguments, or the five years
@@ -151,14 +190,15 @@ impl Throwaway {
 
     /// The whole platform on a synthetic population: the built release's
     /// directory and its build report.
-    fn build(
-        &self,
-        name: &str,
-        policy: &str,
-        persons: u32,
-        from: &str,
-        to: &str,
-    ) -> anyhow::Result<(PathBuf, Value)> {
+    fn build(&self, twin: &Twin) -> anyhow::Result<(PathBuf, Value)> {
+        let Twin {
+            name,
+            policy,
+            levels,
+            persons,
+            from,
+            to,
+        } = *twin;
         self.niji("a throwaway platform with keys of its own", &["init"])?;
         let sources = self.dir.join("sources");
         let persons = persons.to_string();
@@ -190,10 +230,13 @@ impl Throwaway {
         let file = self.dir.join("policy.toml");
         std::fs::write(&file, policy).with_context(|| file.display().to_string())?;
         let file = file.display().to_string();
-        let report = self.niji(
-            "building it with the release's policy",
-            &["release", "build", "--policy", &file, "--name", name],
-        )?;
+        // The release's own generalization levels, not a search of the
+        // synthetic data's: the same value domains.
+        let mut build = vec!["release", "build", "--policy", &file, "--name", name];
+        if !levels.is_empty() {
+            build.extend(["--levels", levels]);
+        }
+        let report = self.niji("building it with the release's policy and levels", &build)?;
         Ok((self.dir.join("releases").join(name), report))
     }
 }

@@ -135,6 +135,23 @@ fn operator() -> String {
     }
 }
 
+/// `--levels age=2,sex=0`: each quasi-identifier's generalization level.
+fn parse_levels(text: &str) -> anyhow::Result<BTreeMap<String, u8>> {
+    text.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (column, level) = pair
+                .split_once('=')
+                .with_context(|| format!("--levels: `{pair}` is not COLUMN=LEVEL"))?;
+            let level: u8 = level
+                .trim()
+                .parse()
+                .with_context(|| format!("--levels: `{pair}`: the level is a number 0 to 255"))?;
+            Ok((column.trim().to_owned(), level))
+        })
+        .collect()
+}
+
 fn step_message(step: &Step) -> String {
     match step {
         Step::Scope => "selecting records in scope".into(),
@@ -150,6 +167,7 @@ fn build_release(config: &Config, args: &ReleaseBuildArgs) -> anyhow::Result<()>
     let text =
         std::fs::read_to_string(&args.policy).with_context(|| args.policy.display().to_string())?;
     let policy = Policy::parse(&text, &args.policy.display().to_string())?;
+    let levels = args.levels.as_deref().map(parse_levels).transpose()?;
     let mut store = super::open_store(config)?;
     let content = config.data.join(STAGING_FILE);
     if !content.exists() {
@@ -198,6 +216,7 @@ fn build_release(config: &Config, args: &ReleaseBuildArgs) -> anyhow::Result<()>
             out: &work,
             key: &key,
             opted_out: &opted_out,
+            levels: levels.as_ref(),
         },
         &mut |step| bar.set_message(step_message(&step)),
     );

@@ -999,6 +999,19 @@ fn dummy_data_has_the_releases_shape_and_nothing_of_its_rows() {
         ),
     );
     assert!(!main.iter().any(|c| c == "E75.2"), "{main:?}");
+    // The anonymized release's twin (built with the fixture) has the
+    // release's generalization levels, not a search of its own: each
+    // column's type and description (which names the level) is the
+    // release's.
+    let real = niji_query::storage::Release::open(&env.data().join("releases/claims")).unwrap();
+    let twin = niji_query::storage::Release::open(&env.data().join("dummies/claims")).unwrap();
+    for table in ["persons", "claims", "drugs", "diagnoses"] {
+        assert_eq!(
+            twin.table(table).unwrap().columns,
+            real.table(table).unwrap().columns,
+            "{table}"
+        );
+    }
     // Dates in the period asked for (shifted by at most the policy's 14 days).
     let outside = texts(
         &conn,

@@ -31,7 +31,7 @@ use duckdb::{Connection, params};
 use niji_core::content::{Kind, TABLES};
 use niji_core::{bucket, geography, person_index, person_rows};
 use ring::hmac;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// The value of a person attribute that is not known.
@@ -49,6 +49,10 @@ pub struct Request<'a> {
     pub key: &'a hmac::Key,
     /// Person keys of those who opted out.
     pub opted_out: &'a [i64],
+    /// Generalization levels to use instead of searching (an anonymized
+    /// tier), by quasi-identifier: how a release's dummy twin, built from a
+    /// synthetic population, keeps the release's value domains.
+    pub levels: Option<&'a BTreeMap<String, u8>>,
 }
 
 /// A step of the build, for progress.
@@ -155,6 +159,9 @@ pub enum BuildError {
     /// The search failed.
     #[error("the privacy model: {0}")]
     Search(#[from] SearchError),
+    /// Given generalization levels do not fit the policy.
+    #[error("generalization levels: {0}")]
+    Levels(String),
 }
 
 /// A person's birth month, sex and prefecture, each the most frequent
@@ -268,7 +275,10 @@ fn build_into(
             .model()
             .expect("checked: an anonymized policy has a model");
         let mut search = Search::new(&table, model)?;
-        let solution = search.run()?;
+        let solution = match req.levels {
+            None => search.run()?,
+            Some(fixed) => given_levels(&table, &mut search, fixed)?,
+        };
         let applied = search.apply(&solution.node);
         let levels = table
             .quasi
@@ -513,6 +523,48 @@ fn remove_rare_person_values(policy: &Policy, persons: &mut [Person], min: u64) 
 
 /// The search's table: each quasi-identifier coded by its hierarchy, an
 /// unknown value as a value of its own.
+/// The node of `fixed` levels, each within its hierarchy, and its verdict:
+/// a solution the search did not choose.
+fn given_levels(
+    table: &Table,
+    search: &mut Search<'_>,
+    fixed: &BTreeMap<String, u8>,
+) -> Result<crate::search::Solution, BuildError> {
+    if let Some(unknown) = fixed
+        .keys()
+        .find(|c| !table.quasi.iter().any(|q| &q.name == *c))
+    {
+        return Err(BuildError::Levels(format!(
+            "`{unknown}` is not a quasi-identifier of the policy"
+        )));
+    }
+    let node = table
+        .quasi
+        .iter()
+        .map(|q| {
+            let level = fixed
+                .get(&q.name)
+                .copied()
+                .ok_or_else(|| BuildError::Levels(format!("no level given for `{}`", q.name)))?;
+            if usize::from(level) >= q.hierarchy.height() {
+                return Err(BuildError::Levels(format!(
+                    "`{}` has levels 0 to {}",
+                    q.name,
+                    q.hierarchy.height() - 1
+                )));
+            }
+            Ok(level)
+        })
+        .collect::<Result<Vec<u8>, _>>()?;
+    let verdict = search.evaluate(&node);
+    Ok(crate::search::Solution {
+        node,
+        verdict,
+        lattice: 1,
+        evaluated: 1,
+    })
+}
+
 fn search_table(policy: &Policy, persons: &[Person]) -> Result<Table, BuildError> {
     let mut quasi = Vec::new();
     let mut sensitive = None;
