@@ -6,6 +6,9 @@
 //! - the rows belong to at least the cell minimum of persons;
 //! - every level of a categorical term is held by at least the cell
 //!   minimum of persons (its coefficient is a contrast of those persons);
+//! - the values of a numeric term other than its most common one are held
+//!   by at least the cell minimum of persons (a 0/1 or nearly constant
+//!   column is a level in disguise);
 //! - for a binomial model, each outcome is held by at least the cell
 //!   minimum of persons, overall and within every level (else the level's
 //!   coefficient tells that its persons nearly all share one outcome);
@@ -41,6 +44,7 @@ pub fn judge(
             ));
         }
     }
+    numeric_spread(design, min, &rules.name)?;
     if family == Family::Binomial {
         outcomes(response, design, min, &rules.name)?;
     }
@@ -60,6 +64,43 @@ pub fn judge(
             "residual degrees of freedom below {} (rule set `{}`); use fewer terms or a larger table",
             rules.models.min_residual_df, rules.name
         ));
+    }
+    Ok(())
+}
+
+/// A numeric term whose value departs from its most common one for only a
+/// few persons (a 0/1 column, a nearly constant one) is a level in
+/// disguise: its coefficient rests on those few. At least `min` persons must
+/// hold another value than the most common.
+fn numeric_spread(design: &Design, min: usize, rules: &str) -> Result<(), ModelError> {
+    for (j, place) in design.places.iter().enumerate() {
+        if place.level.is_some() {
+            continue;
+        }
+        let column = design.x.column(j);
+        let mut counts: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+        for v in column {
+            *counts.entry(v.to_bits()).or_default() += 1;
+        }
+        let mode = counts
+            .iter()
+            .max_by_key(|(bits, n)| (**n, std::cmp::Reverse(**bits)))
+            .map(|(bits, _)| f64::from_bits(*bits));
+        let Some(mode) = mode else { continue };
+        let mut departing: Vec<u32> = column
+            .iter()
+            .zip(&design.persons)
+            .filter(|(v, _)| **v != mode)
+            .map(|(_, p)| *p)
+            .collect();
+        departing.sort_unstable();
+        departing.dedup();
+        if departing.len() < min {
+            return Err(ModelError::Refused(format!(
+                "term `{}`: fewer than {min} persons hold a value other than its most common one (rule set `{rules}`); its coefficient would rest on them — leave the term out or use a column that varies",
+                place.term
+            )));
+        }
     }
     Ok(())
 }

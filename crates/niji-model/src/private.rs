@@ -143,6 +143,32 @@ impl PreparedModel {
                 ))),
             }
         };
+        // A bound or key set for no column of the model is a mistake to
+        // say, not to ignore.
+        let numeric = |c: &str| {
+            c.eq_ignore_ascii_case(&spec.response)
+                || spec
+                    .terms
+                    .iter()
+                    .zip(kinds)
+                    .any(|(t, k)| *k == Kind::Numeric && t.column.eq_ignore_ascii_case(c))
+        };
+        let categorical = |c: &str| {
+            spec.terms
+                .iter()
+                .zip(kinds)
+                .any(|(t, k)| *k == Kind::Categorical && t.column.eq_ignore_ascii_case(c))
+        };
+        if let Some(c) = private.bounds.keys().find(|c| !numeric(c)) {
+            return Err(ModelError::Invalid(format!(
+                "dp.bounds.{c}: not the response or a numeric term of the model"
+            )));
+        }
+        if let Some(c) = private.keysets.keys().find(|c| !categorical(c)) {
+            return Err(ModelError::Invalid(format!(
+                "dp.keysets.{c}: not a categorical term of the model"
+            )));
+        }
         let mut bounds = vec![bound(&spec.response)?];
         let mut places = Vec::new();
         let mut levels = Vec::new();
@@ -591,6 +617,9 @@ mod tests {
         assert!(
             refused(&spec(Family::Gaussian), &no_bounds).contains("give `x` its [lower, upper]")
         );
+        let mut stray = private(1.0);
+        stray.bounds.insert("z".into(), (0.0, 1.0));
+        assert!(refused(&spec(Family::Gaussian), &stray).contains("dp.bounds.z: not the response"));
         let mut no_keyset = private(1.0);
         no_keyset.keysets.clear();
         assert!(refused(&spec(Family::Gaussian), &no_keyset).contains("public key set of `sex`"));

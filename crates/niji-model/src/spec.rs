@@ -121,6 +121,22 @@ impl ModelSpec {
         ModelSpec::new(family, table, left.trim(), &terms)
     }
 
+    /// The spec written as a formula (`y ~ a + factor(b)`).
+    pub fn formula(&self) -> String {
+        let terms: Vec<String> = self
+            .terms
+            .iter()
+            .map(|t| {
+                if t.factor {
+                    format!("factor({})", t.column)
+                } else {
+                    t.column.clone()
+                }
+            })
+            .collect();
+        format!("{} ~ {}", self.response, terms.join(" + "))
+    }
+
     fn check(&self) -> Result<(), ModelError> {
         name(&self.table, "table")?;
         if self.terms.is_empty() {
@@ -203,6 +219,7 @@ mod tests {
         .unwrap();
         assert_eq!(f, fields);
         assert!(f.terms[1].factor && !f.terms[0].factor);
+        assert_eq!(f.formula(), "visits ~ age + factor(sex) + prefecture");
     }
 
     #[test]

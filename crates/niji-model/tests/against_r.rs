@@ -254,6 +254,30 @@ fn a_level_whose_persons_share_one_outcome_is_refused() {
     );
 }
 
+#[test]
+fn a_numeric_term_few_persons_depart_from_is_refused() {
+    // Age is 50 for everyone but 9 persons: a level in disguise.
+    let mut obs = data(Family::Gaussian);
+    for (i, age) in obs.numeric[0].iter_mut().enumerate() {
+        *age = if i % 400 < 9 { 70.0 } else { 50.0 };
+    }
+    let (_, kinds) = spec(Family::Gaussian);
+    refused(
+        &obs,
+        Family::Gaussian,
+        "y ~ age + sex + region",
+        &kinds,
+        "term `age`: fewer than 10 persons hold a value other than its most common one",
+    );
+    // Ten persons are enough.
+    for (i, age) in obs.numeric[0].iter_mut().enumerate() {
+        *age = if i % 400 < 10 { 70.0 } else { 50.0 };
+    }
+    let spec =
+        ModelSpec::from_formula(Family::Gaussian, "persons", "y ~ age + sex + region").unwrap();
+    assert!(fit_rows(&spec, &kinds, &obs, &ndb()).is_ok());
+}
+
 /// `rows` rows of as many persons and `terms` numeric terms.
 fn numeric_only(rows: usize, terms: usize) -> (Observations, Vec<Kind>, String) {
     let mut rng = Lcg(11);

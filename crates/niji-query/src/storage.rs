@@ -257,6 +257,7 @@ impl Release {
         select.extend(
             columns
                 .iter()
+                .filter(|c| !c.eq_ignore_ascii_case(crate::check::PSEUDONYM))
                 .map(|c| format!("\"{}\"", c.replace('"', "\"\""))),
         );
         let sql = format!(

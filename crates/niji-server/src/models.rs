@@ -74,6 +74,26 @@ impl PrivateBody {
                 "dp: at most {most} bounds and key sets"
             )));
         }
+        // Names only: they are compared with the model's columns and the
+        // key sets, and may be quoted back in a refusal.
+        let name = |s: &str| {
+            !s.is_empty()
+                && s.len() <= niji_model::spec::MAX_NAME
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        if !self
+            .bounds
+            .keys()
+            .chain(self.keysets.keys())
+            .all(|k| name(k))
+            || !self.keysets.values().all(|k| name(k))
+        {
+            return Err(ApiError::Unprocessable(format!(
+                "dp: columns and key sets are names (letters, digits, `_`, `-`; at most {})",
+                niji_model::spec::MAX_NAME
+            )));
+        }
         Ok(PrivateSpec {
             rho: self.rho,
             bounds: self
@@ -185,22 +205,6 @@ pub(crate) struct PrivateView {
     budget: crate::dp::BudgetView,
 }
 
-/// The formula a spec reads as.
-fn formula(spec: &ModelSpec) -> String {
-    let terms: Vec<String> = spec
-        .terms
-        .iter()
-        .map(|t| {
-            if t.factor {
-                format!("factor({})", t.column)
-            } else {
-                t.column.clone()
-            }
-        })
-        .collect();
-    format!("{} ~ {}", spec.response, terms.join(" + "))
-}
-
 fn model_error(e: ModelError) -> ApiError {
     match e {
         ModelError::Invalid(reason) => ApiError::Unprocessable(reason),
@@ -232,7 +236,7 @@ async fn model(
         let detail = json!({
             "project": granted.grant().id,
             "purpose": granted.purpose(),
-            "model": format!("{} ({})", formula(&spec), spec.family.as_str()),
+            "model": format!("{} ({})", spec.formula(), spec.family.as_str()),
             "rule_set": if private.is_some() { None } else { Some(&rules.name) },
             "tables": [spec.table],
             "rows_scanned": released.map(|r| r.1),
@@ -280,7 +284,7 @@ fn run(
     let result = ModelResult {
         family: m.family.as_str(),
         link: m.family.link(),
-        formula: formula(spec),
+        formula: spec.formula(),
         rule_set: Some(rules.name.clone()),
         estimates: m.estimates.into_iter().map(estimate_view).collect(),
         statistic: m.statistic,
@@ -317,14 +321,14 @@ fn run_private(
         granted.grant().id,
         granted.account(),
         read.rho(),
-        &format!("model {} ({})", formula(spec), spec.family.as_str()),
+        &format!("model {} ({})", spec.formula(), spec.family.as_str()),
     )?;
     let fit = read.release().map_err(model_error)?;
     let parameters = fit.estimates.len() as f64;
     let result = ModelResult {
         family: spec.family.as_str(),
         link: spec.family.link(),
-        formula: formula(spec),
+        formula: spec.formula(),
         rule_set: None,
         estimates: fit.estimates.into_iter().map(estimate_view).collect(),
         statistic: "z",
