@@ -121,8 +121,18 @@ pub fn columns(spec: &ModelSpec, kinds: &[Kind]) -> (Vec<String>, Vec<String>) {
 pub fn fit(analysis: &Analysis, spec: &ModelSpec, rules: &RuleSet) -> Result<Outcome, ModelError> {
     let kinds = plan(analysis, spec)?;
     let (texts, numbers) = columns(spec, &kinds);
-    let (rows, scanned) = analysis.model_rows(&spec.table, &texts, &numbers, MAX_ROWS)?;
-    let rows = rows.ok_or_else(|| {
+    let read = analysis.model_rows(&spec.table, &texts, &numbers, MAX_ROWS)?;
+    // Persons left out for a missing value are the difference between this
+    // model and one without the column that misses: a few would be told.
+    let min = rules.min_persons;
+    if (1..min).contains(&read.incomplete_persons) {
+        return Err(ModelError::Refused(format!(
+            "fewer than {min} persons have rows without a value of the model's columns (rule set `{}`): leaving them out would tell about them; choose columns that are present, or fill them in the release policy",
+            rules.name
+        )));
+    }
+    let scanned = read.scanned;
+    let rows = read.columns.ok_or_else(|| {
         ModelError::Invalid(format!(
             "a model reads at most {MAX_ROWS} complete rows; fit it on a narrower table (a cohort in the release policy)"
         ))

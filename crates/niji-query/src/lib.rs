@@ -360,15 +360,15 @@ impl Analysis {
     /// (`None` past it): each row's person (its pseudonym, first of the
     /// keys), then `texts` as text and `numbers` as numbers, only the rows
     /// where every one of them is present (a number that does not cast is
-    /// missing). Platform SQL, in the same sandbox. Also the rows of
-    /// `table` it scanned.
+    /// missing); and how many persons have a row left out. Platform SQL, in
+    /// the same sandbox.
     pub fn model_rows(
         &self,
         table: &str,
         texts: &[String],
         numbers: &[String],
         max_rows: usize,
-    ) -> Result<(Option<Columns>, u64), QueryError> {
+    ) -> Result<ModelRows, QueryError> {
         let granted = self.granted(table, texts.iter().chain(numbers))?;
         let mut select = vec![format!("CAST({} AS VARCHAR) AS __p", check::PSEUDONYM)];
         let mut present = vec!["__p IS NOT NULL".to_owned()];
@@ -380,15 +380,23 @@ impl Analysis {
             select.push(format!("TRY_CAST({} AS DOUBLE) AS __n{i}", quote(c)));
             present.push(format!("__n{i} IS NOT NULL"));
         }
-        let sql = format!(
-            "SELECT * FROM (SELECT {} FROM {}) WHERE {}",
-            select.join(", "),
-            quote(&granted.view),
-            present.join(" AND ")
-        );
+        let rows = format!("SELECT {} FROM {}", select.join(", "), quote(&granted.view));
+        let complete = present.join(" AND ");
         let sandbox = self.sandbox(self.limits.clone())?;
+        let incomplete = sandbox.run(&format!(
+            "SELECT count(DISTINCT __p) FROM ({rows}) WHERE __p IS NOT NULL AND NOT ({complete})"
+        ))?;
+        let incomplete_persons = match incomplete.rows.first().and_then(|r| r.first()) {
+            Some(Cell::Int(n)) => u64::try_from(*n).unwrap_or(0),
+            _ => 0,
+        };
+        let sql = format!("SELECT * FROM ({rows}) WHERE {complete}");
         let columns = sandbox.run_columns(&sql, 1 + texts.len(), numbers.len(), max_rows)?;
-        Ok((columns, sandbox.rows_of([&granted.view])))
+        Ok(ModelRows {
+            columns,
+            scanned: sandbox.rows_of([&granted.view]),
+            incomplete_persons,
+        })
     }
 
     /// The granted table `table`, refused unless each of `columns` is
@@ -526,6 +534,17 @@ impl Analysis {
 /// A column name quoted for the platform's SQL.
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A model's rows, as [`Analysis::model_rows`] reads them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRows {
+    /// The complete rows, or `None` past the limit.
+    pub columns: Option<Columns>,
+    /// Rows of the table scanned.
+    pub scanned: u64,
+    /// Persons with a row left out for a missing value.
+    pub incomplete_persons: u64,
 }
 
 /// Whether a value looks like a release pseudonym: 32 letters `a`–`p`
