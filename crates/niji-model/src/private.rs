@@ -90,6 +90,14 @@ pub fn read_private(
     let (texts, numbers) = crate::columns(spec, &kinds);
     let (data, scanned) =
         analysis.person_columns(&spec.table, &texts, &numbers, private.max_rows_per_person)?;
+    // Refused here, before the caller debits ρ, not by the measurement.
+    let rows = data.values.first().map_or(0, Vec::len);
+    if rows > niji_dp::MAX_GROUP_LENGTH as usize {
+        return Err(ModelError::Invalid(format!(
+            "a private model reads at most {} rows; lower max_rows_per_person",
+            niji_dp::MAX_GROUP_LENGTH
+        )));
+    }
     Ok(PrivateRead {
         model,
         categorical: data.keys,
