@@ -243,6 +243,20 @@ fn run(
         keys: data.keys,
         values: data.values,
     };
+    // OpenDP's row limit, checked before the debit rather than by the
+    // measurement after it.
+    let read = rows
+        .keys
+        .first()
+        .map(Vec::len)
+        .or_else(|| rows.values.first().map(Vec::len))
+        .unwrap_or(0);
+    if read > niji_dp::MAX_GROUP_LENGTH as usize {
+        return Err(ApiError::Unprocessable(format!(
+            "a DP query reads at most {} rows; lower max_rows_per_person",
+            niji_dp::MAX_GROUP_LENGTH
+        )));
+    }
     control.check().map_err(crate::analysis::api_error)?;
     let budget = inner.store_keeping_governance()?.debit_rho(
         granted.grant().id,
