@@ -521,8 +521,6 @@ fn remove_rare_person_values(policy: &Policy, persons: &mut [Person], min: u64) 
     }
 }
 
-/// The search's table: each quasi-identifier coded by its hierarchy, an
-/// unknown value as a value of its own.
 /// The node of `fixed` levels, each within its hierarchy, and its verdict:
 /// a solution the search did not choose.
 fn given_levels(
@@ -565,6 +563,8 @@ fn given_levels(
     })
 }
 
+/// The search's table: each quasi-identifier coded by its hierarchy, an
+/// unknown value as a value of its own.
 fn search_table(policy: &Policy, persons: &[Person]) -> Result<Table, BuildError> {
     let mut quasi = Vec::new();
     let mut sensitive = None;
